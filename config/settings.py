@@ -1,0 +1,193 @@
+"""Settings for the Sinch campaign manager.
+
+Every value comes from the environment (``.env`` is read when present); the
+inventory of variables, with comments, is ``.env.example``. Behaviour changes
+only through those values: there are no per-environment settings modules.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+# --- core -------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment or in .env "
+            "(DEBUG is off, so no development key is used)."
+        )
+    SECRET_KEY = "dev-only-insecure-key-never-used-when-debug-is-off"
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "contacts",
+    "campaigns",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Uploaded CSV files can be large: they are streamed to disk, never held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+
+# --- database ---------------------------------------------------------------
+
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while a worker writes; the init commands keep
+    # writers from failing with "database is locked" under short contention.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                "PRAGMA cache_size=-64000;"
+            ),
+        }
+    )
+
+# --- security ---------------------------------------------------------------
+
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env.bool("BEHIND_TLS_PROXY", default=False)
+    else None
+)
+
+# Key of the one-way hash that keeps an erased person's identities suppressed.
+# Changing it breaks suppression of earlier erasures, so it is not SECRET_KEY.
+ERASURE_HASH_KEY = env.str("ERASURE_HASH_KEY", default="")
+if not ERASURE_HASH_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "ERASURE_HASH_KEY is not set (DEBUG is off). Set a long random value "
+            "once and never change it: erased numbers stay suppressed through it."
+        )
+    ERASURE_HASH_KEY = "dev-only-erasure-key"
+
+# --- contacts ---------------------------------------------------------------
+
+# Region used to read phone numbers written without a country code, e.g. "US".
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US")
+# Imports larger than this many bytes run in the background with a progress bar.
+IMPORT_BACKGROUND_BYTES = env.int("IMPORT_BACKGROUND_BYTES", default=2_000_000)
+
+# --- Sinch ------------------------------------------------------------------
+
+SINCH_PROJECT_ID = env.str("SINCH_PROJECT_ID", default="")
+SINCH_KEY_ID = env.str("SINCH_KEY_ID", default="")
+SINCH_KEY_SECRET = env.str("SINCH_KEY_SECRET", default="")
+SINCH_APP_ID = env.str("SINCH_APP_ID", default="")
+SINCH_REGION = env.str("SINCH_REGION", default="us")
+if SINCH_REGION not in ("us", "eu", "br"):
+    raise ImproperlyConfigured(
+        f"SINCH_REGION must be one of us, eu, br (got {SINCH_REGION!r})."
+    )
+SINCH_WEBHOOK_SECRET = env.str("SINCH_WEBHOOK_SECRET", default="")
+SINCH_BATCH_API_URL = env.str(
+    "SINCH_BATCH_API_URL",
+    default=f"https://{SINCH_REGION}.conversationbatch.api.sinch.com",
+).rstrip("/")
+SINCH_AUTH_URL = env.str("SINCH_AUTH_URL", default="https://auth.sinch.com").rstrip(
+    "/"
+)
+
+# --- django-q2 --------------------------------------------------------------
+# django-q2 reads Q_CLUSTER once, at import: tests override it in tests/settings.py.
+
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": env.str("Q_CLUSTER_NAME", default="campaigns"),
+    "workers": env.int("Q_WORKERS", default=2),
+    # A task running longer than `timeout` is killed; `retry` must be larger,
+    # or a slow task would be handed to a second worker while still running.
+    "timeout": env.int("Q_TIMEOUT", default=1800),
+    "retry": env.int("Q_RETRY", default=1860),
+    # Our own tables record failures and drive retries, so the broker never
+    # redelivers endlessly (0 would mean "forever").
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Background tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 1
+
+# --- logging ----------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ContactsConfig(AppConfig):
+    name = "contacts"
+    verbose_name = "Contacts and consent"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from contacts.roles import sync_roles_after_migrate
+
+        post_migrate.connect(sync_roles_after_migrate, sender=self)

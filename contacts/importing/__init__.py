@@ -1,0 +1,1 @@
+"""CSV import of contacts: read, map, validate, write in chunks, report."""

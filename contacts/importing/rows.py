@@ -1,0 +1,156 @@
+"""Validating one CSV record into the values to import, or a reason it is bad."""
+
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from datetime import timezone as dt_timezone
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from contacts.importing.mapping import ATTRIBUTE, IGNORE, attribute_key
+from contacts.models import ConsentEvent
+from contacts.phones import InvalidIdentity, normalise_identity
+from sinch.channels import Channel
+
+_CHANNELS = {c.value for c in Channel}
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
+_TIME_ZONES = zoneinfo.available_timezones()
+_YES = {"yes", "y", "true", "1", "opt_in", "optin", "opt-in", "in", "subscribed"}
+_NO = {"no", "n", "false", "0", "opt_out", "optout", "opt-out", "out",
+       "unsubscribed", "stop"}
+_LIMITS = {"first_name": 150, "last_name": 150, "external_id": 100}
+
+
+class RowError(ValueError):
+    """The record cannot be imported; the message is shown to the user."""
+
+
+@dataclass(slots=True)
+class ParsedRow:
+    line: int
+    channel: str
+    identity: str
+    external_id: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+    consent: str | None = None  # ConsentEvent.Kind or None
+    consent_at: datetime | None = None
+
+
+class RowParser:
+    """Compiled mapping: turns raw values into a ParsedRow or raises RowError."""
+
+    def __init__(
+        self,
+        headers: list[str],
+        mapping: dict[str, str],
+        *,
+        default_channel: str,
+        consent_from_column: bool,
+        declared_opt_in: bool,
+        default_region: str,
+    ):
+        self.width = len(headers)
+        self.index = {}
+        self.attributes = []
+        for i, header in enumerate(headers):
+            target = mapping.get(header, IGNORE)
+            if target == ATTRIBUTE:
+                self.attributes.append((i, attribute_key(header)))
+            elif target != IGNORE:
+                self.index[target] = (i, header)
+        self.default_channel = default_channel
+        self.consent_from_column = consent_from_column
+        self.declared_opt_in = declared_opt_in
+        self.region = default_region
+
+    def _get(self, values: list[str], name: str) -> str:
+        spec = self.index.get(name)
+        return values[spec[0]].strip() if spec else ""
+
+    def parse(self, line: int, values: list[str]) -> ParsedRow:
+        if len(values) != self.width:
+            raise RowError(
+                f"has {len(values)} columns, the header has {self.width} "
+                "(a missing delimiter or an unclosed quote?)"
+            )
+        channel = (self._get(values, "channel") or self.default_channel).upper()
+        if channel not in _CHANNELS:
+            raise RowError(
+                f"unknown channel {channel!r} (expected one of "
+                f"{', '.join(sorted(_CHANNELS))})"
+            )
+        raw_identity = self._get(values, "identity")
+        if not raw_identity:
+            header = self.index["identity"][1]
+            raise RowError(f"missing required value: {header!r} is empty")
+        try:
+            identity = normalise_identity(channel, raw_identity, self.region)
+        except InvalidIdentity as exc:
+            raise RowError(f"invalid {channel} identity {raw_identity!r}: {exc}") from None
+        row = ParsedRow(line=line, channel=channel, identity=identity)
+        row.external_id = self._get(values, "external_id")
+        for name in ("first_name", "last_name", "language", "time_zone"):
+            value = self._get(values, name)
+            if value:
+                row.fields[name] = value
+        self._check_fields(row)
+        for i, key in self.attributes:
+            value = values[i].strip()
+            if value:
+                row.attributes[key] = value
+        self._parse_consent(values, row)
+        return row
+
+    def _check_fields(self, row: ParsedRow) -> None:
+        for name, limit in _LIMITS.items():
+            value = row.external_id if name == "external_id" else row.fields.get(name)
+            if value and len(value) > limit:
+                raise RowError(f"{name} is longer than {limit} characters")
+        language = row.fields.get("language")
+        if language and not _LANGUAGE.fullmatch(language):
+            raise RowError(f"language {language!r} is not a code like en or pt-BR")
+        tz = row.fields.get("time_zone")
+        if tz and tz not in _TIME_ZONES:
+            raise RowError(f"unknown time zone {tz!r} (use a name like Europe/Berlin)")
+
+    def _parse_consent(self, values: list[str], row: ParsedRow) -> None:
+        if self.declared_opt_in:
+            row.consent = ConsentEvent.Kind.OPT_IN
+        elif self.consent_from_column:
+            raw = self._get(values, "consent")
+            word = raw.lower().replace(" ", "_")
+            if word in _YES:
+                row.consent = ConsentEvent.Kind.OPT_IN
+            elif word in _NO:
+                row.consent = ConsentEvent.Kind.OPT_OUT
+            elif raw:
+                raise RowError(
+                    f"consent value {raw!r} not understood "
+                    "(use yes/no, opt_in/opt_out, true/false or 1/0)"
+                )
+        raw_at = self._get(values, "consent_at")
+        if raw_at:
+            row.consent_at = parse_when(raw_at)
+
+
+def parse_when(raw: str) -> datetime:
+    """An ISO 8601 date or date-time; naive values are taken as UTC."""
+    try:
+        value = parse_datetime(raw) or (
+            datetime.combine(parse_date(raw), time()) if parse_date(raw) else None
+        )
+    except ValueError:
+        value = None
+    if value is None:
+        raise RowError(
+            f"consent date {raw!r} not understood (use 2025-01-31 or "
+            "2025-01-31T09:00:00Z)"
+        )
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt_timezone.utc)
+    if value > timezone.now():
+        raise RowError(f"consent date {raw!r} is in the future")
+    return value

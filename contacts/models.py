@@ -1,0 +1,340 @@
+"""Contacts, their channel identities, lists, the consent ledger and the audit trail."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from sinch.channels import Channel
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or delete a ledger or audit row."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only.")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only.")
+
+    def _rewrite_for_erasure(self, **kwargs) -> int:
+        """The one sanctioned rewrite: erasure replaces personal data with hashes."""
+        return super().update(**kwargs)
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only.")
+
+
+class ConsentState(models.TextChoices):
+    UNKNOWN = "UNKNOWN", "no record"
+    OPTED_IN = "OPTED_IN", "opted in"
+    OPTED_OUT = "OPTED_OUT", "opted out"
+
+
+class Purpose(models.TextChoices):
+    MARKETING = "MARKETING", "marketing"
+    TRANSACTIONAL = "TRANSACTIONAL", "transactional"
+
+
+class Contact(models.Model):
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    language = models.CharField(
+        max_length=35, blank=True, help_text="BCP 47 tag, e.g. en or pt-BR."
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text="IANA name, e.g. Europe/Berlin."
+    )
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Custom values usable as ${param}."
+    )
+    external_id = models.CharField(
+        max_length=100, blank=True, help_text="Your own id; unique when set."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~Q(external_id=""),
+                name="contact_external_id_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["last_name", "first_name"])]
+
+    def __str__(self) -> str:
+        if self.erased_at:
+            return f"Erased contact #{self.pk}"
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or self.external_id or f"Contact #{self.pk}"
+
+
+class ChannelIdentity(models.Model):
+    """How a contact is reached on one channel; holds the current consent state."""
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="identities"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    identity = models.CharField(
+        max_length=128, help_text="E.164 (+15551230001) for phone channels."
+    )
+    marketing_consent = models.CharField(
+        max_length=10, choices=ConsentState.choices, default=ConsentState.UNKNOWN
+    )
+    marketing_consent_at = models.DateTimeField(null=True, blank=True)
+    transactional_consent = models.CharField(
+        max_length=10, choices=ConsentState.choices, default=ConsentState.UNKNOWN
+    )
+    transactional_consent_at = models.DateTimeField(null=True, blank=True)
+    origin_import = models.ForeignKey(
+        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    origin_line = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "channel identities"
+        constraints = [
+            # identity first: the phone search is an exact match on this index.
+            models.UniqueConstraint(
+                fields=["identity", "channel"], name="identity_channel_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.identity}"
+
+    def consent_for(self, purpose: str) -> str:
+        return getattr(self, f"{purpose.lower()}_consent")
+
+
+class ContactList(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    contacts = models.ManyToManyField(
+        Contact, through="ListMembership", related_name="lists"
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ListMembership(models.Model):
+    class Source(models.TextChoices):
+        IMPORT = "IMPORT", "import"
+        ADMIN = "ADMIN", "admin"
+        API = "API", "API"
+        DEMO = "DEMO", "demo data"
+
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.CASCADE, related_name="memberships"
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="memberships"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    source_import = models.ForeignKey(
+        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact_list", "contact"], name="list_member_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in {self.contact_list_id}"
+
+
+class ConsentEvent(AppendOnlyModel):
+    """One entry of the append-only consent ledger."""
+
+    class Kind(models.TextChoices):
+        OPT_IN = "OPT_IN", "opt-in"
+        OPT_OUT = "OPT_OUT", "opt-out"
+
+    class Source(models.TextChoices):
+        IMPORT = "IMPORT", "import"
+        ADMIN = "ADMIN", "admin"
+        FORM = "FORM", "form"
+        INBOUND_KEYWORD = "INBOUND_KEYWORD", "inbound keyword"
+        API = "API", "API"
+        ERASURE = "ERASURE", "erasure"
+
+    identity = models.ForeignKey(
+        ChannelIdentity, on_delete=models.PROTECT, related_name="consent_events"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    purpose = models.CharField(max_length=13, choices=Purpose.choices)
+    kind = models.CharField(max_length=7, choices=Kind.choices)
+    source = models.CharField(max_length=15, choices=Source.choices)
+    evidence_wording = models.TextField(
+        blank=True, help_text="The consent wording the person saw."
+    )
+    evidence_ip = models.GenericIPAddressField(null=True, blank=True)
+    evidence_user_agent = models.CharField(max_length=500, blank=True)
+    evidence_note = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_label = models.CharField(
+        max_length=200, help_text="Who or what recorded it, kept if the user goes."
+    )
+    occurred_at = models.DateTimeField(help_text="When the person gave or withdrew it.")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    import_job = models.ForeignKey(
+        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["identity", "occurred_at"])]
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.get_purpose_display()} {self.channel}"
+
+
+class AuditEvent(AppendOnlyModel):
+    """Who did what and when: imports, consent changes, erasures, exports, sends."""
+
+    class Action(models.TextChoices):
+        IMPORT = "IMPORT", "import"
+        CONSENT = "CONSENT", "consent change"
+        ERASURE = "ERASURE", "erasure"
+        EXPORT = "EXPORT", "export"
+        LIST_CHANGE = "LIST_CHANGE", "list membership change"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=200)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    target_type = models.CharField(max_length=50)
+    target_id = models.CharField(max_length=50, blank=True)
+    summary = models.CharField(max_length=500)
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label}: {self.summary}"
+
+
+class ImportJob(models.Model):
+    """A CSV import: its file, its options, its progress and its report."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "UPLOADED", "uploaded, not validated"
+        VALIDATING = "VALIDATING", "validating"
+        VALIDATED = "VALIDATED", "validated, waiting for confirmation"
+        QUEUED = "QUEUED", "queued"
+        RUNNING = "RUNNING", "importing"
+        DONE = "DONE", "done"
+        FAILED = "FAILED", "failed"
+
+    class ConsentMode(models.TextChoices):
+        COLUMN = "COLUMN", "from a column of the file"
+        DECLARED_OPT_IN = "DECLARED_OPT_IN", "every row opted in (declaration)"
+        NONE = "NONE", "no consent information"
+
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.UPLOADED
+    )
+    file_path = models.CharField(max_length=500, help_text="The CSV file on disk.")
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+    encoding = models.CharField(max_length=20, default="utf-8-sig")
+    delimiter = models.CharField(max_length=1, default=",")
+    headers = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict, help_text="CSV header -> field.")
+    target_list = models.ForeignKey(
+        ContactList, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    default_channel = models.CharField(
+        max_length=16, choices=Channel.choices, default=Channel.SMS
+    )
+    purpose = models.CharField(
+        max_length=13, choices=Purpose.choices, default=Purpose.MARKETING
+    )
+    consent_mode = models.CharField(
+        max_length=15, choices=ConsentMode.choices, default=ConsentMode.COLUMN
+    )
+    consent_source = models.CharField(
+        max_length=15,
+        choices=ConsentEvent.Source.choices,
+        default=ConsentEvent.Source.IMPORT,
+    )
+    consent_evidence = models.TextField(blank=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_ok = models.PositiveIntegerField(default=0)
+    rows_bad = models.PositiveIntegerField(default=0)
+    contacts_created = models.PositiveIntegerField(default=0)
+    contacts_merged = models.PositiveIntegerField(default=0)
+    opt_ins = models.PositiveIntegerField(default=0)
+    opt_outs = models.PositiveIntegerField(default=0)
+    kept_opted_out = models.PositiveIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    sample_errors = models.JSONField(default=list)
+    report_file = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("import_contacts", "Can import contacts from CSV"),
+            ("export_contacts", "Can export contacts"),
+            ("erase_contact", "Can erase a contact's personal data"),
+            ("record_consent", "Can record consent events"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} {self.original_name}"
+
+    @property
+    def percent_done(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.size_bytes:
+            return 0
+        return min(99, int(self.bytes_done * 100 / self.size_bytes))

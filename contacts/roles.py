@@ -1,0 +1,59 @@
+"""The four roles (auth groups) and which permissions each holds.
+
+The rules work on app labels and codename prefixes, so permissions of models
+added by later migrations (campaigns, batches, ...) fall into place: the
+roles are re-synchronised after every migrate.
+"""
+
+VIEWER = "Viewer"
+MARKETING = "Marketing"
+SENDER = "Sender"
+COMPLIANCE = "Compliance"
+ROLES = (VIEWER, MARKETING, SENDER, COMPLIANCE)
+
+# Sending and stopping sends is what separates Sender from Marketing.
+SEND_PREFIXES = ("launch_", "cancel_", "pause_", "resume_")
+# Ledgers are append-only and contacts are erased, never deleted.
+NEVER = {
+    "delete_contact", "delete_channelidentity", "add_consentevent",
+    "change_consentevent", "delete_consentevent", "add_auditevent",
+    "change_auditevent", "delete_auditevent",
+}
+OUR_APPS = ("contacts", "campaigns")
+
+
+def grants(role: str, app_label: str, codename: str) -> bool:
+    """Whether `role` holds the permission `app_label.codename`."""
+    if app_label not in OUR_APPS or codename in NEVER:
+        return False
+    is_view = codename.startswith("view_")
+    if role == VIEWER:
+        return is_view
+    if role in (MARKETING, SENDER):
+        if app_label == "contacts":
+            return is_view
+        return role == SENDER or not codename.startswith(SEND_PREFIXES)
+    if role == COMPLIANCE:
+        return app_label == "contacts" or is_view
+    return False
+
+
+def sync_roles(group_model, permission_model) -> None:
+    """Create the role groups and give each exactly its permissions."""
+    perms = list(
+        permission_model.objects.filter(
+            content_type__app_label__in=OUR_APPS
+        ).select_related("content_type")
+    )
+    for role in ROLES:
+        group, _ = group_model.objects.get_or_create(name=role)
+        group.permissions.set(
+            [p for p in perms if grants(role, p.content_type.app_label, p.codename)]
+        )
+
+
+def sync_roles_after_migrate(using="default", **kwargs) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    if kwargs.get("apps") is not None and using == "default":
+        sync_roles(Group, Permission)

@@ -1,0 +1,17 @@
+"""Background tasks of the contacts app: thin wrappers over the services."""
+
+from django.contrib.auth import get_user_model
+
+from contacts.importing.importer import run_import
+from contacts.models import ImportJob
+
+
+def process_import(job_id: int, dry_run: bool, actor_id: int | None) -> str:
+    """Validate or run one import job. Safe to run twice: a finished job is left."""
+    job = ImportJob.objects.get(pk=job_id)
+    done = (ImportJob.Status.DONE, ImportJob.Status.FAILED)
+    if job.status in done or (dry_run and job.status == ImportJob.Status.VALIDATED):
+        return f"import {job_id} already {job.status}"
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    job = run_import(job, dry_run=dry_run, actor=actor)
+    return f"import {job_id}: {job.status}, {job.rows_ok} ok, {job.rows_bad} bad"

@@ -1,0 +1,1 @@
+"""The Sinch boundary: everything that knows Sinch's names, URLs and JSON."""
