@@ -152,9 +152,7 @@ SINCH_BATCH_API_URL = env.str(
     "SINCH_BATCH_API_URL",
     default=f"https://{SINCH_REGION}.conversationbatch.api.sinch.com",
 ).rstrip("/")
-SINCH_AUTH_URL = env.str("SINCH_AUTH_URL", default="https://auth.sinch.com").rstrip(
-    "/"
-)
+SINCH_AUTH_URL = env.str("SINCH_AUTH_URL", default="https://auth.sinch.com").rstrip("/")
 
 # --- django-q2 --------------------------------------------------------------
 # django-q2 reads Q_CLUSTER once, at import: tests override it in tests/settings.py.
@@ -186,7 +184,9 @@ else:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},

@@ -20,9 +20,20 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 HEADER = [
-    "contact_id", "external_id", "first_name", "last_name", "language", "time_zone",
-    "channel", "identity", "marketing_consent", "marketing_consent_at",
-    "transactional_consent", "transactional_consent_at", "lists", "attributes",
+    "contact_id",
+    "external_id",
+    "first_name",
+    "last_name",
+    "language",
+    "time_zone",
+    "channel",
+    "identity",
+    "marketing_consent",
+    "marketing_consent_at",
+    "transactional_consent",
+    "transactional_consent_at",
+    "lists",
+    "attributes",
     "erased",
 ]
 
@@ -59,12 +70,18 @@ def export_rows(contacts) -> Iterator[list[str]]:
 
 def _contact_rows(contact: Contact) -> Iterable[list[str]]:
     base = [
-        contact.pk, contact.external_id, contact.first_name, contact.last_name,
-        contact.language, contact.time_zone,
+        contact.pk,
+        contact.external_id,
+        contact.first_name,
+        contact.last_name,
+        contact.language,
+        contact.time_zone,
     ]
     tail = [
         "|".join(sorted(lst.name for lst in contact.lists.all())),
-        json.dumps(contact.attributes, ensure_ascii=False) if contact.attributes else "",
+        json.dumps(contact.attributes, ensure_ascii=False)
+        if contact.attributes
+        else "",
         "yes" if contact.erased_at else "",
     ]
     identities = list(contact.identities.all()) or [None]
@@ -72,8 +89,11 @@ def _contact_rows(contact: Contact) -> Iterable[list[str]]:
         middle = ["", "", "", "", "", ""]
         if ident is not None:
             middle = [
-                ident.channel, ident.identity, ident.marketing_consent,
-                _iso(ident.marketing_consent_at), ident.transactional_consent,
+                ident.channel,
+                ident.identity,
+                ident.marketing_consent,
+                _iso(ident.marketing_consent_at),
+                ident.transactional_consent,
                 _iso(ident.transactional_consent_at),
             ]
         yield [safe_cell(v) for v in base + middle + tail]

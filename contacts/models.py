@@ -151,7 +151,9 @@ class ListMembership(models.Model):
         Contact, on_delete=models.CASCADE, related_name="memberships"
     )
     added_at = models.DateTimeField(auto_now_add=True)
-    source = models.CharField(max_length=10, choices=Source.choices)
+    source = models.CharField(
+        max_length=10, choices=Source.choices, default=Source.ADMIN
+    )
     source_import = models.ForeignKey(
         "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -164,7 +166,7 @@ class ListMembership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.contact_id} in {self.contact_list_id}"
+        return f"member of {self.contact_list}"
 
 
 class ConsentEvent(AppendOnlyModel):

@@ -15,9 +15,14 @@ ROLES = (VIEWER, MARKETING, SENDER, COMPLIANCE)
 SEND_PREFIXES = ("launch_", "cancel_", "pause_", "resume_")
 # Ledgers are append-only and contacts are erased, never deleted.
 NEVER = {
-    "delete_contact", "delete_channelidentity", "add_consentevent",
-    "change_consentevent", "delete_consentevent", "add_auditevent",
-    "change_auditevent", "delete_auditevent",
+    "delete_contact",
+    "delete_channelidentity",
+    "add_consentevent",
+    "change_consentevent",
+    "delete_consentevent",
+    "add_auditevent",
+    "change_auditevent",
+    "delete_auditevent",
 }
 OUR_APPS = ("contacts", "campaigns")
 

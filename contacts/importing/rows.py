@@ -3,8 +3,7 @@
 import re
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import datetime, time
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, time
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -150,7 +149,7 @@ def parse_when(raw: str) -> datetime:
             "2025-01-31T09:00:00Z)"
         )
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt_timezone.utc)
+        value = value.replace(tzinfo=UTC)
     if value > timezone.now():
         raise RowError(f"consent date {raw!r} is in the future")
     return value

@@ -21,28 +21,51 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path")
-        parser.add_argument("--list", dest="list_name", help="Add everyone to this "
-                            "list (created when missing).")
-        parser.add_argument("--channel", default=Channel.SMS,
-                            choices=[c.value for c in Channel],
-                            help="Channel of rows without a channel column.")
-        parser.add_argument("--purpose", default=Purpose.MARKETING,
-                            choices=[p.value for p in Purpose])
+        parser.add_argument(
+            "--list",
+            dest="list_name",
+            help="Add everyone to this list (created when missing).",
+        )
+        parser.add_argument(
+            "--channel",
+            default=Channel.SMS,
+            choices=[c.value for c in Channel],
+            help="Channel of rows without a channel column.",
+        )
+        parser.add_argument(
+            "--purpose", default=Purpose.MARKETING, choices=[p.value for p in Purpose]
+        )
         consent = parser.add_mutually_exclusive_group()
-        consent.add_argument("--consent-column", action="store_true",
-                             help="Read consent from the column mapped to consent.")
-        consent.add_argument("--declare-opt-in", action="store_true",
-                             help="Every row opted in, on the --evidence given.")
-        parser.add_argument("--source", default=ConsentEvent.Source.IMPORT,
-                            choices=[s.value for s in ConsentEvent.Source])
-        parser.add_argument("--evidence", default="",
-                            help="Where the consent comes from (required with "
-                            "consent).")
-        parser.add_argument("--map", action="append", default=[],
-                            metavar="HEADER=FIELD",
-                            help=f"Override a column mapping; fields: {', '.join(FIELDS)}")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Validate only; write nothing.")
+        consent.add_argument(
+            "--consent-column",
+            action="store_true",
+            help="Read consent from the column mapped to consent.",
+        )
+        consent.add_argument(
+            "--declare-opt-in",
+            action="store_true",
+            help="Every row opted in, on the --evidence given.",
+        )
+        parser.add_argument(
+            "--source",
+            default=ConsentEvent.Source.IMPORT,
+            choices=[s.value for s in ConsentEvent.Source],
+        )
+        parser.add_argument(
+            "--evidence",
+            default="",
+            help="Where the consent comes from (required with consent).",
+        )
+        parser.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="HEADER=FIELD",
+            help=f"Override a column mapping; fields: {', '.join(FIELDS)}",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Validate only; write nothing."
+        )
 
     def handle(self, *args, **opts):
         mapping = {}

@@ -1,0 +1,43 @@
+# Two commands do all set-up: `make run` (the product) and `make test` (the tests).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint install install-dev worker
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/activate
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/activate
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+.env:
+	cp .env.example .env
+	echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
+
+run: install .env
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap_demo
+	@echo "Starting the web server on http://127.0.0.1:8000/admin/ and a worker; Ctrl-C stops both."
+	@trap 'kill 0' INT TERM; \
+	$(PY) manage.py qcluster & \
+	$(PY) manage.py runserver 127.0.0.1:8000 & \
+	wait
+
+worker: install .env
+	$(PY) manage.py qcluster
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .

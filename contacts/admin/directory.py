@@ -1,0 +1,427 @@
+"""Admin for contacts, their identities and lists."""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from contacts.admin.filters import (
+    ChannelFilter,
+    ConsentFilter,
+    ErasedFilter,
+    ListFilter,
+)
+from contacts.admin.forms import (
+    ChannelIdentityForm,
+    ContactListChoiceForm,
+    OptOutForm,
+    RecordConsentForm,
+)
+from contacts.admin.pagination import CappedCountPaginator
+from contacts.exporting import stream_csv
+from contacts.models import (
+    ChannelIdentity,
+    ConsentEvent,
+    ConsentState,
+    Contact,
+    ContactList,
+    ListMembership,
+)
+from contacts.phones import phone_search_term
+from contacts.services.consent import record_consent, record_opt_out_for_contacts
+from contacts.services.erasure import erase_contact
+from contacts.services.lists import add_to_list, remove_from_list
+
+MAX_BULK_OPT_OUT = 10_000
+
+
+class ChannelIdentityInline(admin.TabularInline):
+    model = ChannelIdentity
+    form = ChannelIdentityForm
+    extra = 0
+    fields = ("channel", "identity", "marketing_consent", "transactional_consent")
+    # Consent changes only through the ledger ("Record consent").
+    readonly_fields = ("marketing_consent", "transactional_consent")
+    can_delete = False
+
+
+class MembershipInline(admin.TabularInline):
+    model = ListMembership
+    extra = 0
+    fields = ("contact_list", "added_at", "source")
+    readonly_fields = ("added_at", "source")
+    verbose_name = "list membership"
+
+
+def _has(request: HttpRequest, codename: str) -> bool:
+    return request.user.has_perm(f"contacts.{codename}")
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = (
+        "display_name",
+        "identities_display",
+        "marketing_display",
+        "external_id",
+        "language",
+        "created_at",
+    )
+    list_filter = (ListFilter, ChannelFilter, ConsentFilter, ErasedFilter)
+    search_fields = ("external_id",)
+    search_help_text = (
+        "A phone number in any format (exact match), a name (starts with), or an "
+        "external id."
+    )
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+    ordering = ("-pk",)
+    inlines = (ChannelIdentityInline, MembershipInline)
+    fields = (
+        ("first_name", "last_name"),
+        "external_id",
+        ("language", "time_zone"),
+        "attributes",
+        "consent_history",
+        ("created_at", "updated_at", "erased_at"),
+    )
+    readonly_fields = ("consent_history", "created_at", "updated_at", "erased_at")
+    actions = ("add_to_list", "remove_from_list", "record_opt_out", "export_csv")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("identities")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # people are erased, never deleted: the ledger must stay
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.erased_at:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_record_consent_permission(self, request):
+        return _has(request, "record_consent")
+
+    def has_export_permission(self, request):
+        return _has(request, "export_contacts")
+
+    def has_manage_lists_permission(self, request):
+        return _has(request, "add_listmembership") and _has(
+            request, "delete_listmembership"
+        )
+
+    # --- columns ------------------------------------------------------------
+
+    @admin.display(description="name", ordering="last_name")
+    def display_name(self, obj: Contact) -> str:
+        return str(obj)
+
+    @admin.display(description="channel identities")
+    def identities_display(self, obj: Contact) -> str:
+        return ", ".join(f"{i.channel} {i.identity}" for i in obj.identities.all())
+
+    @admin.display(description="marketing consent")
+    def marketing_display(self, obj: Contact) -> str:
+        states = {i.marketing_consent for i in obj.identities.all()}
+        return ", ".join(ConsentState(s).label for s in sorted(states)) or "-"
+
+    @admin.display(description="consent history")
+    def consent_history(self, obj: Contact) -> str:
+        if not obj.pk:
+            return "-"
+        events = (
+            ConsentEvent.objects.filter(identity__contact=obj)
+            .select_related("identity")
+            .order_by("-occurred_at", "-pk")[:50]
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    timezone.localtime(e.occurred_at).strftime("%Y-%m-%d %H:%M"),
+                    f"{e.channel} {e.identity.identity}",
+                    e.get_kind_display(),
+                    e.get_purpose_display(),
+                    e.get_source_display(),
+                    e.actor_label,
+                    " / ".join(x for x in (e.evidence_wording, e.evidence_note) if x),
+                )
+                for e in events
+            ),
+        )
+        if not rows:
+            return "No consent recorded."
+        url = reverse("admin:contacts_consentevent_changelist")
+        return format_html(
+            '<table class="consent-history"><thead><tr><th>When</th><th>Identity'
+            "</th><th>Event</th><th>Purpose</th><th>Source</th><th>By</th>"
+            '<th>Evidence</th></tr></thead><tbody>{}</tbody></table><p><a href="{}?'
+            'contact={}">Full ledger for this contact</a></p>',
+            rows,
+            url,
+            obj.pk,
+        )
+
+    # --- search -------------------------------------------------------------
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        phone = phone_search_term(term)
+        identities = ChannelIdentity.objects.filter(identity__in={term, phone} - {None})
+        match = Q(pk__in=identities.values("contact_id")) | Q(external_id=term)
+        if phone is None:
+            for word in term.split()[:3]:
+                match |= Q(first_name__istartswith=word) | Q(
+                    last_name__istartswith=word
+                )
+        return queryset.filter(match), False
+
+    # --- actions ------------------------------------------------------------
+
+    def _form_page(self, request, queryset, form, title, intro, action):
+        return TemplateResponse(
+            request,
+            "admin/contacts/contact/action_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "intro": intro,
+                "form": form,
+                "action": action,
+                "queryset": queryset,
+                "count": queryset.count(),
+                "select_across": request.POST.get("select_across") == "1",
+                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+                "media": self.media + form.media,
+            },
+        )
+
+    @admin.action(
+        description="Add selected contacts to a list", permissions=["manage_lists"]
+    )
+    def add_to_list(self, request, queryset):
+        form = ContactListChoiceForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            lst = form.cleaned_data["contact_list"]
+            n = add_to_list(contacts=queryset, contact_list=lst, actor=request.user)
+            self.message_user(request, f"Added {n} contacts to {lst.name}.")
+            return None
+        return self._form_page(
+            request,
+            queryset,
+            form,
+            "Add to list",
+            "Add these contacts to:",
+            "add_to_list",
+        )
+
+    @admin.action(
+        description="Remove selected contacts from a list", permissions=["manage_lists"]
+    )
+    def remove_from_list(self, request, queryset):
+        form = ContactListChoiceForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            lst = form.cleaned_data["contact_list"]
+            n = remove_from_list(
+                contacts=queryset, contact_list=lst, actor=request.user
+            )
+            self.message_user(request, f"Removed {n} contacts from {lst.name}.")
+            return None
+        return self._form_page(
+            request,
+            queryset,
+            form,
+            "Remove from list",
+            "Remove these contacts from:",
+            "remove_from_list",
+        )
+
+    @admin.action(
+        description="Record opt-out for selected contacts",
+        permissions=["record_consent"],
+    )
+    def record_opt_out(self, request, queryset):
+        count = queryset.count()
+        if count > MAX_BULK_OPT_OUT:
+            self.message_user(
+                request,
+                f"{count} contacts selected; record opt-outs for at most "
+                f"{MAX_BULK_OPT_OUT:,} at a time, or import a file with a consent "
+                "column.",
+                messages.ERROR,
+            )
+            return None
+        form = OptOutForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            n = record_opt_out_for_contacts(
+                contacts=queryset,
+                purposes=form.cleaned_data["purposes"],
+                evidence=form.evidence(),
+                actor=request.user,
+            )
+            self.message_user(request, f"Recorded {n} opt-outs for {count} contacts.")
+            return None
+        return self._form_page(
+            request,
+            queryset,
+            form,
+            "Record opt-out",
+            "Every channel identity of these contacts will be opted out. The ledger "
+            "keeps the evidence you give here.",
+            "record_opt_out",
+        )
+
+    @admin.action(description="Export selected contacts to CSV", permissions=["export"])
+    def export_csv(self, request, queryset):
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response = StreamingHttpResponse(
+            stream_csv(
+                queryset,
+                actor=request.user,
+                description=f"{queryset.count()} contacts from the admin",
+            ),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="contacts-{stamp}.csv"'
+        return response
+
+    # --- record consent and erase (object tools) ----------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/record-consent/",
+                view(self.record_consent_view),
+                name="contacts_contact_record_consent",
+            ),
+            path(
+                "<int:pk>/erase/", view(self.erase_view), name="contacts_contact_erase"
+            ),
+            *super().get_urls(),
+        ]
+
+    def record_consent_view(self, request, pk):
+        if not self.has_record_consent_permission(request):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=pk, erased_at__isnull=True)
+        form = RecordConsentForm(
+            request.POST if request.method == "POST" else None, contact=contact
+        )
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            event = record_consent(
+                identity=data["identity"],
+                kind=data["kind"],
+                purpose=data["purpose"],
+                source=data["source"],
+                evidence=form.evidence(),
+                actor=request.user,
+                occurred_at=data["occurred_at"],
+            )
+            self.log_change(request, contact, f"Recorded {event}")
+            self.message_user(request, f"Recorded {event} for {contact}.")
+            return redirect("admin:contacts_contact_change", contact.pk)
+        return self._object_page(request, contact, "Record consent", form)
+
+    def erase_view(self, request, pk):
+        if not _has(request, "erase_contact"):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=pk)
+        if request.method == "POST":
+            erase_contact(contact=contact, actor=request.user)
+            self.log_change(request, contact, "Erased personal data")
+            self.message_user(
+                request,
+                f"Contact #{contact.pk} erased: personal data removed, numbers kept "
+                "only as suppressed hashes, consent ledger kept.",
+            )
+            return redirect("admin:contacts_contact_change", contact.pk)
+        return self._object_page(request, contact, "Erase personal data", None)
+
+    def _object_page(self, request, contact, title, form):
+        return TemplateResponse(
+            request,
+            "admin/contacts/contact/object_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{title}: {contact}",
+                "form": form,
+                "object": contact,
+                "opts": self.model._meta,
+                "erase": form is None,
+            },
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_record_consent": self.has_record_consent_permission(request),
+            "can_erase": _has(request, "erase_contact"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(ContactList)
+class ContactListAdmin(admin.ModelAdmin):
+    list_display = ("name", "description", "created_at", "contacts_link")
+    search_fields = ("name",)
+
+    @admin.display(description="contacts")
+    def contacts_link(self, obj: ContactList) -> str:
+        url = reverse("admin:contacts_contact_changelist")
+        return format_html('<a href="{}?list={}">View contacts</a>', url, obj.pk)
+
+
+@admin.register(ChannelIdentity)
+class ChannelIdentityAdmin(admin.ModelAdmin):
+    form = ChannelIdentityForm
+    list_display = (
+        "identity",
+        "channel",
+        "contact",
+        "marketing_consent",
+        "transactional_consent",
+    )
+    list_filter = ("channel", "marketing_consent", "transactional_consent")
+    list_select_related = ("contact",)
+    search_fields = ("identity",)
+    search_help_text = "A phone number in any format or an identity (exact match)."
+    raw_id_fields = ("contact",)
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    ordering = ("-pk",)
+    readonly_fields = (
+        "marketing_consent",
+        "marketing_consent_at",
+        "transactional_consent",
+        "transactional_consent_at",
+        "origin_import",
+        "origin_line",
+        "created_at",
+    )
+    fields = ("contact", "channel", "identity", *readonly_fields)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(
+            identity__in={term, phone_search_term(term)} - {None}
+        ), False

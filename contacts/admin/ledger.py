@@ -1,0 +1,73 @@
+"""Read-only admins for the consent ledger and the audit trail."""
+
+from django.contrib import admin
+
+from contacts.admin.pagination import CappedCountPaginator
+from contacts.models import AuditEvent, ConsentEvent
+from contacts.phones import phone_search_term
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nobody adds, changes or deletes rows here, superusers included."""
+
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ContactFilter(admin.SimpleListFilter):
+    """Reached from a contact page ("Full ledger for this contact")."""
+
+    title = "contact"
+    parameter_name = "contact"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"contact #{value}")] if value and value.isdigit() else []
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(identity__contact_id=self.value())
+        return queryset
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyAdmin):
+    list_display = (
+        "occurred_at",
+        "identity",
+        "kind",
+        "purpose",
+        "source",
+        "actor_label",
+        "recorded_at",
+    )
+    list_filter = (ContactFilter, "kind", "purpose", "source", "channel")
+    list_select_related = ("identity",)
+    search_fields = ("identity__identity",)
+    search_help_text = "A phone number in any format or an identity (exact match)."
+    ordering = ("-occurred_at", "-pk")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        values = {term, phone_search_term(term)} - {None}
+        return queryset.filter(identity__identity__in=values), False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "actor_label", "action", "summary")
+    list_filter = ("action",)
+    search_fields = ("summary", "actor_label")
+    date_hierarchy = "at"
+    ordering = ("-at", "-pk")

@@ -1,0 +1,114 @@
+"""Shared fixtures: role personas and factories for contacts, lists and CSV files."""
+
+import csv
+import itertools
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from contacts import roles
+from contacts.models import ChannelIdentity, ConsentState, Contact, ContactList
+from contacts.services.consent import Evidence, record_consent
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(db):
+    """A staff user in the given role (None: staff without a role)."""
+
+    def make(username: str, role: str | None = None, **extra) -> User:
+        user = User.objects.create_user(
+            username=username, password="pw", is_staff=True, **extra
+        )
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def viewer(make_user):
+    return make_user("vera", roles.VIEWER)
+
+
+@pytest.fixture
+def marketer(make_user):
+    return make_user("mark", roles.MARKETING)
+
+
+@pytest.fixture
+def sender(make_user):
+    return make_user("sandra", roles.SENDER)
+
+
+@pytest.fixture
+def compliance_admin(make_user):
+    return make_user("carla", roles.COMPLIANCE)
+
+
+@pytest.fixture
+def outsider(db):
+    return User.objects.create_user(username="otto", password="pw", is_staff=False)
+
+
+@pytest.fixture
+def superuser(db):
+    return User.objects.create_superuser(username="root", password="pw")
+
+
+@pytest.fixture
+def make_contact(db):
+    """A contact with one identity; `consent` is recorded through the ledger."""
+
+    def make(
+        phone: str | None = None,
+        *,
+        channel: str = "SMS",
+        consent: str | None = None,
+        purpose: str = "MARKETING",
+        lists=(),
+        **fields,
+    ) -> Contact:
+        n = next(_seq)
+        phone = phone or f"+1415555{n:04d}"
+        fields.setdefault("first_name", f"Person{n}")
+        contact = Contact.objects.create(**fields)
+        identity = ChannelIdentity.objects.create(
+            contact=contact, channel=channel, identity=phone
+        )
+        if consent in (ConsentState.OPTED_IN, ConsentState.OPTED_OUT):
+            record_consent(
+                identity=identity,
+                kind="OPT_IN" if consent == ConsentState.OPTED_IN else "OPT_OUT",
+                purpose=purpose,
+                source="FORM",
+                evidence=Evidence(wording="Test fixture consent"),
+            )
+        for lst in lists:
+            lst.memberships.create(contact=contact, source="ADMIN")
+        return contact
+
+    return make
+
+
+@pytest.fixture
+def make_list(db):
+    def make(name: str | None = None) -> ContactList:
+        return ContactList.objects.create(name=name or f"List {next(_seq)}")
+
+    return make
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    """Write rows to a CSV file and return its path; `bom`/`delimiter` as asked."""
+
+    def write(rows, *, name="contacts.csv", delimiter=",", bom=False) -> str:
+        path = tmp_path / name
+        with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
+            csv.writer(f, delimiter=delimiter).writerows(rows)
+        return str(path)
+
+    return write

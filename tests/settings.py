@@ -1,0 +1,15 @@
+"""Test settings: the real settings with test-only overrides."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DEBUG", "true")
+
+from config.settings import *  # noqa: F403
+from config.settings import Q_CLUSTER
+
+# django-q2 reads Q_CLUSTER at import; tests run tasks inline.
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = tempfile.mkdtemp(prefix="campaigns-test-media-")
+SINCH_WEBHOOK_SECRET = "test-webhook-secret"
