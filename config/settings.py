@@ -89,11 +89,11 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # --- database ---------------------------------------------------------------
 
-DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
-    )
-}
+# An empty DATABASE_URL (e.g. "DATABASE_URL=" in .env) means the default too.
+DATABASE_URL = env.str("DATABASE_URL", default="") or (
+    f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
+)
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while a worker writes; the init commands keep
     # writers from failing with "database is locked" under short contention.

@@ -1,0 +1,157 @@
+"""Admin pages at 1,000,000 contacts: changelist, phone search, consent filter.
+
+    python bench/admin_pages.py [--n 1000000] [--database sqlite|postgres]
+
+Fills a fresh database with N contacts (one SMS identity each, mixed consent,
+two lists), then requests each page through Django's test client as a
+logged-in superuser and measures server time (request in, response out). Each
+page is requested --repeat times after one warm-up; the figure is the median,
+the worst is reported too. Target: <= 300 ms each.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit, fresh_database, say, setup_django, workdir
+
+
+def fill(n: int) -> str:
+    """Insert n contacts with identities, consent and memberships; return a phone."""
+    from django.db import connection, transaction
+
+    from contacts.models import ContactList
+
+    now = datetime.now(UTC)
+    lists = [
+        ContactList.objects.create(name="Newsletter").pk,
+        ContactList.objects.create(name="VIP").pk,
+    ]
+    rng = random.Random(7)
+    states = ["OPTED_IN"] * 8 + ["OPTED_OUT", "UNKNOWN"]
+    chunk = 50_000
+    vendor = connection.vendor
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        ids = range(start + 1, stop + 1)
+        contacts = [
+            (i, f"First{i}", f"Last{i % 5000}", "en", "UTC", "{}", "", now, now)
+            for i in ids
+        ]
+        identities = []
+        for i in ids:
+            state = rng.choice(states)
+            identities.append(
+                (i, i, "SMS", f"+1{2012000000 + i}", state, now, "UNKNOWN", now)
+            )
+        members = [(i, lists[i % 2], i, now, "IMPORT") for i in ids]
+        with transaction.atomic(), connection.cursor() as cur:
+            _insert(
+                cur,
+                vendor,
+                "contacts_contact",
+                "id, first_name, last_name, language, time_zone, attributes, "
+                "external_id, created_at, updated_at",
+                contacts,
+            )
+            _insert(
+                cur,
+                vendor,
+                "contacts_channelidentity",
+                "id, contact_id, channel, identity, marketing_consent, "
+                "marketing_consent_at, transactional_consent, created_at",
+                identities,
+            )
+            _insert(
+                cur,
+                vendor,
+                "contacts_listmembership",
+                "id, contact_list_id, contact_id, added_at, source",
+                members,
+            )
+        say(f"filled {stop:,} / {n:,} contacts")
+    if vendor == "postgresql":
+        with connection.cursor() as cur:
+            for table in (
+                "contacts_contact",
+                "contacts_channelidentity",
+                "contacts_listmembership",
+            ):
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT MAX(id) FROM {table}))"
+                )
+            cur.execute("ANALYZE")
+    else:
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
+    return f"+1{2012000000 + n // 2}"
+
+
+def _insert(cur, vendor, table, columns, rows):
+    if vendor == "postgresql":
+        with cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join(["%s"] * len(rows[0]))
+        cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+def measure(client, url: str, repeat: int, rows: int | None) -> tuple[float, float]:
+    response = client.get(url)  # warm-up, and a check that the page is right
+    assert response.status_code == 200, (url, response.status_code)
+    found = len(response.context["cl"].result_list)
+    assert rows is None or found == rows, f"{url}: {found} rows, expected {rows}"
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    return statistics.median(times), max(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    folder = workdir("bench-admin-")
+    os.environ["ALLOWED_HOSTS"] = "*"
+    setup_django(fresh_database(args.database, "bench_admin", folder), folder)
+    say(f"filling {args.n:,} contacts ({args.database})")
+    phone = fill(args.n)
+
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    user = User.objects.create_superuser("bench", password="bench")
+    client = Client()
+    client.force_login(user)
+    base = "/admin/contacts/contact/"
+    national = f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}"
+    pages = {
+        "changelist": (base, 50),
+        "phone_search": (f"{base}?q={national}", 1),
+        "consent_filter": (f"{base}?consent=MARKETING:OPTED_OUT", None),
+    }
+    result = {"contacts": args.n, "database": args.database}
+    for name, (url, rows) in pages.items():
+        median, worst = measure(client, url, args.repeat, rows)
+        say(f"{name}: median {median:.1f} ms, worst {worst:.1f} ms ({url})")
+        result[f"{name}_ms"] = round(median, 1)
+        result[f"{name}_worst_ms"] = round(worst, 1)
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
