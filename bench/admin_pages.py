@@ -107,7 +107,7 @@ def _insert(cur, vendor, table, columns, rows):
 def measure(client, url: str, repeat: int, rows: int | None) -> tuple[float, float]:
     response = client.get(url)  # warm-up, and a check that the page is right
     assert response.status_code == 200, (url, response.status_code)
-    found = len(response.context["cl"].result_list)
+    found = response.content.count(b'name="_selected_action"')
     assert rows is None or found == rows, f"{url}: {found} rows, expected {rows}"
     times = []
     for _ in range(repeat):

@@ -1,3 +1,3 @@
 """Admin of the contacts app; one module per area."""
 
-from contacts.admin import directory, ledger  # noqa: F401
+from contacts.admin import directory, imports, ledger  # noqa: F401

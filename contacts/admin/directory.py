@@ -178,13 +178,25 @@ class ContactAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         phone = phone_search_term(term)
-        identities = ChannelIdentity.objects.filter(identity__in={term, phone} - {None})
-        match = Q(pk__in=identities.values("contact_id")) | Q(external_id=term)
-        if phone is None:
-            for word in term.split()[:3]:
-                match |= Q(first_name__istartswith=word) | Q(
-                    last_name__istartswith=word
-                )
+        # Exact matches are resolved to ids first: an OR across tables would
+        # make the database scan every contact.
+        ids = set(
+            ChannelIdentity.objects.filter(
+                identity__in={term, phone} - {None}
+            ).values_list("contact_id", flat=True)[:1000]
+        )
+        # The exclude() repeats the partial unique index's condition, so
+        # SQLite can prove the index applies.
+        ids.update(
+            Contact.objects.filter(external_id=term)
+            .exclude(external_id="")
+            .values_list("pk", flat=True)
+        )
+        if phone is not None:
+            return queryset.filter(pk__in=ids), False
+        match = Q(pk__in=ids)
+        for word in term.split()[:3]:
+            match |= Q(first_name__istartswith=word) | Q(last_name__istartswith=word)
         return queryset.filter(match), False
 
     # --- actions ------------------------------------------------------------

@@ -5,6 +5,7 @@ choices, call it and show the job. Every view needs contacts.import_contacts.
 """
 
 import os
+from contextlib import closing
 from datetime import timedelta
 from itertools import islice
 
@@ -65,12 +66,14 @@ class ImportUploadForm(forms.Form):
         label="Consent",
         choices=ImportJob.ConsentMode.choices,
         initial=ImportJob.ConsentMode.COLUMN,
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
     )
     consent_source = forms.ChoiceField(
         # Erasure is the erasure service's own source, never an import's.
         choices=[
-            c for c in ConsentEvent.Source.choices if c[0] != ConsentEvent.Source.ERASURE
+            (value, label)
+            for value, label in ConsentEvent.Source.choices
+            if value != ConsentEvent.Source.ERASURE
         ],
         initial=ConsentEvent.Source.IMPORT,
         help_text="How the people in the file gave (or withdrew) their consent.",
@@ -86,22 +89,50 @@ class ImportUploadForm(forms.Form):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = (
-        "original_name", "status", "rows_ok", "rows_bad", "created_by", "created_at"
-    )
+    list_display = ("file", "status", "rows_ok", "rows_bad", "created_by", "created_at")
     list_filter = ("status",)
     list_select_related = ("created_by",)
     search_fields = ("original_name",)
-    readonly_fields = fields = (
-        "original_name", "status", "target_list", "default_channel", "purpose",
-        "consent_mode", "consent_source", "consent_evidence", "rows_total",
-        "rows_ok", "rows_bad", "contacts_created", "contacts_merged", "opt_ins",
-        "opt_outs", "kept_opted_out", "error", "created_by", "created_at",
-        "started_at", "finished_at",
-    )
+    fieldsets = [
+        (None, {"fields": ["original_name", "status", "error", "created_by"]}),
+        (
+            "Options",
+            {
+                "fields": [
+                    "target_list",
+                    "default_channel",
+                    "purpose",
+                    "consent_mode",
+                    "consent_source",
+                    "consent_evidence",
+                ]
+            },
+        ),
+        (
+            "Counters",
+            {
+                "fields": [
+                    "rows_total",
+                    "rows_ok",
+                    "rows_bad",
+                    "contacts_created",
+                    "contacts_merged",
+                    "opt_ins",
+                    "opt_outs",
+                    "kept_opted_out",
+                ]
+            },
+        ),
+        ("Times", {"fields": ["created_at", "started_at", "finished_at"]}),
+    ]
+    readonly_fields = [f for _name, options in fieldsets for f in options["fields"]]
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("sample_errors", "headers")
+
+    @admin.display(description="file", ordering="original_name")
+    def file(self, job: ImportJob) -> str:
+        return job.original_name
 
     def has_add_permission(self, request):
         return request.user.has_perm(PERMISSION)
@@ -123,28 +154,18 @@ class ImportJobAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
-        def view(func, name, post_only=False):
+        def view(route, func, name, post_only=False):
             func = require_POST(func) if post_only else func
-            return path(name[0], self.admin_site.admin_view(func), name=name[1])
+            name = f"contacts_importjob_{name}"
+            return path(route, self.admin_site.admin_view(func), name=name)
 
         return [
-            view(self.upload_view, ("upload/", "contacts_importjob_upload")),
-            view(self.review_view, ("<int:job_id>/review/", "contacts_importjob_review")),
-            view(
-                self.revalidate_view,
-                ("<int:job_id>/revalidate/", "contacts_importjob_revalidate"),
-                post_only=True,
-            ),
-            view(
-                self.confirm_view,
-                ("<int:job_id>/confirm/", "contacts_importjob_confirm"),
-                post_only=True,
-            ),
-            view(
-                self.progress_view,
-                ("<int:job_id>/progress/", "contacts_importjob_progress"),
-            ),
-            view(self.report_view, ("<int:job_id>/report/", "contacts_importjob_report")),
+            view("upload/", self.upload_view, "upload"),
+            view("<int:job_id>/review/", self.review_view, "review"),
+            view("<int:job_id>/revalidate/", self.revalidate_view, "revalidate", True),
+            view("<int:job_id>/confirm/", self.confirm_view, "confirm", True),
+            view("<int:job_id>/progress/", self.progress_view, "progress"),
+            view("<int:job_id>/report/", self.report_view, "report"),
             *super().get_urls(),
         ]
 
@@ -177,14 +198,20 @@ class ImportJobAdmin(admin.ModelAdmin):
         if job.status not in REVALIDATABLE:
             messages.warning(request, f"This import is {job.get_status_display()}.")
             return HttpResponseRedirect(self._page_url(job))
+        before = job.mapping
         try:
             job.mapping = self._posted_mapping(request, job)
             jobs.check_mapping(job)
         except jobs.ImportSetupError as exc:
             return self._render_review(request, job, mapping_error=str(exc))
         job.save(update_fields=["mapping"])
+        changes = [
+            f"{h}: {before.get(h)} -> {f}"
+            for h, f in job.mapping.items()
+            if before.get(h) != f
+        ]
         # Logged before start(): the entry's time is when the wait for a worker began.
-        self.log_change(request, job, "Re-validated with a changed column mapping.")
+        self.log_change(request, job, f"Re-validated. {'; '.join(changes)}".strip())
         jobs.start(job, dry_run=True)
         return HttpResponseRedirect(self._url("review", job))
 
@@ -213,10 +240,12 @@ class ImportJobAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(self._page_url(job))
         job.refresh_from_db()
         self.log_change(request, job, f"Confirmed the import of {job.rows_ok} rows.")
-        if jobs.start(job, dry_run=False, actor=request.user):
-            messages.success(request, self._summary(job))
-        else:
+        if not jobs.start(job, dry_run=False, actor=request.user):
             messages.info(request, "The import is queued for the background worker.")
+        elif job.status == Status.FAILED:
+            messages.error(request, f"The import failed: {job.error}")
+        else:
+            messages.success(request, self._summary(job))
         return HttpResponseRedirect(self._url("progress", job))
 
     def progress_view(self, request, job_id):
@@ -241,7 +270,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         if not report.startswith(root) or not os.path.isfile(report):
             raise Http404("This import has no report.")
         return FileResponse(
-            open(report, "rb"),  # noqa: SIM115 (FileResponse closes it)
+            open(report, "rb"),  # FileResponse closes it
             as_attachment=True,
             filename=os.path.basename(report),
             content_type="text/csv",
@@ -292,7 +321,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             columns=columns,
             fields=FIELDS.items(),
             mapping_error=mapping_error,
-            validated=validated or (job.status == Status.FAILED and job.rows_total),
+            show_result=validated or (job.status == Status.FAILED and job.rows_total),
             can_import=validated and job.rows_ok > 0 and not mapping_error,
             can_revalidate=job.status in REVALIDATABLE,
             refresh=REFRESH_SECONDS if job.status == Status.VALIDATING else None,
@@ -357,12 +386,10 @@ class ImportJobAdmin(admin.ModelAdmin):
             url = reverse("admin:contacts_contact_changelist")
         except NoReverseMatch:
             return ""
-        return f"{url}?lists__id__exact={job.target_list_id}"
+        return f"{url}?list={job.target_list_id}"  # ListFilter's parameter
 
     @staticmethod
     def _summary(job: ImportJob) -> str:
-        if job.status == Status.FAILED:
-            return f"The import failed: {job.error}"
         return (
             f"Imported {job.rows_ok} rows ({job.rows_bad} rejected): "
             f"{job.contacts_created} contacts created, {job.contacts_merged} merged."
@@ -372,8 +399,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 def _example_rows(job: ImportJob) -> list[list[str]]:
     """The first few records of the file, to show beside the mapping."""
     try:
-        return [values for _line, values in islice(CsvRows(job.file_path,
-                                                           job.delimiter),
-                                                   EXAMPLE_ROWS)]
+        with closing(iter(CsvRows(job.file_path, job.delimiter))) as records:
+            return [values for _line, values in islice(records, EXAMPLE_ROWS)]
     except (OSError, CsvFileError):
         return []

@@ -1,0 +1,89 @@
+"""Browser fixtures: Debian's headless Chromium driven by Playwright.
+
+The browser is never downloaded: Playwright launches the `chromium` found on
+PATH. Without it the browser tests are skipped, or fail when CI is set.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django refuses
+# ORM calls from such a thread unless told that this is safe here.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENS = Path("/tmp/screens")
+
+
+@pytest.fixture(autouse=True)
+def roles(transactional_db):
+    """The live server needs committed data, so these tests flush the tables
+    after each test, role groups included; a flush does not re-run the roles
+    sync that migrate does, so recreate the groups for each test."""
+    from django.contrib.auth.models import Group, Permission
+
+    from contacts.roles import sync_roles
+
+    sync_roles(Group, Permission)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = shutil.which("chromium")
+    if not executable:
+        reason = "Chromium is not installed (apt-get install -y chromium)."
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {reason}", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(page):
+    """Save a full-page screenshot as /tmp/screens/<name>.png (outside the repo)."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+
+    def shoot(name: str) -> None:
+        page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
+
+    return shoot
+
+
+@pytest.fixture
+def login(page, live_server):
+    """Log in through the real admin login page."""
+
+    def log_in(username: str, password: str = "pw", next_url: str = "/admin/"):
+        page.goto(f"{live_server.url}/admin/login/?next={next_url}")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{live_server.url}{next_url}")
+
+    return log_in

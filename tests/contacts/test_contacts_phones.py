@@ -1,0 +1,258 @@
+"""Channel identities: phone numbers normalised to E.164, other ids cleaned."""
+
+import random
+
+import phonenumbers
+import pytest
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from contacts.phones import InvalidIdentity, normalise_identity, normalise_phone
+
+DE_MOBILE = "+4915123456789"
+US_NUMBER = "+12015550123"
+GB_MOBILE = "+447400123456"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+4915123456789",
+        "  +4915123456789  ",
+        "+49 151 23456789",
+        "+49-151-2345-6789",
+        "+49.151.234.567.89",
+        "+49 (151) 23456789",
+        "+49 (0)151 23456789",
+        "+49 (0) 151 / 234 567 89",
+        "tel:+49-151-23456789",
+        "TEL:+4915123456789",
+        "0049 151 23456789",
+        "0049-151-23456789",
+        "4915123456789",
+        "49 151 23456789",
+        # unicode spaces: no-break, thin, narrow no-break, ideographic
+        "+49\u00a0151\u2009234\u202f56789",
+        "\u3000+4915123456789",
+        # unicode dashes: en, non-breaking hyphen, em, minus sign
+        "+49\u2013151\u2011234\u201456789",
+        "+49\u2212151\u221223456789",
+    ],
+)
+def test_international_formats_normalise_to_e164(raw):
+    assert normalise_phone(raw) == DE_MOBILE
+
+
+@pytest.mark.parametrize(
+    ("region", "raw", "expected"),
+    [
+        ("US", "(201) 555-0123", US_NUMBER),
+        ("US", "201-555-0123", US_NUMBER),
+        ("US", "201.555.0123", US_NUMBER),
+        ("US", "1 201 555 0123", US_NUMBER),
+        ("US", "+1 (201) 555-0123", US_NUMBER),
+        ("US", "447400123456", GB_MOBILE),
+        ("GB", "07400 123456", GB_MOBILE),
+        ("GB", "07400-123-456", GB_MOBILE),
+        ("GB", "020 7946 0018", "+442079460018"),
+        ("GB", "+44 (0)20 7946 0018", "+442079460018"),
+        ("GB", "12015550123", US_NUMBER),
+        ("GB", "0012015550123", US_NUMBER),
+    ],
+)
+def test_national_numbers_use_the_default_region_setting(
+    settings, region, raw, expected
+):
+    settings.PHONE_DEFAULT_REGION = region
+    assert normalise_phone(raw) == expected
+    assert normalise_identity("SMS", raw) == expected
+
+
+def test_an_explicit_region_overrides_the_setting(settings):
+    settings.PHONE_DEFAULT_REGION = "US"
+    assert normalise_phone("07400 123456", "GB") == GB_MOBILE
+    assert normalise_identity("WHATSAPP", "07400 123456", "GB") == GB_MOBILE
+
+
+def _digits(text: str, zero: int) -> str:
+    """`text` with its ASCII digits written in the script whose zero is `zero`."""
+    return text.translate({ord("0") + i: chr(zero + i) for i in range(10)})
+
+
+FULLWIDTH, ARABIC_INDIC = 0xFF10, 0x0660
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+" + _digits("4915123456789", FULLWIDTH),
+        "+" + _digits("4915123456789", ARABIC_INDIC),
+        # An ASCII country code, then the national part in fullwidth digits.
+        "+4" + _digits("915123456789", FULLWIDTH),
+        "+49" + _digits("15123456789", FULLWIDTH),
+    ],
+    ids=["fullwidth", "arabic-indic", "mixed-after-+4", "mixed-after-+49"],
+)
+def test_unicode_digits_come_out_as_ascii_e164(raw):
+    assert normalise_phone(raw) == DE_MOBILE
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+1234",
+        "12345",
+        "+49 151",
+        "abc",
+        "hello world",
+        "phone: n/a",
+        "+49 151 2345678a",
+        "+1 201 555 012",
+        "+1 201 555 01234",
+        "+44 7400 1234",
+        "+999123456789",
+        "00",
+        "+",
+        "tel:",
+    ],
+)
+def test_invalid_phone_numbers_are_rejected(settings, raw):
+    settings.PHONE_DEFAULT_REGION = "US"
+    with pytest.raises(InvalidIdentity, match="not a valid phone number"):
+        normalise_identity("SMS", raw)
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\t\n", None])
+def test_an_empty_identity_is_rejected_on_every_channel(raw):
+    for channel in ("SMS", "WHATSAPP", "MESSENGER", "TELEGRAM"):
+        with pytest.raises(InvalidIdentity, match="empty"):
+            normalise_identity(channel, raw)
+
+
+@pytest.mark.parametrize("channel", ["SMS", "WHATSAPP", "RCS", "MMS", "VIBERBM"])
+def test_every_phone_channel_normalises_numbers(channel):
+    assert normalise_identity(channel, "+49 (0)151 2345-6789") == DE_MOBILE
+
+
+@pytest.mark.parametrize(
+    ("channel", "raw"),
+    [
+        ("MESSENGER", "1234567890123456"),
+        ("INSTAGRAM", "17841400000000000"),
+        ("TELEGRAM", "@some_user"),
+        ("LINE", "U4af4980629abcdef0123456789abcdef"),
+        ("APPLEBC", "urn:mbid:AQAAY5mV8Z0"),
+        ("MESSENGER", "+4915123456789"),  # not a phone channel: kept as given
+        ("TELEGRAM", "0049-151"),
+    ],
+)
+def test_non_phone_channels_keep_the_identity_as_given(channel, raw):
+    assert normalise_identity(channel, raw) == raw
+    assert normalise_identity(channel, f"  {raw}\n") == raw
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "psid with space",
+        "tab\tinside",
+        "null\x00byte",
+        "bell\x07",
+        "escape\x1b[31m",
+        "nbsp\u00a0inside",
+        "zero\u200bwidth",
+        "line\nbreak",
+    ],
+)
+def test_non_phone_identities_with_spaces_or_control_characters_are_rejected(raw):
+    with pytest.raises(InvalidIdentity, match="spaces or control characters"):
+        normalise_identity("MESSENGER", raw)
+
+
+def test_non_phone_identities_longer_than_the_column_are_rejected():
+    assert normalise_identity("TELEGRAM", "x" * 128) == "x" * 128
+    with pytest.raises(InvalidIdentity, match="longer than 128"):
+        normalise_identity("TELEGRAM", "x" * 129)
+
+
+_TYPES = [
+    PhoneNumberType.MOBILE,
+    PhoneNumberType.FIXED_LINE,
+    PhoneNumberType.TOLL_FREE,
+    PhoneNumberType.VOIP,
+    PhoneNumberType.PERSONAL_NUMBER,
+    PhoneNumberType.UAN,
+]
+
+
+def _generated_e164_numbers(seed: int = 20240611):
+    """E.164 strings near every region's example numbers, valid and not.
+
+    Digits are varied; some get one digit fewer or more, some the region's
+    national prefix after the country code ("+49 0151..."), which the full
+    parser strips.
+    """
+    rng = random.Random(seed)
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        for kind in _TYPES:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            code = str(example.country_code)
+            national = phonenumbers.national_significant_number(example)
+            for _ in range(5):
+                digits = list(national)
+                for i in rng.sample(range(len(digits)), min(3, len(digits))):
+                    digits[i] = str(rng.randint(0, 9))
+                roll = rng.random()
+                if roll < 0.1:
+                    digits.pop()
+                elif roll < 0.2:
+                    digits.append(str(rng.randint(0, 9)))
+                elif roll < 0.3 and metadata.national_prefix:
+                    digits.insert(0, metadata.national_prefix)
+                yield "+" + code + "".join(digits)
+
+
+def _full_parse(value: str) -> str | None:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def test_the_e164_fast_path_agrees_with_the_full_phonenumbers_parse():
+    numbers = list(dict.fromkeys(_generated_e164_numbers()))
+    assert len(numbers) > 2000
+    disagreements = []
+    valid = 0
+    for value in numbers:
+        try:
+            ours = normalise_phone(value)
+        except InvalidIdentity:
+            ours = None
+        theirs = _full_parse(value)
+        valid += theirs is not None
+        if ours != theirs:
+            disagreements.append((value, ours, theirs))
+    assert disagreements == []
+    # The sample must exercise both outcomes to mean anything.
+    assert 500 < valid < len(numbers) - 200
+
+
+def test_numbers_written_with_spaces_get_the_same_answer_as_phonenumbers():
+    """Spaces keep a number off the fast path: the full-parse path is checked."""
+    disagreements = []
+    for value in dict.fromkeys(_generated_e164_numbers(seed=5)):
+        spaced = f"{value[:3]} {value[3:7]} {value[7:]}"
+        try:
+            ours = normalise_phone(spaced)
+        except InvalidIdentity:
+            ours = None
+        theirs = _full_parse(value)
+        if ours != theirs:
+            disagreements.append((spaced, ours, theirs))
+    assert disagreements == []
