@@ -10,4 +10,4 @@ class ContactsConfig(AppConfig):
 
         from contacts.roles import sync_roles_after_migrate
 
-        post_migrate.connect(sync_roles_after_migrate, sender=self)
+        post_migrate.connect(sync_roles_after_migrate)

@@ -30,8 +30,12 @@ class AppendOnlyModel(models.Model):
         abstract = True
 
     def save(self, *args, **kwargs):
-        if not self._state.adding:
+        existing = self.pk is not None and type(self).objects.filter(pk=self.pk)
+        if not self._state.adding or (existing and existing.exists()):
             raise AppendOnlyError(f"{type(self).__name__} rows are append-only.")
+        # An INSERT, never an UPDATE: a new instance carrying an existing pk
+        # fails instead of overwriting the row.
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

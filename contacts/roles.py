@@ -57,8 +57,11 @@ def sync_roles(group_model, permission_model) -> None:
         )
 
 
-def sync_roles_after_migrate(using="default", **kwargs) -> None:
+def sync_roles_after_migrate(app_config, using="default", **kwargs) -> None:
+    """post_migrate (also sent by flush): once per run, after the last app,
+    when every app's permissions exist."""
+    from django.apps import apps
     from django.contrib.auth.models import Group, Permission
 
-    if kwargs.get("apps") is not None and using == "default":
+    if app_config is list(apps.get_app_configs())[-1]:
         sync_roles(Group, Permission)

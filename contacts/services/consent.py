@@ -1,11 +1,15 @@
 """Consent: append to the ledger and keep the identity's current state in step.
 
-The rule, applied by `next_state` both here and in the bulk import:
-- the newest event wins (by when the person acted, `occurred_at`);
-- an opt-out is never undone by an import: an opt-in from an import leaves an
-  opted-out identity opted out;
+The current state of an identity for a purpose is the ledger folded in time
+order (`occurred_at`, then recording order) with these rules:
+- the newest event wins;
+- an opt-out is never undone by an import: an opt-in that came in through an
+  import (whatever consent source the file declared) leaves an opted-out
+  identity opted out;
 - only an explicit opt-in (form, admin, keyword, API) newer than the opt-out
   re-subscribes; on equal times the opt-out wins.
+Events can be recorded late (a delayed STOP): then the state is folded again
+from the ledger, so the stored state always equals `derive_state(ledger)`.
 """
 
 from dataclasses import dataclass
@@ -33,20 +37,29 @@ class Evidence:
 
 
 def next_state(
-    state: str, state_at: datetime | None, kind: str, source: str, occurred_at: datetime
+    state: str,
+    state_at: datetime | None,
+    kind: str,
+    via_import: bool,
+    occurred_at: datetime,
 ) -> tuple[str, datetime | None]:
-    """The consent state after one event; see the module docstring for the rule."""
+    """The state after one more event, the events being applied in time order."""
     if kind == Kind.OPT_OUT:
-        if state == ConsentState.OPTED_IN and state_at and occurred_at < state_at:
-            return state, state_at
         return ConsentState.OPTED_OUT, occurred_at
-    if state == ConsentState.OPTED_OUT:
-        if source == Source.IMPORT or (state_at and occurred_at <= state_at):
-            return state, state_at
-        return ConsentState.OPTED_IN, occurred_at
-    if state == ConsentState.OPTED_IN and state_at and state_at > occurred_at:
+    if state == ConsentState.OPTED_OUT and (
+        via_import or (state_at is not None and occurred_at <= state_at)
+    ):
         return state, state_at
     return ConsentState.OPTED_IN, occurred_at
+
+
+def is_in_order(state_at: datetime | None, occurred_at: datetime) -> bool:
+    """Whether an event can be applied on top of the stored state (not late)."""
+    return state_at is None or occurred_at >= state_at
+
+
+def came_via_import(event: ConsentEvent) -> bool:
+    return event.import_job_id is not None or event.source == Source.IMPORT
 
 
 def derive_state(events) -> dict[str, tuple[str, datetime | None]]:
@@ -55,9 +68,15 @@ def derive_state(events) -> dict[str, tuple[str, datetime | None]]:
     for event in sorted(events, key=lambda e: (e.occurred_at, e.pk or 0)):
         state, at = result.get(event.purpose, (ConsentState.UNKNOWN, None))
         result[event.purpose] = next_state(
-            state, at, event.kind, event.source, event.occurred_at
+            state, at, event.kind, came_via_import(event), event.occurred_at
         )
     return result
+
+
+def refold(identity: ChannelIdentity, purpose: str) -> tuple[str, datetime | None]:
+    """The state of `identity` for `purpose` folded from its whole ledger."""
+    events = ConsentEvent.objects.filter(identity=identity, purpose=purpose)
+    return derive_state(events).get(purpose, (ConsentState.UNKNOWN, None))
 
 
 def record_consent(
@@ -97,10 +116,12 @@ def record_consent(
             occurred_at=occurred_at,
         )
         field = f"{purpose.lower()}_consent"
-        before = getattr(locked, field)
-        state, at = next_state(
-            before, getattr(locked, f"{field}_at"), kind, source, occurred_at
-        )
+        before, before_at = getattr(locked, field), getattr(locked, f"{field}_at")
+        if is_in_order(before_at, occurred_at):
+            via_import = source == Source.IMPORT
+            state, at = next_state(before, before_at, kind, via_import, occurred_at)
+        else:
+            state, at = refold(locked, purpose)
         ChannelIdentity.objects.filter(pk=locked.pk).update(
             **{field: state, f"{field}_at": at}
         )
