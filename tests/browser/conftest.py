@@ -10,10 +10,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in the test thread; Django refuses
-# ORM calls from such a thread unless told that this is safe here.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -23,18 +19,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENS = Path("/tmp/screens")
-
-
-@pytest.fixture(autouse=True)
-def roles(transactional_db):
-    """The live server needs committed data, so these tests flush the tables
-    after each test, role groups included; a flush does not re-run the roles
-    sync that migrate does, so recreate the groups for each test."""
-    from django.contrib.auth.models import Group, Permission
-
-    from contacts.roles import sync_roles
-
-    sync_roles(Group, Permission)
 
 
 @pytest.fixture(scope="session")
@@ -47,12 +31,23 @@ def browser():
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+    # Playwright's sync API runs an event loop in the test thread; Django
+    # refuses ORM calls from such a thread unless told it is safe, which it is
+    # here (one thread drives the browser, the live server has its own).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
