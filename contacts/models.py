@@ -121,6 +121,12 @@ class ChannelIdentity(models.Model):
                 fields=["identity", "channel"], name="identity_channel_unique"
             )
         ]
+        # Covering indexes for the contact filters (see contacts/admin/filters.py).
+        indexes = [
+            models.Index(fields=["marketing_consent", "contact"]),
+            models.Index(fields=["transactional_consent", "contact"]),
+            models.Index(fields=["channel", "contact"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} {self.identity}"

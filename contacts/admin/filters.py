@@ -1,10 +1,28 @@
-"""Changelist filters that stay on indexes at a million contacts (EXISTS, not JOIN)."""
+"""Changelist filters that stay fast at a million contacts.
+
+A filter on identities or memberships is planned by how many rows match,
+counted on a covering index (cheap): few matches become `id IN (...)`, many
+become a correlated `EXISTS`, which finds a page of matches after a few probes.
+Either plan alone is slow on the other kind of value.
+"""
 
 from django.contrib import admin
 from django.db.models import Exists, OuterRef
 
 from contacts.models import ChannelIdentity, ConsentState, ContactList, ListMembership
 from sinch.channels import Channel
+
+SPARSE_LIMIT = 100_000
+
+
+def contacts_with(queryset, related):
+    """Contacts of `queryset` that have at least one row in `related`.
+
+    `related` is a queryset of a model with a `contact` foreign key.
+    """
+    if related.order_by()[: SPARSE_LIMIT + 1].count() <= SPARSE_LIMIT:
+        return queryset.filter(pk__in=related.values("contact_id"))
+    return queryset.filter(Exists(related.filter(contact=OuterRef("pk"))))
 
 
 class ListFilter(admin.SimpleListFilter):
@@ -14,18 +32,15 @@ class ListFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [
             (str(pk), name)
-            for pk, name in ContactList.objects.values_list("pk", "name")
+            for pk, name in ContactList.objects.order_by("name").values_list(
+                "pk", "name"
+            )
         ]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(
-                Exists(
-                    ListMembership.objects.filter(
-                        contact=OuterRef("pk"), contact_list_id=self.value()
-                    )
-                )
-            )
+        if self.value() and self.value().isdigit():
+            members = ListMembership.objects.filter(contact_list_id=self.value())
+            return contacts_with(queryset, members)
         return queryset
 
 
@@ -37,14 +52,9 @@ class ChannelFilter(admin.SimpleListFilter):
         return Channel.choices
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(
-                Exists(
-                    ChannelIdentity.objects.filter(
-                        contact=OuterRef("pk"), channel=self.value()
-                    )
-                )
-            )
+        if self.value() in Channel.values:
+            identities = ChannelIdentity.objects.filter(channel=self.value())
+            return contacts_with(queryset, identities)
         return queryset
 
 
@@ -62,17 +72,11 @@ class ConsentFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        if not self.value() or ":" not in self.value():
-            return queryset
-        purpose, state = self.value().split(":", 1)
+        purpose, _, state = (self.value() or "").partition(":")
         if purpose not in ("MARKETING", "TRANSACTIONAL") or state not in ConsentState:
             return queryset
         field = f"{purpose.lower()}_consent"
-        return queryset.filter(
-            Exists(
-                ChannelIdentity.objects.filter(contact=OuterRef("pk"), **{field: state})
-            )
-        )
+        return contacts_with(queryset, ChannelIdentity.objects.filter(**{field: state}))
 
 
 class ErasedFilter(admin.SimpleListFilter):

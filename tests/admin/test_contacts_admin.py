@@ -257,3 +257,22 @@ def test_ledger_and_audit_are_read_only_even_for_superusers(
     assert client.post(delete, {"post": "yes"}).status_code == 403
     assert client.get(reverse("admin:contacts_consentevent_add")).status_code == 403
     assert ConsentEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.parametrize("sparse_limit", [0, 100_000])
+def test_filters_give_the_same_contacts_whichever_plan_is_used(
+    client, compliance_admin, make_contact, make_list, monkeypatch, sparse_limit
+):
+    """Few matches are filtered with IN, many with EXISTS: same answer either way."""
+    from contacts.admin import filters
+
+    monkeypatch.setattr(filters, "SPARSE_LIMIT", sparse_limit)
+    vip = make_list("VIP")
+    wanted = {make_contact(consent="OPTED_OUT", lists=[vip]).pk for _ in range(3)}
+    make_contact(consent="OPTED_IN", lists=[vip])
+    make_contact(consent="OPTED_OUT")
+    client.force_login(compliance_admin)
+    found = _ids(
+        client.get(CHANGELIST, {"consent": "MARKETING:OPTED_OUT", "list": vip.pk})
+    )
+    assert found == wanted
