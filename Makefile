@@ -27,7 +27,7 @@ run: install .env
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
-	@echo "Starting the web server on http://127.0.0.1:8000/admin/ and a worker; Ctrl-C stops both."
+	@echo "Starting the web server on http://127.0.0.1:8000/admin/ and a worker (login above, also in var/admin-login.txt); Ctrl-C stops both."
 	@trap 'kill 0' INT TERM; \
 	$(PY) manage.py qcluster & \
 	$(PY) manage.py runserver 127.0.0.1:8000 & \
