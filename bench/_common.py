@@ -8,9 +8,12 @@ depend on what an earlier run left behind.
 import json
 import os
 import resource
+import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,12 +57,34 @@ def fresh_database(kind: str, name: str, folder: str) -> str:
     return f"{POSTGRES_SERVER}/{name}"
 
 
-def setup_django(database_url: str, media_root: str) -> None:
+def remove_run(folder: str, kind: str, name: str) -> None:
+    """Delete a run's files and, for PostgreSQL, its database."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if kind == "postgres":
+        from django.db import connections
+
+        connections.close_all()
+        import psycopg
+
+        with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def setup_django(database_url: str, media_root: str, *, debug: bool = True) -> None:
     """Point this process (and the children it starts) at the bench database,
-    set Django up and migrate."""
+    set Django up and migrate.
+
+    debug=False runs as in production: DEBUG off, with throw-away keys (DEBUG
+    keeps every query in memory, which production does not).
+    """
     os.environ["DATABASE_URL"] = database_url
     os.environ["MEDIA_ROOT"] = media_root
-    os.environ.setdefault("DEBUG", "true")
+    if debug:
+        os.environ.setdefault("DEBUG", "true")
+    else:
+        os.environ["DEBUG"] = "false"
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
+        os.environ.setdefault("ERASURE_HASH_KEY", secrets.token_urlsafe(40))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -74,26 +99,62 @@ def setup_django(database_url: str, media_root: str) -> None:
 class Measured:
     returncode: int
     wall_s: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the largest of the process and its children (wait4)
+    peak_tree_rss_mb: float  # the process and its children together (sampled)
+    peak_tree_pss_mb: float  # the same, shared pages counted once (sampled)
+    cpu_s: float  # user + system, the process and its children
     stdout: str
 
 
-def run_measured(args: list[str]) -> Measured:
-    """Run a child process (stderr passed through) and measure it.
+def run_measured(args: list[str], *, sample_every: float = 0.2) -> Measured:
+    """Run a command (stderr passed through) and measure it.
 
-    Peak RSS comes from the child's own rusage (wait4), so the parent's
-    memory (the CSV generator, Django) is not counted.
+    Only the command and the processes it starts are measured, not this one
+    (the CSV generator, Django). wait4 gives the peak RSS of the largest
+    single process; a sampler adds up the whole process tree, as RSS (shared
+    pages counted in each process) and as PSS (shared pages split).
     """
+    import psutil
+
     with tempfile.TemporaryFile(mode="w+") as out:
         started = time.monotonic()
         child = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=None)
+        peaks = [0.0, 0.0]
+        stop = threading.Event()
+
+        def sample() -> None:
+            try:
+                root = psutil.Process(child.pid)
+            except psutil.NoSuchProcess:
+                return
+            while not stop.wait(sample_every):
+                rss = pss = 0
+                try:
+                    for proc in [root, *root.children(recursive=True)]:
+                        info = proc.memory_full_info()
+                        rss, pss = rss + info.rss, pss + info.pss
+                except psutil.Error:
+                    continue  # a process ended while being read
+                peaks[0], peaks[1] = max(peaks[0], rss), max(peaks[1], pss)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.monotonic() - started
+        stop.set()
+        sampler.join()
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
-    # ru_maxrss is in KiB on Linux.
-    return Measured(child.returncode, wall, usage.ru_maxrss / 1024, text)
+    return Measured(
+        child.returncode,
+        wall,
+        usage.ru_maxrss / 1024,  # KiB on Linux
+        peaks[0] / 2**20,
+        peaks[1] / 2**20,
+        usage.ru_utime + usage.ru_stime,
+        text,
+    )
 
 
 def own_peak_rss_mb() -> float:

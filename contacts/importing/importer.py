@@ -7,18 +7,23 @@ admin shows before the user confirms.
 """
 
 import csv
+import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, reset_queries, transaction
 from django.utils import timezone
 
 from contacts.audit import record_audit
-from contacts.importing.rows import ParsedRow, RowError, RowParser
+from contacts.importing.reader import validated_batches
+from contacts.importing.rows import ParsedRow, RowParser
 from contacts.importing.seen import SeenKeys
-from contacts.importing.source import CsvFileError, CsvRows
+from contacts.importing.source import CsvFileError
+from contacts.importing.tables import TableWriter, matching, tune_connection
 from contacts.models import (
     AuditEvent,
     ChannelIdentity,
@@ -33,7 +38,9 @@ from contacts.services.erasure import erased_identity
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS = 2000
+# Rows per transaction: big enough that per-chunk queries and commits are
+# cheap per row, small enough to keep memory flat.
+CHUNK_ROWS = 10_000
 SAMPLE_ERRORS = 100
 COUNTERS = (
     "rows_total", "rows_ok", "rows_bad", "contacts_created", "contacts_merged",
@@ -85,20 +92,19 @@ class Importer:
         )
         job.save(update_fields=["started_at", "status"])
         path = report_path(job, self.dry_run)
-        self.seen = SeenKeys()
+        tune_connection()
         self.new_external_ids = SeenKeys() if self.dry_run else None
         try:
             with open(path, "w", newline="", encoding="utf-8") as out:
                 self.report = csv.writer(out)
                 self.report.writerow(["line", "problem", *job.headers])
-                self._process(CsvRows(job.file_path, job.delimiter))
+                self._process()
         except CsvFileError as exc:
             job.error = str(exc)
         except Exception as exc:
             log.exception("import %s failed", job.pk)
             job.error = f"Unexpected error: {exc.__class__.__name__}: {exc}"
         finally:
-            self.seen.close()
             if self.new_external_ids:
                 self.new_external_ids.close()
         job.report_file = path
@@ -114,51 +120,36 @@ class Importer:
             self._audit()
         return job
 
-    def _process(self, source: CsvRows) -> None:
-        chunk: list[ParsedRow] = []
-        raw_by_line: dict[int, list[str]] = {}
-        for line, values in source:
-            self.counts["rows_total"] += 1
-            try:
-                chunk.append(self.parser.parse(line, values))
-                raw_by_line[line] = values
-            except RowError as exc:
-                self._bad(line, str(exc), values)
-            if len(chunk) >= CHUNK_ROWS:
-                self._chunk(chunk, raw_by_line)
-                chunk, raw_by_line = [], {}
-                self.job.bytes_done = source.bytes_read
-                self._save_progress()
-        self._chunk(chunk, raw_by_line)
-        self.job.bytes_done = source.bytes_read
+    def _process(self) -> None:
+        """Validate and write the file batch by batch (see reader.py)."""
+        batches = validated_batches(
+            self.job.file_path, self.job.delimiter, self.parser, CHUNK_ROWS
+        )
+        for batch in batches:
+            self.counts["rows_total"] = batch.rows_total
+            for line, problem, values in batch.bad:
+                self._bad(line, problem, values)
+            self._chunk(batch.rows, batch.raw)
+            self.job.bytes_done = batch.bytes_read
+            if settings.DEBUG:
+                reset_queries()  # DEBUG keeps every query: memory would grow
+            self._save_progress()
 
     def _chunk(self, rows: list[ParsedRow], raw: dict[int, list[str]]) -> None:
         if not rows:
             return
-        keys = [(f"{r.channel}:{r.identity}", r.line) for r in rows]
-        unique = []
-        for row, first in zip(rows, self.seen.check_and_add(keys), strict=True):
-            if first is None:
-                unique.append(row)
-            else:
-                self._bad(
-                    row.line,
-                    f"duplicate in file: {row.channel} {row.identity} is already "
-                    f"on line {first}",
-                    raw[row.line],
-                )
         try:
-            problems = self._write(unique)
+            problems = self._write(rows)
         except IntegrityError:
             # Something changed under us (a concurrent edit): retry row by row
             # so one conflicting row cannot take the others down with it.
             problems = {}
-            for row in unique:
+            for row in rows:
                 try:
                     problems.update(self._write([row]))
                 except IntegrityError as exc:
                     problems[row.line] = f"could not be saved: {exc}"
-        for row in unique:
+        for row in rows:
             if row.line in problems:
                 self._bad(row.line, problems[row.line], raw[row.line])
             else:
@@ -220,6 +211,25 @@ class Importer:
         return plan.problems
 
 
+@dataclass(slots=True)
+class _NewContact:
+    row: ParsedRow  # the first row with this contact's key
+    # Copies of the row's values, made when a later row merges into them.
+    fields: dict[str, str] | None = None
+    attributes: dict[str, str] | None = None
+
+
+@dataclass(slots=True)
+class _NewIdentity:
+    channel: str
+    identity: str
+    contact_ref: int | str  # an existing contact's pk, or a key of new_contacts
+    line: int
+    state: str = ConsentState.UNKNOWN
+    at: datetime | None = None
+    pk: int | None = None
+
+
 class _ChunkPlan:
     """What one chunk changes, resolved against the database in bulk."""
 
@@ -232,20 +242,26 @@ class _ChunkPlan:
             ("contacts_created", "contacts_merged", "opt_ins", "opt_outs",
              "kept_opted_out"), 0
         )
-        self.new_contacts: dict[str, Contact] = {}  # external id or "#line"
-        self.new_identities: list[tuple[ChannelIdentity, str, ParsedRow]] = []
+        self.new_contacts: dict[str, _NewContact] = {}  # external id or "#line"
+        self.new_identities: list[_NewIdentity] = []
         self.merged: dict[int, list[ParsedRow]] = {}
         self.changed_identities: list[ChannelIdentity] = []
-        self.events: list[tuple[object, ParsedRow]] = []
-        self.members: list[object] = []
+        # (existing identity pk or the new identity, channel, row)
+        self.events: list[tuple[int | _NewIdentity, str, ParsedRow]] = []
+        self.members: list[int | str] = []
         self._resolve(rows)
 
     def _resolve(self, rows: list[ParsedRow]) -> None:
         erased = {erased_identity(r.channel, r.identity): r for r in rows}
-        found = ChannelIdentity.objects.filter(
-            identity__in=[r.identity for r in rows] + list(erased)
-        )
-        if not self.importer.dry_run:
+        # Most rows are new: find the few existing ones cheaply, then load and
+        # lock only those.
+        pks = [
+            pk for _, pk in matching(
+                ChannelIdentity, "identity", [r.identity for r in rows] + list(erased)
+            )
+        ]
+        found = ChannelIdentity.objects.filter(pk__in=pks) if pks else []
+        if pks and not self.importer.dry_run:
             found = found.select_for_update()
         existing = {}
         for ident in found:
@@ -259,14 +275,11 @@ class _ChunkPlan:
             else:
                 existing[(ident.channel, ident.identity)] = ident
         ext_ids = {r.external_id for r in rows if r.external_id}
-        by_ext = dict(
-            Contact.objects.filter(external_id__in=ext_ids).values_list(
-                "external_id", "pk"
-            )
-        )
+        by_ext = dict(matching(Contact, "external_id", list(ext_ids), non_blank=True))
         for row in rows:
             if row.line not in self.problems:
-                self._resolve_row(row, existing.get((row.channel, row.identity)), by_ext)
+                ident = existing.get((row.channel, row.identity))
+                self._resolve_row(row, ident, by_ext)
 
     def _resolve_row(self, row, ident, by_ext) -> None:
         owner = by_ext.get(row.external_id) if row.external_id else None
@@ -287,25 +300,18 @@ class _ChunkPlan:
             contact_ref = owner
         else:
             contact_ref = self._new_contact(row)
-        ident = ChannelIdentity(
-            channel=row.channel,
-            identity=row.identity,
-            origin_import=self.job if not self.importer.dry_run else None,
-            origin_line=row.line,
-        )
+        ident = _NewIdentity(row.channel, row.identity, contact_ref, row.line)
         if row.consent is not None:
-            state, at = next_state(
+            ident.state, ident.at = next_state(
                 ConsentState.UNKNOWN, None, row.consent, self.job.consent_source,
                 row.consent_at or self.importer.now,
             )
-            setattr(ident, self.field, state)
-            setattr(ident, f"{self.field}_at", at)
-            self.events.append((ident, row))
+            self.events.append((ident, row.channel, row))
             self._count_event(row)
-        self.new_identities.append((ident, contact_ref, row))
+        self.new_identities.append(ident)
         self.members.append(contact_ref)
 
-    def _new_contact(self, row: ParsedRow):
+    def _new_contact(self, row: ParsedRow) -> str:
         key = row.external_id or f"#{row.line}"
         if key in self.new_contacts:
             self._merge_fields(self.new_contacts[key], row)
@@ -318,9 +324,7 @@ class _ChunkPlan:
             if seen is not None:
                 self.counts["contacts_merged"] += 1
                 return key
-        contact = Contact(external_id=row.external_id, **row.fields)
-        contact.attributes = dict(row.attributes)
-        self.new_contacts[key] = contact
+        self.new_contacts[key] = _NewContact(row)
         self.counts["contacts_created"] += 1
         return key
 
@@ -330,9 +334,15 @@ class _ChunkPlan:
         self.merged.setdefault(contact_id, []).append(row)
 
     @staticmethod
-    def _merge_fields(contact: Contact, row: ParsedRow) -> None:
-        for name, value in row.fields.items():
-            setattr(contact, name, value)
+    def _merge_fields(contact: Contact | _NewContact, row: ParsedRow) -> None:
+        if isinstance(contact, _NewContact):
+            if contact.fields is None or contact.attributes is None:
+                contact.fields = dict(contact.row.fields)
+                contact.attributes = dict(contact.row.attributes)
+            contact.fields.update(row.fields)
+        else:
+            for name, value in row.fields.items():
+                setattr(contact, name, value)
         contact.attributes.update(row.attributes)
 
     def _consent_existing(self, ident: ChannelIdentity, row: ParsedRow) -> None:
@@ -351,7 +361,7 @@ class _ChunkPlan:
         ):
             self.counts["kept_opted_out"] += 1
             return
-        self.events.append((ident, row))
+        self.events.append((ident.pk, ident.channel, row))
         self._count_event(row)
         if (state, at) != (before, getattr(ident, f"{self.field}_at")):
             setattr(ident, self.field, state)
@@ -365,36 +375,72 @@ class _ChunkPlan:
             self.counts["opt_outs"] += 1
 
     # --- writing --------------------------------------------------------------
+    # New rows go in as plain tuples (see tables.py); the rare updates of
+    # existing contacts and identities go through the ORM.
 
     def apply(self) -> None:
-        contacts = list(self.new_contacts.values())
-        Contact.objects.bulk_create(contacts)
-        ids = {key: c.pk for key, c in self.new_contacts.items()}
+        now = timezone.now()
+        ids = self._insert_contacts(now)
         self._update_merged()
-        identities = []
-        for ident, ref, _row in self.new_identities:
-            ident.contact_id = ids.get(ref, ref)
-            identities.append(ident)
-        ChannelIdentity.objects.bulk_create(identities)
+        self._insert_identities(ids, now)
         if self.changed_identities:
             ChannelIdentity.objects.bulk_update(
                 self.changed_identities, [self.field, f"{self.field}_at"]
             )
-        self._write_events()
+        self._write_events(now)
         if self.job.target_list_id:
-            members = {ids.get(ref, ref) for ref in self.members}
-            ListMembership.objects.bulk_create(
-                [
-                    ListMembership(
-                        contact_list_id=self.job.target_list_id,
-                        contact_id=pk,
-                        source=ListMembership.Source.IMPORT,
-                        source_import=self.job,
-                    )
-                    for pk in members
-                ],
-                ignore_conflicts=True,
+            self._add_members(ids, now)
+
+    def _insert_contacts(self, now: datetime) -> dict[str, int]:
+        if not self.new_contacts:
+            return {}
+        table = TableWriter(
+            Contact,
+            ["id", "external_id", "first_name", "last_name", "language", "time_zone",
+             "attributes"],
+            now=now,
+        )
+        pks = table.allocate_ids(len(self.new_contacts))
+        ids = dict(zip(self.new_contacts, pks, strict=True))
+        # What the JSONField would store, without its per-value machinery.
+        encoder = Contact._meta.get_field("attributes").encoder
+        rows = []
+        for pk, contact in zip(pks, self.new_contacts.values(), strict=True):
+            row = contact.row
+            fields = row.fields if contact.fields is None else contact.fields
+            attributes = (
+                row.attributes if contact.attributes is None else contact.attributes
             )
+            rows.append((
+                pk, row.external_id, fields.get("first_name", ""),
+                fields.get("last_name", ""), fields.get("language", ""),
+                fields.get("time_zone", ""), json.dumps(attributes, cls=encoder),
+            ))
+        table.insert(rows)
+        return ids
+
+    def _insert_identities(self, ids: dict[str, int], now: datetime) -> None:
+        if not self.new_identities:
+            return
+        job = self.job
+        table = TableWriter(
+            ChannelIdentity,
+            ["id", "contact_id", "channel", "identity", self.field,
+             f"{self.field}_at", "origin_line"],
+            {"origin_import_id": job.pk},
+            now=now,
+        )
+        pks = table.allocate_ids(len(self.new_identities))
+        when = _Prepared(table, f"{self.field}_at")
+        rows = []
+        for pk, ident in zip(pks, self.new_identities, strict=True):
+            ident.pk = pk
+            ref = ident.contact_ref
+            rows.append((
+                pk, ids.get(ref, ref), ident.channel, ident.identity,
+                str(ident.state), when(ident.at), ident.line,
+            ))
+        table.insert(rows)
 
     def _update_merged(self) -> None:
         if not self.merged:
@@ -405,35 +451,82 @@ class _ChunkPlan:
         for contact in contacts:
             for row in self.merged[contact.pk]:
                 self._merge_fields(contact, row)
+                # A merge found by the identity gives a contact without an
+                # external id the file's one (the lookup found nobody else with it).
+                if row.external_id and not contact.external_id:
+                    contact.external_id = row.external_id
             contact.updated_at = self.importer.now
         Contact.objects.bulk_update(
             contacts,
             ["first_name", "last_name", "language", "time_zone", "attributes",
-             "updated_at"],
+             "external_id", "updated_at"],
         )
 
-    def _write_events(self) -> None:
+    def _write_events(self, now: datetime) -> None:
+        if not self.events:
+            return
         job = self.job
         actor = self.importer.actor
         label = f"import #{job.pk}" + (f" by {actor.get_username()}" if actor else "")
-        ConsentEvent.objects.bulk_create(
-            [
-                ConsentEvent(
-                    identity_id=ident.pk,
-                    channel=ident.channel,
-                    purpose=job.purpose,
-                    kind=row.consent,
-                    source=job.consent_source,
-                    evidence_wording=job.consent_evidence,
-                    evidence_note=f"{job.original_name}, line {row.line}",
-                    actor=actor,
-                    actor_label=label,
-                    occurred_at=row.consent_at or self.importer.now,
-                    import_job=job,
-                )
-                for ident, row in self.events
-            ]
+        table = TableWriter(
+            ConsentEvent,
+            ["identity_id", "channel", "kind", "evidence_note", "occurred_at"],
+            {
+                "purpose": job.purpose,
+                "source": job.consent_source,
+                "evidence_wording": job.consent_evidence,
+                "actor_id": actor.pk if actor else None,
+                "actor_label": label,
+                "import_job_id": job.pk,
+            },
+            now=now,
         )
+        when = _Prepared(table, "occurred_at")
+        default_when = self.importer.now
+        note = f"{job.original_name}, line "
+        table.insert(
+            (
+                ref.pk if isinstance(ref, _NewIdentity) else ref, channel,
+                str(row.consent), f"{note}{row.line}",
+                when(row.consent_at or default_when),
+            )
+            for ref, channel, row in self.events
+        )
+
+    def _add_members(self, ids: dict[str, int], now: datetime) -> None:
+        table = TableWriter(
+            ListMembership,
+            ["contact_id"],
+            {
+                "contact_list_id": self.job.target_list_id,
+                "source": ListMembership.Source.IMPORT,
+                "source_import_id": self.job.pk,
+            },
+            now=now,
+        )
+        new = {(ids[ref],) for ref in self.members if isinstance(ref, str)}
+        existing = {(ref,) for ref in self.members if not isinstance(ref, str)}
+        # Contacts created in this chunk cannot be on the list yet.
+        table.insert(new)
+        if existing - new:
+            table.insert(existing - new, ignore_conflicts=True)
+
+
+class _Prepared:
+    """A datetime field's database value, computed once per distinct value:
+    most rows of a file share their consent time."""
+
+    def __init__(self, table: TableWriter, name: str):
+        self.table = table
+        self.name = name
+        self.cache: dict[datetime | None, object] = {}
+
+    def __call__(self, value: datetime | None) -> object:
+        try:
+            return self.cache[value]
+        except KeyError:
+            prepared = self.cache[value] = self.table.prep(self.name, value)
+            return prepared
 
 
 def run_import(job: ImportJob, *, dry_run: bool, actor=None, on_progress=None):

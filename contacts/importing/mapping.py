@@ -67,6 +67,16 @@ def mapping_problems(mapping: dict[str, str], consent_from_column: bool) -> list
     for field in set(fields):
         if fields.count(field) > 1:
             problems.append(f"Two columns are mapped to {FIELDS[field]!r}.")
+    keys: dict[str, str] = {}
+    for header, target in mapping.items():
+        if target == ATTRIBUTE:
+            key = attribute_key(header)
+            if key in keys:
+                problems.append(
+                    f"The columns {keys[key]!r} and {header!r} would both be the "
+                    f"attribute {key!r}; rename one or ignore it."
+                )
+            keys.setdefault(key, header)
     unknown = set(mapping.values()) - set(FIELDS)
     if unknown:
         problems.append(f"Unknown field(s): {', '.join(sorted(unknown))}.")

@@ -19,7 +19,12 @@ _TIME_ZONES = zoneinfo.available_timezones()
 _YES = {"yes", "y", "true", "1", "opt_in", "optin", "opt-in", "in", "subscribed"}
 _NO = {"no", "n", "false", "0", "opt_out", "optout", "opt-out", "out",
        "unsubscribed", "stop"}
+_CONSENT_WORDS = {
+    **dict.fromkeys(_YES, ConsentEvent.Kind.OPT_IN),
+    **dict.fromkeys(_NO, ConsentEvent.Kind.OPT_OUT),
+}
 _LIMITS = {"first_name": 150, "last_name": 150, "external_id": 100}
+_FIELDS = ("first_name", "last_name", "language", "time_zone")
 
 
 class RowError(ValueError):
@@ -39,7 +44,11 @@ class ParsedRow:
 
 
 class RowParser:
-    """Compiled mapping: turns raw values into a ParsedRow or raises RowError."""
+    """Compiled mapping: turns raw values into a ParsedRow or raises RowError.
+
+    parse() runs once per CSV record (a million times for a big file), so the
+    column positions are resolved here, once.
+    """
 
     def __init__(
         self,
@@ -64,6 +73,10 @@ class RowParser:
         self.consent_from_column = consent_from_column
         self.declared_opt_in = declared_opt_in
         self.region = default_region
+        self._at = {name: spec[0] for name, spec in self.index.items()}
+        self._fields = [
+            (name, self._at[name]) for name in _FIELDS if name in self._at
+        ]
 
     def _get(self, values: list[str], name: str) -> str:
         spec = self.index.get(name)
@@ -75,62 +88,74 @@ class RowParser:
                 f"has {len(values)} columns, the header has {self.width} "
                 "(a missing delimiter or an unclosed quote?)"
             )
-        channel = (self._get(values, "channel") or self.default_channel).upper()
+        at = self._at
+        i = at.get("channel")
+        channel = ((values[i].strip() if i is not None else "")
+                   or self.default_channel).upper()
         if channel not in _CHANNELS:
             raise RowError(
                 f"unknown channel {channel!r} (expected one of "
                 f"{', '.join(sorted(_CHANNELS))})"
             )
-        raw_identity = self._get(values, "identity")
+        i = at.get("identity")
+        raw_identity = values[i].strip() if i is not None else ""
         if not raw_identity:
             header = self.index["identity"][1]
             raise RowError(f"missing required value: {header!r} is empty")
         try:
             identity = normalise_identity(channel, raw_identity, self.region)
         except InvalidIdentity as exc:
-            raise RowError(f"invalid {channel} identity {raw_identity!r}: {exc}") from None
-        row = ParsedRow(line=line, channel=channel, identity=identity)
-        row.external_id = self._get(values, "external_id")
-        for name in ("first_name", "last_name", "language", "time_zone"):
-            value = self._get(values, name)
+            raise RowError(
+                f"invalid {channel} identity {raw_identity!r}: {exc}"
+            ) from None
+        i = at.get("external_id")
+        row = ParsedRow(
+            line, channel, identity, values[i].strip() if i is not None else ""
+        )
+        fields = row.fields
+        for name, i in self._fields:
+            value = values[i].strip()
             if value:
-                row.fields[name] = value
+                fields[name] = value
         self._check_fields(row)
+        attributes = row.attributes
         for i, key in self.attributes:
             value = values[i].strip()
             if value:
-                row.attributes[key] = value
+                attributes[key] = value
         self._parse_consent(values, row)
         return row
 
     def _check_fields(self, row: ParsedRow) -> None:
+        fields = row.fields
         for name, limit in _LIMITS.items():
-            value = row.external_id if name == "external_id" else row.fields.get(name)
+            value = row.external_id if name == "external_id" else fields.get(name)
             if value and len(value) > limit:
                 raise RowError(f"{name} is longer than {limit} characters")
-        language = row.fields.get("language")
+        language = fields.get("language")
         if language and not _LANGUAGE.fullmatch(language):
             raise RowError(f"language {language!r} is not a code like en or pt-BR")
-        tz = row.fields.get("time_zone")
+        tz = fields.get("time_zone")
         if tz and tz not in _TIME_ZONES:
             raise RowError(f"unknown time zone {tz!r} (use a name like Europe/Berlin)")
 
     def _parse_consent(self, values: list[str], row: ParsedRow) -> None:
+        at = self._at
         if self.declared_opt_in:
             row.consent = ConsentEvent.Kind.OPT_IN
         elif self.consent_from_column:
-            raw = self._get(values, "consent")
-            word = raw.lower().replace(" ", "_")
-            if word in _YES:
-                row.consent = ConsentEvent.Kind.OPT_IN
-            elif word in _NO:
-                row.consent = ConsentEvent.Kind.OPT_OUT
+            i = at.get("consent")
+            raw = values[i].strip() if i is not None else ""
+            kind = _CONSENT_WORDS.get(raw.lower().replace(" ", "_"))
+            if kind is not None:
+                row.consent = kind
             elif raw:
                 raise RowError(
                     f"consent value {raw!r} not understood "
                     "(use yes/no, opt_in/opt_out, true/false or 1/0)"
                 )
-        raw_at = self._get(values, "consent_at")
+        i = at.get("consent_at")
+        raw_at = values[i].strip() if i is not None else ""
         if raw_at:
             row.consent_at = parse_when(raw_at)
 

@@ -8,6 +8,8 @@ import csv
 import io
 from collections.abc import Iterator
 
+_HEAD_BYTES = 64 * 1024
+
 
 class CsvFileError(ValueError):
     """The file as a whole cannot be read; the message says what to do."""
@@ -30,14 +32,16 @@ class _CountingReader(io.RawIOBase):
 def sniff(path: str) -> tuple[str, list[str]]:
     """Return (delimiter, headers) from the first record of the file."""
     with open(path, "rb") as handle:
-        head = handle.read(64 * 1024)
+        head = handle.read(_HEAD_BYTES)
     if not head.strip():
         raise CsvFileError("The file is empty.")
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        # A cut in the middle of a multi-byte character at the end is fine.
-        if exc.start < len(head) - 4:
+        # A multi-byte character cut by the end of what was read is fine; an
+        # invalid byte, or a file that ends mid-character, is not.
+        cut = len(head) == _HEAD_BYTES and exc.reason == "unexpected end of data"
+        if not cut:
             raise CsvFileError(
                 f"The file is not UTF-8 (byte {exc.object[exc.start]:#04x} at "
                 f"offset {exc.start}). Save it as 'CSV UTF-8' and upload it again."

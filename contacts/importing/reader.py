@@ -1,0 +1,74 @@
+"""Reading a CSV file into batches of validated rows, ready to be written.
+
+Everything that needs no database happens here, batch by batch: parsing and
+validating each record and finding the rows that repeat an earlier one. The
+writer (importer.py) then deals with the database only.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from contacts.importing.rows import ParsedRow, RowError, RowParser
+from contacts.importing.seen import SeenKeys
+from contacts.importing.source import CsvFileError, CsvRows
+
+
+@dataclass
+class Batch:
+    """One chunk of the file, in file order."""
+
+    rows: list[ParsedRow] = field(default_factory=list)  # valid, not duplicated
+    raw: dict[int, list[str]] = field(default_factory=dict)  # their values by line
+    bad: list[tuple[int, str, list[str]]] = field(default_factory=list)
+    rows_total: int = 0  # records read so far, good and bad
+    bytes_read: int = 0
+
+
+def validated_batches(
+    path: str, delimiter: str, parser: RowParser, size: int
+) -> Iterator[Batch]:
+    """Batches of about `size` valid rows, in file order.
+
+    A row whose channel and identity came earlier in the file is a bad row
+    ("duplicate in file"). A CsvFileError (the file cannot be read on) comes
+    after the batch of the rows before it, so that those are written.
+    """
+    seen = SeenKeys()
+    source = CsvRows(path, delimiter)
+    batch = Batch()
+    try:
+        for line, values in source:
+            batch.rows_total += 1
+            try:
+                batch.rows.append(parser.parse(line, values))
+                batch.raw[line] = values
+            except RowError as exc:
+                batch.bad.append((line, str(exc), values))
+            if len(batch.rows) >= size:
+                yield _finish(batch, seen, source)
+                batch = Batch(rows_total=batch.rows_total)
+    except CsvFileError:
+        yield _finish(batch, seen, source)
+        raise
+    else:
+        yield _finish(batch, seen, source)
+    finally:
+        seen.close()
+
+
+def _finish(batch: Batch, seen: SeenKeys, source: CsvRows) -> Batch:
+    rows = batch.rows
+    firsts = seen.check_and_add([(f"{r.channel}:{r.identity}", r.line) for r in rows])
+    batch.rows = []
+    for row, first in zip(rows, firsts, strict=True):
+        if first is None:
+            batch.rows.append(row)
+        else:
+            batch.bad.append((
+                row.line,
+                f"duplicate in file: {row.channel} {row.identity} is already "
+                f"on line {first}",
+                batch.raw.pop(row.line),
+            ))
+    batch.bytes_read = source.bytes_read
+    return batch

@@ -1,0 +1,240 @@
+"""Writing plain tuples into a model's table, fast.
+
+An import writes four rows per CSV line; building a model instance for each
+and letting bulk_create compile every value costs more than validating the
+line. Here a table is described once: the columns that vary per row, and the
+others (constants, model defaults, auto_now fields) prepared once. Rows go in
+with multi-row INSERTs, or COPY on PostgreSQL. As with bulk_create, save() and
+signals are not run.
+"""
+
+import functools
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from itertools import chain
+from typing import Any
+
+from django.db import connection, models
+from django.db.models.constants import OnConflict
+
+# SQLite: rows per INSERT statement (within its limit on parameters).
+_ROWS_PER_STATEMENT = 300
+# PostgreSQL: values per lookup query.
+_PG_VALUES_PER_LOOKUP = 5000
+
+
+class TableWriter:
+    def __init__(
+        self,
+        model: type[models.Model],
+        varying: Sequence[str],
+        constants: dict[str, Any] | None = None,
+        *,
+        now: datetime,
+    ):
+        """`varying`: attnames given in each row, in this order ("id" to set
+        primary keys); every other column gets `constants[attname]`, `now` for
+        auto_now(_add) fields, or the field's default."""
+        constants = constants or {}
+        meta = model._meta
+        fields = {f.attname: f for f in meta.concrete_fields}
+        self.table = meta.db_table
+        self.pk_column = meta.pk.column
+        self.fields = {name: fields[name] for name in varying}
+        columns = [fields[name].column for name in varying]
+        tail = []
+        for name, field in fields.items():
+            if name in self.fields or field.primary_key:
+                continue
+            if name in constants:
+                value = constants[name]
+            elif getattr(field, "auto_now", False) or getattr(
+                field, "auto_now_add", False
+            ):
+                value = now
+            else:
+                value = field.get_default()
+                if hasattr(value, "resolve_expression"):
+                    continue  # a database default (db_default) applies
+            columns.append(field.column)
+            tail.append(field.get_db_prep_save(value, connection))
+        self.columns = columns
+        self.tail = tuple(tail)
+
+    def prep(self, name: str, value: Any) -> Any:
+        """`value` as the database takes it for the varying field `name`."""
+        return self.fields[name].get_db_prep_save(value, connection)
+
+    def allocate_ids(self, count: int) -> list[int]:
+        """Primary keys for `count` new rows, to give them in "id".
+
+        Must run inside the transaction that inserts the rows. On SQLite that
+        transaction holds the database's only write lock (BEGIN IMMEDIATE, see
+        settings), so nobody else can take these ids before the insert; were
+        it not held, SQLite would refuse the insert rather than reuse ids.
+        """
+        if not count:
+            return []
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) "
+                    "FROM generate_series(1, %s)",
+                    [qn(self.table), self.pk_column, count],
+                )
+                return [pk for (pk,) in cursor.fetchall()]
+            # AUTOINCREMENT never reuses an id: sqlite_sequence holds the
+            # largest one ever given, which may be above max(id).
+            cursor.execute(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence "
+                f"WHERE name = %s), 0), coalesce((SELECT max({qn(self.pk_column)}) "
+                f"FROM {qn(self.table)}), 0))",
+                [self.table],
+            )
+            start = cursor.fetchone()[0]
+        return list(range(start + 1, start + 1 + count))
+
+    def insert(self, rows: Iterable[tuple], *, ignore_conflicts: bool = False) -> None:
+        """Insert rows (the varying values, in order); all or nothing.
+
+        Constraint violations raise django.db.IntegrityError, as bulk_create's
+        do; `ignore_conflicts` skips rows that would violate a unique
+        constraint instead.
+
+        The statements go to the driver's cursor: with DEBUG on, Django's query
+        log would otherwise keep every statement of a million-row import, with
+        its thousands of parameters, in memory.
+        """
+        if connection.vendor == "postgresql":
+            if ignore_conflicts:
+                self._insert_ignoring(rows)
+            else:
+                self._copy(rows)
+        elif connection.vendor == "sqlite":
+            self._insert_sqlite(list(rows), ignore_conflicts)
+        else:
+            raise NotImplementedError(f"no bulk insert for {connection.vendor}")
+
+    def _insert_ignoring(self, rows: Iterable[tuple]) -> None:
+        ops = connection.ops
+        columns = ", ".join(ops.quote_name(c) for c in self.columns)
+        sql = (
+            f"INSERT INTO {ops.quote_name(self.table)} ({columns}) "
+            f"VALUES ({', '.join(['%s'] * len(self.columns))}) "
+            f"{ops.on_conflict_suffix_sql([], OnConflict.IGNORE, [], [])}"
+        )
+        tail = self.tail
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            cursor.cursor.executemany(sql, [row + tail for row in rows])
+
+    def _copy(self, rows: Iterable[tuple]) -> None:
+        qn = connection.ops.quote_name
+        columns = ", ".join(qn(c) for c in self.columns)
+        tail = self.tail
+        with (
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {qn(self.table)} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row + tail)
+
+    def _insert_sqlite(self, rows: list[tuple], ignore_conflicts: bool) -> None:
+        """Multi-row INSERTs: one statement per few hundred rows costs SQLite
+        half of what a statement per row (executemany) does. The values shared
+        by every row are written into the statement as literals."""
+        if not rows:
+            return
+        ops = connection.ops
+        on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+        columns = ", ".join(ops.quote_name(c) for c in self.columns)
+        head = (
+            f"{ops.insert_statement(on_conflict=on_conflict)} "
+            f"{ops.quote_name(self.table)} ({columns}) VALUES "
+        )
+        width = len(rows[0])
+        one = f"({', '.join(['?'] * width + self._sqlite_literals())})"
+        per = max(1, min(_ROWS_PER_STATEMENT, _sqlite_max_params() // max(width, 1)))
+        full = head + ", ".join([one] * per)
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            # sqlite3's own execute: the statements are written with "?", and
+            # Django's "%s" conversion (a regex over the whole statement)
+            # would cost more than SQLite's work on the rows.
+            execute = functools.partial(sqlite3.Cursor.execute, cursor.cursor)
+            for start in range(0, len(rows), per):
+                part = rows[start : start + per]
+                sql = full if len(part) == per else head + ", ".join([one] * len(part))
+                execute(sql, list(chain.from_iterable(part)))
+
+    def _sqlite_literals(self) -> list[str]:
+        """The constant values as SQL literals, quoted by SQLite itself."""
+        if not self.tail:
+            return []
+        with connection.cursor() as cursor:
+            marks = ", ".join(["quote(%s)"] * len(self.tail))
+            cursor.execute(f"SELECT {marks}", list(self.tail))
+            literals = cursor.fetchone()
+        return list(literals)
+
+
+def _sqlite_max_params() -> int:
+    try:
+        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except AttributeError:  # Python < 3.11
+        return connection.features.max_query_params or 999
+
+
+def matching(
+    model: type[models.Model], name: str, values: list[str], *, non_blank: bool = False
+) -> list[tuple]:
+    """(value, primary key) of the rows whose field `name` is one of `values`.
+
+    The lookups use the field's index, a partial one "WHERE NOT (field = '')"
+    when `non_blank` (the values then must not be blank): the databases only
+    use such an index when the query states its condition.
+    """
+    if not values:
+        return []
+    meta = model._meta
+    qn = connection.ops.quote_name
+    column = qn(meta.get_field(name).column)
+    select = f"SELECT {column}, {qn(meta.pk.column)} FROM {qn(meta.db_table)} WHERE"
+    if non_blank:
+        select += f" NOT ({column} = '') AND"
+    found = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # During a bulk load the table's statistics lag far behind its size,
+            # and for thousands of values the planner then reads the whole
+            # table: a cost that grows with every chunk. Index lookups only.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            for start in range(0, len(values), _PG_VALUES_PER_LOOKUP):
+                part = values[start : start + _PG_VALUES_PER_LOOKUP]
+                cursor.execute(f"{select} {column} = ANY(%s)", [part])
+                found += cursor.fetchall()
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_bitmapscan")
+        else:
+            # One JSON parameter, however many values.
+            cursor.execute(
+                f"{select} {column} IN (SELECT value FROM json_each(%s))",
+                [json.dumps(values)],
+            )
+            found = cursor.fetchall()
+    return found
+
+
+def tune_connection() -> None:
+    """Connection settings for bulk writing, harmless for everything else.
+
+    SQLite keeps a statement journal (the pages a multi-row INSERT changes,
+    to undo just that statement); in a temp file it costs a write per page.
+    SQLite refuses the change inside a transaction, where it is skipped.
+    """
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA temp_store = MEMORY")
