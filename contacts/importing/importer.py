@@ -6,6 +6,7 @@ through the same checks without writing, which is the validation report the
 admin shows before the user confirms.
 """
 
+import contextlib
 import csv
 import json
 import logging
@@ -33,7 +34,7 @@ from contacts.models import (
     ImportJob,
     ListMembership,
 )
-from contacts.services.consent import next_state
+from contacts.services.consent import is_in_order, next_state, refold
 from contacts.services.erasure import erased_identity
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,25 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 10_000
 SAMPLE_ERRORS = 100
 COUNTERS = (
-    "rows_total", "rows_ok", "rows_bad", "contacts_created", "contacts_merged",
-    "opt_ins", "opt_outs", "kept_opted_out",
+    "rows_total",
+    "rows_ok",
+    "rows_bad",
+    "contacts_created",
+    "contacts_merged",
+    "opt_ins",
+    "opt_outs",
+    "kept_opted_out",
 )
+
+
+def discard_upload(job: ImportJob) -> None:
+    """Delete an uploaded file once imported: its personal data now lives in
+    the database, where erasure can reach it. Files given to the command line
+    belong to their owner and are left alone."""
+    uploads = os.path.join(os.path.realpath(settings.MEDIA_ROOT), "imports") + os.sep
+    if os.path.realpath(job.file_path).startswith(uploads):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(job.file_path)
 
 
 def report_path(job: ImportJob, dry_run: bool) -> str:
@@ -118,6 +135,8 @@ class Importer:
         self._save_progress(final=True)
         if not self.dry_run:
             self._audit()
+            if job.status == ImportJob.Status.DONE:
+                discard_upload(job)
         return job
 
     def _process(self) -> None:
@@ -239,8 +258,14 @@ class _ChunkPlan:
         self.field = importer.field
         self.problems: dict[int, str] = {}
         self.counts = dict.fromkeys(
-            ("contacts_created", "contacts_merged", "opt_ins", "opt_outs",
-             "kept_opted_out"), 0
+            (
+                "contacts_created",
+                "contacts_merged",
+                "opt_ins",
+                "opt_outs",
+                "kept_opted_out",
+            ),
+            0,
         )
         self.new_contacts: dict[str, _NewContact] = {}  # external id or "#line"
         self.new_identities: list[_NewIdentity] = []
@@ -252,11 +277,14 @@ class _ChunkPlan:
         self._resolve(rows)
 
     def _resolve(self, rows: list[ParsedRow]) -> None:
-        erased = {erased_identity(r.channel, r.identity): r for r in rows}
+        erased: dict[str, list[ParsedRow]] = {}
+        for r in rows:
+            erased.setdefault(erased_identity(r.channel, r.identity), []).append(r)
         # Most rows are new: find the few existing ones cheaply, then load and
         # lock only those.
         pks = [
-            pk for _, pk in matching(
+            pk
+            for _, pk in matching(
                 ChannelIdentity, "identity", [r.identity for r in rows] + list(erased)
             )
         ]
@@ -266,8 +294,7 @@ class _ChunkPlan:
         existing = {}
         for ident in found:
             if ident.identity in erased:
-                row = erased[ident.identity]
-                if row.channel == ident.channel:
+                for row in erased[ident.identity]:
                     self.problems[row.line] = (
                         "this identity belongs to an erased person and stays "
                         "suppressed; it is not imported"
@@ -303,7 +330,10 @@ class _ChunkPlan:
         ident = _NewIdentity(row.channel, row.identity, contact_ref, row.line)
         if row.consent is not None:
             ident.state, ident.at = next_state(
-                ConsentState.UNKNOWN, None, row.consent, self.job.consent_source,
+                ConsentState.UNKNOWN,
+                None,
+                row.consent,
+                True,
                 row.consent_at or self.importer.now,
             )
             self.events.append((ident, row.channel, row))
@@ -349,11 +379,23 @@ class _ChunkPlan:
         if row.consent is None:
             return
         when = row.consent_at or self.importer.now
-        before = getattr(ident, self.field)
-        state, at = next_state(
-            before, getattr(ident, f"{self.field}_at"), row.consent,
-            self.job.consent_source, when,
+        before, before_at = (
+            getattr(ident, self.field),
+            getattr(ident, f"{self.field}_at"),
         )
+        if is_in_order(before_at, when):
+            state, at = next_state(before, before_at, row.consent, True, when)
+        else:
+            # The file's consent date is older than the stored state: fold the
+            # ledger again with this event in its place in time.
+            pending = ConsentEvent(
+                purpose=self.job.purpose,
+                kind=row.consent,
+                occurred_at=when,
+                source=self.job.consent_source,
+                import_job_id=self.job.pk or 0,
+            )
+            state, at = refold(ident, self.job.purpose, pending)
         if (
             row.consent == ConsentEvent.Kind.OPT_IN
             and before == ConsentState.OPTED_OUT
@@ -396,8 +438,15 @@ class _ChunkPlan:
             return {}
         table = TableWriter(
             Contact,
-            ["id", "external_id", "first_name", "last_name", "language", "time_zone",
-             "attributes"],
+            [
+                "id",
+                "external_id",
+                "first_name",
+                "last_name",
+                "language",
+                "time_zone",
+                "attributes",
+            ],
             now=now,
         )
         pks = table.allocate_ids(len(self.new_contacts))
@@ -411,11 +460,17 @@ class _ChunkPlan:
             attributes = (
                 row.attributes if contact.attributes is None else contact.attributes
             )
-            rows.append((
-                pk, row.external_id, fields.get("first_name", ""),
-                fields.get("last_name", ""), fields.get("language", ""),
-                fields.get("time_zone", ""), json.dumps(attributes, cls=encoder),
-            ))
+            rows.append(
+                (
+                    pk,
+                    row.external_id,
+                    fields.get("first_name", ""),
+                    fields.get("last_name", ""),
+                    fields.get("language", ""),
+                    fields.get("time_zone", ""),
+                    json.dumps(attributes, cls=encoder),
+                )
+            )
         table.insert(rows)
         return ids
 
@@ -425,8 +480,15 @@ class _ChunkPlan:
         job = self.job
         table = TableWriter(
             ChannelIdentity,
-            ["id", "contact_id", "channel", "identity", self.field,
-             f"{self.field}_at", "origin_line"],
+            [
+                "id",
+                "contact_id",
+                "channel",
+                "identity",
+                self.field,
+                f"{self.field}_at",
+                "origin_line",
+            ],
             {"origin_import_id": job.pk},
             now=now,
         )
@@ -436,10 +498,17 @@ class _ChunkPlan:
         for pk, ident in zip(pks, self.new_identities, strict=True):
             ident.pk = pk
             ref = ident.contact_ref
-            rows.append((
-                pk, ids.get(ref, ref), ident.channel, ident.identity,
-                str(ident.state), when(ident.at), ident.line,
-            ))
+            rows.append(
+                (
+                    pk,
+                    ids.get(ref, ref),
+                    ident.channel,
+                    ident.identity,
+                    str(ident.state),
+                    when(ident.at),
+                    ident.line,
+                )
+            )
         table.insert(rows)
 
     def _update_merged(self) -> None:
@@ -458,8 +527,15 @@ class _ChunkPlan:
             contact.updated_at = self.importer.now
         Contact.objects.bulk_update(
             contacts,
-            ["first_name", "last_name", "language", "time_zone", "attributes",
-             "external_id", "updated_at"],
+            [
+                "first_name",
+                "last_name",
+                "language",
+                "time_zone",
+                "attributes",
+                "external_id",
+                "updated_at",
+            ],
         )
 
     def _write_events(self, now: datetime) -> None:
@@ -486,8 +562,10 @@ class _ChunkPlan:
         note = f"{job.original_name}, line "
         table.insert(
             (
-                ref.pk if isinstance(ref, _NewIdentity) else ref, channel,
-                str(row.consent), f"{note}{row.line}",
+                ref.pk if isinstance(ref, _NewIdentity) else ref,
+                channel,
+                str(row.consent),
+                f"{note}{row.line}",
                 when(row.consent_at or default_when),
             )
             for ref, channel, row in self.events
@@ -532,4 +610,3 @@ class _Prepared:
 def run_import(job: ImportJob, *, dry_run: bool, actor=None, on_progress=None):
     """Validate (dry_run) or import `job`'s file; see Importer."""
     return Importer(job, dry_run=dry_run, actor=actor, on_progress=on_progress).run()
-

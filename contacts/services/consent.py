@@ -73,10 +73,20 @@ def derive_state(events) -> dict[str, tuple[str, datetime | None]]:
     return result
 
 
-def refold(identity: ChannelIdentity, purpose: str) -> tuple[str, datetime | None]:
-    """The state of `identity` for `purpose` folded from its whole ledger."""
-    events = ConsentEvent.objects.filter(identity=identity, purpose=purpose)
-    return derive_state(events).get(purpose, (ConsentState.UNKNOWN, None))
+def refold(
+    identity: ChannelIdentity, purpose: str, *pending: ConsentEvent
+) -> tuple[str, datetime | None]:
+    """The state of `identity` for `purpose` folded from its whole ledger,
+    plus `pending` events not saved yet (they sort after saved ones of the
+    same time)."""
+    events = list(ConsentEvent.objects.filter(identity=identity, purpose=purpose))
+    last = max((e.pk for e in events), default=0)
+    for n, event in enumerate(pending, start=1):
+        event.pk = event.pk or last + n
+    state = derive_state([*events, *pending]).get(purpose)
+    for event in pending:
+        event.pk = None
+    return state or (ConsentState.UNKNOWN, None)
 
 
 def record_consent(

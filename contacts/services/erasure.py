@@ -16,6 +16,7 @@ from contacts.models import (
     Contact,
     ListMembership,
 )
+from sinch.channels import PHONE_CHANNELS
 
 ERASED_PREFIX = "erased:"
 
@@ -25,9 +26,12 @@ def erased_identity(channel: str, identity: str) -> str:
 
     Keyed (HMAC) so a leaked database does not let anyone test phone numbers
     against it without the key; stable so a re-imported number is recognised.
+    A phone number is hashed without its channel: once erased it stays
+    suppressed on SMS, WhatsApp and every other phone channel.
     """
     key = settings.ERASURE_HASH_KEY.encode()
-    digest = hmac.new(key, f"{channel}:{identity}".encode(), hashlib.sha256)
+    subject = identity if channel in PHONE_CHANNELS else f"{channel}:{identity}"
+    digest = hmac.new(key, subject.encode(), hashlib.sha256)
     return ERASED_PREFIX + digest.hexdigest()
 
 

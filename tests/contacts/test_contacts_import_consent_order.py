@@ -1,0 +1,117 @@
+"""Imports carrying consent dates older than what the ledger knows, erased
+numbers on other phone channels, and uploaded files after the import."""
+
+import os
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from contacts.importing.importer import run_import
+from contacts.importing.jobs import create_import_job
+from contacts.models import ChannelIdentity, ConsentEvent, ConsentState, ImportJob
+from contacts.services.consent import Evidence, derive_state, record_consent
+from contacts.services.erasure import erase_contact
+
+PHONE = "+4915123456789"
+
+
+def _import(path, **options):
+    job = create_import_job(
+        path=path,
+        original_name="file.csv",
+        actor=None,
+        target_list=None,
+        default_channel=options.pop("channel", "SMS"),
+        purpose="MARKETING",
+        consent_mode=options.pop("mode", ImportJob.ConsentMode.COLUMN),
+        consent_source="FORM",
+        consent_evidence="Signed paper forms",
+    )
+    return run_import(job, dry_run=False)
+
+
+def _stored_equals_ledger(identity):
+    identity.refresh_from_db()
+    folded = derive_state(ConsentEvent.objects.filter(identity=identity))
+    assert (identity.marketing_consent, identity.marketing_consent_at) == folded[
+        "MARKETING"
+    ]
+
+
+def test_an_older_opt_out_in_a_file_does_not_override_a_newer_form_opt_in(
+    make_contact, write_csv
+):
+    contact = make_contact(PHONE)
+    identity = contact.identities.get()
+    record_consent(
+        identity=identity,
+        kind="OPT_IN",
+        purpose="MARKETING",
+        source="FORM",
+        evidence=Evidence(note="web form"),
+        occurred_at=timezone.now(),
+    )
+    old = (timezone.now() - timedelta(days=30)).date().isoformat()
+    job = _import(write_csv([["phone", "consent", "consent_at"], [PHONE, "no", old]]))
+    assert job.opt_outs == 1
+    identity.refresh_from_db()
+    assert identity.marketing_consent == ConsentState.OPTED_IN
+    _stored_equals_ledger(identity)
+
+
+def test_a_file_opt_in_dated_before_a_stop_keeps_the_person_opted_out(
+    make_contact, write_csv
+):
+    contact = make_contact(PHONE)
+    identity = contact.identities.get()
+    record_consent(
+        identity=identity,
+        kind="OPT_OUT",
+        purpose="MARKETING",
+        source="INBOUND_KEYWORD",
+        evidence=Evidence(wording="STOP"),
+        occurred_at=timezone.now() - timedelta(days=1),
+    )
+    older = (timezone.now() - timedelta(days=10)).date().isoformat()
+    newer = timezone.now().isoformat()
+    for when in (older, newer):
+        job = _import(
+            write_csv([["phone", "consent", "consent_at"], [PHONE, "yes", when]])
+        )
+        assert job.kept_opted_out == 1
+        identity.refresh_from_db()
+        assert identity.marketing_consent == ConsentState.OPTED_OUT
+        _stored_equals_ledger(identity)
+
+
+@pytest.mark.parametrize("channel", ["WHATSAPP", "RCS", "SMS"])
+def test_an_erased_number_stays_suppressed_on_every_phone_channel(
+    make_contact, write_csv, channel
+):
+    erase_contact(contact=make_contact(PHONE, channel="SMS"), actor=None)
+    job = _import(
+        write_csv([["phone", "channel"], [PHONE, channel]]),
+        mode=ImportJob.ConsentMode.NONE,
+    )
+    assert job.rows_ok == 0
+    assert "erased" in job.sample_errors[0]["problem"]
+    assert not ChannelIdentity.objects.filter(identity=PHONE).exists()
+
+
+def test_an_uploaded_file_is_deleted_once_imported_but_a_command_line_file_is_kept(
+    db, write_csv
+):
+    kept = write_csv([["phone"], [PHONE]])
+    _import(kept, mode=ImportJob.ConsentMode.NONE)
+    assert os.path.exists(kept)
+
+    folder = os.path.join(settings.MEDIA_ROOT, "imports")
+    os.makedirs(folder, exist_ok=True)
+    uploaded = os.path.join(folder, "upload-test.csv")
+    with open(uploaded, "w") as f:
+        f.write("phone\n+4915123456780\n")
+    job = _import(uploaded, mode=ImportJob.ConsentMode.NONE)
+    assert job.status == ImportJob.Status.DONE
+    assert not os.path.exists(uploaded)
