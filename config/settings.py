@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "sinch",
     "contacts",
     "campaigns",
 ]
@@ -103,7 +104,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                "PRAGMA cache_size=-64000;"
+                "PRAGMA cache_size=-64000; PRAGMA temp_store=MEMORY;"
             ),
         }
     )

@@ -107,8 +107,16 @@ class ChannelIdentity(models.Model):
         max_length=10, choices=ConsentState.choices, default=ConsentState.UNKNOWN
     )
     transactional_consent_at = models.DateTimeField(null=True, blank=True)
+    # Provenance pointers carry no database constraint or index: they are
+    # written a million at a time by imports and never joined on.
     origin_import = models.ForeignKey(
-        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     origin_line = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -154,8 +162,12 @@ class ListMembership(models.Model):
         API = "API", "API"
         DEMO = "DEMO", "demo data"
 
+    # Indexed by the unique (contact_list, contact) constraint below.
     contact_list = models.ForeignKey(
-        ContactList, on_delete=models.CASCADE, related_name="memberships"
+        ContactList,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        db_index=False,
     )
     contact = models.ForeignKey(
         Contact, on_delete=models.CASCADE, related_name="memberships"
@@ -165,7 +177,13 @@ class ListMembership(models.Model):
         max_length=10, choices=Source.choices, default=Source.ADMIN
     )
     source_import = models.ForeignKey(
-        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:
@@ -194,8 +212,12 @@ class ConsentEvent(AppendOnlyModel):
         API = "API", "API"
         ERASURE = "ERASURE", "erasure"
 
+    # Indexed by the (identity, occurred_at) index below.
     identity = models.ForeignKey(
-        ChannelIdentity, on_delete=models.PROTECT, related_name="consent_events"
+        ChannelIdentity,
+        on_delete=models.PROTECT,
+        related_name="consent_events",
+        db_index=False,
     )
     channel = models.CharField(max_length=16, choices=Channel.choices)
     purpose = models.CharField(max_length=13, choices=Purpose.choices)
@@ -220,7 +242,13 @@ class ConsentEvent(AppendOnlyModel):
     occurred_at = models.DateTimeField(help_text="When the person gave or withdrew it.")
     recorded_at = models.DateTimeField(auto_now_add=True)
     import_job = models.ForeignKey(
-        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:
