@@ -227,11 +227,8 @@ class ImportJobAdmin(admin.ModelAdmin):
                     request, "The column mapping was changed: re-validate it first."
                 )
                 return HttpResponseRedirect(self._url("review", job))
-        # One import per validation, even on a double click or a second tab.
-        claimed = ImportJob.objects.filter(
-            pk=job.pk, status=Status.VALIDATED, rows_ok__gt=0
-        ).update(status=Status.QUEUED)
-        if not claimed:
+        ran_inline = jobs.confirm(job, actor=request.user)
+        if ran_inline is None:
             messages.warning(
                 request,
                 f"Nothing to import: the import is {job.get_status_display()} "
@@ -240,7 +237,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(self._page_url(job))
         job.refresh_from_db()
         self.log_change(request, job, f"Confirmed the import of {job.rows_ok} rows.")
-        if not jobs.start(job, dry_run=False, actor=request.user):
+        if not ran_inline:
             messages.info(request, "The import is queued for the background worker.")
         elif job.status == Status.FAILED:
             messages.error(request, f"The import failed: {job.error}")

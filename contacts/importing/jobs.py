@@ -114,3 +114,17 @@ def start(job: ImportJob, *, dry_run: bool, actor=None) -> bool:
     )
     return False
 
+
+def confirm(job: ImportJob, *, actor) -> bool | None:
+    """Import a validated job: once, even on a double click or a second tab.
+
+    The job is claimed with a compare-and-set (VALIDATED -> QUEUED); returns
+    None when there was nothing to claim, else what `start` returns.
+    """
+    claimed = ImportJob.objects.filter(
+        pk=job.pk, status=ImportJob.Status.VALIDATED, rows_ok__gt=0
+    ).update(status=ImportJob.Status.QUEUED)
+    if not claimed:
+        return None
+    job.refresh_from_db()
+    return start(job, dry_run=False, actor=actor)

@@ -1,0 +1,407 @@
+"""One chunk of an import: resolved against the database in bulk, then written.
+
+Resolution finds existing identities, erased numbers and external ids with a
+few queries for the whole chunk; writing inserts new rows as plain tuples (see
+tables.py) and updates the rare existing contacts and identities via the ORM.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.utils import timezone
+
+from contacts.importing.rows import ParsedRow
+from contacts.importing.tables import TableWriter, matching
+from contacts.models import (
+    ChannelIdentity,
+    ConsentEvent,
+    ConsentState,
+    Contact,
+    ListMembership,
+)
+from contacts.services.consent import is_in_order, next_state, refold
+from contacts.services.erasure import erased_identity
+
+if TYPE_CHECKING:
+    from contacts.importing.importer import Importer
+
+
+@dataclass(slots=True)
+class _NewContact:
+    row: ParsedRow  # the first row with this contact's key
+    # Copies of the row's values, made when a later row merges into them.
+    fields: dict[str, str] | None = None
+    attributes: dict[str, str] | None = None
+
+
+@dataclass(slots=True)
+class _NewIdentity:
+    channel: str
+    identity: str
+    contact_ref: int | str  # an existing contact's pk, or a key of new_contacts
+    line: int
+    state: str = ConsentState.UNKNOWN
+    at: datetime | None = None
+    pk: int | None = None
+
+
+class ChunkPlan:
+    """What one chunk changes, resolved against the database in bulk."""
+
+    def __init__(self, importer: Importer, rows: list[ParsedRow]):
+        self.importer = importer
+        self.job = importer.job
+        self.field = importer.field
+        self.problems: dict[int, str] = {}
+        self.counts = dict.fromkeys(
+            (
+                "contacts_created",
+                "contacts_merged",
+                "opt_ins",
+                "opt_outs",
+                "kept_opted_out",
+            ),
+            0,
+        )
+        self.new_contacts: dict[str, _NewContact] = {}  # external id or "#line"
+        self.new_identities: list[_NewIdentity] = []
+        self.merged: dict[int, list[ParsedRow]] = {}
+        self.changed_identities: list[ChannelIdentity] = []
+        # (existing identity pk or the new identity, channel, row)
+        self.events: list[tuple[int | _NewIdentity, str, ParsedRow]] = []
+        self.members: list[int | str] = []
+        self._resolve(rows)
+
+    def _resolve(self, rows: list[ParsedRow]) -> None:
+        erased: dict[str, list[ParsedRow]] = {}
+        for r in rows:
+            erased.setdefault(erased_identity(r.channel, r.identity), []).append(r)
+        # Most rows are new: find the few existing ones cheaply, then load and
+        # lock only those.
+        pks = [
+            pk
+            for _, pk in matching(
+                ChannelIdentity, "identity", [r.identity for r in rows] + list(erased)
+            )
+        ]
+        found = ChannelIdentity.objects.filter(pk__in=pks) if pks else []
+        if pks and not self.importer.dry_run:
+            found = found.select_for_update()
+        existing = {}
+        for ident in found:
+            if ident.identity in erased:
+                for row in erased[ident.identity]:
+                    self.problems[row.line] = (
+                        "this identity belongs to an erased person and stays "
+                        "suppressed; it is not imported"
+                    )
+            else:
+                existing[(ident.channel, ident.identity)] = ident
+        ext_ids = {r.external_id for r in rows if r.external_id}
+        by_ext = dict(matching(Contact, "external_id", list(ext_ids), non_blank=True))
+        for row in rows:
+            if row.line not in self.problems:
+                ident = existing.get((row.channel, row.identity))
+                self._resolve_row(row, ident, by_ext)
+
+    def _resolve_row(self, row, ident, by_ext) -> None:
+        owner = by_ext.get(row.external_id) if row.external_id else None
+        if ident is not None:
+            if owner is not None and owner != ident.contact_id:
+                self.problems[row.line] = (
+                    f"{row.channel} {row.identity} belongs to contact "
+                    f"#{ident.contact_id}, but external id {row.external_id!r} is "
+                    f"contact #{owner}"
+                )
+                return
+            self._merge(ident.contact_id, row)
+            self._consent_existing(ident, row)
+            self.members.append(ident.contact_id)
+            return
+        if owner is not None:
+            self._merge(owner, row)
+            contact_ref = owner
+        else:
+            contact_ref = self._new_contact(row)
+        ident = _NewIdentity(row.channel, row.identity, contact_ref, row.line)
+        if row.consent is not None:
+            ident.state, ident.at = next_state(
+                ConsentState.UNKNOWN,
+                None,
+                row.consent,
+                True,
+                row.consent_at or self.importer.now,
+            )
+            self.events.append((ident, row.channel, row))
+            self._count_event(row)
+        self.new_identities.append(ident)
+        self.members.append(contact_ref)
+
+    def _new_contact(self, row: ParsedRow) -> str:
+        key = row.external_id or f"#{row.line}"
+        if key in self.new_contacts:
+            self._merge_fields(self.new_contacts[key], row)
+            return key
+        if row.external_id and self.importer.new_external_ids is not None:
+            # dry run: an external id created by an earlier chunk is a merge.
+            seen = self.importer.new_external_ids.check_and_add(
+                [(row.external_id, row.line)]
+            )[0]
+            if seen is not None:
+                self.counts["contacts_merged"] += 1
+                return key
+        self.new_contacts[key] = _NewContact(row)
+        self.counts["contacts_created"] += 1
+        return key
+
+    def _merge(self, contact_id: int, row: ParsedRow) -> None:
+        if contact_id not in self.merged:
+            self.counts["contacts_merged"] += 1
+        self.merged.setdefault(contact_id, []).append(row)
+
+    @staticmethod
+    def _merge_fields(contact: Contact | _NewContact, row: ParsedRow) -> None:
+        if isinstance(contact, _NewContact):
+            if contact.fields is None or contact.attributes is None:
+                contact.fields = dict(contact.row.fields)
+                contact.attributes = dict(contact.row.attributes)
+            contact.fields.update(row.fields)
+        else:
+            for name, value in row.fields.items():
+                setattr(contact, name, value)
+        contact.attributes.update(row.attributes)
+
+    def _consent_existing(self, ident: ChannelIdentity, row: ParsedRow) -> None:
+        if row.consent is None:
+            return
+        when = row.consent_at or self.importer.now
+        before, before_at = (
+            getattr(ident, self.field),
+            getattr(ident, f"{self.field}_at"),
+        )
+        if is_in_order(before_at, when):
+            state, at = next_state(before, before_at, row.consent, True, when)
+        else:
+            # The file's consent date is older than the stored state: fold the
+            # ledger again with this event in its place in time.
+            pending = ConsentEvent(
+                purpose=self.job.purpose,
+                kind=row.consent,
+                occurred_at=when,
+                source=self.job.consent_source,
+                import_job_id=self.job.pk or 0,
+            )
+            state, at = refold(ident, self.job.purpose, pending)
+        if (
+            row.consent == ConsentEvent.Kind.OPT_IN
+            and before == ConsentState.OPTED_OUT
+            and state == ConsentState.OPTED_OUT
+        ):
+            self.counts["kept_opted_out"] += 1
+            return
+        self.events.append((ident.pk, ident.channel, row))
+        self._count_event(row)
+        if (state, at) != (before, getattr(ident, f"{self.field}_at")):
+            setattr(ident, self.field, state)
+            setattr(ident, f"{self.field}_at", at)
+            self.changed_identities.append(ident)
+
+    def _count_event(self, row: ParsedRow) -> None:
+        if row.consent == ConsentEvent.Kind.OPT_IN:
+            self.counts["opt_ins"] += 1
+        else:
+            self.counts["opt_outs"] += 1
+
+    # --- writing --------------------------------------------------------------
+    # New rows go in as plain tuples (see tables.py); the rare updates of
+    # existing contacts and identities go through the ORM.
+
+    def apply(self) -> None:
+        now = timezone.now()
+        ids = self._insert_contacts(now)
+        self._update_merged()
+        self._insert_identities(ids, now)
+        if self.changed_identities:
+            ChannelIdentity.objects.bulk_update(
+                self.changed_identities, [self.field, f"{self.field}_at"]
+            )
+        self._write_events(now)
+        if self.job.target_list_id:
+            self._add_members(ids, now)
+
+    def _insert_contacts(self, now: datetime) -> dict[str, int]:
+        if not self.new_contacts:
+            return {}
+        table = TableWriter(
+            Contact,
+            [
+                "id",
+                "external_id",
+                "first_name",
+                "last_name",
+                "language",
+                "time_zone",
+                "attributes",
+            ],
+            now=now,
+        )
+        pks = table.allocate_ids(len(self.new_contacts))
+        ids = dict(zip(self.new_contacts, pks, strict=True))
+        # What the JSONField would store, without its per-value machinery.
+        encoder = Contact._meta.get_field("attributes").encoder
+        rows = []
+        for pk, contact in zip(pks, self.new_contacts.values(), strict=True):
+            row = contact.row
+            fields = row.fields if contact.fields is None else contact.fields
+            attributes = (
+                row.attributes if contact.attributes is None else contact.attributes
+            )
+            rows.append(
+                (
+                    pk,
+                    row.external_id,
+                    fields.get("first_name", ""),
+                    fields.get("last_name", ""),
+                    fields.get("language", ""),
+                    fields.get("time_zone", ""),
+                    json.dumps(attributes, cls=encoder),
+                )
+            )
+        table.insert(rows)
+        return ids
+
+    def _insert_identities(self, ids: dict[str, int], now: datetime) -> None:
+        if not self.new_identities:
+            return
+        job = self.job
+        table = TableWriter(
+            ChannelIdentity,
+            [
+                "id",
+                "contact_id",
+                "channel",
+                "identity",
+                self.field,
+                f"{self.field}_at",
+                "origin_line",
+            ],
+            {"origin_import_id": job.pk},
+            now=now,
+        )
+        pks = table.allocate_ids(len(self.new_identities))
+        when = _Prepared(table, f"{self.field}_at")
+        rows = []
+        for pk, ident in zip(pks, self.new_identities, strict=True):
+            ident.pk = pk
+            ref = ident.contact_ref
+            rows.append(
+                (
+                    pk,
+                    ids.get(ref, ref),
+                    ident.channel,
+                    ident.identity,
+                    str(ident.state),
+                    when(ident.at),
+                    ident.line,
+                )
+            )
+        table.insert(rows)
+
+    def _update_merged(self) -> None:
+        if not self.merged:
+            return
+        contacts = list(
+            Contact.objects.filter(pk__in=self.merged, erased_at__isnull=True)
+        )
+        for contact in contacts:
+            for row in self.merged[contact.pk]:
+                self._merge_fields(contact, row)
+                # A merge found by the identity gives a contact without an
+                # external id the file's one (the lookup found nobody else with it).
+                if row.external_id and not contact.external_id:
+                    contact.external_id = row.external_id
+            contact.updated_at = self.importer.now
+        Contact.objects.bulk_update(
+            contacts,
+            [
+                "first_name",
+                "last_name",
+                "language",
+                "time_zone",
+                "attributes",
+                "external_id",
+                "updated_at",
+            ],
+        )
+
+    def _write_events(self, now: datetime) -> None:
+        if not self.events:
+            return
+        job = self.job
+        actor = self.importer.actor
+        label = f"import #{job.pk}" + (f" by {actor.get_username()}" if actor else "")
+        table = TableWriter(
+            ConsentEvent,
+            ["identity_id", "channel", "kind", "evidence_note", "occurred_at"],
+            {
+                "purpose": job.purpose,
+                "source": job.consent_source,
+                "evidence_wording": job.consent_evidence,
+                "actor_id": actor.pk if actor else None,
+                "actor_label": label,
+                "import_job_id": job.pk,
+            },
+            now=now,
+        )
+        when = _Prepared(table, "occurred_at")
+        default_when = self.importer.now
+        note = f"{job.original_name}, line "
+        table.insert(
+            (
+                ref.pk if isinstance(ref, _NewIdentity) else ref,
+                channel,
+                str(row.consent),
+                f"{note}{row.line}",
+                when(row.consent_at or default_when),
+            )
+            for ref, channel, row in self.events
+        )
+
+    def _add_members(self, ids: dict[str, int], now: datetime) -> None:
+        table = TableWriter(
+            ListMembership,
+            ["contact_id"],
+            {
+                "contact_list_id": self.job.target_list_id,
+                "source": ListMembership.Source.IMPORT,
+                "source_import_id": self.job.pk,
+            },
+            now=now,
+        )
+        new = {(ids[ref],) for ref in self.members if isinstance(ref, str)}
+        existing = {(ref,) for ref in self.members if not isinstance(ref, str)}
+        # Contacts created in this chunk cannot be on the list yet.
+        table.insert(new)
+        if existing - new:
+            table.insert(existing - new, ignore_conflicts=True)
+
+
+class _Prepared:
+    """A datetime field's database value, computed once per distinct value:
+    most rows of a file share their consent time."""
+
+    def __init__(self, table: TableWriter, name: str):
+        self.table = table
+        self.name = name
+        self.cache: dict[datetime | None, object] = {}
+
+    def __call__(self, value: datetime | None) -> object:
+        try:
+            return self.cache[value]
+        except KeyError:
+            prepared = self.cache[value] = self.table.prep(self.name, value)
+            return prepared
