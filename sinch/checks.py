@@ -1,20 +1,22 @@
 """System checks for the Sinch settings."""
 
 from django.conf import settings
-from django.core.checks import Error, Info, register
+from django.core.checks import Error, Info, Warning, register
 
-CREDENTIALS = ("SINCH_PROJECT_ID", "SINCH_KEY_ID", "SINCH_KEY_SECRET", "SINCH_APP_ID")
+from sinch.config import CREDENTIAL_SETTINGS, sinch_settings
 
 
 @register()
 def check_sinch_settings(app_configs=None, **kwargs):
-    missing = [name for name in CREDENTIALS if not getattr(settings, name)]
-    if len(missing) == len(CREDENTIALS):
+    missing = [name for name in CREDENTIAL_SETTINGS if not getattr(settings, name)]
+    if len(missing) == len(CREDENTIAL_SETTINGS):
+        conf = sinch_settings()
         return [
             Info(
                 "No Sinch credentials are configured: sends go to the local "
-                "Sinch simulator.",
-                hint="Set SINCH_PROJECT_ID, SINCH_KEY_ID, SINCH_KEY_SECRET and "
+                f"Sinch simulator at {conf.batch_api_url}.",
+                hint="Start it with `manage.py sinch_simulator` (make run does). "
+                "Set SINCH_PROJECT_ID, SINCH_KEY_ID, SINCH_KEY_SECRET and "
                 "SINCH_APP_ID to send through Sinch.",
                 id="sinch.I001",
             )
@@ -25,6 +27,16 @@ def check_sinch_settings(app_configs=None, **kwargs):
                 f"Sinch is partly configured; missing: {', '.join(missing)}.",
                 hint="Set all four Sinch credentials, or none to use the simulator.",
                 id="sinch.E001",
+            )
+        ]
+    if not settings.SINCH_WEBHOOK_SECRET:
+        return [
+            Warning(
+                "SINCH_WEBHOOK_SECRET is not set: no Sinch callback can be "
+                "verified, so every callback will be refused.",
+                hint="Set it to the secret of the app's webhook in the Sinch "
+                "dashboard.",
+                id="sinch.W001",
             )
         ]
     return []

@@ -1,0 +1,118 @@
+"""`manage.py sinch_simulator` started by hand and driven like the README's
+curl example: token, then a batch, then signed receipts at the webhook."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from sinch import signatures
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def command_simulator(receiver):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SINCH_")}
+    env.update(DEBUG="true", DJANGO_SETTINGS_MODULE="config.settings")
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "sinch_simulator",
+            f"--port={port}",
+            f"--webhook-url={receiver.url}",
+            "--webhook-secret=readme-secret",
+            "--latency-s=0.05",
+            "--processing-delay-s=0",
+            "--failure-ratio=0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            requests.get(url + "/_simulator/knobs", timeout=1)
+            break
+        except requests.ConnectionError:
+            assert child.poll() is None, child.stdout.read()
+            assert time.monotonic() < deadline, "the simulator did not start"
+            time.sleep(0.1)
+    yield url
+    child.terminate()
+    child.wait(timeout=10)
+
+
+def test_hand_started_simulator_sends_signed_receipts_for_a_batch(
+    command_simulator, receiver
+):
+    url = command_simulator
+    token = requests.post(
+        url + "/oauth2/token",
+        auth=("sim-key-id", "sim-key-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    ).json()["access_token"]
+    sent = requests.post(
+        url + "/v1/projects/sim-project/messages",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "app_id": "01SIMAPP000000000000000000",
+            "message": {"text_message": {"text": "Hi ${name}"}},
+            "recipient_and_params": [
+                {
+                    "recipient": {
+                        "identified_by": {
+                            "channel_identities": [
+                                {"channel": "SMS", "identity": "+15551230001"}
+                            ]
+                        }
+                    },
+                    "parameters": {"name": "Jane"},
+                }
+            ],
+        },
+        timeout=5,
+    )
+    assert sent.status_code == 200, sent.text
+    bodies = receiver.wait_for(
+        lambda b: any(
+            x.get("message_delivery_report", {}).get("status") == "DELIVERED" for x in b
+        ),
+        timeout=10,
+    )
+    assert any("batch_status_update" in b for b in bodies)
+    for headers, body in receiver.requests:
+        assert signatures.verify(headers, body, ["readme-secret"]).ok
+
+
+def test_if_needed_does_not_start_when_real_credentials_are_set(settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.SINCH_PROJECT_ID = "proj-1"
+    settings.SINCH_KEY_ID = "key-1"
+    settings.SINCH_KEY_SECRET = "secret-1"
+    settings.SINCH_APP_ID = "01HXAPP"
+    out = StringIO()
+    call_command("sinch_simulator", if_needed=True, stdout=out)
+    assert "the simulator is not started" in out.getvalue()
+    assert "secret-1" not in out.getvalue()
