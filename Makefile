@@ -23,12 +23,16 @@ install-dev: $(VENV)/.installed-dev
 	cp .env.example .env
 	echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
 
+# The app's webhook, where the simulator sends callbacks when it stands in for Sinch.
+SINCH_WEBHOOK_URL ?= http://127.0.0.1:8000/sinch/webhook/
+
 run: install .env
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
-	@echo "Starting the web server on http://127.0.0.1:8000/admin/ and a worker (login above, also in var/admin-login.txt); Ctrl-C stops both."
+	@echo "Starting the web server on http://127.0.0.1:8000/admin/ and a worker (login above, also in var/admin-login.txt), and the Sinch simulator when no Sinch credentials are configured; Ctrl-C stops them all."
 	@trap 'kill 0' INT TERM; \
+	$(PY) manage.py sinch_simulator --if-needed --webhook-url $(SINCH_WEBHOOK_URL) & \
 	$(PY) manage.py qcluster & \
 	$(PY) manage.py runserver 127.0.0.1:8000 & \
 	wait

@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef
 from contacts.models import ChannelIdentity, ConsentState, ContactList, ListMembership
 from sinch.channels import Channel
 
-SPARSE_LIMIT = 100_000
+SPARSE_LIMIT = 50_000
 
 
 def contacts_with(queryset, related):
