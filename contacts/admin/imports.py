@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from contacts.importing import jobs
+from contacts.importing.importer import COUNTERS
 from contacts.importing.mapping import FIELDS, IGNORE
 from contacts.importing.source import CsvFileError, CsvRows
 from contacts.models import ConsentEvent, ContactList, ImportJob, Purpose
@@ -110,18 +111,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         ),
         (
             "Counters",
-            {
-                "fields": [
-                    "rows_total",
-                    "rows_ok",
-                    "rows_bad",
-                    "contacts_created",
-                    "contacts_merged",
-                    "opt_ins",
-                    "opt_outs",
-                    "kept_opted_out",
-                ]
-            },
+            {"fields": list(COUNTERS)},
         ),
         ("Times", {"fields": ["created_at", "started_at", "finished_at"]}),
     ]
