@@ -31,11 +31,10 @@ run: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
 	@echo "Starting the web server on http://127.0.0.1:8000/admin/ and a worker (login above, also in var/admin-login.txt), and the Sinch simulator when no Sinch credentials are configured; Ctrl-C stops them all."
-	@trap 'kill 0' INT TERM; \
-	$(PY) manage.py sinch_simulator --if-needed --webhook-url $(SINCH_WEBHOOK_URL) & \
-	$(PY) manage.py qcluster & \
-	$(PY) manage.py runserver 127.0.0.1:8000 & \
-	wait
+	@$(PY) -m config.run \
+		"$(PY) manage.py sinch_simulator --if-needed --webhook-url $(SINCH_WEBHOOK_URL)" \
+		"$(PY) manage.py qcluster" \
+		"$(PY) manage.py runserver 127.0.0.1:8000"
 
 worker: install .env
 	$(PY) manage.py qcluster
