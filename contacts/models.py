@@ -42,6 +42,21 @@ class AppendOnlyModel(models.Model):
         raise AppendOnlyError(f"{type(self).__name__} rows are append-only.")
 
 
+def import_pointer() -> models.ForeignKey:
+    """Which import wrote a row: a provenance pointer without a database
+    constraint or index, as imports write a million rows at a time and
+    nothing joins on it."""
+    return models.ForeignKey(
+        "ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+
+
 class ConsentState(models.TextChoices):
     UNKNOWN = "UNKNOWN", "no record"
     OPTED_IN = "OPTED_IN", "opted in"
@@ -107,17 +122,7 @@ class ChannelIdentity(models.Model):
         max_length=10, choices=ConsentState.choices, default=ConsentState.UNKNOWN
     )
     transactional_consent_at = models.DateTimeField(null=True, blank=True)
-    # Provenance pointers carry no database constraint or index: they are
-    # written a million at a time by imports and never joined on.
-    origin_import = models.ForeignKey(
-        "ImportJob",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    origin_import = import_pointer()
     origin_line = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -176,15 +181,7 @@ class ListMembership(models.Model):
     source = models.CharField(
         max_length=10, choices=Source.choices, default=Source.ADMIN
     )
-    source_import = models.ForeignKey(
-        "ImportJob",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    source_import = import_pointer()
 
     class Meta:
         constraints = [
@@ -241,15 +238,7 @@ class ConsentEvent(AppendOnlyModel):
     )
     occurred_at = models.DateTimeField(help_text="When the person gave or withdrew it.")
     recorded_at = models.DateTimeField(auto_now_add=True)
-    import_job = models.ForeignKey(
-        "ImportJob",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    import_job = import_pointer()
 
     class Meta:
         indexes = [models.Index(fields=["identity", "occurred_at"])]
