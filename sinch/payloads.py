@@ -96,8 +96,64 @@ class AppMessage:
     def text(cls, text: str) -> "AppMessage":
         return cls("text_message", {"text": text})
 
+    @classmethod
+    def media(cls, url: str) -> "AppMessage":
+        return cls("media_message", {"url": url})
+
+    @classmethod
+    def card(
+        cls,
+        *,
+        title: str = "",
+        description: str = "",
+        media_url: str = "",
+        choices: Sequence[str] = (),
+    ) -> "AppMessage":
+        """A card; empty parts are left out, choices are text replies."""
+        content: dict[str, Any] = {}
+        if title:
+            content["title"] = title
+        if description:
+            content["description"] = description
+        if media_url:
+            content["media_message"] = {"url": media_url}
+        if choices:
+            content["choices"] = _text_choices(choices)
+        return cls("card_message", content)
+
+    @classmethod
+    def choice(cls, text: str, choices: Sequence[str]) -> "AppMessage":
+        """A prompt with text-reply choices (at most wire.MAX_CHOICES)."""
+        content: dict[str, Any] = {"choices": _text_choices(choices)}
+        if text:
+            content = {"text_message": {"text": text}, **content}
+        return cls("choice_message", content)
+
+    @classmethod
+    def channel_template(
+        cls,
+        channel: str,
+        template_id: str,
+        *,
+        language_code: str = "",
+        parameters: Mapping[str, str] = EMPTY,
+    ) -> "AppMessage":
+        """A template registered on one channel (e.g. a WhatsApp template)."""
+        template: dict[str, Any] = {"template_id": template_id}
+        if language_code:
+            template["language_code"] = language_code
+        if parameters:
+            template["parameters"] = _plain(parameters)
+        return cls("template_message", {"channel_template": {channel: template}})
+
     def to_wire(self) -> dict[str, Any]:
         return {self.kind: dict(self.content), **self.extras}
+
+
+def _text_choices(choices: Sequence[str]) -> list[dict[str, Any]]:
+    if len(choices) > wire.MAX_CHOICES:
+        raise ValueError(f"at most {wire.MAX_CHOICES} choices")
+    return [{"text_message": {"text": text}} for text in choices]
 
 
 class Recipient(NamedTuple):

@@ -138,6 +138,11 @@ LIST_BY_METADATA_IS_BARE_ARRAY = True
 # UNCONFIRMED (§3.1): which characters a parameter name may hold. Values are
 # substituted in one pass, so a value containing "${x}" is never expanded again.
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
+# UNCONFIRMED (§3.1): parameter names Sinch uses itself or may give a meaning
+# to. `_batch_id` is the metadata key Sinch writes; the product also keeps every
+# name starting with "_" for Sinch, so a template never collides with one.
+RESERVED_PARAMETER_NAMES = frozenset({RESERVED_METADATA_KEY})
+RESERVED_PARAMETER_PREFIX = "_"
 # UNCONFIRMED (§3.1): a placeholder without a value for the recipient is left as
 # written ("${first_name}"). The product blocks such launches before sending.
 MISSING_PARAMETER_KEPT_LITERALLY = True
