@@ -1,12 +1,17 @@
-"""Admin for message templates."""
+"""Admin for message templates and campaigns."""
 
 import json
+from datetime import datetime
 
+from django import forms
 from django.contrib import admin
+from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.html import format_html
 
-from campaigns.models import MessageTemplate, TemplateParameter
+from campaigns import scheduling
+from campaigns.models import Campaign, MessageTemplate, TemplateParameter
 
 
 class TemplateParameterInline(admin.TabularInline):
@@ -85,3 +90,182 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         # The inline may have re-saved a row whose placeholder is gone.
         form.instance.sync_parameters()
+
+
+class NaiveSplitDateTimeField(forms.SplitDateTimeField):
+    """A date and a time as a naive wall-clock value: the zone is chosen apart."""
+
+    def compress(self, data_list):
+        if not data_list:
+            return None
+        day, time = data_list
+        if day in self.empty_values:
+            raise ValidationError(self.error_messages["invalid_date"], "invalid_date")
+        if time in self.empty_values:
+            raise ValidationError(self.error_messages["invalid_time"], "invalid_time")
+        return datetime.combine(day, time)
+
+
+class ChannelListField(forms.CharField):
+    """A comma-separated list of channels, e.g. "WHATSAPP, SMS"."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [part.strip().upper() for part in text.split(",") if part.strip()]
+
+
+class CampaignForm(forms.ModelForm):
+    NOW, LATER = "now", "later"
+    send_mode = forms.ChoiceField(
+        label="Send",
+        choices=[(NOW, "When launched"), (LATER, "At a date and time")],
+        widget=forms.RadioSelect,
+        initial=NOW,
+    )
+    send_at_local = NaiveSplitDateTimeField(
+        label="Date and time",
+        required=False,
+        widget=widgets.AdminSplitDateTime,
+        help_text="Wall-clock time in the time zone below.",
+    )
+    channel_priority_order = ChannelListField(
+        required=False,
+        help_text="Fallback order, comma-separated, starting with the channel "
+        "above, e.g. WHATSAPP, SMS; empty: the channel only.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = (
+            "name",
+            "template",
+            "purpose",
+            "lists",
+            "seed_list",
+            "send_time_zone",
+            "channel",
+            "channel_priority_order",
+            "ttl_seconds",
+            "sms_sender",
+            "channel_properties",
+            "campaign_values",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        if instance.send_at is not None:
+            self.initial.setdefault("send_mode", self.LATER)
+            self.initial.setdefault("send_at_local", instance.local_send_time)
+
+    def clean(self):
+        data = super().clean()
+        self.instance.send_at = None
+        if data.get("send_mode") != self.LATER:
+            return data
+        local = data.get("send_at_local")
+        zone = data.get("send_time_zone")
+        if local is None and "send_at_local" not in self.errors:
+            self.add_error("send_at_local", "Enter the date and time to send at.")
+        if not zone and "send_time_zone" not in self.errors:
+            self.add_error("send_time_zone", "Choose the time zone of the send time.")
+        if local is None or not zone:
+            return data
+        try:
+            scheduling.time_zone(zone)
+        except ValidationError as exc:
+            self.add_error("send_time_zone", exc)
+            return data
+        try:
+            self.instance.send_at = scheduling.send_instant(
+                local, zone, now=timezone.now()
+            )
+        except ValidationError as exc:
+            self.add_error("send_at_local", exc)
+        return data
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ("name", "template", "channel", "status", "send_time", "created_at")
+    list_filter = ("status", "channel", "purpose")
+    list_select_related = ("template",)
+    search_fields = ("name",)
+    filter_horizontal = ("lists",)
+    readonly_fields = ("status", "send_at", "created_by", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "template", "purpose", "status")}),
+        ("Audience", {"fields": ("lists", "seed_list")}),
+        (
+            "Send time",
+            {
+                "fields": ("send_mode", "send_at_local", "send_time_zone", "send_at"),
+                "description": "Send when launched, or at a wall-clock time "
+                "in the chosen time zone (stored in UTC).",
+            },
+        ),
+        (
+            "Channel",
+            {
+                "fields": (
+                    "channel",
+                    "channel_priority_order",
+                    "ttl_seconds",
+                    "sms_sender",
+                    "channel_properties",
+                )
+            },
+        ),
+        (
+            "Campaign values",
+            {
+                "fields": ("campaign_values",),
+                "description": "Values for the template's placeholders whose "
+                "source is the campaign.",
+            },
+        ),
+        ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
+    )
+
+    @admin.display(description="send time", ordering="send_at")
+    def send_time(self, obj: Campaign) -> str:
+        local = obj.local_send_time
+        if local is None:
+            return "when launched"
+        return f"{local:%Y-%m-%d %H:%M} {obj.send_time_zone}"
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # Read-only: the form-only send fields give way to the send time shown.
+        return tuple(
+            (
+                title,
+                {
+                    **options,
+                    "fields": tuple(
+                        "send_time" if f == "send_mode" else f
+                        for f in options["fields"]
+                        if f != "send_at_local"
+                    ),
+                },
+            )
+            for title, options in fieldsets
+        )
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Only a draft is edited; a launched campaign is changed by its actions.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.status == Campaign.Status.DRAFT)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

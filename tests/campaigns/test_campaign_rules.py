@@ -1,0 +1,166 @@
+"""Campaign rules, enforced by the model and the scheduling helpers."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db.models import ProtectedError
+
+from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from campaigns.scheduling import local_time, send_instant
+from sinch import wire
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def template(db):
+    template = MessageTemplate.objects.create(
+        name="Offer", text="${greeting} ${first_name}: ${offer} with ${code}"
+    )
+    template.parameters.filter(name__in=["greeting", "offer", "code"]).update(
+        source=TemplateParameter.Source.CAMPAIGN
+    )
+    template.parameters.filter(name="greeting").update(default="Hello")
+    return template
+
+
+def _errors(campaign) -> dict[str, list[str]]:
+    with pytest.raises(ValidationError) as caught:
+        campaign.full_clean()
+    return caught.value.message_dict
+
+
+def test_a_new_campaign_is_a_draft(template):
+    campaign = Campaign(
+        name="C", template=template, campaign_values={"offer": "1", "code": "2"}
+    )
+    campaign.full_clean(exclude=["lists"])
+    assert campaign.status == Campaign.Status.DRAFT
+    assert [s.value for s in Campaign.Status] == [
+        "DRAFT",
+        "SCHEDULED",
+        "SUBMITTING",
+        "SUBMITTED",
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+    ]
+
+
+def test_missing_campaign_values_are_named_and_defaults_count(template):
+    campaign = Campaign(name="C", template=template, campaign_values={"offer": "1"})
+    errors = _errors(campaign)["campaign_values"]
+    assert "code" in errors[0]
+    assert "greeting" not in errors[0]  # it has a default
+    assert "offer" not in errors[0]
+
+
+def test_priority_order_starts_with_the_channel_and_lists_known_channels_once(
+    template,
+):
+    values = {"offer": "1", "code": "2"}
+    ok = Campaign(
+        name="C",
+        template=template,
+        campaign_values=values,
+        channel="WHATSAPP",
+        channel_priority_order=["WHATSAPP", "SMS"],
+    )
+    ok.full_clean(exclude=["lists"])
+    bad = Campaign(
+        name="C",
+        template=template,
+        campaign_values=values,
+        channel="SMS",
+        channel_priority_order=["WHATSAPP", "FAX", "WHATSAPP"],
+    )
+    message = " ".join(_errors(bad)["channel_priority_order"])
+    assert "FAX" in message
+    assert "more than once: WHATSAPP" in message
+    assert "start with the campaign's channel, SMS" in message
+
+
+def test_channel_properties_keys_and_lengths(template):
+    values = {"offer": "1", "code": "2"}
+    limit = wire.CHANNEL_PROPERTY_MAX_LEN
+    ok = Campaign(
+        name="C",
+        template=template,
+        campaign_values=values,
+        channel_properties={"SMS_SENDER": "x" * limit},
+    )
+    ok.full_clean(exclude=["lists"])
+    bad = Campaign(
+        name="C",
+        template=template,
+        campaign_values=values,
+        channel_properties={"NOPE": "x", "MMS_SENDER": "y" * (limit + 1)},
+    )
+    message = " ".join(_errors(bad)["channel_properties"])
+    assert "Unknown channel property: NOPE" in message
+    assert f"MMS_SENDER is {limit + 1} characters long; at most {limit}" in message
+
+
+def test_sms_sender_and_the_sms_sender_property_are_not_both_set(template):
+    campaign = Campaign(
+        name="C",
+        template=template,
+        campaign_values={"offer": "1", "code": "2"},
+        sms_sender="A",
+        channel_properties={"SMS_SENDER": "B"},
+    )
+    assert "sms_sender" in _errors(campaign)
+
+
+@pytest.mark.parametrize(
+    ("ttl", "ok"),
+    [
+        (wire.TTL_MIN_S - 1, False),
+        (wire.TTL_MIN_S, True),
+        (wire.TTL_MAX_S, True),
+        (wire.TTL_MAX_S + 1, False),
+    ],
+)
+def test_ttl_within_sinch_bounds(template, ttl, ok):
+    campaign = Campaign(
+        name="C",
+        template=template,
+        campaign_values={"offer": "1", "code": "2"},
+        ttl_seconds=ttl,
+    )
+    if ok:
+        campaign.full_clean(exclude=["lists"])
+    else:
+        assert "ttl_seconds" in _errors(campaign)
+
+
+def test_an_unknown_time_zone_is_refused(template):
+    campaign = Campaign(
+        name="C",
+        template=template,
+        campaign_values={"offer": "1", "code": "2"},
+        send_time_zone="Europe/Atlantis",
+    )
+    assert "Europe/Atlantis" in _errors(campaign)["send_time_zone"][0]
+
+
+def test_send_instant_converts_local_time_to_utc():
+    instant = send_instant(datetime(2030, 1, 15, 9, 0), "America/New_York", now=NOW)
+    assert instant.astimezone(UTC) == datetime(2030, 1, 15, 14, 0, tzinfo=UTC)
+    assert local_time(instant, "America/New_York") == datetime(2030, 1, 15, 9, 0)
+
+
+def test_send_instant_refuses_past_unknown_and_skipped_times():
+    with pytest.raises(ValidationError, match="in the past"):
+        send_instant(datetime(2029, 12, 31, 9, 0), "UTC", now=NOW)
+    with pytest.raises(ValidationError, match="not a known time zone"):
+        send_instant(datetime(2030, 6, 1, 9, 0), "Nowhere/City", now=NOW)
+    with pytest.raises(ValidationError, match="does not exist"):
+        send_instant(datetime(2030, 3, 10, 2, 30), "America/New_York", now=NOW)
+
+
+def test_template_in_use_cannot_be_deleted(template):
+    Campaign.objects.create(name="C", template=template)
+    with pytest.raises(ProtectedError):
+        template.delete()
