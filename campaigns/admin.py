@@ -6,11 +6,16 @@ from datetime import datetime
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import widgets
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_GET
 
-from campaigns import scheduling
+from campaigns import preview, scheduling
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
 
 
@@ -190,10 +195,35 @@ class CampaignForm(forms.ModelForm):
         return data
 
 
+class PreviewForm(forms.Form):
+    q = forms.CharField(
+        label="Contact",
+        required=False,
+        max_length=200,
+        help_text="Phone number in any format, another identity, "
+        "an external id or a contact id.",
+    )
+    n = forms.IntegerField(
+        label="Sample size",
+        required=False,
+        min_value=1,
+        max_value=preview.SAMPLE_MAX,
+        initial=preview.SAMPLE_DEFAULT,
+    )
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
-    list_display = ("name", "template", "channel", "status", "send_time", "created_at")
+    list_display = (
+        "name",
+        "template",
+        "channel",
+        "status",
+        "send_time",
+        "created_at",
+        "preview_link",
+    )
     list_filter = ("status", "channel", "purpose")
     list_select_related = ("template",)
     search_fields = ("name",)
@@ -239,6 +269,59 @@ class CampaignAdmin(admin.ModelAdmin):
         if local is None:
             return "when launched"
         return f"{local:%Y-%m-%d %H:%M} {obj.send_time_zone}"
+
+    @admin.display(description="preview")
+    def preview_link(self, obj: Campaign) -> str:
+        url = reverse("admin:campaigns_campaign_preview", args=[obj.pk])
+        return format_html('<a href="{}">Preview</a>', url)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/preview/",
+                view(self.preview_view),
+                name="campaigns_campaign_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    @method_decorator(require_GET)
+    def preview_view(self, request, pk):
+        campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=pk)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        form = PreviewForm(request.GET or None)
+        chosen, error, size = None, None, preview.SAMPLE_DEFAULT
+        if form.is_valid():
+            size = form.cleaned_data["n"] or size
+            if form.cleaned_data["q"]:
+                try:
+                    chosen = preview.find_audience_contact(
+                        campaign, form.cleaned_data["q"]
+                    )
+                except preview.NotInAudience as exc:
+                    error = str(exc)
+        sample = preview.sample_audience(campaign, size)
+        previews = preview.preview_contacts(
+            campaign, ([chosen] if chosen else []) + sample
+        )
+        return TemplateResponse(
+            request,
+            "admin/campaigns/campaign/preview.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Preview: {campaign}",
+                "opts": self.opts,
+                "original": campaign,
+                "form": form,
+                "error": error,
+                "chosen": previews[0] if chosen else None,
+                "sample": previews[1:] if chosen else previews,
+                "sample_size": size,
+                "lists": list(campaign.lists.all()),
+            },
+        )
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

@@ -1,0 +1,215 @@
+"""Selectors for the campaign preview: find an audience member, draw a sample,
+and render the campaign's message for each, as Sinch will render it.
+
+Rendering goes through campaigns.rendering (the simulator's substitution), so a
+value holding "${...}" or HTML is inserted literally and never expanded again.
+Nothing here writes to the database.
+"""
+
+import copy
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Max, Min, QuerySet
+
+from campaigns.models import Campaign, TemplateParameter
+from campaigns.rendering import Rendering, parameter_value, render_for_contact
+from contacts.models import ChannelIdentity, Contact, ListMembership
+from contacts.phones import phone_search_term
+
+SAMPLE_DEFAULT = 5
+SAMPLE_MAX = 50
+# Random ids tried per round and the number of rounds: the sample costs a few
+# indexed queries whatever the size of the audience.
+PROBES_PER_ROUND = 500
+PROBE_ROUNDS = 3
+
+
+class NotInAudience(Exception):
+    """The search found no usable contact of the campaign's audience."""
+
+
+@dataclass(frozen=True)
+class ParameterUse:
+    name: str
+    value: str | None
+    origin: str  # "contact field first_name", "attribute tier", "campaign", ...
+
+    @property
+    def missing(self) -> bool:
+        return self.value is None
+
+    @property
+    def placeholder(self) -> str:
+        return "${" + self.name + "}"
+
+
+@dataclass(frozen=True)
+class ContactPreview:
+    contact: Contact
+    rendering: Rendering
+    parameters: list[ParameterUse]
+    fields: list[tuple[str, str]]  # (field path, text after substitution)
+
+    @property
+    def missing(self) -> list[str]:
+        return self.rendering.missing
+
+
+def audience_members(campaign: Campaign) -> QuerySet[ListMembership]:
+    """Memberships of the campaign's lists whose contact is not erased.
+
+    A person on several lists has several rows: callers dedupe by contact id.
+    """
+    return ListMembership.objects.filter(
+        contact_list__in=campaign.lists.values("pk"),
+        contact__erased_at__isnull=True,
+    )
+
+
+def find_audience_contact(campaign: Campaign, term: str) -> Contact:
+    """The audience member matching `term`, or raise NotInAudience saying why.
+
+    `term` is a phone number in any format or another identity (exact match),
+    an external id, or a contact id.
+    """
+    term = term.strip()
+    identities = {term, phone_search_term(term)} - {None}
+    # Ids in order of preference: identity, external id, contact id.
+    candidates: list[int] = list(
+        ChannelIdentity.objects.filter(identity__in=identities)
+        .order_by("contact_id")
+        .values_list("contact_id", flat=True)[:20]
+    )
+    candidates += (
+        Contact.objects.filter(external_id=term)
+        .exclude(external_id="")
+        .values_list("pk", flat=True)[:1]
+    )
+    if term.isdigit() and len(term) < 19:
+        candidates.append(int(term))
+    if not candidates:
+        raise NotInAudience(f"No contact matches “{term}”.")
+    members = set(
+        audience_members(campaign)
+        .filter(contact_id__in=candidates)
+        .values_list("contact_id", flat=True)
+    )
+    chosen = next((pk for pk in candidates if pk in members), None)
+    if chosen is None:
+        raise NotInAudience(
+            f"“{term}” is not in this campaign's audience "
+            "(or the contact's personal data was erased)."
+        )
+    return Contact.objects.get(pk=chosen)
+
+
+def sample_audience(
+    campaign: Campaign, size: int = SAMPLE_DEFAULT, *, rng: random.Random | None = None
+) -> list[Contact]:
+    """Up to `size` distinct audience members drawn at random.
+
+    Random ids between the lowest and highest member id are probed in a few
+    bounded rounds; a sparse audience is topped up from a window after a random
+    id. No ORDER BY RANDOM(), no scan of the audience.
+    """
+    rng = rng or random.Random()
+    size = max(0, min(size, SAMPLE_MAX))
+    members = audience_members(campaign)
+    bounds = members.aggregate(lo=Min("contact_id"), hi=Max("contact_id"))
+    lo, hi = bounds["lo"], bounds["hi"]
+    if lo is None or size == 0:
+        return []
+    found: set[int] = set()
+    span = range(lo, hi + 1)
+    for _ in range(PROBE_ROUNDS):
+        need = size - len(found)
+        if need <= 0:
+            break
+        probes = rng.sample(span, min(len(span), PROBES_PER_ROUND))
+        hits = set(
+            members.filter(contact_id__in=probes).values_list("contact_id", flat=True)
+        )
+        hits -= found
+        found.update(rng.sample(sorted(hits), min(need, len(hits))))
+        if len(span) <= PROBES_PER_ROUND:
+            break  # every id was probed
+    for start in (rng.randint(lo, hi), lo):
+        need = size - len(found)
+        if need <= 0:
+            break
+        found.update(
+            members.filter(contact_id__gte=start)
+            .exclude(contact_id__in=found)
+            .order_by("contact_id")
+            .values_list("contact_id", flat=True)
+            .distinct()[:need]
+        )
+    contacts = Contact.objects.in_bulk(found)
+    return [contacts[pk] for pk in sorted(contacts)]
+
+
+def template_parameters(campaign: Campaign) -> list[TemplateParameter]:
+    """The campaign template's parameters, fetched once for many previews."""
+    return list(campaign.template.parameters.all())
+
+
+def preview_contact(
+    campaign: Campaign,
+    contact: Contact,
+    parameters: Sequence[TemplateParameter],
+) -> ContactPreview:
+    """The campaign's message for `contact`, with each value and its origin."""
+    template = campaign.template
+    values = campaign.campaign_values or {}
+    rendering = render_for_contact(
+        template, contact, campaign_values=values, parameters=parameters
+    )
+    by_name = {p.name: p for p in parameters}
+    uses = []
+    for name in template.placeholders:
+        param = by_name.get(name) or TemplateParameter.for_name(template, name)
+        value = parameter_value(param, contact, values)
+        uses.append(ParameterUse(name, value, _origin(param, contact, values, value)))
+    return ContactPreview(
+        contact=contact,
+        rendering=rendering,
+        parameters=uses,
+        fields=list(_text_fields(rendering.rendered)),
+    )
+
+
+def preview_contacts(
+    campaign: Campaign, contacts: Iterable[Contact]
+) -> list[ContactPreview]:
+    parameters = template_parameters(campaign)
+    return [preview_contact(campaign, c, parameters) for c in contacts]
+
+
+def _origin(param, contact, campaign_values, value) -> str:
+    if value is None:
+        return "no value, no default"
+    bare = copy.copy(param)
+    bare.default = ""
+    if parameter_value(bare, contact, campaign_values) is None:
+        return "default"
+    Source = TemplateParameter.Source
+    if param.source == Source.CONTACT_FIELD:
+        return f"contact field {param.contact_field}"
+    if param.source == Source.ATTRIBUTE:
+        return f"attribute {param.attribute or param.name}"
+    return "campaign"
+
+
+def _text_fields(value: Any, path: str = ""):
+    """(path, text) for every string leaf of the rendered message."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _text_fields(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _text_fields(item, f"{path}[{index}]")
