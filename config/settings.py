@@ -154,6 +154,15 @@ SINCH_BATCH_API_URL = env.str(
     default=f"https://{SINCH_REGION}.conversationbatch.api.sinch.com",
 ).rstrip("/")
 SINCH_AUTH_URL = env.str("SINCH_AUTH_URL", default="https://auth.sinch.com").rstrip("/")
+# Messages per second Sinch delivers for the account (the delivery-time estimate).
+SINCH_DRAIN_RATE_PER_S = env.float("SINCH_DRAIN_RATE_PER_S", default=20.0)
+
+# --- campaigns --------------------------------------------------------------
+
+# Price of one SMS segment per destination country (ISO 3166 code, or "default"
+# for every other country), in SMS_PRICE_CURRENCY: the cost estimate.
+SMS_PRICES = env.json("SMS_PRICES", default={"default": 0.0075})
+SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="EUR")
 
 # --- django-q2 --------------------------------------------------------------
 # django-q2 reads Q_CLUSTER once, at import: tests override it in tests/settings.py.
