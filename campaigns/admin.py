@@ -7,16 +7,19 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import widgets
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import get_object_or_404
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from campaigns import preview, scheduling
+from campaigns import presend, preview, scheduling
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from contacts.audit import record_audit
+from contacts.models import AuditEvent
 
 
 class TemplateParameterInline(admin.TabularInline):
@@ -283,8 +286,55 @@ class CampaignAdmin(admin.ModelAdmin):
                 view(self.preview_view),
                 name="campaigns_campaign_preview",
             ),
+            path(
+                "<int:pk>/presend/",
+                view(self.presend_view),
+                name="campaigns_campaign_presend",
+            ),
+            path(
+                "<int:pk>/presend.csv",
+                view(self.presend_csv_view),
+                name="campaigns_campaign_presend_csv",
+            ),
             *super().get_urls(),
         ]
+
+    @method_decorator(require_POST)
+    def presend_view(self, request, pk):
+        """Run the pre-send check inline (a background task is a later issue)."""
+        campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=pk)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        result = presend.run_presend_check(campaign)
+        self.message_user(
+            request,
+            f"Pre-send check done: {result.ok:,} ok, {result.blocking:,} blocking, "
+            f"{result.excluded:,} excluded.",
+        )
+        return redirect("admin:campaigns_campaign_preview", pk=campaign.pk)
+
+    @method_decorator(require_GET)
+    def presend_csv_view(self, request, pk):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        path = presend.csv_path(campaign)
+        if not path.exists():
+            raise Http404("No pre-send check has been run for this campaign.")
+        # Identities and rendered texts are personal data: the download is audited.
+        record_audit(
+            actor=request.user,
+            action=AuditEvent.Action.EXPORT,
+            target_type="campaign",
+            target_id=campaign.pk,
+            summary=f"Downloaded the pre-send check CSV of campaign {campaign}",
+        )
+        return FileResponse(
+            open(path, "rb"),  # closed by FileResponse
+            as_attachment=True,
+            filename=path.name,
+            content_type="text/csv",
+        )
 
     @method_decorator(require_GET)
     def preview_view(self, request, pk):
@@ -320,6 +370,9 @@ class CampaignAdmin(admin.ModelAdmin):
                 "sample": previews[1:] if chosen else previews,
                 "sample_size": size,
                 "lists": list(campaign.lists.all()),
+                "presend": campaign.presend,
+                "can_launch": presend.campaign_can_launch(campaign),
+                "can_run_presend": self.has_change_permission(request, campaign),
             },
         )
 

@@ -353,6 +353,16 @@ class Campaign(models.Model):
         editable=False,
         related_name="+",
     )
+    presend = models.JSONField(
+        "pre-send check",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Summary of the last pre-send check (campaigns.presend).",
+    )
+    presend_at = models.DateTimeField(
+        "pre-send check at", null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
