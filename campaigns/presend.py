@@ -37,6 +37,7 @@ from campaigns.rendering import render_for_contact
 from contacts.models import ChannelIdentity, ConsentState, Contact, ListMembership
 from contacts.phones import InvalidIdentity, normalise_identity
 from sinch.channels import Channel
+from sinch.placeholders import strings
 
 CHUNK_SIZE = 5000
 EXAMPLES = 100
@@ -261,7 +262,7 @@ def _check_one(
                 f"${{{name}}}: {reason}",
             ).add(contact, repr(value))
 
-    text = "\n".join(_texts(rendering.rendered))
+    text = "\n".join(strings(rendering.rendered))
     reasons: list[str] = []
     encoding, segments = "", ""
     if is_sms:
@@ -282,17 +283,6 @@ def _check_one(
             reasons.append(f"{info.segments} parts, more than {result.max_parts}")
     result.ok += 1
     return [contact.pk, canonical, OK, "; ".join(reasons), encoding, segments, text]
-
-
-def _texts(value: Any):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _texts(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _texts(item)
 
 
 def _max_parts(campaign: Campaign) -> int | None:

@@ -15,7 +15,7 @@ from sinch.wire import PLACEHOLDER
 def placeholders(value: Any) -> set[str]:
     """Every parameter name used in the string fields of `value`."""
     found: set[str] = set()
-    for text in _strings(value):
+    for text in strings(value):
         found.update(PLACEHOLDER.findall(text))
     return found
 
@@ -43,12 +43,13 @@ def render(value: Any, parameters: Mapping[str, str]) -> Any:
     return value
 
 
-def _strings(value: Any):
+def strings(value: Any):
+    """Every string inside a message object (dicts and lists walked in order)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _strings(item)
+            yield from strings(item)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _strings(item)
+            yield from strings(item)
