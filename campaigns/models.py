@@ -276,6 +276,13 @@ class Campaign(models.Model):
         CANCELLED = "CANCELLED", "Cancelled"
         FAILED = "FAILED", "Failed"
 
+    class PresendState(models.TextChoices):
+        NOT_RUN = "", "Not run"
+        QUEUED = "QUEUED", "Queued"
+        RUNNING = "RUNNING", "Running"
+        DONE = "DONE", "Done"
+        FAILED = "FAILED", "Failed"
+
     name = models.CharField(max_length=200)
     template = models.ForeignKey(
         MessageTemplate, on_delete=models.PROTECT, related_name="campaigns"
@@ -363,6 +370,25 @@ class Campaign(models.Model):
     presend_at = models.DateTimeField(
         "pre-send check at", null=True, blank=True, editable=False
     )
+    presend_state = models.CharField(
+        "pre-send check state",
+        max_length=8,
+        choices=PresendState.choices,
+        default=PresendState.NOT_RUN,
+        blank=True,
+        editable=False,
+    )
+    presend_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    presend_progress = models.PositiveIntegerField(default=0, editable=False)
+    presend_total = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    presend_error = models.TextField(blank=True, editable=False)
+    message_snapshot = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The message and its parameter sources, frozen at launch.",
+    )
+    frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -472,3 +498,123 @@ class Campaign(models.Model):
 
 def _is_string_map(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+class Batch(models.Model):
+    """One call of Sinch's Batch API: at most wire.MAX_RECIPIENTS recipients.
+
+    `metadata_key` is sent as batch_metadata and identifies the batch at Sinch
+    (after an uncertain outcome it is looked up by it before any resubmission).
+    A test send is a batch with `is_test`, kept out of the campaign's figures.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Not submitted yet"
+        SUBMITTING = "SUBMITTING", "Being submitted"
+        ACCEPTED = "ACCEPTED", "Accepted by Sinch"
+        FAILED = "FAILED", "Failed"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="batches"
+    )
+    sequence = models.PositiveIntegerField(help_text="1, 2, ... within the campaign.")
+    is_test = models.BooleanField("test send", default=False)
+    size = models.PositiveIntegerField(default=0)
+    metadata_key = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    sinch_batch_id = models.CharField(
+        "Sinch batch id", max_length=64, blank=True, db_index=True
+    )
+    remote_status = models.CharField(
+        max_length=32, blank=True, help_text="As Sinch last reported it."
+    )
+    send_after = models.DateTimeField(
+        null=True, blank=True, help_text="Effective send time as Sinch stored it."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["campaign", "is_test", "sequence"]
+        verbose_name_plural = "batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "is_test", "sequence"],
+                name="batch_sequence_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        kind = "test batch" if self.is_test else "batch"
+        return f"{self.campaign} {kind} {self.sequence}"
+
+
+class Recipient(models.Model):
+    """One person in one campaign (or test send): what was sent and what happened.
+
+    `parameters` is the value snapshot sent to Sinch; `index` is the position
+    in the batch, sent back with every receipt in message_metadata.
+    """
+
+    class Status(models.TextChoices):
+        EXCLUDED = "EXCLUDED", "Excluded"
+        PENDING = "PENDING", "Not submitted yet"
+        SUBMITTED = "SUBMITTED", "Handed to Sinch"
+        QUEUED_ON_CHANNEL = "QUEUED_ON_CHANNEL", "Queued on channel"
+        DELIVERED = "DELIVERED", "Delivered"
+        READ = "READ", "Read"
+        FAILED = "FAILED", "Failed"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="recipients"
+    )
+    batch = models.ForeignKey(
+        Batch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="recipients",
+    )
+    index = models.PositiveIntegerField(null=True, blank=True)
+    contact = models.ForeignKey(
+        "contacts.Contact",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    is_test = models.BooleanField(default=False)
+    identity = models.CharField(max_length=255)
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    message_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "index"], name="recipient_position_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["campaign", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.identity} in {self.campaign}"

@@ -1,0 +1,126 @@
+"""Forms of the campaign admin."""
+
+from datetime import datetime
+
+from django import forms
+from django.contrib.admin import widgets
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from campaigns import preview, scheduling
+from campaigns.models import Campaign
+
+
+class NaiveSplitDateTimeField(forms.SplitDateTimeField):
+    """A date and a time as a naive wall-clock value: the zone is chosen apart."""
+
+    def compress(self, data_list):
+        if not data_list:
+            return None
+        day, time = data_list
+        if day in self.empty_values:
+            raise ValidationError(self.error_messages["invalid_date"], "invalid_date")
+        if time in self.empty_values:
+            raise ValidationError(self.error_messages["invalid_time"], "invalid_time")
+        return datetime.combine(day, time)
+
+
+class ChannelListField(forms.CharField):
+    """A comma-separated list of channels, e.g. "WHATSAPP, SMS"."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [part.strip().upper() for part in text.split(",") if part.strip()]
+
+
+class CampaignForm(forms.ModelForm):
+    NOW, LATER = "now", "later"
+    send_mode = forms.ChoiceField(
+        label="Send",
+        choices=[(NOW, "When launched"), (LATER, "At a date and time")],
+        widget=forms.RadioSelect,
+        initial=NOW,
+    )
+    send_at_local = NaiveSplitDateTimeField(
+        label="Date and time",
+        required=False,
+        widget=widgets.AdminSplitDateTime,
+        help_text="Wall-clock time in the time zone below.",
+    )
+    channel_priority_order = ChannelListField(
+        required=False,
+        help_text="Fallback order, comma-separated, starting with the channel "
+        "above, e.g. WHATSAPP, SMS; empty: the channel only.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = (
+            "name",
+            "template",
+            "purpose",
+            "lists",
+            "seed_list",
+            "send_time_zone",
+            "channel",
+            "channel_priority_order",
+            "ttl_seconds",
+            "sms_sender",
+            "channel_properties",
+            "campaign_values",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        if instance.send_at is not None:
+            self.initial.setdefault("send_mode", self.LATER)
+            self.initial.setdefault("send_at_local", instance.local_send_time)
+
+    def clean(self):
+        data = super().clean()
+        self.instance.send_at = None
+        if data.get("send_mode") != self.LATER:
+            return data
+        local = data.get("send_at_local")
+        zone = data.get("send_time_zone")
+        if local is None and "send_at_local" not in self.errors:
+            self.add_error("send_at_local", "Enter the date and time to send at.")
+        if not zone and "send_time_zone" not in self.errors:
+            self.add_error("send_time_zone", "Choose the time zone of the send time.")
+        if local is None or not zone:
+            return data
+        try:
+            scheduling.time_zone(zone)
+        except ValidationError as exc:
+            self.add_error("send_time_zone", exc)
+            return data
+        try:
+            self.instance.send_at = scheduling.send_instant(
+                local, zone, now=timezone.now()
+            )
+        except ValidationError as exc:
+            self.add_error("send_at_local", exc)
+        return data
+
+
+class PreviewForm(forms.Form):
+    q = forms.CharField(
+        label="Contact",
+        required=False,
+        max_length=200,
+        help_text="Phone number in any format, another identity, "
+        "an external id or a contact id.",
+    )
+    n = forms.IntegerField(
+        label="Sample size",
+        required=False,
+        min_value=1,
+        max_value=preview.SAMPLE_MAX,
+        initial=preview.SAMPLE_DEFAULT,
+    )
