@@ -6,16 +6,16 @@ value holding "${...}" or HTML is inserted literally and never expanded again.
 Nothing here writes to the database.
 """
 
-import copy
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Max, Min, QuerySet
 
-from campaigns.models import Campaign, TemplateParameter
-from campaigns.rendering import Rendering, parameter_value, render_for_contact
+from campaigns.models import Campaign
+from campaigns.presend import member_statuses
+from campaigns.rendering import MessagePlan, Rendering
 from contacts.models import ChannelIdentity, Contact, ListMembership
 from contacts.phones import phone_search_term
 
@@ -52,10 +52,21 @@ class ContactPreview:
     rendering: Rendering
     parameters: list[ParameterUse]
     fields: list[tuple[str, str]]  # (field path, text after substitution)
+    # By the pre-send check's rules: OK, EXCLUDED or BLOCKING, and why.
+    status: str = "OK"
+    status_reason: str = ""
 
     @property
     def missing(self) -> list[str]:
         return self.rendering.missing
+
+    @property
+    def excluded(self) -> bool:
+        return self.status == "EXCLUDED"
+
+    @property
+    def blocking(self) -> bool:
+        return self.status == "BLOCKING"
 
 
 def audience_members(campaign: Campaign) -> QuerySet[ListMembership]:
@@ -151,56 +162,46 @@ def sample_audience(
     return [contacts[pk] for pk in sorted(contacts)]
 
 
-def template_parameters(campaign: Campaign) -> list[TemplateParameter]:
-    """The campaign template's parameters, fetched once for many previews."""
-    return list(campaign.template.parameters.all())
-
-
 def preview_contact(
     campaign: Campaign,
     contact: Contact,
-    parameters: Sequence[TemplateParameter],
+    plan: MessagePlan | None = None,
+    status: tuple[str, str] = ("OK", ""),
 ) -> ContactPreview:
     """The campaign's message for `contact`, with each value and its origin."""
-    template = campaign.template
-    values = campaign.campaign_values or {}
-    rendering = render_for_contact(
-        template, contact, campaign_values=values, parameters=parameters
-    )
-    by_name = {p.name: p for p in parameters}
+    plan = plan or MessagePlan.for_campaign(campaign)
+    rendering = plan.render_contact(contact)
     uses = []
-    for name in template.placeholders:
-        param = by_name.get(name) or TemplateParameter.for_name(template, name)
-        value = parameter_value(param, contact, values)
-        uses.append(ParameterUse(name, value, _origin(param, contact, values, value)))
+    for source in plan.sources:
+        raw = source.raw(contact, plan.campaign_values)
+        value = source.resolve(raw)
+        if value is None:
+            origin = "no value, no default"
+        elif raw is None or raw == "":
+            origin = "default"
+        else:
+            origin = source.origin()
+        uses.append(ParameterUse(source.name, value, origin))
     return ContactPreview(
         contact=contact,
         rendering=rendering,
         parameters=uses,
         fields=list(_text_fields(rendering.rendered)),
+        status=status[0],
+        status_reason=status[1],
     )
 
 
 def preview_contacts(
     campaign: Campaign, contacts: Iterable[Contact]
 ) -> list[ContactPreview]:
-    parameters = template_parameters(campaign)
-    return [preview_contact(campaign, c, parameters) for c in contacts]
-
-
-def _origin(param, contact, campaign_values, value) -> str:
-    if value is None:
-        return "no value, no default"
-    bare = copy.copy(param)
-    bare.default = ""
-    if parameter_value(bare, contact, campaign_values) is None:
-        return "default"
-    Source = TemplateParameter.Source
-    if param.source == Source.CONTACT_FIELD:
-        return f"contact field {param.contact_field}"
-    if param.source == Source.ATTRIBUTE:
-        return f"attribute {param.attribute or param.name}"
-    return "campaign"
+    contacts = list(contacts)
+    plan = MessagePlan.for_campaign(campaign)
+    statuses = member_statuses(campaign, {c.pk for c in contacts})
+    return [
+        preview_contact(campaign, c, plan, statuses.get(c.pk, ("OK", "")))
+        for c in contacts
+    ]
 
 
 def _text_fields(value: Any, path: str = ""):

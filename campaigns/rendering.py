@@ -1,17 +1,30 @@
-"""A template rendered for one contact: what Sinch is sent and what it shows.
+"""A campaign's message rendered for a recipient: what Sinch is sent and shows.
 
-Preview and the pre-send check call `render_for_contact`; the substitution is
-sinch.placeholders.render, the one the simulator applies, so values holding
-"${...}" or HTML are inserted literally and never expanded again.
+A `MessagePlan` is the message definition of a campaign: the Sinch `message`
+object with its placeholders, where each placeholder's value comes from, and
+the campaign's own values. It is built from the live template while the
+campaign is a draft, and from the campaign's frozen snapshot once launched,
+so editing a template never changes a campaign in flight.
+
+The substitution is sinch.placeholders.render, the one the simulator applies:
+values holding "${...}" or HTML are inserted literally, never expanded again.
+`MessagePlan.text` produces the same texts without building the rendered
+message, for the pre-send check's million recipients.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from campaigns.models import MessageTemplate, TemplateParameter
+from django.utils import timezone
+
+from campaigns.models import Campaign, MessageTemplate, TemplateParameter
 from contacts.models import Contact
-from sinch.placeholders import render
+from sinch.placeholders import render, strings
+from sinch.wire import PLACEHOLDER
+
+Source = TemplateParameter.Source
+SNAPSHOT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,162 @@ class Rendering:
         return not self.missing
 
 
+@dataclass(frozen=True)
+class ParameterSource:
+    """Where one placeholder's value comes from, and its fallback."""
+
+    name: str
+    source: str  # a TemplateParameter.Source value
+    contact_field: str = ""
+    attribute: str = ""
+    default: str = ""
+
+    @classmethod
+    def of(cls, param: TemplateParameter) -> "ParameterSource":
+        return cls(
+            name=param.name,
+            source=param.source,
+            contact_field=param.contact_field or "",
+            attribute=param.attribute or "",
+            default=param.default or "",
+        )
+
+    @property
+    def attribute_key(self) -> str:
+        return self.attribute or self.name
+
+    def raw(self, contact: Contact, campaign_values: Mapping[str, str]) -> Any:
+        """The value at the source, before the default applies."""
+        if self.source == Source.CONTACT_FIELD:
+            return getattr(contact, self.contact_field, None)
+        if self.source == Source.ATTRIBUTE:
+            return (contact.attributes or {}).get(self.attribute_key)
+        return campaign_values.get(self.name)
+
+    def resolve(self, raw: Any) -> str | None:
+        """The value sent: `raw`, else the default, else None (missing)."""
+        if raw is None or raw == "":
+            return self.default or None
+        return raw if isinstance(raw, str) else str(raw)
+
+    def value(self, contact: Contact, campaign_values: Mapping[str, str]) -> str | None:
+        return self.resolve(self.raw(contact, campaign_values))
+
+    def origin(self) -> str:
+        """Where a non-default value came from, in words."""
+        if self.source == Source.CONTACT_FIELD:
+            return f"contact field {self.contact_field}"
+        if self.source == Source.ATTRIBUTE:
+            return f"attribute {self.attribute_key}"
+        return "campaign"
+
+
+class MessagePlan:
+    """A message definition, ready to render for any number of recipients."""
+
+    def __init__(
+        self,
+        message: dict[str, Any],
+        sources: Iterable[ParameterSource],
+        campaign_values: Mapping[str, str] | None = None,
+    ) -> None:
+        self.message = message
+        self.sources = tuple(sources)
+        self.campaign_values = dict(campaign_values or {})
+        self.placeholders = [s.name for s in self.sources]
+        # The message's string leaves joined by "\n", cut into literal text
+        # and (name, placeholder as written) pieces.
+        pieces: list[str | tuple[str, str]] = []
+        for index, leaf in enumerate(strings(message)):
+            if index:
+                pieces.append("\n")
+            at = 0
+            for match in PLACEHOLDER.finditer(leaf):
+                pieces.append(leaf[at : match.start()])
+                pieces.append((match.group(1), match.group(0)))
+                at = match.end()
+            pieces.append(leaf[at:])
+        self._pieces = [p for p in pieces if p != ""]
+
+    @classmethod
+    def from_template(
+        cls,
+        template: MessageTemplate,
+        campaign_values: Mapping[str, str] | None = None,
+        parameters: Iterable[TemplateParameter] | None = None,
+    ) -> "MessagePlan":
+        """The live definition; pass `parameters` prefetched to save a query."""
+        by_name = {
+            p.name: p
+            for p in (template.parameters.all() if parameters is None else parameters)
+        }
+        sources = [
+            ParameterSource.of(
+                by_name.get(name) or TemplateParameter.for_name(template, name)
+            )
+            for name in template.placeholders
+        ]
+        return cls(template.sinch_message(), sources, campaign_values)
+
+    @classmethod
+    def for_campaign(cls, campaign: Campaign) -> "MessagePlan":
+        """The frozen definition of a launched campaign, else the live one."""
+        if campaign.message_snapshot:
+            return cls.from_snapshot(campaign.message_snapshot)
+        return cls.from_template(campaign.template, campaign.campaign_values)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to render later, as JSON (see from_snapshot)."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "message": self.message,
+            "parameters": [asdict(s) for s in self.sources],
+            "campaign_values": self.campaign_values,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> "MessagePlan":
+        return cls(
+            data["message"],
+            [ParameterSource(**item) for item in data["parameters"]],
+            data.get("campaign_values"),
+        )
+
+    def values_for(self, contact: Contact) -> tuple[dict[str, str], list[str]]:
+        """(values by placeholder name, names with no value and no default)."""
+        values: dict[str, str] = {}
+        missing: list[str] = []
+        for source in self.sources:
+            value = source.value(contact, self.campaign_values)
+            if value is None:
+                missing.append(source.name)
+            else:
+                values[source.name] = value
+        return values, missing
+
+    def render_contact(self, contact: Contact) -> Rendering:
+        values, missing = self.values_for(contact)
+        return Rendering(
+            message=self.message,
+            parameters=values,
+            rendered=render(self.message, values),
+            missing=missing,
+        )
+
+    def text(self, values: Mapping[str, str]) -> str:
+        """Every text of the rendered message, joined by newlines.
+
+        The same as "\\n".join(strings(render(self.message, values))).
+        """
+        get = values.get
+        return "".join(
+            [
+                piece if piece.__class__ is str else get(piece[0], piece[1])
+                for piece in self._pieces
+            ]
+        )
+
+
 def render_for_contact(
     template: MessageTemplate,
     contact: Contact,
@@ -33,44 +202,28 @@ def render_for_contact(
     campaign_values: Mapping[str, str] | None = None,
     parameters: Iterable[TemplateParameter] | None = None,
 ) -> Rendering:
-    """Render `template` for `contact`.
-
-    `campaign_values` holds the values of CAMPAIGN-sourced parameters by name;
-    pass `parameters` (the template's, prefetched) to save a query per call.
-    """
-    by_name = {
-        p.name: p
-        for p in (template.parameters.all() if parameters is None else parameters)
-    }
-    values: dict[str, str] = {}
-    missing: list[str] = []
-    for name in template.placeholders:
-        param = by_name.get(name) or TemplateParameter.for_name(template, name)
-        value = parameter_value(param, contact, campaign_values or {})
-        if value is None:
-            missing.append(name)
-        else:
-            values[name] = value
-    message = template.sinch_message()
-    return Rendering(
-        message=message,
-        parameters=values,
-        rendered=render(message, values),
-        missing=missing,
-    )
+    """Render the live `template` for `contact`."""
+    plan = MessagePlan.from_template(template, campaign_values, parameters)
+    return plan.render_contact(contact)
 
 
 def parameter_value(
     param: TemplateParameter, contact: Contact, campaign_values: Mapping[str, str]
 ) -> str | None:
     """The value for one recipient: from its source, else the default, else None."""
-    Source = TemplateParameter.Source
-    if param.source == Source.CONTACT_FIELD:
-        value: Any = getattr(contact, param.contact_field, None)
-    elif param.source == Source.ATTRIBUTE:
-        value = (contact.attributes or {}).get(param.attribute or param.name)
-    else:
-        value = campaign_values.get(param.name)
-    if value is None or value == "":
-        return param.default or None
-    return value if isinstance(value, str) else str(value)
+    return ParameterSource.of(param).value(contact, campaign_values)
+
+
+def freeze_message(campaign: Campaign) -> MessagePlan:
+    """Freeze the campaign's message as its template defines it now.
+
+    From then on the campaign renders from its snapshot (MessagePlan.for_campaign):
+    later edits of the template or its parameters do not reach it.
+    """
+    plan = MessagePlan.from_template(campaign.template, campaign.campaign_values)
+    campaign.message_snapshot = plan.snapshot()
+    campaign.frozen_at = timezone.now()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        message_snapshot=campaign.message_snapshot, frozen_at=campaign.frozen_at
+    )
+    return plan

@@ -163,6 +163,8 @@ SINCH_DRAIN_RATE_PER_S = env.float("SINCH_DRAIN_RATE_PER_S", default=20.0)
 # for every other country), in SMS_PRICE_CURRENCY: the cost estimate.
 SMS_PRICES = env.json("SMS_PRICES", default={"default": 0.0075})
 SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="EUR")
+# Pre-send checks of larger audiences run on the worker, with a progress bar.
+PRESEND_INLINE_RECIPIENTS = env.int("PRESEND_INLINE_RECIPIENTS", default=10_000)
 
 # --- django-q2 --------------------------------------------------------------
 # django-q2 reads Q_CLUSTER once, at import: tests override it in tests/settings.py.

@@ -260,8 +260,9 @@ def test_admin_post_runs_the_check_and_the_preview_shows_it(
     response = client.post(url)
     preview_url = reverse("admin:campaigns_campaign_preview", args=[full_campaign.pk])
     assert response.status_code == 302
-    assert response["Location"] == preview_url
+    assert response["Location"] == preview_url + "#presend"
     full_campaign.refresh_from_db()
+    assert full_campaign.presend_state == Campaign.PresendState.DONE
     assert full_campaign.presend["blocking"] == 1
     page = client.get(preview_url).content.decode()
     assert "Run the pre-send check" in page

@@ -86,7 +86,7 @@ def test_missing_parameters_are_shown(
         ("text_message.text", "Hi Bo, 20% off for ${tier} members")
     ]
     html = response.content.decode()
-    assert "Missing parameter: tier." in html
+    assert "No value for <code>${tier}</code> and no default" in html
     assert 'class="preview-missing-row"' in html
 
 
@@ -196,3 +196,32 @@ def test_the_page_makes_a_bounded_number_of_queries(
     with django_assert_max_num_queries(16):
         response = client.get(_url(campaign), {"q": "+14155559999", "n": "50"})
     assert response.status_code == 200
+
+
+def test_a_sampled_person_who_will_not_receive_it_is_marked_with_the_reason(
+    client, marketer, campaign, audience, make_contact
+):
+    make_contact(
+        "+14155550150",
+        consent="OPTED_IN",
+        lists=[audience],
+        first_name="Ida",
+        attributes={"tier": "gold"},
+    )
+    make_contact(
+        "+14155550151",
+        consent="OPTED_OUT",
+        lists=[audience],
+        first_name="Olga",
+        attributes={"tier": "gold"},
+    )
+    client.force_login(marketer)
+    response = client.get(_url(campaign), {"n": 5})
+    by_name = {item.contact.first_name: item for item in response.context["sample"]}
+    assert (by_name["Ida"].status, by_name["Ida"].excluded) == ("OK", False)
+    assert (by_name["Olga"].status, by_name["Olga"].status_reason) == (
+        "EXCLUDED",
+        "opted out",
+    )
+    page = response.content.decode()
+    assert page.count("Will not receive this campaign: opted out.") == 1

@@ -1,0 +1,166 @@
+"""The campaign's message definition: fast texts, frozen snapshots, attributes."""
+
+import random
+
+import pytest
+from django.urls import reverse
+
+from campaigns import presend
+from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from campaigns.rendering import MessagePlan, freeze_message
+from contacts.models import ConsentState
+from sinch.placeholders import render, strings
+
+IN = ConsentState.OPTED_IN
+
+KINDS = [
+    {"kind": "TEXT", "text": "Hi ${first_name}, ${offer}! ${first_name} again"},
+    {"kind": "MEDIA", "media_url": "https://img.example/${code}.png"},
+    {
+        "kind": "CARD",
+        "title": "${first_name}",
+        "description": "Code ${code}; $5 off",
+        "media_url": "https://img.example/x.png",
+        "choices": "Yes ${first_name}\nNo",
+    },
+    {"kind": "CHOICE", "text": "Pick, ${first_name}", "choices": "A\n${code}"},
+    {
+        "kind": "CHANNEL_TEMPLATE",
+        "template_id": "welcome_${code}",
+        "template_language": "en",
+        "template_parameters": {"1": "${first_name}", "2": "${offer}"},
+    },
+]
+TRICKY = ["Ann", "<b>bold</b>", "${code}", "$", "{x}", "", "Zoë ★", "a\nb", "${"]
+
+
+@pytest.mark.parametrize("fields", KINDS, ids=[k["kind"] for k in KINDS])
+def test_the_fast_text_is_exactly_the_rendered_message_texts(db, fields):
+    template = MessageTemplate.objects.create(name=fields["kind"], **fields)
+    plan = MessagePlan.from_template(template)
+    rng = random.Random(fields["kind"])
+    for _ in range(200):
+        values = {
+            name: rng.choice(TRICKY)
+            for name in template.placeholders
+            if rng.random() < 0.8  # some missing: left as written
+        }
+        expected = "\n".join(strings(render(plan.message, values)))
+        assert plan.text(values) == expected
+
+
+@pytest.fixture
+def frozen(db, make_contact, make_list):
+    template = MessageTemplate.objects.create(
+        name="Sale", text="Hi ${first_name}, ${offer} for ${tier}"
+    )
+    TemplateParameter.objects.filter(template=template, name="offer").update(
+        source=TemplateParameter.Source.CAMPAIGN
+    )
+    TemplateParameter.objects.filter(template=template, name="tier").update(
+        default="members"
+    )
+    customers = make_list("Customers")
+    make_contact(consent=IN, lists=[customers], first_name="Ann")
+    campaign = Campaign.objects.create(
+        name="Sale", template=template, campaign_values={"offer": "20% off"}
+    )
+    campaign.lists.add(customers)
+    freeze_message(campaign)
+    return campaign
+
+
+def test_a_launched_campaign_keeps_its_message_when_the_template_changes(frozen):
+    template = frozen.template
+    template.text = "Completely different: ${other}"
+    template.save()
+    TemplateParameter.objects.filter(template=template).update(default="changed")
+    frozen.refresh_from_db()
+    plan = MessagePlan.for_campaign(frozen)
+    assert plan.message == {
+        "text_message": {"text": "Hi ${first_name}, ${offer} for ${tier}"}
+    }
+    assert plan.text({"first_name": "Ann", "offer": "20% off", "tier": "members"}) == (
+        "Hi Ann, 20% off for members"
+    )
+    result = presend.run_presend_check(frozen)
+    with open(result.csv_path, encoding="utf-8") as handle:
+        assert "Hi Ann, 20% off for members" in handle.read()
+
+
+def test_the_preview_of_a_frozen_campaign_shows_the_frozen_message(
+    frozen, client, marketer
+):
+    frozen.template.text = "Something else"
+    frozen.template.save()
+    client.force_login(marketer)
+    page = client.get(
+        reverse("admin:campaigns_campaign_preview", args=[frozen.pk])
+    ).content.decode()
+    assert "Hi Ann, 20% off for members" in page
+    assert "Something else" not in page
+
+
+def test_the_snapshot_round_trips(frozen):
+    plan = MessagePlan.for_campaign(frozen)
+    again = MessagePlan.from_snapshot(plan.snapshot())
+    assert again.snapshot() == plan.snapshot() == frozen.message_snapshot
+    assert [s.default for s in again.sources] == ["", "", "members"]
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"tier": "gold"}, "gold"),
+        ({}, None),
+        ({"note": 'my tier is "tier"'}, None),  # the key inside a value
+        ({"tier": ""}, None),
+        ({"tier": 3}, "3"),
+        ({"tiers": "x"}, None),
+    ],
+)
+def test_attribute_values_are_read_exactly(
+    db, make_contact, make_list, attributes, expected
+):
+    template = MessageTemplate.objects.create(name="T", text="You are ${tier}")
+    customers = make_list("C")
+    make_contact(consent=IN, lists=[customers], attributes=attributes)
+    campaign = Campaign.objects.create(name="C", template=template)
+    campaign.lists.add(customers)
+    result = presend.run_presend_check(campaign)
+    if expected is None:
+        assert result.blocking == 1
+    else:
+        with open(result.csv_path, encoding="utf-8") as handle:
+            assert f"You are {expected}" in handle.read()
+
+
+def test_a_non_ascii_attribute_name_is_found(db, make_contact, make_list):
+    template = MessageTemplate.objects.create(name="T", text="Grüße ${gruss}")
+    TemplateParameter.objects.filter(template=template).update(attribute="grüße")
+    customers = make_list("C")
+    make_contact(consent=IN, lists=[customers], attributes={"grüße": "Hallo"})
+    campaign = Campaign.objects.create(name="C", template=template)
+    campaign.lists.add(customers)
+    result = presend.run_presend_check(campaign)
+    assert result.ok == 1
+
+
+def test_the_template_page_says_which_campaigns_keep_a_frozen_copy(
+    frozen, client, marketer
+):
+    Campaign.objects.create(name="Autumn draft", template=frozen.template)
+    client.force_login(marketer)
+    page = client.get(
+        reverse("admin:campaigns_messagetemplate_change", args=[frozen.template.pk])
+    ).content.decode()
+    assert "Draft campaigns, which get your changes: Autumn draft." in page
+    assert "keep the message as it was at launch: Sale." in page
+
+
+def test_a_frozen_campaign_can_launch_after_its_template_changed(frozen):
+    presend.run_presend_check(frozen)
+    frozen.refresh_from_db()
+    frozen.template.text = "Changed after the check"
+    frozen.template.save()
+    assert presend.campaign_can_launch(frozen) == (True, [])
