@@ -257,6 +257,12 @@ class AuditEvent(AppendOnlyModel):
         ERASURE = "ERASURE", "erasure"
         EXPORT = "EXPORT", "export"
         LIST_CHANGE = "LIST_CHANGE", "list membership change"
+        TEST_SEND = "TEST_SEND", "test send"
+        LAUNCH = "LAUNCH", "campaign launch"
+        PAUSE = "PAUSE", "campaign pause"
+        RESUME = "RESUME", "campaign resume"
+        CANCEL = "CANCEL", "campaign cancel"
+        RETRY = "RETRY", "retry of failed recipients"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -1,8 +1,8 @@
 """Admin for campaigns: editing drafts, preview and the pre-send check."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -12,13 +12,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import presend, preview
 from campaigns.admin.forms import CampaignForm, PreviewForm
+from campaigns.admin.test_send import SendTestAdminMixin
 from campaigns.models import Campaign
 from contacts.audit import record_audit
 from contacts.models import AuditEvent
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(SendTestAdminMixin, admin.ModelAdmin):
     form = CampaignForm
     list_display = (
         "name",
@@ -94,26 +95,67 @@ class CampaignAdmin(admin.ModelAdmin):
                 name="campaigns_campaign_presend",
             ),
             path(
+                "<int:pk>/presend/status/",
+                view(self.presend_status_view),
+                name="campaigns_campaign_presend_status",
+            ),
+            path(
                 "<int:pk>/presend.csv",
                 view(self.presend_csv_view),
                 name="campaigns_campaign_presend_csv",
+            ),
+            path(
+                "<int:pk>/test-send/",
+                view(self.test_send_view),
+                name="campaigns_campaign_test_send",
             ),
             *super().get_urls(),
         ]
 
     @method_decorator(require_POST)
     def presend_view(self, request, pk):
-        """Run the pre-send check inline (a background task is a later issue)."""
+        """Run the pre-send check: inline for a small audience, else on a worker."""
         campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=pk)
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
-        result = presend.run_presend_check(campaign)
-        self.message_user(
-            request,
-            f"Pre-send check done: {result.ok:,} ok, {result.blocking:,} blocking, "
-            f"{result.excluded:,} excluded.",
+        if presend.request_check(campaign):
+            summary = campaign.presend
+            self.message_user(
+                request,
+                f"Pre-send check done: {summary['ok']:,} ok, "
+                f"{summary['blocking']:,} blocking, {summary['excluded']:,} excluded.",
+            )
+        elif campaign.presend_state == Campaign.PresendState.QUEUED:
+            self.message_user(
+                request,
+                f"Pre-send check of {campaign.presend_total:,} audience members "
+                "started on the worker; this page shows its progress.",
+            )
+        else:
+            self.message_user(
+                request,
+                "A pre-send check of this campaign is already running.",
+                messages.WARNING,
+            )
+        return redirect(
+            reverse("admin:campaigns_campaign_preview", args=[campaign.pk]) + "#presend"
         )
-        return redirect("admin:campaigns_campaign_preview", pk=campaign.pk)
+
+    @method_decorator(require_GET)
+    def presend_status_view(self, request, pk):
+        """The check's state and progress, polled by the preview page."""
+        campaign = get_object_or_404(Campaign, pk=pk)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        return JsonResponse(
+            {
+                "state": campaign.presend_state,
+                "state_label": campaign.get_presend_state_display(),
+                "checked": campaign.presend_progress,
+                "total": campaign.presend_total,
+                "error": campaign.presend_error,
+            }
+        )
 
     @method_decorator(require_GET)
     def presend_csv_view(self, request, pk):

@@ -1,0 +1,91 @@
+"""Admin: send the campaign to its seed list now (a test send).
+
+GET shows who on the seed list will receive it and who is excluded and why,
+and the campaign's earlier test sends; POST sends and comes back to the page
+with the result. Anyone who may change campaigns (Marketing, Sender) may send
+a test, whatever the campaign's status: it reaches only the seed list and
+never counts in the campaign's figures.
+"""
+
+from django.contrib import messages
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+
+from campaigns import test_send
+from campaigns.models import Campaign, Recipient
+
+TEMPLATE = "admin/campaigns/campaign/test_send.html"
+URL_NAME = "campaigns_campaign_test_send"
+BATCHES_SHOWN = 50
+
+
+def can_send_test(user, opts) -> bool:
+    """Change permission on campaigns; no launch permission, any status."""
+    return user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
+class SendTestAdminMixin:
+    """Adds `test_send_view` to the campaign admin (wire it in get_urls)."""
+
+    def test_send_view(self, request, pk):
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        campaign = get_object_or_404(
+            Campaign.objects.select_related("template", "seed_list"), pk=pk
+        )
+        if not can_send_test(request.user, self.opts):
+            raise PermissionDenied
+        if request.method == "POST":
+            self._send(request, campaign)
+            return redirect(f"admin:{URL_NAME}", pk=campaign.pk)
+
+        plan, refusal = None, ""
+        try:
+            plan = test_send.plan_test_send(campaign)
+            refusal = plan.refusal()
+        except test_send.SendTestRefused as exc:
+            refusal = str(exc)
+        batches = test_send.campaign_test_batches(campaign).annotate(
+            excluded=Count(
+                "recipients",
+                filter=Q(recipients__status=Recipient.Status.EXCLUDED),
+            )
+        )[:BATCHES_SHOWN]
+        return TemplateResponse(
+            request,
+            TEMPLATE,
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Send test: {campaign}",
+                "opts": self.opts,
+                "original": campaign,
+                "plan": plan,
+                "refusal": refusal,
+                "next_sequence": test_send.next_test_sequence(campaign),
+                "max_seed_list": test_send.MAX_SEED_LIST,
+                "batches": batches,
+            },
+        )
+
+    def _send(self, request, campaign: Campaign) -> None:
+        try:
+            expected = int(request.POST.get("sequence", ""))
+        except ValueError:
+            expected = None
+        try:
+            result = test_send.send_test(
+                campaign, request.user, expected_sequence=expected
+            )
+        except test_send.SendTestRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        level = {
+            test_send.ACCEPTED: messages.SUCCESS,
+            test_send.FAILED: messages.ERROR,
+            test_send.UNCERTAIN: messages.WARNING,
+        }[result.outcome]
+        self.message_user(request, result.message, level)
