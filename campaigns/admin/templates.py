@@ -2,11 +2,43 @@
 
 import json
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.html import format_html
 
 from campaigns.models import MessageTemplate, TemplateParameter
+
+Kind = MessageTemplate.Kind
+
+# The channel template's own fields, beside the text fields of KIND_FIELDS.
+CHANNEL_TEMPLATE_EXTRA = ("template_channel", "template_parameters")
+PLACEHOLDER_HELP = "Placeholders such as ${first_name} work here."
+
+
+def kind_form_fields() -> dict[str, list[str]]:
+    """The form fields each kind uses, by kind: the rest are hidden on the page.
+
+    Built from MessageTemplate.KIND_FIELDS, so the model stays the one place
+    that knows which fields a kind uses.
+    """
+    fields = {
+        kind.value: list(names) for kind, names in MessageTemplate.KIND_FIELDS.items()
+    }
+    fields[Kind.CHANNEL_TEMPLATE.value] += CHANNEL_TEMPLATE_EXTRA
+    return fields
+
+
+# Every text field a message kind (not the channel template) reads.
+PLACEHOLDER_FIELDS = tuple(
+    dict.fromkeys(
+        name
+        for kind, names in MessageTemplate.KIND_FIELDS.items()
+        if kind != Kind.CHANNEL_TEMPLATE
+        for name in names
+    )
+)
 
 
 class TemplateParameterInline(admin.TabularInline):
@@ -18,6 +50,10 @@ class TemplateParameterInline(admin.TabularInline):
     can_delete = False
     verbose_name = "placeholder"
     verbose_name_plural = "placeholders and where their values come from"
+    # Narrow inputs: the row fits the page, its default column included.
+    formfield_overrides = {
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 18})}
+    }
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -29,15 +65,30 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("name",)
     inlines = [TemplateParameterInline]
-    readonly_fields = ("placeholder_list", "sinch_message", "created_at", "updated_at")
+    readonly_fields = (
+        "campaigns_using",
+        "placeholder_list",
+        "sinch_message",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
-        (None, {"fields": ("name", "kind")}),
+        (
+            None,
+            {
+                "fields": ("name", "kind", "campaigns_using"),
+                "description": "Placeholders written ${name}, e.g. ${first_name}, "
+                "work in any text field of the message. After saving, "
+                "each placeholder gets a row at the bottom of the page: choose "
+                "where its value comes from and, if you like, a default.",
+            },
+        ),
         (
             "Text, media, card and choice messages",
             {
                 "fields": ("text", "title", "description", "media_url", "choices"),
-                "description": "Fill the fields the chosen kind uses; "
-                "placeholders are written ${name}.",
+                "description": "Only the fields of the chosen kind are used; "
+                "the others are kept but ignored.",
             },
         ),
         (
@@ -48,7 +99,8 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                     "template_id",
                     "template_language",
                     "template_parameters",
-                )
+                ),
+                "description": "Used by the channel template kind only.",
             },
         ),
         (
@@ -63,6 +115,45 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    class Media:
+        # Shows only the fields of the chosen kind; without JS all are shown.
+        js = ("campaigns/template_kind.js",)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and db_field.name in PLACEHOLDER_FIELDS:
+            field.help_text = f"{field.help_text} {PLACEHOLDER_HELP}".strip()
+        return field
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "kind":
+            # The script reads which fields each kind uses from the select.
+            kwargs["widget"] = forms.Select(
+                attrs={"data-kind-fields": json.dumps(kind_form_fields())}
+            )
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    @admin.display(description="used by")
+    def campaigns_using(self, obj: MessageTemplate) -> str:
+        if obj.pk is None:
+            return "-"
+        campaigns = list(obj.campaigns.only("name", "frozen_at").order_by("name"))
+        if not campaigns:
+            return "No campaign yet."
+        frozen = [c.name for c in campaigns if c.frozen_at]
+        drafts = [c.name for c in campaigns if not c.frozen_at]
+        parts = []
+        if drafts:
+            parts.append(
+                f"Draft campaigns, which get your changes: {', '.join(drafts)}."
+            )
+        if frozen:
+            parts.append(
+                "Launched campaigns, which keep the message as it was at "
+                f"launch: {', '.join(frozen)}."
+            )
+        return " ".join(parts)
 
     @admin.display(description="placeholders")
     def placeholder_list(self, obj: MessageTemplate) -> str:

@@ -1,5 +1,8 @@
 """Templates in the admin: Marketing writes them, Viewer and Compliance only read."""
 
+import json
+from html.parser import HTMLParser
+
 import pytest
 from django.urls import reverse
 
@@ -117,3 +120,48 @@ def test_the_changelist_searches_by_name_and_filters_by_kind(client, viewer):
     assert [t.name for t in found] == ["Spring sale"]
     media = client.get(CHANGELIST, {"kind__exact": "MEDIA"}).context["cl"].result_list
     assert [t.name for t in media] == ["Winter"]
+
+
+class _KindSelect(HTMLParser):
+    """Finds the attributes of the kind <select> on an admin page."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.attrs: dict[str, str | None] = {}
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "select" and ("name", "kind") in attrs:
+            self.attrs = dict(attrs)
+
+
+@pytest.mark.parametrize("kind", list(MessageTemplate.Kind))
+def test_the_page_carries_the_fields_of_each_kind(client, marketer, kind):
+    template = MessageTemplate.objects.create(
+        name="T", kind=kind, text="a", media_url="https://x", choices="y", title="t"
+    )
+    client.force_login(marketer)
+    change = reverse("admin:campaigns_messagetemplate_change", args=[template.pk])
+    for url in (ADD, change):
+        html = client.get(url).content.decode()
+        assert "campaigns/template_kind.js" in html
+        kind_fields = json.loads(_KindSelect(html).attrs["data-kind-fields"])
+        assert set(kind_fields) == set(MessageTemplate.Kind.values)
+        # The model's text fields of the kind, plus the channel template's own.
+        assert kind_fields[kind] == list(MessageTemplate.KIND_FIELDS[kind]) + (
+            ["template_channel", "template_parameters"]
+            if kind == MessageTemplate.Kind.CHANNEL_TEMPLATE
+            else []
+        )
+        # Without JavaScript every field is on the page.
+        for name in ("text", "title", "media_url", "choices", "template_id"):
+            assert f'name="{name}"' in html
+
+
+def test_the_page_says_placeholders_work_in_any_text_field(client, marketer):
+    client.force_login(marketer)
+    html = client.get(ADD).content.decode()
+    assert "work in any text field" in html
+    form = client.get(ADD).context["adminform"].form
+    for name in ("text", "title", "description", "media_url", "choices"):
+        assert "${first_name} work here" in form.fields[name].help_text
