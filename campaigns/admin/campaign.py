@@ -157,10 +157,18 @@ class CampaignAdmin(SendTestAdminMixin, admin.ModelAdmin):
             }
         )
 
+    def can_download_presend(self, request) -> bool:
+        """Every recipient's identity and message: for those who author
+        campaigns or may export contacts, not for read-only viewers."""
+        return any(
+            request.user.has_perm(perm)
+            for perm in ("campaigns.change_campaign", "contacts.export_contacts")
+        )
+
     @method_decorator(require_GET)
     def presend_csv_view(self, request, pk):
         campaign = get_object_or_404(Campaign, pk=pk)
-        if not self.has_view_permission(request, campaign):
+        if not self.can_download_presend(request):
             raise PermissionDenied
         path = presend.csv_path(campaign)
         if not path.exists():
@@ -217,6 +225,7 @@ class CampaignAdmin(SendTestAdminMixin, admin.ModelAdmin):
                 "presend": campaign.presend,
                 "can_launch": presend.campaign_can_launch(campaign),
                 "can_run_presend": self.has_change_permission(request, campaign),
+                "can_download_presend": self.can_download_presend(request),
             },
         )
 

@@ -290,3 +290,18 @@ def test_a_viewer_cannot_run_the_check(client, viewer, full_campaign):
     page = client.get(preview_url).content.decode()
     assert "not been run yet" in page
     assert "Run the pre-send check" not in page
+
+
+def test_a_viewer_sees_the_summary_but_cannot_download_every_recipient(
+    client, viewer, marketer, full_campaign
+):
+    presend.run_presend_check(full_campaign)
+    csv_url = reverse("admin:campaigns_campaign_presend_csv", args=[full_campaign.pk])
+    preview_url = reverse("admin:campaigns_campaign_preview", args=[full_campaign.pk])
+    client.force_login(viewer)
+    page = client.get(preview_url).content.decode()
+    assert "1 blocking" in page
+    assert csv_url not in page
+    assert client.get(csv_url).status_code == 403
+    client.force_login(marketer)
+    assert csv_url in client.get(preview_url).content.decode()
