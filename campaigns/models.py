@@ -269,8 +269,10 @@ class Campaign(models.Model):
 
     class Status(models.TextChoices):
         DRAFT = "DRAFT", "Draft"
+        LAUNCHING = "LAUNCHING", "Launching (freezing recipients)"
         SCHEDULED = "SCHEDULED", "Scheduled"
         SUBMITTING = "SUBMITTING", "Submitting"
+        PAUSED = "PAUSED", "Paused"
         SUBMITTED = "SUBMITTED", "Submitted"
         COMPLETED = "COMPLETED", "Completed"
         CANCELLED = "CANCELLED", "Cancelled"
@@ -389,6 +391,35 @@ class Campaign(models.Model):
         help_text="The message and its parameter sources, frozen at launch.",
     )
     frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    launched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    status_reason = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Why the campaign is paused or failed, in words.",
+    )
+    cancel_receipt = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="What a cancel prevented and what had already gone.",
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="retries",
+        help_text="The campaign whose failed recipients this one retries.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -511,6 +542,7 @@ class Batch(models.Model):
     class Status(models.TextChoices):
         PENDING = "PENDING", "Not submitted yet"
         SUBMITTING = "SUBMITTING", "Being submitted"
+        UNCERTAIN = "UNCERTAIN", "Outcome uncertain: being checked at Sinch"
         ACCEPTED = "ACCEPTED", "Accepted by Sinch"
         FAILED = "FAILED", "Failed"
         CANCELLED = "CANCELLED", "Cancelled"
@@ -536,6 +568,17 @@ class Batch(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    not_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Not submitted before this time (held here, or backing off).",
+    )
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker started submitting it."
+    )
+    uncertain_since = models.DateTimeField(null=True, blank=True)
+    remote_checked_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -550,6 +593,7 @@ class Batch(models.Model):
     class Meta:
         ordering = ["campaign", "is_test", "sequence"]
         verbose_name_plural = "batches"
+        indexes = [models.Index(fields=["status", "not_before"])]
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "is_test", "sequence"],
@@ -604,6 +648,9 @@ class Recipient(models.Model):
         max_length=20, choices=Status.choices, default=Status.PENDING
     )
     reason = models.CharField(max_length=255, blank=True)
+    failure_code = models.CharField(
+        max_length=64, blank=True, help_text="Sinch's reason code of a failure."
+    )
     message_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

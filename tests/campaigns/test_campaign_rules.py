@@ -39,8 +39,10 @@ def test_a_new_campaign_is_a_draft(template):
     assert campaign.status == Campaign.Status.DRAFT
     assert [s.value for s in Campaign.Status] == [
         "DRAFT",
+        "LAUNCHING",
         "SCHEDULED",
         "SUBMITTING",
+        "PAUSED",
         "SUBMITTED",
         "COMPLETED",
         "CANCELLED",
