@@ -4,3 +4,25 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(ensure_tick_schedule, sender=self)
+
+
+TICK_NAME = "campaigns: reconcile and restart dispatch (every minute)"
+
+
+def ensure_tick_schedule(**kwargs) -> None:
+    """The periodic safety net of dispatch (campaigns.dispatch.tick) exists."""
+    from django_q.models import Schedule
+
+    Schedule.objects.using(kwargs.get("using", "default")).get_or_create(
+        name=TICK_NAME,
+        defaults={
+            "func": "campaigns.tasks.tick",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+        },
+    )

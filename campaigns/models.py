@@ -427,6 +427,7 @@ class Campaign(models.Model):
         ordering = ["-created_at"]
         permissions = [
             ("launch_campaign", "Can launch campaigns"),
+            ("pause_campaign", "Can pause and resume campaigns"),
             ("cancel_campaign", "Can cancel campaigns"),
         ]
 
@@ -665,3 +666,16 @@ class Recipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identity} in {self.campaign}"
+
+
+class RequestWindow(models.Model):
+    """Batch API requests made in one second, counted for every worker.
+
+    The rate limiter's store when there is no Redis (campaigns.ratelimit).
+    """
+
+    second = models.BigIntegerField(primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.count} requests at {self.second}"

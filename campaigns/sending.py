@@ -17,7 +17,8 @@ Sinch reserves `_batch_id` and every metadata value is a string (spec §3.1,
 §9.4, §9.6): the key names below never start with "_", values are str().
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from campaigns.models import Batch, Campaign, Recipient
@@ -95,29 +96,47 @@ def build_batch_request(
         )
     if [r.index for r in rows] != list(range(len(rows))):
         raise BatchRequestError("recipient indexes must be 0..n-1")
-    channel = campaign.channel
-    wire_recipients = []
     for row in rows:
         if row.pk is None or not row.identity:
             raise BatchRequestError(f"recipient {row.index} is unsaved or anonymous")
         if row.batch_id is not None and row.batch_id != batch.pk:
             raise BatchRequestError(f"recipient {row.pk} belongs to another batch")
-        wire_recipients.append(
-            SinchRecipient(
-                identities=(ChannelIdentity(channel, row.identity),),
-                parameters={
-                    str(k): v if isinstance(v, str) else str(v)
-                    for k, v in (row.parameters or {}).items()
-                },
-                message_metadata={RECIPIENT_KEY: str(row.pk)},
-            )
-        )
-    return SendBatchRequest(
+    return build_request(
+        campaign,
+        batch,
+        [(row.pk, row.identity, row.parameters or {}) for row in rows],
         message=app_message(message or campaign_message(campaign)),
+    )
+
+
+def build_request(
+    campaign: Campaign,
+    batch: Batch,
+    entries: Sequence[tuple[int, str, Mapping[str, Any]]],
+    *,
+    message: AppMessage,
+    send_after: datetime | None = None,
+) -> SendBatchRequest:
+    """The request for `entries` (recipient row id, identity, parameters), in
+    the order given: what dispatch and test sends both submit."""
+    channel = campaign.channel
+    wire_recipients = [
+        SinchRecipient(
+            identities=(ChannelIdentity(channel, identity),),
+            parameters={
+                str(k): v if isinstance(v, str) else str(v)
+                for k, v in parameters.items()
+            },
+            message_metadata={RECIPIENT_KEY: str(pk)},
+        )
+        for pk, identity, parameters in entries
+    ]
+    return SendBatchRequest(
+        message=message,
         recipients=wire_recipients,
         batch_metadata=batch_metadata(campaign, batch),
         message_metadata={CAMPAIGN_KEY: str(campaign.pk)},
-        send_after=None,
+        send_after=send_after,
         ttl_s=campaign.ttl_seconds,
         channel_priority_order=tuple(campaign.channel_priority_order or ()),
         channel_properties=campaign.sinch_channel_properties(),

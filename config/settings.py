@@ -166,6 +166,30 @@ SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="EUR")
 # Pre-send checks of larger audiences run on the worker, with a progress bar.
 PRESEND_INLINE_RECIPIENTS = env.int("PRESEND_INLINE_RECIPIENTS", default=10_000)
 
+# --- dispatch ---------------------------------------------------------------
+
+# Requests per second to the Batch API, shared by every worker (Sinch allows 800).
+SINCH_MAX_REQUESTS_PER_S = env.int("SINCH_MAX_REQUESTS_PER_S", default=100)
+# Messages handed to Sinch and not yet processed, across campaigns (Sinch
+# queues at most 500,000 per app): further batches wait below this.
+SINCH_MAX_IN_FLIGHT_MESSAGES = env.int("SINCH_MAX_IN_FLIGHT_MESSAGES", default=400_000)
+# Drain loops started per campaign (one per worker is enough).
+DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=2)
+# A batch claimed longer ago than this, with no outcome, is treated as uncertain
+# (its worker died): it is looked up at Sinch before any resubmission.
+DISPATCH_CLAIM_LEASE_S = env.int("DISPATCH_CLAIM_LEASE_S", default=600)
+# How long a batch Sinch does not know about stays uncertain before it is sent again.
+DISPATCH_UNCERTAIN_GRACE_S = env.int("DISPATCH_UNCERTAIN_GRACE_S", default=120)
+# Submissions of one batch before it is failed (each claim counts, also one
+# whose worker was killed).
+DISPATCH_MAX_ATTEMPTS = env.int("DISPATCH_MAX_ATTEMPTS", default=5)
+# Auto-pause: share of failed submissions among the campaign's recent ones
+# (at least DISPATCH_PAUSE_MIN_BATCHES of them, in the last 10 minutes).
+DISPATCH_PAUSE_ERROR_RATE = env.float("DISPATCH_PAUSE_ERROR_RATE", default=0.3)
+DISPATCH_PAUSE_MIN_BATCHES = env.int("DISPATCH_PAUSE_MIN_BATCHES", default=5)
+# Launches of larger audiences freeze their recipients on the worker.
+LAUNCH_INLINE_RECIPIENTS = env.int("LAUNCH_INLINE_RECIPIENTS", default=5_000)
+
 # --- django-q2 --------------------------------------------------------------
 # django-q2 reads Q_CLUSTER once, at import: tests override it in tests/settings.py.
 

@@ -18,44 +18,17 @@ from contacts.models import AuditEvent, ConsentState, Contact
 from sinch import client as sinch_client
 from sinch.client import get_sinch_client
 from sinch.config import (
-    CREDENTIAL_SETTINGS,
     SIMULATOR_KEY_ID,
     SIMULATOR_KEY_SECRET,
     SIMULATOR_PROJECT_ID,
 )
-from sinch.simulator import Simulator
-from tests.sinch.conftest import ACCOUNT, Control, fast_knobs, make_client
+from tests.sinch.conftest import make_client
 
 IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
 S = Recipient.Status
 
 
 # --- fixtures ---
-
-
-@pytest.fixture
-def sim():
-    simulator = Simulator(account=ACCOUNT, knobs=fast_knobs())
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def control(sim):
-    return Control(sim)
-
-
-@pytest.fixture
-def sinch(settings, sim):
-    """The product's own client (settings, no credentials) aimed at `sim`."""
-    for name in CREDENTIAL_SETTINGS:
-        setattr(settings, name, "")
-    settings.SINCH_BATCH_API_URL = sim.url
-    settings.SINCH_AUTH_URL = sim.url
-    get_sinch_client.cache_clear()
-    yield sim
-    get_sinch_client.cache_clear()
 
 
 @pytest.fixture

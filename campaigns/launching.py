@@ -1,0 +1,249 @@
+"""Launching a campaign: freeze its message and its recipients, split into batches.
+
+`launch` (the Sender's button) checks that the campaign may go, freezes the
+message (campaigns.rendering.freeze_message), records the launch and freezes
+the recipients, inline for a small audience or on a worker. `freeze_recipients`
+walks the audience as the pre-send check does, re-checking consent and every
+value now, and writes one Recipient row per member: PENDING in a batch of at
+most wire.MAX_RECIPIENTS, or EXCLUDED with the reason. Then dispatch starts
+(campaigns.dispatch).
+
+A freeze interrupted by a dead worker is started again from scratch (what it
+wrote is removed first); nothing is submitted before the freeze has finished,
+because batches are only claimed once the campaign has left LAUNCHING.
+"""
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from campaigns import presend
+from campaigns.models import Batch, Campaign, Recipient
+from campaigns.rendering import freeze_message
+from contacts.audit import record_audit
+from contacts.importing.tables import TableWriter
+from contacts.models import AuditEvent
+from sinch import wire
+
+logger = logging.getLogger(__name__)
+
+Status = Campaign.Status
+# Sinch schedules at most this far ahead; a margin covers its rounding up to
+# the next 5 minutes and clock differences. Further out, batches wait here.
+SCHEDULE_HORIZON = wire.SEND_AFTER_MAX_AHEAD - timedelta(minutes=15)
+LAUNCHED = (
+    Status.LAUNCHING,
+    Status.SCHEDULED,
+    Status.SUBMITTING,
+    Status.PAUSED,
+    Status.SUBMITTED,
+)
+
+
+class LaunchError(ValueError):
+    """The campaign cannot be launched; `problems` says what to do."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+def launch_problems(campaign: Campaign, now: datetime | None = None) -> list[str]:
+    """What stands between the campaign and a launch ([] when nothing)."""
+    now = now or timezone.now()
+    if campaign.status != Status.DRAFT:
+        return [
+            f"The campaign is {campaign.get_status_display().lower()}, not a draft."
+        ]
+    problems = []
+    if campaign.send_at is not None and campaign.send_at <= now:
+        problems.append(
+            "The send time has passed: edit the campaign and choose a new one, "
+            'or "when launched".'
+        )
+    ok, reasons = presend.campaign_can_launch(campaign)
+    if not ok:
+        problems.extend(reasons)
+    return problems
+
+
+def hold_until(campaign: Campaign) -> datetime | None:
+    """Until when the batches wait here: they go to Sinch once the send time
+    is within its scheduling horizon. None: submit now."""
+    if campaign.send_at is None:
+        return None
+    return campaign.send_at - SCHEDULE_HORIZON
+
+
+def launch(campaign: Campaign, user) -> bool:
+    """Launch `campaign` as `user`. Raises LaunchError when it may not go.
+
+    Returns True when the recipients were frozen inline (small audience),
+    False when the freeze was queued for a worker.
+    """
+    problems = launch_problems(campaign)
+    if problems:
+        raise LaunchError(problems)
+    now = timezone.now()
+    with transaction.atomic():
+        # One launch, even on a double click or a second tab.
+        won = Campaign.objects.filter(pk=campaign.pk, status=Status.DRAFT).update(
+            status=Status.LAUNCHING, launched_at=now, launched_by=user
+        )
+        if not won:
+            raise LaunchError(["The campaign has just been launched by someone else."])
+        campaign.refresh_from_db()
+        freeze_message(campaign)
+        summary = campaign.presend or {}
+        when = (
+            f"at {campaign.send_at:%Y-%m-%d %H:%M} UTC" if campaign.send_at else "now"
+        )
+        record_audit(
+            actor=user,
+            action=AuditEvent.Action.LAUNCH,
+            target_type="campaign",
+            target_id=campaign.pk,
+            summary=f"Launched campaign {campaign} to send {when}: "
+            f"{summary.get('ok', 0):,} recipients at the pre-send check, "
+            f"{summary.get('excluded', 0):,} excluded",
+            details={
+                "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
+                "presend_at": campaign.presend_at.isoformat()
+                if campaign.presend_at
+                else None,
+                "presend_ok": summary.get("ok"),
+                "presend_excluded": summary.get("excluded"),
+            },
+        )
+    if (summary.get("audience") or 0) <= settings.LAUNCH_INLINE_RECIPIENTS:
+        freeze_recipients(campaign.pk)
+        return True
+    transaction.on_commit(
+        lambda: async_task(
+            "campaigns.tasks.freeze_recipients",
+            campaign.pk,
+            task_name=f"freeze-{campaign.pk}-{uuid.uuid4().hex[:8]}",
+        )
+    )
+    return False
+
+
+def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) -> str:
+    """Write the campaign's recipients and batches, then start the dispatch."""
+    from campaigns import dispatch  # dispatch imports this module
+
+    campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
+    if campaign.status != Status.LAUNCHING:
+        return f"campaign {campaign_id} is {campaign.status}: nothing to freeze"
+    # A freeze a dead worker left half done is started again.
+    Recipient.objects.filter(campaign=campaign, is_test=False).delete()
+    Batch.objects.filter(campaign=campaign, is_test=False).delete()
+
+    checker = presend.MemberChecker(campaign, render=False)
+    now = timezone.now()
+    writer = TableWriter(
+        Recipient,
+        [
+            "batch_id",
+            "index",
+            "contact_id",
+            "identity",
+            "parameters",
+            "status",
+            "reason",
+        ],
+        {"campaign_id": campaign.pk, "is_test": False},
+        now=now,
+    )
+    not_before = hold_until(campaign)
+    batch: Batch | None = None
+    sequence = 0
+    sizes: dict[int, int] = {}
+    dumps = json.dumps
+    pending, excluded = Recipient.Status.PENDING, Recipient.Status.EXCLUDED
+    for rows in presend._member_rows(campaign, checker.consent_column, chunk_size):
+        out = []
+        with transaction.atomic():
+            for row in rows:
+                contact_id, identity, status, reason = checker.check(row)[:4]
+                if status != presend.OK:
+                    out.append(
+                        (
+                            None,
+                            None,
+                            contact_id,
+                            identity or "",
+                            "{}",
+                            excluded,
+                            _reason(status, reason),
+                        )
+                    )
+                    continue
+                if batch is None or sizes[batch.pk] == wire.MAX_RECIPIENTS:
+                    sequence += 1
+                    batch = Batch.objects.create(
+                        campaign=campaign,
+                        sequence=sequence,
+                        metadata_key=f"c{campaign.pk}-b{sequence}-{uuid.uuid4().hex[:12]}",
+                        not_before=not_before,
+                    )
+                    sizes[batch.pk] = 0
+                index = sizes[batch.pk]
+                sizes[batch.pk] = index + 1
+                out.append(
+                    (
+                        batch.pk,
+                        index,
+                        contact_id,
+                        identity,
+                        dumps(checker.values, ensure_ascii=False),
+                        pending,
+                        "",
+                    )
+                )
+            writer.insert(out)
+    for pk, size in sizes.items():
+        Batch.objects.filter(pk=pk).update(size=size)
+
+    result = checker.result
+    if not sizes:
+        Campaign.objects.filter(pk=campaign.pk, status=Status.LAUNCHING).update(
+            status=Status.FAILED,
+            status_reason="Nobody could receive the campaign when its recipients "
+            f"were frozen: {result.excluded:,} excluded, {result.blocking:,} "
+            "with a problem. See the excluded recipients.",
+        )
+        return f"campaign {campaign_id}: nobody to send to"
+    held = not_before is not None and not_before > timezone.now()
+    next_status = Status.SCHEDULED if campaign.send_at else Status.SUBMITTING
+    moved = Campaign.objects.filter(pk=campaign.pk, status=Status.LAUNCHING).update(
+        status=next_status
+    )
+    if not moved:  # cancelled while freezing
+        campaign.refresh_from_db()
+        if campaign.status == Status.CANCELLED:
+            from campaigns import control
+
+            control.cancel_unsubmitted(campaign)
+        return f"campaign {campaign_id}: {campaign.status} while freezing"
+    if held:
+        dispatch.schedule_release(campaign.pk, not_before)
+    else:
+        dispatch.start(campaign.pk)
+    return (
+        f"campaign {campaign_id}: {result.ok:,} recipients in {len(sizes):,} "
+        f"batches, {result.excluded + result.blocking:,} excluded"
+    )
+
+
+def _reason(status: str, reason: str) -> str:
+    """An exclusion's reason at the freeze (a blocking problem excludes too)."""
+    if status == presend.BLOCKING:
+        reason = f"{reason} (found at launch)"
+    return reason[:255]

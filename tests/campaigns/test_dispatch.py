@@ -1,0 +1,143 @@
+"""Launch and dispatch against the simulator: exactly once, never without consent."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns import control as controls
+from campaigns import dispatch, launching, presend
+from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
+from contacts.models import AuditEvent, ConsentState
+from contacts.services.consent import Evidence, record_opt_out_for_contacts
+from sinch import wire
+
+IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
+S, B = Campaign.Status, Batch.Status
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches of 3 recipients, so a few contacts make several batches."""
+    monkeypatch.setattr(wire, "MAX_RECIPIENTS", 3)
+
+
+@pytest.fixture
+def campaign(db, make_contact, make_list):
+    template = MessageTemplate.objects.create(
+        name="Spring", text="Hi ${first_name}, spring sale!"
+    )
+    customers = make_list("Customers")
+    for n in range(7):
+        make_contact(f"+1415555{n:04d}", consent=IN, lists=[customers])
+    make_contact("+14155559999", consent=OUT, lists=[customers], first_name="Olga")
+    campaign = Campaign.objects.create(name="Spring", template=template)
+    campaign.lists.add(customers)
+    presend.run_presend_check(campaign)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _sent(control) -> list[dict]:
+    return control.state()["batches"]
+
+
+def test_a_launch_freezes_the_recipients_and_submits_each_batch_once(
+    campaign, sender, sinch, control, small_batches, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        launching.launch(campaign, sender)
+    campaign.refresh_from_db()
+    assert campaign.status == S.SUBMITTED
+    batches = list(Batch.objects.filter(campaign=campaign).order_by("sequence"))
+    assert [b.size for b in batches] == [3, 3, 1]
+    assert {b.status for b in batches} == {B.ACCEPTED}
+    at_sinch = _sent(control)
+    assert len(at_sinch) == 3
+    assert {b["batch_id"] for b in at_sinch} == {b.sinch_batch_id for b in batches}
+    olga = Recipient.objects.get(campaign=campaign, contact__first_name="Olga")
+    assert (olga.status, olga.reason) == (Recipient.Status.EXCLUDED, "opted out")
+    assert (
+        Recipient.objects.filter(
+            campaign=campaign, status=Recipient.Status.SUBMITTED
+        ).count()
+        == 7
+    )
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.LAUNCH).count() == 1
+
+
+def test_an_opt_out_after_launch_is_excluded_from_every_batch_not_yet_submitted(
+    campaign, sender, sinch, control, small_batches, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        launching.launch(campaign, sender)  # frozen; dispatch not started yet
+    late = (
+        Recipient.objects.filter(campaign=campaign, status=Recipient.Status.PENDING)
+        .order_by("batch__sequence", "index")
+        .last()
+    )
+    record_opt_out_for_contacts(
+        contacts=[late.contact_id],
+        purposes=["MARKETING"],
+        evidence=Evidence(wording="Asked by phone"),
+        actor=sender,
+    )
+    dispatch.run_dispatcher(campaign.pk)
+    late.refresh_from_db()
+    assert (late.status, late.reason) == (
+        Recipient.Status.EXCLUDED,
+        "opted out after launch",
+    )
+    messages = control.state()["messages"]
+    assert len(messages) == 6
+    assert late.identity not in {m["identity"] for m in messages}
+
+
+def test_a_send_time_within_a_week_is_scheduled_at_sinch_with_its_rounded_time(
+    campaign, sender, sinch, control, django_capture_on_commit_callbacks
+):
+    campaign.send_at = timezone.now() + timedelta(hours=2, minutes=1)
+    campaign.send_time_zone = "Europe/Berlin"
+    Campaign.objects.filter(pk=campaign.pk).update(
+        send_at=campaign.send_at, send_time_zone="Europe/Berlin"
+    )
+    presend.run_presend_check(campaign)
+    campaign.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        launching.launch(campaign, sender)
+    batch = Batch.objects.get(campaign=campaign)
+    assert batch.status == B.ACCEPTED
+    assert batch.remote_status == "SCHEDULED"
+    assert batch.send_after >= campaign.send_at
+    assert batch.send_after.minute % 5 == 0
+
+
+def test_a_send_time_beyond_sinchs_horizon_is_held_here(
+    campaign, sender, sinch, control, django_capture_on_commit_callbacks
+):
+    send_at = timezone.now() + timedelta(days=9)
+    Campaign.objects.filter(pk=campaign.pk).update(send_at=send_at)
+    presend.run_presend_check(campaign)
+    campaign.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        launching.launch(campaign, sender)
+    campaign.refresh_from_db()
+    assert campaign.status == S.SCHEDULED
+    batch = Batch.objects.get(campaign=campaign)
+    assert batch.status == B.PENDING
+    assert batch.not_before == send_at - launching.SCHEDULE_HORIZON
+    assert _sent(control) == []
+    dispatch.tick()  # nothing is due yet
+    assert _sent(control) == []
+
+
+def test_cancel_prevents_unsubmitted_batches_and_reports_the_receipt(
+    campaign, sender, sinch, control, small_batches, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        launching.launch(campaign, sender)
+    receipt = controls.cancel(campaign, sender)
+    assert receipt["prevented"] == 7
+    assert receipt["already_sent"] == 0
+    dispatch.run_dispatcher(campaign.pk)
+    assert _sent(control) == []
