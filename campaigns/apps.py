@@ -8,7 +8,11 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from campaigns.privacy import forget_recipient_data
+        from contacts.services.erasure import contact_erased
+
         post_migrate.connect(ensure_tick_schedule, sender=self)
+        contact_erased.connect(forget_recipient_data)
 
 
 TICK_NAME = "campaigns: reconcile and restart dispatch (every minute)"

@@ -5,6 +5,7 @@ import hmac
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from contacts.audit import record_audit
@@ -19,6 +20,10 @@ from contacts.models import (
 from sinch.channels import PHONE_CHANNELS
 
 ERASED_PREFIX = "erased:"
+
+# Sent inside the erasure's transaction with `contact_id`: other apps forget
+# what they keep about the person (campaigns: recipients' numbers and values).
+contact_erased = Signal()
 
 
 def erased_identity(channel: str, identity: str) -> str:
@@ -88,6 +93,7 @@ def erase_contact(*, contact: Contact, actor) -> Contact:
             erased_at=now,
             updated_at=now,
         )
+        contact_erased.send(sender=Contact, contact_id=contact.pk)
         record_audit(
             actor=actor,
             action=AuditEvent.Action.ERASURE,

@@ -1,5 +1,6 @@
 """Launch and dispatch against the simulator: exactly once, never without consent."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -88,7 +89,12 @@ def test_an_opt_out_after_launch_is_excluded_from_every_batch_not_yet_submitted(
         Recipient.Status.EXCLUDED,
         "opted out after launch",
     )
-    messages = control.state()["messages"]
+    assert control.state()["counters"]["recipients_accepted"] == 6
+    # Sinch makes the messages once it processes the batches: wait for them.
+    deadline = time.monotonic() + 5
+    while len(messages := control.state()["messages"]) < 6:
+        assert time.monotonic() < deadline, messages
+        time.sleep(0.02)
     assert len(messages) == 6
     assert late.identity not in {m["identity"] for m in messages}
 
@@ -141,3 +147,23 @@ def test_cancel_prevents_unsubmitted_batches_and_reports_the_receipt(
     assert receipt["already_sent"] == 0
     dispatch.run_dispatcher(campaign.pk)
     assert _sent(control) == []
+
+
+def test_erasing_a_contact_forgets_their_number_and_values_in_every_campaign(
+    campaign, sender, compliance_admin, sinch, django_capture_on_commit_callbacks
+):
+    from contacts.services.erasure import erase_contact
+
+    with django_capture_on_commit_callbacks(execute=True):
+        launching.launch(campaign, sender)
+    recipient = Recipient.objects.filter(
+        campaign=campaign, status=Recipient.Status.SUBMITTED
+    ).first()
+    number = recipient.identity
+    assert recipient.parameters
+    erase_contact(contact=recipient.contact, actor=compliance_admin)
+    recipient.refresh_from_db()
+    assert recipient.identity.startswith("erased:")
+    assert number not in recipient.identity
+    assert recipient.parameters == {}
+    assert recipient.status == Recipient.Status.SUBMITTED  # the figures stay
