@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from campaigns import dispatch
+from campaigns import dispatch, ratelimit
 from campaigns.models import Batch, Campaign, Recipient
 from contacts.audit import record_audit
 from contacts.models import AuditEvent
@@ -121,13 +121,16 @@ def cancel_unsubmitted(campaign: Campaign) -> int:
     marked to be cancelled once their outcome is known. Returns how many
     batches were cancelled here."""
     with transaction.atomic():
-        pending = Batch.objects.filter(
+        count = Batch.objects.filter(
             campaign=campaign, is_test=False, status=BatchStatus.PENDING
-        )
-        ids = list(pending.values_list("pk", flat=True))
-        count = pending.filter(pk__in=ids).update(status=BatchStatus.CANCELLED)
+        ).update(status=BatchStatus.CANCELLED)
+        # Only the recipients of batches that are CANCELLED now: a batch a
+        # worker claimed meanwhile keeps its recipients (its outcome decides).
         Recipient.objects.filter(
-            batch_id__in=ids, status=Recipient.Status.PENDING
+            campaign=campaign,
+            is_test=False,
+            status=Recipient.Status.PENDING,
+            batch__status=BatchStatus.CANCELLED,
         ).update(status=Recipient.Status.CANCELLED)
         Batch.objects.filter(
             campaign=campaign,
@@ -149,6 +152,9 @@ def cancel_accepted(batch: Batch) -> str:
         Batch.objects.filter(pk=batch.pk).update(cancel_requested=True)
         return batch.remote_status or "PROCESSED"
     client = sinch_client.get_sinch_client()
+    # Two requests: take their slots (a user's cancel goes ahead regardless).
+    ratelimit.acquire(timeout_s=5)
+    ratelimit.acquire(timeout_s=5)
     try:
         client.cancel_batch(batch.sinch_batch_id)
         remote = client.get_batch(batch.sinch_batch_id)

@@ -12,19 +12,24 @@ campaign twice, or without consent:
   longer opted in for the purpose on the channel (or was erased) are excluded.
 - **Outcome**: accepted (Sinch's batch id and effective send_after stored,
   recipients SUBMITTED); refused as invalid (FAILED with Sinch's message); 429
-  (back to PENDING after Retry-After); never reached Sinch (PENDING, with
+  (back to PENDING after Retry-After, which the client sleeps through itself
+  when short; not counted as an attempt); never reached Sinch (PENDING, with
   exponential backoff); **uncertain** (timeout, lost connection, 5xx: UNCERTAIN).
+  A batch whose campaign was cancelled meanwhile is CANCELLED instead of going
+  back to PENDING.
 - **Reconcile** (`reconcile`, run by the tick and at each loop start): a batch
   claimed longer ago than DISPATCH_CLAIM_LEASE_S whose worker never recorded an
   outcome (killed) becomes UNCERTAIN. An UNCERTAIN batch is looked up at Sinch
   by its batch_metadata: found -> ACCEPTED; not found for longer than
-  DISPATCH_UNCERTAIN_GRACE_S -> PENDING, submitted again. A batch claimed
-  DISPATCH_MAX_ATTEMPTS times is FAILED.
+  DISPATCH_UNCERTAIN_GRACE_S -> PENDING, submitted again (CANCELLED if its
+  campaign was cancelled). A batch is submitted at most DISPATCH_MAX_ATTEMPTS
+  times: the claim after that fails it.
 - **Limits**: a request slot from campaigns.ratelimit before each call; no new
   batch while the messages handed to Sinch and not yet processed would exceed
   SINCH_MAX_IN_FLIGHT_MESSAGES (the oldest are re-read from Sinch meanwhile).
 - **Auto-pause**: when DISPATCH_PAUSE_ERROR_RATE of the campaign's recent
-  submissions failed, the campaign pauses itself with the reason.
+  submissions (since its last resume) failed, the campaign pauses itself with
+  the reason.
 - **Scheduling**: a send time within Sinch's horizon is sent as send_after;
   further out, batches are held here (`not_before`) and a one-off django-q2
   schedule, backed by the periodic `tick`, releases them. A send time that
@@ -47,7 +52,7 @@ from django_q.tasks import async_task
 from campaigns import ratelimit, sending
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.rendering import MessagePlan
-from contacts.models import ChannelIdentity, ConsentState, Contact
+from contacts.models import AuditEvent, ChannelIdentity, ConsentState, Contact
 from sinch import client as sinch_client
 from sinch import wire
 from sinch.errors import (
@@ -70,8 +75,13 @@ LOOP_SECONDS = 300
 # Waits while the in-flight cap is reached, and between status re-reads.
 CAP_WAIT_S = 0.5
 CAP_REFRESH_BATCHES = 20
+# A batch's status is re-read from Sinch at most this often.
+REMOTE_REREAD_S = 2.0
 BACKOFF_MAX_S = 300
 ERROR_WINDOW = timedelta(minutes=10)
+# Sinch's clock and ours may differ by this much: a batch whose send_after (as
+# Sinch stored it) is no further ahead is being sent now, not scheduled.
+CLOCK_SKEW = timedelta(seconds=30)
 
 
 # --- starting ---------------------------------------------------------------
@@ -136,9 +146,10 @@ def run_dispatcher(campaign_id: int, *, seconds: float = LOOP_SECONDS) -> str:
             return f"campaign {campaign_id}: {submitted} batches submitted"
         if context is None:
             context = _Context(batch.campaign)
-        submit(batch, context)
+        outcome = submit(batch, context)
         submitted += 1
-        auto_pause_if_failing(campaign_id)
+        if outcome not in (BatchStatus.ACCEPTED, BatchStatus.CANCELLED):
+            auto_pause_if_failing(campaign_id)
 
 
 def claim_next(campaign_id: int) -> Batch | None:
@@ -185,7 +196,9 @@ def submit(batch: Batch, context: _Context) -> str:
             "(its worker kept dying, or Sinch's answer kept being lost).",
         )
     if not ratelimit.acquire(timeout_s=min(60, settings.DISPATCH_CLAIM_LEASE_S / 4)):
-        return _retry_later(batch, claim, 1, "no request slot free: retried")
+        return _retry_later(
+            batch, claim, 1, "no request slot free: retried", attempt=False
+        )
     entries = _recheck_consent_and_read(batch, context)
     if not entries:
         _record(batch, claim, status=BatchStatus.CANCELLED, size=0)
@@ -205,7 +218,7 @@ def submit(batch: Batch, context: _Context) -> str:
                 else {"attempts": F("attempts") - 1}
             )
             if (
-                _record(batch, claim, status=released, **undo)
+                _record(batch, claim, status=released, size=len(entries), **undo)
                 and released == BatchStatus.CANCELLED
             ):
                 Recipient.objects.filter(
@@ -225,7 +238,8 @@ def submit(batch: Batch, context: _Context) -> str:
     except SinchUncertainOutcomeError as exc:
         return _uncertain(batch, claim, str(exc))
     except SinchRateLimitedError as exc:
-        return _retry_later(batch, claim, exc.retry_after or 1, str(exc))
+        # Not processed by Sinch: waits Retry-After, and is no attempt.
+        return _retry_later(batch, claim, exc.retry_after or 1, str(exc), attempt=False)
     except SinchTransportError as exc:
         return _retry_later(batch, claim, _backoff(batch.attempts), str(exc))
     except SinchError as exc:
@@ -314,18 +328,24 @@ def _record(batch: Batch, claim, **fields) -> bool:
     )
 
 
-def _accepted(batch, claim, sinch_batch_id, send_after, *, size=None) -> str:
+def _accepted(
+    batch, claim, sinch_batch_id, send_after, *, size=None, remote_status=None
+) -> str:
+    """Record Sinch's acceptance (`remote_status`: as a status read found it)."""
     now = timezone.now()
-    remote = "SCHEDULED" if send_after is not None and send_after > now else ""
+    scheduled = send_after is not None and send_after > now + CLOCK_SKEW
+    remote = "SCHEDULED" if scheduled else ""
     with transaction.atomic():
         fields = dict(
             status=BatchStatus.ACCEPTED,
             sinch_batch_id=sinch_batch_id,
             send_after=send_after,
             submitted_at=now,
-            remote_status=remote,
+            remote_status=remote if remote_status is None else remote_status,
             uncertain_since=None,
         )
+        if remote_status is not None:
+            fields["remote_checked_at"] = now
         if size is not None:
             fields["size"] = size
         if not _record(batch, claim, **fields):
@@ -352,15 +372,43 @@ def _fail(batch: Batch, claim, error: str) -> str:
     return BatchStatus.FAILED
 
 
-def _retry_later(batch: Batch, claim, delay_s: float, error: str) -> str:
+def _retry_later(
+    batch: Batch, claim, delay_s: float, error: str, *, attempt: bool = True
+) -> str:
+    """Back to PENDING, not before `delay_s`; `attempt=False` when Sinch surely
+    did not act on it (429, no request slot): the claim is not counted."""
+    undo = {} if attempt else {"attempts": F("attempts") - 1}
     _record(
         batch,
         claim,
         status=BatchStatus.PENDING,
         not_before=timezone.now() + timedelta(seconds=delay_s),
         last_error=error,
+        **undo,
     )
+    _cancel_if_campaign_cancelled(batch)
     return BatchStatus.PENDING
+
+
+def _cancel_if_campaign_cancelled(batch: Batch) -> bool:
+    """A batch back to PENDING in a cancelled campaign is never sent."""
+    if not Campaign.objects.filter(
+        pk=batch.campaign_id, status=Status.CANCELLED
+    ).exists():
+        return False
+    with transaction.atomic():
+        cancelled = Batch.objects.filter(
+            pk=batch.pk, status=BatchStatus.PENDING
+        ).update(status=BatchStatus.CANCELLED)
+        if cancelled:
+            Recipient.objects.filter(
+                batch_id=batch.pk, status=Recipient.Status.PENDING
+            ).update(status=Recipient.Status.CANCELLED)
+    if cancelled:
+        from campaigns import control
+
+        control.store_receipt(Campaign.objects.get(pk=batch.campaign_id))
+    return bool(cancelled)
 
 
 def _uncertain(batch: Batch, claim, error: str) -> str:
@@ -398,6 +446,12 @@ def reconcile(campaign_id: int | None = None) -> dict[str, int]:
     )
     grace = timedelta(seconds=settings.DISPATCH_UNCERTAIN_GRACE_S)
     for batch in batches.filter(status=BatchStatus.UNCERTAIN).order_by("pk"):
+        if batch.uncertain_since is None:  # set by hand, or by older code
+            Batch.objects.filter(pk=batch.pk).update(uncertain_since=now)
+            batch.uncertain_since = now
+        if not ratelimit.acquire(timeout_s=5):
+            counts["waiting"] += 1
+            continue
         try:
             found = sinch_client.get_sinch_client().batches_by_metadata(
                 sending.BATCH_KEY, batch.metadata_key
@@ -408,13 +462,19 @@ def reconcile(campaign_id: int | None = None) -> dict[str, int]:
             continue
         if found:
             remote = found[0]
-            _accepted(batch, batch.claimed_at, remote.batch_id, remote.send_after)
-            Batch.objects.filter(pk=batch.pk).update(
-                remote_status=remote.status, remote_checked_at=now
+            # Recipients excluded at the consent re-check left the batch.
+            size = Recipient.objects.filter(batch_id=batch.pk).count()
+            _accepted(
+                batch,
+                batch.claimed_at,
+                remote.batch_id,
+                remote.send_after,
+                size=size,
+                remote_status=remote.status,
             )
             counts["found"] += 1
         elif now - batch.uncertain_since >= grace:
-            if _record(
+            released = _record(
                 batch,
                 batch.claimed_at,
                 status=BatchStatus.PENDING,
@@ -422,7 +482,8 @@ def reconcile(campaign_id: int | None = None) -> dict[str, int]:
                 not_before=None,
                 last_error="Sinch did not have it after the grace period: "
                 "submitted again",
-            ):
+            )
+            if released and not _cancel_if_campaign_cancelled(batch):
                 counts["resubmit"] += 1
         else:
             counts["waiting"] += 1
@@ -491,7 +552,7 @@ def in_flight_messages() -> int:
     total = (
         Batch.objects.filter(status=BatchStatus.ACCEPTED)
         .exclude(remote_status__in=REMOTE_DONE)
-        .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
+        .filter(Q(send_after__isnull=True) | Q(send_after__lte=now + CLOCK_SKEW))
         .aggregate(n=Sum("size"))["n"]
     )
     return total or 0
@@ -499,7 +560,7 @@ def in_flight_messages() -> int:
 
 def _room_in_flight() -> bool:
     """Below the in-flight cap (re-reading the oldest batches' status if not)."""
-    limit = settings.SINCH_MAX_IN_FLIGHT_MESSAGES - wire.MAX_RECIPIENTS
+    limit = max(0, settings.SINCH_MAX_IN_FLIGHT_MESSAGES - wire.MAX_RECIPIENTS)
     if in_flight_messages() <= limit:
         return True
     refresh_oldest_in_flight()
@@ -515,7 +576,7 @@ def refresh_oldest_in_flight(count: int = CAP_REFRESH_BATCHES) -> int:
         .exclude(sinch_batch_id="")
         .filter(
             Q(remote_checked_at__isnull=True)
-            | Q(remote_checked_at__lt=now - timedelta(seconds=2))
+            | Q(remote_checked_at__lt=now - timedelta(seconds=REMOTE_REREAD_S))
         )
         .order_by("submitted_at")[:count]
     )
@@ -537,8 +598,24 @@ def refresh_oldest_in_flight(count: int = CAP_REFRESH_BATCHES) -> int:
 
 
 def auto_pause_if_failing(campaign_id: int) -> bool:
-    """Pause the campaign when too many of its recent submissions failed."""
+    """Pause the campaign when too many of its recent submissions failed.
+
+    Only submissions since the campaign's last resume count: a resumed
+    campaign is not paused again for the failures that paused it.
+    """
     since = timezone.now() - ERROR_WINDOW
+    resumed = (
+        AuditEvent.objects.filter(
+            action=AuditEvent.Action.RESUME,
+            target_type="campaign",
+            target_id=str(campaign_id),
+        )
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    if resumed is not None and resumed > since:
+        since = resumed
     recent = Batch.objects.filter(
         campaign_id=campaign_id, is_test=False, claimed_at__gte=since
     ).exclude(status=BatchStatus.SUBMITTING)

@@ -1,3 +1,3 @@
 """Admin for message templates and campaigns."""
 
-from campaigns.admin import campaign, templates  # noqa: F401 (registers)
+from campaigns.admin import batches, campaign, templates  # noqa: F401 (registers)

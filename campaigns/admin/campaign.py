@@ -11,7 +11,9 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import presend, preview
+from campaigns.admin.dispatch import DispatchAdminMixin, DispatchFilter
 from campaigns.admin.forms import CampaignForm, PreviewForm
+from campaigns.admin.retry import RetryFailedAdminMixin
 from campaigns.admin.test_send import SendTestAdminMixin
 from campaigns.models import Campaign
 from contacts.audit import record_audit
@@ -19,18 +21,21 @@ from contacts.models import AuditEvent
 
 
 @admin.register(Campaign)
-class CampaignAdmin(SendTestAdminMixin, admin.ModelAdmin):
+class CampaignAdmin(
+    DispatchAdminMixin, RetryFailedAdminMixin, SendTestAdminMixin, admin.ModelAdmin
+):
     form = CampaignForm
     list_display = (
         "name",
         "template",
         "channel",
         "status",
+        "dispatch_state",
         "send_time",
         "created_at",
         "preview_link",
     )
-    list_filter = ("status", "channel", "purpose")
+    list_filter = ("status", DispatchFilter, "channel", "purpose")
     list_select_related = ("template",)
     search_fields = ("name",)
     filter_horizontal = ("lists",)
@@ -109,6 +114,12 @@ class CampaignAdmin(SendTestAdminMixin, admin.ModelAdmin):
                 view(self.test_send_view),
                 name="campaigns_campaign_test_send",
             ),
+            path(
+                "<int:pk>/retry/",
+                view(self.retry_view),
+                name="campaigns_campaign_retry",
+            ),
+            *self.dispatch_urls(),
             *super().get_urls(),
         ]
 
@@ -252,6 +263,11 @@ class CampaignAdmin(SendTestAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         # Only a draft is edited; a launched campaign is changed by its actions.
         allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.status == Campaign.Status.DRAFT)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A launched campaign keeps its record: only drafts are deleted.
+        allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or obj.status == Campaign.Status.DRAFT)
 
     def save_model(self, request, obj, form, change) -> None:
