@@ -1,0 +1,175 @@
+"""What the integration tests do to the product, run as a separate process.
+
+The tests share a real database with a real `manage.py qcluster`, so they act
+through the product's own code in a process of its own, configured by the
+same environment as the cluster (config.settings, not the test settings):
+
+    python -m tests.integration.driver launch --contacts 3 --send-in 5
+    python -m tests.integration.driver cancel 1
+    python -m tests.integration.driver tick
+
+Each command prints one JSON object on stdout.
+"""
+
+import argparse
+import json
+import os
+import sys
+from datetime import timedelta
+
+TICK_HELD_OFF = timedelta(days=1)
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def hold_tick(args) -> dict:
+    """Keep the periodic tick from firing until a test says time has passed."""
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    from campaigns.apps import TICK_NAME
+
+    n = Schedule.objects.filter(name=TICK_NAME).update(
+        next_run=timezone.now() + TICK_HELD_OFF
+    )
+    return {"held": n}
+
+
+def launch(args) -> dict:
+    """A Sender launches a campaign to `contacts` opted-in people."""
+    from django.contrib.auth.models import Group, User
+    from django.utils import timezone
+
+    from campaigns import launching, presend
+    from campaigns.models import Campaign, MessageTemplate
+    from contacts import roles
+    from contacts.models import ChannelIdentity, Contact, ContactList
+    from contacts.services.consent import Evidence, record_consent
+
+    sender, created = User.objects.get_or_create(
+        username="sandra", defaults={"is_staff": True}
+    )
+    if created:
+        sender.groups.add(Group.objects.get(name=roles.SENDER))
+    n = Campaign.objects.count() + 1
+    customers = ContactList.objects.create(name=f"Customers {n}")
+    for i in range(args.contacts):
+        contact = Contact.objects.create(first_name=f"Person{n}x{i}")
+        identity = ChannelIdentity.objects.create(
+            contact=contact, channel="SMS", identity=f"+1415{200 + n:03d}{i:04d}"
+        )
+        record_consent(
+            identity=identity,
+            kind="OPT_IN",
+            purpose="MARKETING",
+            source="FORM",
+            evidence=Evidence(wording="Integration test consent"),
+        )
+        customers.memberships.create(contact=contact, source="ADMIN")
+    template = MessageTemplate.objects.create(
+        name=f"Spring {n}", text="Hi ${first_name}, spring sale!"
+    )
+    send_at = None
+    if args.send_in is not None:
+        send_at = timezone.now() + timedelta(seconds=args.send_in)
+    elif args.held_for is not None:
+        send_at = (
+            timezone.now()
+            + launching.SCHEDULE_HORIZON
+            + timedelta(seconds=args.held_for)
+        )
+    campaign = Campaign.objects.create(
+        name=f"Spring {n}", template=template, send_at=send_at
+    )
+    campaign.lists.add(customers)
+    presend.run_presend_check(campaign)
+    campaign.refresh_from_db()
+    launching.launch(campaign, sender)
+    campaign.refresh_from_db()
+    return {
+        "campaign": campaign.pk,
+        "status": campaign.status,
+        "send_at": send_at.isoformat() if send_at else None,
+        "not_before": (launching.hold_until(campaign).isoformat() if send_at else None),
+    }
+
+
+def cancel(args) -> dict:
+    """The Sender cancels the campaign; the cancellation receipt."""
+    from django.contrib.auth.models import User
+
+    from campaigns import control
+    from campaigns.models import Campaign
+
+    campaign = Campaign.objects.get(pk=args.campaign)
+    return control.cancel(campaign, User.objects.get(username="sandra"))
+
+
+def tick(args) -> dict:
+    """Time has passed: the periodic tick is due, and the scheduler makes its
+    pass (django-q2's own, which the cluster makes only every 30 s)."""
+    from django.utils import timezone
+    from django_q.brokers import get_broker
+    from django_q.models import Schedule
+    from django_q.scheduler import scheduler
+
+    from campaigns.apps import TICK_NAME
+
+    Schedule.objects.filter(name=TICK_NAME).update(
+        next_run=timezone.now() - timedelta(seconds=1)
+    )
+    scheduler(broker=get_broker())
+    return {"tick": "queued"}
+
+
+def schedule_pass(args) -> dict:
+    """Only the scheduler's pass: due schedules (not the tick) are queued."""
+    from django_q.brokers import get_broker
+    from django_q.scheduler import scheduler
+
+    scheduler(broker=get_broker())
+    return {"pass": "done"}
+
+
+def purge(args) -> dict:
+    """The broker lost every queued task (e.g. Redis restarted empty)."""
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    before = broker.queue_size()
+    broker.purge_queue()
+    return {"purged": before}
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="driver")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("hold-tick").set_defaults(run=hold_tick)
+    p = commands.add_parser("launch")
+    p.add_argument("--contacts", type=int, default=3)
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--send-in", type=float, help="send time, seconds from now")
+    when.add_argument(
+        "--held-for",
+        type=float,
+        help="seconds until a send time beyond Sinch's horizon comes within it",
+    )
+    p.set_defaults(run=launch)
+    p = commands.add_parser("cancel")
+    p.add_argument("campaign", type=int)
+    p.set_defaults(run=cancel)
+    commands.add_parser("tick").set_defaults(run=tick)
+    commands.add_parser("schedule-pass").set_defaults(run=schedule_pass)
+    commands.add_parser("purge").set_defaults(run=purge)
+    args = parser.parse_args(argv)
+    _setup()
+    sys.stdout.write(json.dumps(args.run(args), default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
