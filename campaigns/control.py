@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from campaigns import dispatch, ratelimit
+from campaigns import counters, dispatch, ratelimit
 from campaigns.models import Batch, Campaign, Recipient
 from contacts.audit import record_audit
 from contacts.models import AuditEvent
@@ -126,12 +126,15 @@ def cancel_unsubmitted(campaign: Campaign) -> int:
         ).update(status=BatchStatus.CANCELLED)
         # Only the recipients of batches that are CANCELLED now: a batch a
         # worker claimed meanwhile keeps its recipients (its outcome decides).
-        Recipient.objects.filter(
+        n = Recipient.objects.filter(
             campaign=campaign,
             is_test=False,
             status=Recipient.Status.PENDING,
             batch__status=BatchStatus.CANCELLED,
         ).update(status=Recipient.Status.CANCELLED)
+        counters.moved(
+            campaign.pk, Recipient.Status.PENDING, Recipient.Status.CANCELLED, n
+        )
         Batch.objects.filter(
             campaign=campaign,
             is_test=False,
@@ -172,9 +175,15 @@ def cancel_accepted(batch: Batch) -> str:
         fields = {"remote_status": remote_status, "remote_checked_at": now}
         if remote_status == "CANCELLED":
             fields["status"] = BatchStatus.CANCELLED
-            Recipient.objects.filter(
+            n = Recipient.objects.filter(
                 batch=batch, status=Recipient.Status.SUBMITTED
             ).update(status=Recipient.Status.CANCELLED)
+            counters.moved(
+                batch.campaign_id,
+                Recipient.Status.SUBMITTED,
+                Recipient.Status.CANCELLED,
+                n,
+            )
         else:
             fields["cancel_requested"] = True
         Batch.objects.filter(pk=batch.pk).update(**fields)

@@ -49,7 +49,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from campaigns import ratelimit, sending
+from campaigns import counters, ratelimit, sending
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.rendering import MessagePlan
 from contacts.models import AuditEvent, ChannelIdentity, ConsentState, Contact
@@ -66,6 +66,7 @@ logger = logging.getLogger(__name__)
 
 Status = Campaign.Status
 BatchStatus = Batch.Status
+R = Recipient.Status
 # Campaign states in which due batches are submitted.
 DISPATCHING = (Status.SCHEDULED, Status.SUBMITTING)
 # Remote states after which a batch no longer occupies Sinch's queue.
@@ -221,9 +222,10 @@ def submit(batch: Batch, context: _Context) -> str:
                 _record(batch, claim, status=released, size=len(entries), **undo)
                 and released == BatchStatus.CANCELLED
             ):
-                Recipient.objects.filter(
+                n = Recipient.objects.filter(
                     batch=batch, status=Recipient.Status.PENDING
                 ).update(status=Recipient.Status.CANCELLED)
+                counters.moved(campaign.pk, R.PENDING, R.CANCELLED, n)
         if released == BatchStatus.CANCELLED:
             from campaigns import control
 
@@ -304,10 +306,12 @@ def _recheck_consent_and_read(batch: Batch, context: _Context) -> list[tuple]:
             if isinstance(parameters, str):
                 parameters = json.loads(parameters)
             entries.append((pk, identity, parameters))
-    for reason, ids in dropped.items():
-        Recipient.objects.filter(pk__in=ids).update(
-            status=Recipient.Status.EXCLUDED, reason=reason, batch=None, index=None
-        )
+    with transaction.atomic():
+        for reason, ids in dropped.items():
+            n = Recipient.objects.filter(pk__in=ids, status=R.PENDING).update(
+                status=R.EXCLUDED, reason=reason, batch=None, index=None
+            )
+            counters.moved(campaign.pk, R.PENDING, R.EXCLUDED, n)
     return entries
 
 
@@ -350,9 +354,10 @@ def _accepted(
             fields["size"] = size
         if not _record(batch, claim, **fields):
             return "moved on"
-        Recipient.objects.filter(batch=batch, status=Recipient.Status.PENDING).update(
-            status=Recipient.Status.SUBMITTED, updated_at=now
+        n = Recipient.objects.filter(batch=batch, status=R.PENDING).update(
+            status=R.SUBMITTED, updated_at=now
         )
+        counters.moved(batch.campaign_id, R.PENDING, R.SUBMITTED, n)
     # Cancelled while in flight: cancel it at Sinch too, if it is still waiting.
     if Campaign.objects.filter(pk=batch.campaign_id, status=Status.CANCELLED).exists():
         from campaigns import control
@@ -365,9 +370,10 @@ def _accepted(
 def _fail(batch: Batch, claim, error: str) -> str:
     with transaction.atomic():
         if _record(batch, claim, status=BatchStatus.FAILED, last_error=error):
-            Recipient.objects.filter(
-                batch=batch, status=Recipient.Status.PENDING
-            ).update(status=Recipient.Status.FAILED, reason=error[:255])
+            n = Recipient.objects.filter(batch=batch, status=R.PENDING).update(
+                status=R.FAILED, reason=error[:255]
+            )
+            counters.moved(batch.campaign_id, R.PENDING, R.FAILED, n)
     logger.warning("batch %s failed: %s", batch.pk, error)
     return BatchStatus.FAILED
 
@@ -401,9 +407,10 @@ def _cancel_if_campaign_cancelled(batch: Batch) -> bool:
             pk=batch.pk, status=BatchStatus.PENDING
         ).update(status=BatchStatus.CANCELLED)
         if cancelled:
-            Recipient.objects.filter(
-                batch_id=batch.pk, status=Recipient.Status.PENDING
-            ).update(status=Recipient.Status.CANCELLED)
+            n = Recipient.objects.filter(batch_id=batch.pk, status=R.PENDING).update(
+                status=R.CANCELLED
+            )
+            counters.moved(batch.campaign_id, R.PENDING, R.CANCELLED, n)
     if cancelled:
         from campaigns import control
 

@@ -411,6 +411,12 @@ class Campaign(models.Model):
         editable=False,
         help_text="What a cancel prevented and what had already gone.",
     )
+    last_receipt_at = models.DateTimeField(null=True, blank=True, editable=False)
+    receipts_stalled = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Set by reconciliation when receipts stopped arriving.",
+    )
     parent = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -580,6 +586,9 @@ class Batch(models.Model):
     uncertain_since = models.DateTimeField(null=True, blank=True)
     remote_checked_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    last_receipt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last callback about it arrived."
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -624,8 +633,17 @@ class Recipient(models.Model):
         FAILED = "FAILED", "Failed"
         CANCELLED = "CANCELLED", "Cancelled"
 
+    # A launch writes a million rows: no database-level foreign-key checks
+    # (PostgreSQL spends more on them than on the rows; the freeze writes
+    # batches and recipients together and nothing deletes them, PROTECT still
+    # guards deletes made through Django), and no single-column indexes the
+    # (campaign, status) index and the (batch, index) constraint already give.
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.PROTECT, related_name="recipients"
+        Campaign,
+        on_delete=models.PROTECT,
+        related_name="recipients",
+        db_constraint=False,
+        db_index=False,
     )
     batch = models.ForeignKey(
         Batch,
@@ -633,6 +651,8 @@ class Recipient(models.Model):
         null=True,
         blank=True,
         related_name="recipients",
+        db_constraint=False,
+        db_index=False,
     )
     index = models.PositiveIntegerField(null=True, blank=True)
     contact = models.ForeignKey(
@@ -641,6 +661,7 @@ class Recipient(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_constraint=False,
     )
     is_test = models.BooleanField(default=False)
     identity = models.CharField(max_length=255)
@@ -651,6 +672,11 @@ class Recipient(models.Model):
     reason = models.CharField(max_length=255, blank=True)
     failure_code = models.CharField(
         max_length=64, blank=True, help_text="Sinch's reason code of a failure."
+    )
+    switched_channel = models.BooleanField(
+        default=False,
+        help_text="Sinch reported SWITCHING_CHANNEL: a later success may "
+        "follow a failure on the first channel.",
     )
     message_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -679,3 +705,136 @@ class RequestWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} requests at {self.second}"
+
+
+class CampaignCount(models.Model):
+    """How many of a campaign's recipients are in one status, kept as they move.
+
+    Every status change of Recipient rows goes through campaigns.counters,
+    so the dashboard reads a handful of rows instead of counting a million;
+    `counters.recount` rebuilds them from the recipients (and the periodic
+    reconciliation checks them).
+    """
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="counts"
+    )
+    status = models.CharField(max_length=20, choices=Recipient.Status.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "status"], name="campaign_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.count} {self.status}"
+
+
+class CampaignTimeline(models.Model):
+    """Receipts of a campaign per minute, for the dashboard's timeline chart."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="timeline"
+    )
+    minute = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=Recipient.Status.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "minute", "status"],
+                name="campaign_timeline_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} {self.minute:%H:%M} {self.status}: {self.count}"
+
+
+class WebhookEvent(models.Model):
+    """One Sinch callback as received: stored first, processed in bulk later.
+
+    The nonce is unique: a replayed callback is refused before it is stored.
+    An event that matches no message, batch or contact is kept as an ORPHAN
+    for reconciliation.
+    """
+
+    class State(models.TextChoices):
+        NEW = "NEW", "Not processed yet"
+        PROCESSED = "PROCESSED", "Processed"
+        ORPHAN = "ORPHAN", "Orphan: no matching message or batch"
+        IGNORED = "IGNORED", "Ignored (nothing to do)"
+        FAILED = "FAILED", "Processing failed"
+
+    received_at = models.DateTimeField()
+    signed_at = models.DateTimeField(help_text="The signature's timestamp.")
+    nonce = models.CharField(max_length=128, unique=True)
+    body = models.TextField(help_text="The raw JSON as received.")
+    kind = models.CharField(max_length=40, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.NEW)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "id"]),
+            models.Index(fields=["received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind or 'callback'} #{self.pk} ({self.state})"
+
+
+class InboundMessage(models.Model):
+    """A message a person sent us (a reply), linked to the contact when known."""
+
+    class Keyword(models.TextChoices):
+        STOP = "STOP", "Stop (opt-out recorded)"
+        START = "START", "Start (opt-in recorded)"
+        HELP = "HELP", "Help (logged)"
+        NONE = "", "Reply"
+
+    received_at = models.DateTimeField()
+    channel = models.CharField(max_length=16)
+    identity = models.CharField(max_length=255)
+    contact = models.ForeignKey(
+        "contacts.Contact",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inbound_messages",
+    )
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replies",
+    )
+    text = models.TextField(blank=True)
+    keyword = models.CharField(
+        max_length=5, choices=Keyword.choices, default=Keyword.NONE, blank=True
+    )
+    event = models.ForeignKey(
+        WebhookEvent, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    message_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["contact", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.identity}: {self.text[:40]}"

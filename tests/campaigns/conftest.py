@@ -32,3 +32,22 @@ def sinch(settings, sim):
     get_sinch_client.cache_clear()
     yield sim
     get_sinch_client.cache_clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After every campaigns test that used the database, each campaign's kept
+    counts equal a full count of its recipients: no code path moved
+    recipients without reporting it (campaigns.counters)."""
+    result = yield
+    if {"db", "transactional_db"} & set(item.fixturenames):
+        from campaigns import counters
+        from campaigns.models import CampaignCount
+
+        for campaign_id in set(
+            CampaignCount.objects.values_list("campaign_id", flat=True)
+        ):
+            assert counters.counts(campaign_id) == counters.actual(campaign_id), (
+                f"campaign {campaign_id}: kept counts drifted from the recipients"
+            )
+    return result

@@ -1,0 +1,507 @@
+"""Dispatch of a 1,000,000-recipient campaign: launch to every batch accepted.
+
+    python bench/dispatch.py [--n 1000000] [--database sqlite|postgres]
+        [--workers 2]
+
+Fills a fresh database with contacts (one SMS identity each, about 80 % opted
+in, the rest opted out or without consent, see admin_pages.fill) and keeps on
+the campaign's two lists exactly the contacts up to the one that makes --n
+opted in, so the audience holds --n people who may receive it and about a
+quarter as many who may not. Creates a template (a contact field, a custom
+attribute with a default, a campaign value) and the campaign, and runs the
+pre-send check (timed separately: `presend_s`).
+
+The timed part runs as in production: a real `manage.py qcluster`
+(django-q2, ORM broker, DEBUG off; Q_WORKERS worker processes and
+DISPATCH_CONCURRENCY drain loops, both --workers, default 2 as in the
+settings) is started and proven ready with a probe task. Then the clock
+starts and `launching.launch` is called as the admin's Launch button does: it
+queues the freeze on the cluster (the audience is above
+LAUNCH_INLINE_RECIPIENTS), a worker freezes the recipients into batches and
+queues the drain loops, and the clock stops when every batch is ACCEPTED
+(`freeze_s` + `dispatch_s` = `wall_s`). The measured process tree is a small
+driver (launch, then polling the database) and the cluster; `peak_rss_mb` is
+its largest single process, `peak_tree_rss_mb` / `peak_tree_pss_mb` the tree
+added up (sampled).
+
+Sinch is the simulator, run by this script as its own process (not measured)
+with its default drain rate (20 messages/s, so it spends no CPU on receipts)
+and no processing delay (a batch is PROCESSED as soon as it is accepted, so
+the in-flight cap of SINCH_MAX_IN_FLIGHT_MESSAGES is released by the
+dispatcher's status reads, as against Sinch). It counts the API calls by
+method and keeps the bodies of the accepted batches, which are read at the
+end: what Sinch received is checked against the database (exactly one POST
+per batch, every recipient once, nobody without consent).
+
+Target (issue 5): <= 60 s wall and peak RSS <= 300 MB for 1,000,000
+recipients in 1000 batches, on SQLite and on PostgreSQL. The machine is
+shared: `load_avg_before` says how busy it was, and figures taken under load
+are much slower (see the README).
+"""
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
+from admin_pages import fill
+
+TARGET_WALL_S = 60
+TARGET_PEAK_RSS_MB = 300
+BENCH_PATH = "/_bench/report"
+
+
+# --- the simulator process ----------------------------------------------------
+
+
+def run_simulator(port: int) -> None:
+    """Serve the simulator, counting API calls and keeping accepted bodies."""
+    sys.path.insert(0, str(common.ROOT))
+    import gc
+
+    from sinch.config import (
+        SIMULATOR_APP_ID,
+        SIMULATOR_KEY_ID,
+        SIMULATOR_KEY_SECRET,
+        SIMULATOR_PROJECT_ID,
+        SIMULATOR_WEBHOOK_SECRET,
+    )
+    from sinch.simulator import Account, Knobs, Simulator
+    from sinch.simulator.api import PROJECT_ROUTE, Response
+
+    knobs = Knobs()
+    knobs.update(
+        {"processing_delay_s": 0, "latency_s": 0.05, "seed": 1, "drain_rate": 20}
+    )
+    account = Account(
+        project_id=SIMULATOR_PROJECT_ID,
+        app_id=SIMULATOR_APP_ID,
+        key_id=SIMULATOR_KEY_ID,
+        key_secret=SIMULATOR_KEY_SECRET,
+        webhook_secret=SIMULATOR_WEBHOOK_SECRET,
+    )
+    sim = Simulator(account=account, knobs=knobs, port=port)
+    bodies: list[bytes] = []
+    handle = sim.handle
+
+    def counted(request):
+        if request.path == BENCH_PATH:
+            return Response(200, report(sim, bodies))
+        response = handle(request)
+        match = PROJECT_ROUTE.match(request.path)
+        if match:
+            _, resource, item = match.groups()
+            kind = f"{resource}/{{id}}" if item else resource
+            sim.state.count(f"{request.method} {kind} {response.status}")
+            if (request.method, kind, response.status) == ("POST", "messages", 200):
+                bodies.append(request.body)
+        return response
+
+    sim.handle = counted
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    sim.serve_forever()
+
+
+def report(sim, bodies: list[bytes]) -> dict:
+    """What the simulator received: counters, and every recipient sent."""
+    identities: Counter = Counter()
+    rows: Counter = Counter()
+    batch_keys: Counter = Counter()
+    for body in bodies:
+        data = json.loads(body)
+        batch_keys[data.get("batch_metadata", {}).get("cm_batch")] += 1
+        for item in data["recipient_and_params"]:
+            for identity in item["recipient"]["identified_by"]["channel_identities"]:
+                identities[identity["identity"]] += 1
+            rows[item.get("message_metadata", {}).get("cm_recipient")] += 1
+    return {
+        "counters": dict(sim.state.counters),
+        "batches_received": len(bodies),
+        "batch_keys_received_twice": sum(1 for c in batch_keys.values() if c > 1),
+        "recipients_received": sum(identities.values()),
+        "identities_received_twice": sum(1 for c in identities.values() if c > 1),
+        "recipient_rows_received_twice": sum(1 for c in rows.values() if c > 1),
+        "identities": sorted(identities),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_simulator() -> tuple[subprocess.Popen, str]:
+    import requests
+
+    port = free_port()
+    child = subprocess.Popen(
+        [common.PYTHON, __file__, "--simulator", str(port)],
+        cwd=common.ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/_simulator/knobs", timeout=1)
+            return child, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    child.kill()
+    raise SystemExit("the simulator did not start")
+
+
+# --- preparing the database ---------------------------------------------------
+
+
+def prepare(n: int) -> tuple[int, int, dict]:
+    """Fill, keep exactly n opted-in contacts on the lists, create the
+    campaign and run the pre-send check. Returns (campaign id, sender id, facts)."""
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+
+    from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+    from campaigns.presend import request_check
+    from contacts import roles
+    from contacts.models import ContactList
+
+    # About 80 % are opted in: a little more than n / 0.8 contacts are enough.
+    total = int(n / 0.8 * 1.01) + 1000
+    common.say(f"filling {total:,} contacts")
+    fill(total)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT contact_id FROM contacts_channelidentity "
+            "WHERE marketing_consent = 'OPTED_IN' ORDER BY contact_id "
+            "LIMIT 1 OFFSET %s",
+            [n - 1],
+        )
+        (last,) = cur.fetchone()
+        cur.execute("DELETE FROM contacts_listmembership WHERE contact_id > %s", [last])
+        cur.execute("ANALYZE")
+    common.say(f"the lists hold contacts 1..{last:,}: {n:,} of them opted in")
+
+    template = MessageTemplate.objects.create(
+        name="Spring sale",
+        text="Hi ${first_name}, ${offer} for ${tier} members this week only. "
+        "Reply STOP to opt out.",
+    )
+    TemplateParameter.objects.filter(template=template, name="offer").update(
+        source=TemplateParameter.Source.CAMPAIGN
+    )
+    TemplateParameter.objects.filter(template=template, name="tier").update(
+        source=TemplateParameter.Source.ATTRIBUTE, attribute="tier", default="valued"
+    )
+    campaign = Campaign.objects.create(
+        name="Spring sale", template=template, campaign_values={"offer": "20% off"}
+    )
+    campaign.lists.set(ContactList.objects.all())
+    user = User.objects.create_user("sandra", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=roles.SENDER))
+
+    common.say("running the pre-send check")
+    started = time.perf_counter()
+    request_check(campaign)
+    presend_s = time.perf_counter() - started
+    campaign.refresh_from_db()
+    summary = campaign.presend or {}
+    common.say(
+        f"pre-send check in {presend_s:.1f} s: {summary.get('ok'):,} ok, "
+        f"{summary.get('excluded'):,} excluded"
+    )
+    if summary.get("ok") != n:
+        raise SystemExit(f"the pre-send check found {summary.get('ok')} ok, not {n}")
+    return (
+        campaign.pk,
+        user.pk,
+        {"audience": last, "presend_s": round(presend_s, 2)},
+    )
+
+
+# --- the measured driver ------------------------------------------------------
+
+
+def driver(campaign_id: int, user_id: int) -> None:
+    """Start a cluster, launch, wait until every batch is accepted."""
+    from django.contrib.auth.models import User
+    from django_q.tasks import async_task, result
+
+    from campaigns import launching
+    from campaigns.models import Batch, Campaign
+
+    cluster = subprocess.Popen(
+        [common.PYTHON, str(common.ROOT / "manage.py"), "qcluster"],
+        cwd=common.ROOT,
+        stdout=subprocess.DEVNULL,
+        start_new_session=False,
+    )
+    try:
+        probe = async_task("math.floor", 1.5)
+        if result(probe, wait=60_000) != 1:
+            raise SystemExit("the cluster did not answer the probe task")
+        common.say("cluster ready: launching")
+        campaign = Campaign.objects.get(pk=campaign_id)
+        user = User.objects.get(pk=user_id)
+        started = time.monotonic()
+        launching.launch(campaign, user)
+        frozen_s = None
+        shown = 0
+        batches = Batch.objects.filter(campaign_id=campaign_id, is_test=False)
+        while True:
+            time.sleep(0.2)
+            status = (
+                Campaign.objects.filter(pk=campaign_id)
+                .values_list("status", flat=True)
+                .get()
+            )
+            elapsed = time.monotonic() - started
+            if status == Campaign.Status.LAUNCHING:
+                if elapsed > 1800:
+                    raise SystemExit("the freeze did not finish in 30 minutes")
+                continue
+            if frozen_s is None:
+                frozen_s = elapsed
+                total = batches.count()
+                common.say(f"frozen in {frozen_s:.1f} s: {total} batches")
+            accepted = batches.filter(status=Batch.Status.ACCEPTED).count()
+            if accepted // 100 > shown:
+                shown = accepted // 100
+                common.say(f"{accepted} batches accepted at {elapsed:.1f} s")
+            if accepted == total:
+                break
+            if status not in (Campaign.Status.SUBMITTING, Campaign.Status.SUBMITTED):
+                raise SystemExit(f"the campaign is {status}")
+            if elapsed > 3600:
+                raise SystemExit("dispatch did not finish in an hour")
+        wall = time.monotonic() - started
+    finally:
+        cluster.send_signal(signal.SIGTERM)
+        try:
+            cluster.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            cluster.kill()
+            cluster.wait()
+    print(
+        json.dumps(
+            {
+                "launch_to_accepted_s": wall,
+                "freeze_s": frozen_s,
+                "dispatch_s": wall - frozen_s,
+                "batches": total,
+            }
+        )
+    )
+
+
+# --- checks -------------------------------------------------------------------
+
+
+def verify(campaign_id: int, n: int, sim: dict) -> tuple[dict, list[str]]:
+    """The database and what the simulator received, against each other."""
+    from django.db import connection
+
+    from campaigns.models import Batch, Campaign, Recipient
+
+    facts: dict = {}
+    problems: list[str] = []
+    batches = Batch.objects.filter(campaign_id=campaign_id, is_test=False)
+    facts["batches"] = batches.count()
+    facts["batches_accepted"] = batches.filter(status=Batch.Status.ACCEPTED).count()
+    facts["batch_sizes_over_1000"] = batches.filter(size__gt=1000).count()
+    facts["batches_claimed_more_than_once"] = batches.filter(attempts__gt=1).count()
+    facts["distinct_sinch_batch_ids"] = (
+        batches.values("sinch_batch_id").distinct().count()
+    )
+    rows = Recipient.objects.filter(campaign_id=campaign_id, is_test=False)
+    facts["recipients_submitted"] = rows.filter(
+        status=Recipient.Status.SUBMITTED
+    ).count()
+    facts["recipients_excluded"] = rows.filter(status=Recipient.Status.EXCLUDED).count()
+    facts["campaign_status"] = (
+        Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).get()
+    )
+    table = Recipient._meta.db_table
+    with connection.cursor() as cur:
+        # A contact in two batches (or twice in one), by contact.
+        cur.execute(
+            f"SELECT COUNT(*) FROM (SELECT contact_id FROM {table} "
+            "WHERE campaign_id = %s AND is_test = %s AND batch_id IS NOT NULL "
+            "GROUP BY contact_id HAVING COUNT(*) > 1) t",
+            [campaign_id, False],
+        )
+        (facts["recipients_in_two_batches"],) = cur.fetchone()
+        # Sent to someone not opted in.
+        cur.execute(
+            f"SELECT COUNT(*) FROM {table} r JOIN contacts_channelidentity i "
+            "ON i.contact_id = r.contact_id AND i.channel = 'SMS' "
+            "WHERE r.campaign_id = %s AND r.is_test = %s AND r.batch_id IS NOT NULL "
+            "AND i.marketing_consent <> 'OPTED_IN'",
+            [campaign_id, False],
+        )
+        (facts["batched_without_consent"],) = cur.fetchone()
+        cur.execute(
+            "SELECT identity FROM contacts_channelidentity "
+            "WHERE channel = 'SMS' AND marketing_consent <> 'OPTED_IN'"
+        )
+        not_opted_in = {row[0] for row in cur.fetchall()}
+    received = sim["identities"]
+    facts["sent_without_consent"] = sum(1 for i in received if i in not_opted_in)
+    counters = sim["counters"]
+    facts["posts"] = sum(
+        v for k, v in counters.items() if k.startswith("POST messages ")
+    )
+    facts["status_reads"] = sum(
+        v for k, v in counters.items() if k.startswith("GET messages/")
+    )
+    facts["api_calls"] = counters.get("api_calls", 0)
+    for key in (
+        "batches_received",
+        "recipients_received",
+        "identities_received_twice",
+        "recipient_rows_received_twice",
+        "batch_keys_received_twice",
+    ):
+        facts[key] = sim[key]
+    expected = -(-n // 1000)
+    checks = {
+        "batches": expected,
+        "batches_accepted": expected,
+        "distinct_sinch_batch_ids": expected,
+        "batch_sizes_over_1000": 0,
+        "posts": expected,
+        "batches_received": expected,
+        "recipients_submitted": n,
+        "recipients_received": n,
+        "recipients_in_two_batches": 0,
+        "identities_received_twice": 0,
+        "recipient_rows_received_twice": 0,
+        "batch_keys_received_twice": 0,
+        "batched_without_consent": 0,
+        "sent_without_consent": 0,
+        "campaign_status": "SUBMITTED",
+    }
+    for key, want in checks.items():
+        if facts[key] != want:
+            problems.append(f"{key} is {facts[key]}, expected {want}")
+    return facts, problems
+
+
+# --- main ---------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="cluster worker processes and drain loops (Q_WORKERS, "
+        "DISPATCH_CONCURRENCY)",
+    )
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--simulator", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.simulator:
+        run_simulator(args.simulator)
+        return
+    if args.child:
+        common.setup_django(os.environ["DATABASE_URL"], os.environ["MEDIA_ROOT"])
+        driver(*args.child)
+        return
+
+    import requests
+
+    folder = common.workdir("dispatch-bench-")
+    name = f"bench_dispatch_{os.getpid()}"
+    url = common.fresh_database(args.database, name, folder)
+    media = os.path.join(folder, "media")
+    os.environ.pop("REDIS_URL", None)  # the ORM broker, the rate limit in the DB
+    for key in ("PROJECT_ID", "KEY_ID", "KEY_SECRET", "APP_ID"):
+        os.environ[f"SINCH_{key}"] = ""  # the bench always talks to the simulator
+    os.environ["PRESEND_INLINE_RECIPIENTS"] = str(10**9)  # checked here, inline
+    os.environ["Q_WORKERS"] = os.environ["DISPATCH_CONCURRENCY"] = str(args.workers)
+    sim_process, sim_url = start_simulator()
+    os.environ["SINCH_BATCH_API_URL"] = sim_url
+    os.environ["SINCH_AUTH_URL"] = sim_url
+    try:
+        common.setup_django(url, media, debug=False)
+        campaign_id, user_id, facts = prepare(args.n)
+        from django.db import connections
+
+        connections.close_all()
+        load_before = os.getloadavg()
+        sim_cpu_before = cpu_seconds(sim_process.pid)
+        common.say("launching, with a cluster in a measured child process")
+        measured = common.run_measured(
+            [common.PYTHON, __file__, "--child", str(campaign_id), str(user_id)]
+        )
+        load_after = os.getloadavg()
+        sim_cpu = cpu_seconds(sim_process.pid) - sim_cpu_before
+        if measured.returncode != 0:
+            raise SystemExit(f"the run failed (exit {measured.returncode})")
+        timed = json.loads(measured.stdout.strip().splitlines()[-1])
+        common.say(f"run: {json.dumps(timed)}")
+        sim = requests.get(sim_url + BENCH_PATH, timeout=600).json()
+        found, problems = verify(campaign_id, args.n, sim)
+        for problem in problems:
+            common.say(f"WRONG: {problem}")
+        wall = timed["launch_to_accepted_s"]
+        result = {
+            "recipients": found["recipients_submitted"],
+            "batches_posted": found["posts"],
+            "recipients_in_two_batches": found["recipients_in_two_batches"],
+            "wall_s": round(wall, 2),
+            "peak_rss_mb": round(measured.peak_rss_mb, 1),
+            "peak_tree_rss_mb": round(measured.peak_tree_rss_mb, 1),
+            "peak_tree_pss_mb": round(measured.peak_tree_pss_mb, 1),
+            "freeze_s": round(timed["freeze_s"], 2),
+            "dispatch_s": round(timed["dispatch_s"], 2),
+            "presend_s": facts["presend_s"],
+            "audience": facts["audience"],
+            "cpu_s": round(measured.cpu_s, 1),
+            "simulator_cpu_s": round(sim_cpu, 1),
+            "database": args.database,
+            "workers": args.workers,
+            **{k: v for k, v in found.items() if k != "recipients_submitted"},
+            "load_avg_before": round(load_before[0], 2),
+            "load_avg_after": round(load_after[0], 2),
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
+            f"{platform.processor() or ''} Python {platform.python_version()}",
+            "correct": not problems,
+            "meets_target": (
+                not problems
+                and wall <= TARGET_WALL_S
+                and measured.peak_rss_mb <= TARGET_PEAK_RSS_MB
+            ),
+        }
+    finally:
+        sim_process.terminate()
+        sim_process.wait(timeout=30)
+        if not args.keep:
+            common.remove_run(folder, args.database, name)
+    common.emit(result)
+
+
+if __name__ == "__main__":
+    main()
