@@ -67,8 +67,12 @@ logger = logging.getLogger(__name__)
 Status = Campaign.Status
 BatchStatus = Batch.Status
 R = Recipient.Status
-# Campaign states in which due batches are submitted.
+# Campaign states in which due batches are submitted: also while the launch
+# is still freezing recipients (its sealed batches go out meanwhile).
 DISPATCHING = (Status.SCHEDULED, Status.SUBMITTING)
+CLAIMABLE = (*DISPATCHING, Status.LAUNCHING)
+# How often an idle drain loop looks for batches the freeze has just sealed.
+FREEZE_POLL_S = 0.2
 # Remote states after which a batch no longer occupies Sinch's queue.
 REMOTE_DONE = frozenset({"PROCESSED", "CANCELLED", "FAILED"})
 # A drain loop hands over to a fresh task after this long (task timeouts).
@@ -127,13 +131,14 @@ def run_dispatcher(campaign_id: int, *, seconds: float = LOOP_SECONDS) -> str:
     reconcile(campaign_id=campaign_id)
     context = None
     submitted = 0
+    idle_until = time.monotonic() + settings.DISPATCH_FREEZE_WAIT_S
     while True:
         status = (
             Campaign.objects.filter(pk=campaign_id)
             .values_list("status", flat=True)
             .first()
         )
-        if status not in DISPATCHING:
+        if status not in CLAIMABLE:
             return f"campaign {campaign_id}: {status}, {submitted} batches submitted"
         if time.monotonic() > deadline:
             start(campaign_id, loops=1)
@@ -142,9 +147,17 @@ def run_dispatcher(campaign_id: int, *, seconds: float = LOOP_SECONDS) -> str:
             time.sleep(CAP_WAIT_S)
             continue
         batch = claim_next(campaign_id)
+        if batch is None and status == Status.LAUNCHING:
+            # The freeze seals more batches soon; it starts loops again at
+            # its end, so an idle loop may stop.
+            if time.monotonic() < idle_until:
+                time.sleep(FREEZE_POLL_S)
+                continue
+            return f"campaign {campaign_id}: {submitted} batches submitted so far"
         if batch is None:
             finish_if_done(campaign_id)
             return f"campaign {campaign_id}: {submitted} batches submitted"
+        idle_until = time.monotonic() + settings.DISPATCH_FREEZE_WAIT_S
         if context is None:
             context = _Context(batch.campaign)
         outcome = submit(batch, context)
@@ -208,7 +221,7 @@ def submit(batch: Batch, context: _Context) -> str:
         return BatchStatus.CANCELLED
     # Paused or cancelled since the claim: the batch is not sent.
     status = Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
-    if status not in DISPATCHING:
+    if status not in CLAIMABLE:
         released = (
             BatchStatus.CANCELLED if status == Status.CANCELLED else BatchStatus.PENDING
         )

@@ -16,11 +16,12 @@ because batches are only claimed once the campaign has left LAUNCHING.
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -136,18 +137,24 @@ def launch(campaign: Campaign, user) -> bool:
 
 
 def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) -> str:
-    """Write the campaign's recipients and batches, then start the dispatch."""
+    """Write the campaign's recipients and batches, and dispatch as they come.
+
+    Members are frozen a chunk per transaction. A batch is created FILLING
+    (not claimable: `not_before` is FILLING) and sealed when it is full or the
+    freeze ends, in the transaction that wrote its last recipient; the drain
+    loops, started after the first sealed batch, submit sealed batches while
+    the freeze goes on. A freeze a dead worker left half done resumes: sealed
+    batches and what came before them stay (they may be at Sinch already),
+    the unsealed rest is removed and frozen again.
+    """
     from campaigns import dispatch  # dispatch imports this module
 
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     if campaign.status != Status.LAUNCHING:
         return f"campaign {campaign_id} is {campaign.status}: nothing to freeze"
-    # A freeze a dead worker left half done is started again.
-    Recipient.objects.filter(campaign=campaign, is_test=False).delete()
-    Batch.objects.filter(campaign=campaign, is_test=False).delete()
-    CampaignCount.objects.filter(campaign=campaign).delete()
-
     checker = presend.MemberChecker(campaign, render=False)
+    resume_after, sequence = _resume_point(campaign, checker)
+
     now = timezone.now()
     writer = TableWriter(
         Recipient,
@@ -164,12 +171,17 @@ def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) ->
         now=now,
     )
     not_before = hold_until(campaign)
+    held = not_before is not None and not_before > now
     batch: Batch | None = None
-    sequence = 0
-    sizes: dict[int, int] = {}
+    size = 0
+    dispatching = False
     pending, excluded = Recipient.Status.PENDING, Recipient.Status.EXCLUDED
-    for rows in presend._member_rows(campaign, checker.consent_column, chunk_size):
+    member_rows = presend._member_rows(
+        campaign, checker.consent_column, chunk_size, start_after=resume_after
+    )
+    for rows in member_rows:
         out = []
+        sealed = []
         with transaction.atomic():
             for row in rows:
                 contact_id, identity, status, reason = checker.check(row)[:4]
@@ -186,21 +198,21 @@ def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) ->
                         )
                     )
                     continue
-                if batch is None or sizes[batch.pk] == wire.MAX_RECIPIENTS:
+                if batch is None or size == wire.MAX_RECIPIENTS:
+                    if batch is not None:
+                        sealed.append((batch.pk, size))
                     sequence += 1
                     batch = Batch.objects.create(
                         campaign=campaign,
                         sequence=sequence,
                         metadata_key=f"c{campaign.pk}-b{sequence}-{uuid.uuid4().hex[:12]}",
-                        not_before=not_before,
+                        not_before=FILLING,
                     )
-                    sizes[batch.pk] = 0
-                index = sizes[batch.pk]
-                sizes[batch.pk] = index + 1
+                    size = 0
                 out.append(
                     (
                         batch.pk,
-                        index,
+                        size,
                         contact_id,
                         identity,
                         _values_json(checker.values),
@@ -208,17 +220,19 @@ def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) ->
                         "",
                     )
                 )
+                size += 1
             writer.insert(out)
-            counters.add(
-                campaign.pk,
-                {pending: sum(1 for r in out if r[5] == pending)}
-                | {excluded: sum(1 for r in out if r[5] == excluded)},
-            )
-    for pk, size in sizes.items():
-        Batch.objects.filter(pk=pk).update(size=size)
+            ok = sum(1 for r in out if r[5] == pending)
+            counters.add(campaign.pk, {pending: ok, excluded: len(out) - ok})
+            _seal(sealed, not_before)
+        if sealed and not held and not dispatching:
+            dispatch.start(campaign.pk)  # submits sealed batches meanwhile
+            dispatching = True
+    if batch is not None:
+        _seal([(batch.pk, size)], not_before)
 
     result = checker.result
-    if not sizes:
+    if not Batch.objects.filter(campaign=campaign, is_test=False).exists():
         Campaign.objects.filter(pk=campaign.pk, status=Status.LAUNCHING).update(
             status=Status.FAILED,
             status_reason="Nobody could receive the campaign when its recipients "
@@ -226,7 +240,6 @@ def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) ->
             "with a problem. See the excluded recipients.",
         )
         return f"campaign {campaign_id}: nobody to send to"
-    held = not_before is not None and not_before > timezone.now()
     next_status = Status.SCHEDULED if campaign.send_at else Status.SUBMITTING
     moved = Campaign.objects.filter(pk=campaign.pk, status=Status.LAUNCHING).update(
         status=next_status
@@ -237,15 +250,61 @@ def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) ->
             from campaigns import control
 
             control.cancel_unsubmitted(campaign)
+            control.store_receipt(campaign)
         return f"campaign {campaign_id}: {campaign.status} while freezing"
     if held:
         dispatch.schedule_release(campaign.pk, not_before)
     else:
         dispatch.start(campaign.pk)
     return (
-        f"campaign {campaign_id}: {result.ok:,} recipients in {len(sizes):,} "
+        f"campaign {campaign_id}: {result.ok:,} recipients in {sequence:,} "
         f"batches, {result.excluded + result.blocking:,} excluded"
     )
+
+
+# `not_before` of a batch still being filled by the freeze: never claimable.
+FILLING = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _seal(batches: list[tuple[int, int]], not_before: datetime | None) -> None:
+    """Make complete batches claimable (or held until `not_before`)."""
+    for pk, size in batches:
+        Batch.objects.filter(pk=pk).update(size=size, not_before=not_before)
+
+
+def _resume_point(campaign: Campaign, checker) -> tuple[int, int]:
+    """Clear what an interrupted freeze left unsealed; where to go on from.
+
+    Returns (the last contact id already frozen for good, the last batch
+    sequence). Sealed batches and every recipient up to their last contact
+    stay; the identities they hold count as used for the duplicate rule.
+    """
+    batches = Batch.objects.filter(campaign=campaign, is_test=False)
+    unsealed = batches.filter(not_before=FILLING)
+    sealed = batches.exclude(not_before=FILLING)
+    last_contact = (
+        Recipient.objects.filter(batch__in=sealed).aggregate(n=Max("contact_id"))["n"]
+        or 0
+    )
+    with transaction.atomic():
+        Recipient.objects.filter(
+            campaign=campaign, is_test=False, contact_id__gt=last_contact
+        ).delete()
+        Recipient.objects.filter(batch__in=unsealed).delete()
+        unsealed.delete()
+        if last_contact:
+            counters.recount(campaign.pk)
+        else:
+            CampaignCount.objects.filter(campaign=campaign).delete()
+    if last_contact:
+        checker.remember(
+            Recipient.objects.filter(campaign=campaign, is_test=False)
+            .exclude(status=Recipient.Status.EXCLUDED)
+            .values_list("identity", flat=True)
+            .iterator(chunk_size=10_000)
+        )
+    sequence = batches.aggregate(n=Max("sequence"))["n"] or 0
+    return last_contact, sequence
 
 
 def _values_json(values: dict[str, str]) -> str:

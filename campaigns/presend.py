@@ -179,7 +179,9 @@ CONTACT_COLUMNS = (
 IDENTITY, CONSENT = len(CONTACT_COLUMNS), len(CONTACT_COLUMNS) + 1
 
 
-def _member_rows(campaign: Campaign, consent_column: str, chunk_size: int):
+def _member_rows(
+    campaign: Campaign, consent_column: str, chunk_size: int, start_after: int = 0
+):
     """Lists of member rows in contact-id order, about `chunk_size` at a time.
 
     Each chunk is a range of contact ids holding at least `chunk_size` members
@@ -208,7 +210,7 @@ def _member_rows(campaign: Campaign, consent_column: str, chunk_size: int):
         f"SELECT contact_id FROM {membership} WHERE contact_list_id = %s "
         "AND contact_id > %s ORDER BY contact_id LIMIT 1 OFFSET %s"
     )
-    last = 0
+    last = start_after
     with connection.cursor() as cursor:
         while True:
             bounds = []
@@ -342,11 +344,7 @@ class MemberChecker:
             return self._exclude(row, OPTED_OUT, "opted out", canonical)
         if consent != ConsentState.OPTED_IN:
             return self._exclude(row, NO_CONSENT, "no consent record", canonical)
-        key = (
-            int(canonical[1:])
-            if self.phone_keys and canonical[1:].isdigit()
-            else canonical
-        )
+        key = self._key(canonical)
         if key in self.seen:
             return self._exclude(
                 row,
@@ -413,6 +411,16 @@ class MemberChecker:
                 notes.append(f"{segments} parts, more than {result.max_parts}")
         result.ok += 1
         return [pk, canonical, OK, "; ".join(notes), encoding, segments, text]
+
+    def _key(self, canonical: str) -> int | str:
+        """How an identity is kept in `seen` (phone numbers as ints: less memory)."""
+        if self.phone_keys and canonical[1:].isdigit():
+            return int(canonical[1:])
+        return canonical
+
+    def remember(self, identities) -> None:
+        """Count `identities` as used already (a resumed launch's earlier part)."""
+        self.seen.update(self._key(identity) for identity in identities)
 
     def _exclude(self, row, key: str, text: str, identity: str = "", detail=""):
         self.result.excluded += 1

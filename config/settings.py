@@ -95,6 +95,10 @@ DATABASE_URL = env.str("DATABASE_URL", default="") or (
     f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
 )
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+# Seconds a web or worker process keeps its database connection (0: one per
+# request). Under a steady stream of webhooks, 60 saves a connection per callback.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while a worker writes; the init commands keep
     # writers from failing with "database is locked" under short contention.
@@ -156,6 +160,10 @@ SINCH_BATCH_API_URL = env.str(
 SINCH_AUTH_URL = env.str("SINCH_AUTH_URL", default="https://auth.sinch.com").rstrip("/")
 # Messages per second Sinch delivers for the account (the delivery-time estimate).
 SINCH_DRAIN_RATE_PER_S = env.float("SINCH_DRAIN_RATE_PER_S", default=20.0)
+# The webhook (POST /webhooks/sinch): callbacks signed longer ago (or further
+# ahead) than this many seconds are refused, and so are bodies larger than this.
+SINCH_WEBHOOK_TOLERANCE_S = env.int("SINCH_WEBHOOK_TOLERANCE_S", default=300)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1_048_576)
 
 # --- campaigns --------------------------------------------------------------
 
@@ -165,6 +173,17 @@ SMS_PRICES = env.json("SMS_PRICES", default={"default": 0.0075})
 SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="EUR")
 # Pre-send checks of larger audiences run on the worker, with a progress bar.
 PRESEND_INLINE_RECIPIENTS = env.int("PRESEND_INLINE_RECIPIENTS", default=10_000)
+
+# --- inbound messages -------------------------------------------------------
+
+# Extra or replacement keywords per language code, e.g.
+# {"it": {"stop": ["ANNULLA"], "start": ["INIZIA"], "help": ["AIUTO"]}}; the
+# defaults (en, es, fr, de) are in campaigns/keywords.py, and the English stop
+# words (STOP, UNSUBSCRIBE, ...) always apply.
+INBOUND_KEYWORDS = env.json("INBOUND_KEYWORDS", default={})
+# Purposes a STOP reply opts out of (and START opts back in to): marketing only
+# by default, so order and security messages still reach the person.
+INBOUND_STOP_PURPOSES = env.list("INBOUND_STOP_PURPOSES", default=["MARKETING"])
 
 # --- dispatch ---------------------------------------------------------------
 
@@ -187,8 +206,29 @@ DISPATCH_MAX_ATTEMPTS = env.int("DISPATCH_MAX_ATTEMPTS", default=5)
 # (at least DISPATCH_PAUSE_MIN_BATCHES of them, in the last 10 minutes).
 DISPATCH_PAUSE_ERROR_RATE = env.float("DISPATCH_PAUSE_ERROR_RATE", default=0.3)
 DISPATCH_PAUSE_MIN_BATCHES = env.int("DISPATCH_PAUSE_MIN_BATCHES", default=5)
+# How long a drain loop waits for the next batch a running launch seals.
+DISPATCH_FREEZE_WAIT_S = env.float("DISPATCH_FREEZE_WAIT_S", default=10.0)
 # Launches of larger audiences freeze their recipients on the worker.
 LAUNCH_INLINE_RECIPIENTS = env.int("LAUNCH_INLINE_RECIPIENTS", default=5_000)
+
+# --- delivery reconciliation (campaigns.reconciliation) ---------------------
+
+# The reconciliation task runs every this many minutes.
+RECONCILE_EVERY_MINUTES = env.int("RECONCILE_EVERY_MINUTES", default=5)
+# A batch Sinch has not finished, with no callback for this long, has its status
+# read from Sinch (and again at most this often).
+RECONCILE_SILENT_AFTER_S = env.int("RECONCILE_SILENT_AFTER_S", default=600)
+# A campaign with messages waiting for a receipt and none for this long (after
+# its last receipt or its last processed batch) is flagged "receipts stalled".
+RECEIPTS_STALLED_AFTER_S = env.int("RECEIPTS_STALLED_AFTER_S", default=1800)
+# After the campaign's ttl plus this, waiting messages are reported "no receipt".
+RECEIPTS_TTL_MARGIN_S = env.int("RECEIPTS_TTL_MARGIN_S", default=3600)
+# Kept counters are checked against a full count every run for campaigns below
+# this many recipients, and once per RECONCILE_RECOUNT_EVERY_S for larger ones.
+RECONCILE_RECOUNT_ALWAYS_BELOW = env.int(
+    "RECONCILE_RECOUNT_ALWAYS_BELOW", default=50_000
+)
+RECONCILE_RECOUNT_EVERY_S = env.int("RECONCILE_RECOUNT_EVERY_S", default=3600)
 
 # --- django-q2 --------------------------------------------------------------
 # django-q2 reads Q_CLUSTER once, at import: tests override it in tests/settings.py.

@@ -27,6 +27,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from campaigns import control, launching
+from campaigns.launching import FILLING
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.scheduling import local_time
 from sinch.placeholders import strings
@@ -147,6 +148,8 @@ def batch_description(batch: Batch, zone: str, now: datetime) -> str:
     key = batch_state(batch, now)
     label = STATE_BY_KEY[key].label
     label = label[0].upper() + label[1:]
+    if key == "held" and batch.not_before == FILLING:
+        return "Being filled by the launch (recipients still being frozen)"
     if key == "held":
         return f"{label} until {when(batch.not_before, zone)}"
     if key == "retrying" and batch.not_before and batch.not_before > now:

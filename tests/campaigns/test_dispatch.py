@@ -167,3 +167,87 @@ def test_erasing_a_contact_forgets_their_number_and_values_in_every_campaign(
     assert number not in recipient.identity
     assert recipient.parameters == {}
     assert recipient.status == Recipient.Status.SUBMITTED  # the figures stay
+
+
+@pytest.fixture
+def big_campaign(db, make_contact, make_list):
+    """20 opted-in people and 2 opted-out ones, checked and ready to launch."""
+    template = MessageTemplate.objects.create(name="Big", text="Hi ${first_name}!")
+    customers = make_list("Many customers")
+    for n in range(22):
+        make_contact(
+            f"+1415666{n:04d}", consent=OUT if n in (5, 17) else IN, lists=[customers]
+        )
+    campaign = Campaign.objects.create(name="Big", template=template)
+    campaign.lists.add(customers)
+    presend.run_presend_check(campaign)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def test_batches_go_out_while_the_launch_is_still_freezing(
+    big_campaign, sender, sinch, small_batches, settings, monkeypatch
+):
+    settings.LAUNCH_INLINE_RECIPIENTS = 0  # the freeze is a worker's task
+    launching.launch(big_campaign, sender)
+    seen = []
+
+    def start(campaign_id, loops=None):
+        frozen = Recipient.objects.filter(campaign_id=campaign_id).count()
+        sealed = Batch.objects.filter(campaign_id=campaign_id).exclude(
+            not_before=launching.FILLING
+        )
+        status = Campaign.objects.get(pk=campaign_id).status
+        seen.append((status, frozen, sealed.count()))
+        dispatch.run_dispatcher(campaign_id)  # a worker picks it up at once
+
+    monkeypatch.setattr(dispatch, "start", start)
+    launching.freeze_recipients(big_campaign.pk, chunk_size=4)
+    status, frozen, sealed = seen[0]
+    assert status == S.LAUNCHING
+    assert 0 < frozen < 22  # started long before the last member was frozen
+    assert sealed >= 1
+    # The early loop submitted what was sealed; the final one the rest, once each.
+    batches = Batch.objects.filter(campaign=big_campaign)
+    assert batches.count() == 7  # 20 people in batches of 3
+    assert set(batches.values_list("status", flat=True)) == {B.ACCEPTED}
+    assert sum(batches.values_list("size", flat=True)) == 20
+
+
+def test_a_launch_whose_worker_died_resumes_without_sending_anyone_twice(
+    big_campaign, sender, sinch, control, small_batches, settings, monkeypatch
+):
+    settings.LAUNCH_INLINE_RECIPIENTS = 0
+    launching.launch(big_campaign, sender)
+    real_rows = presend._member_rows
+
+    def dies_after_two_chunks(*args, **kwargs):
+        for n, rows in enumerate(real_rows(*args, **kwargs)):
+            if n == 2:
+                raise SystemExit("worker killed")
+            yield rows
+
+    monkeypatch.setattr(dispatch, "start", lambda *a, **k: None)
+    monkeypatch.setattr(presend, "_member_rows", dies_after_two_chunks)
+    with pytest.raises(SystemExit):
+        launching.freeze_recipients(big_campaign.pk, chunk_size=4)
+    # Meanwhile a drain loop submitted the batches sealed before the crash.
+    dispatch.run_dispatcher(big_campaign.pk)
+    sent_before = control.state()["counters"]["recipients_accepted"]
+    assert 0 < sent_before < 20
+    monkeypatch.setattr(presend, "_member_rows", real_rows)
+    launching.freeze_recipients(big_campaign.pk, chunk_size=4)  # the task again
+    dispatch.run_dispatcher(big_campaign.pk)
+
+    recipients = Recipient.objects.filter(campaign=big_campaign)
+    assert recipients.count() == 22  # everyone once, sent or excluded
+    assert recipients.filter(status=Recipient.Status.SUBMITTED).count() == 20
+    assert recipients.filter(status=Recipient.Status.EXCLUDED).count() == 2
+    # Sinch accepted 20 recipients in all: nobody twice, nobody lost.
+    assert control.state()["counters"]["recipients_accepted"] == 20
+    sequences = list(
+        Batch.objects.filter(campaign=big_campaign).values_list("sequence", flat=True)
+    )
+    assert len(sequences) == len(set(sequences))
+    big_campaign.refresh_from_db()
+    assert big_campaign.status == S.SUBMITTED
