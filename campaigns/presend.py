@@ -211,8 +211,11 @@ def _member_rows(
         "AND contact_id > %s ORDER BY contact_id LIMIT 1 OFFSET %s"
     )
     last = start_after
-    with connection.cursor() as cursor:
-        while True:
+    while True:
+        # A cursor per chunk, closed before the chunk is handed over: the
+        # caller may queue tasks meanwhile, and django-q2's ORM broker closes
+        # the connection to do that.
+        with connection.cursor() as cursor:
             bounds = []
             for list_id in list_ids:
                 cursor.execute(bound_sql, [list_id, last, chunk_size - 1])
@@ -224,11 +227,11 @@ def _member_rows(
                 rows_sql, [campaign.channel, last, upper, *list_ids, last, upper]
             )
             rows = _first_identity(cursor.fetchall())
-            if rows:
-                yield rows
-            if upper == LAST_ID:
-                return
-            last = upper
+        if rows:
+            yield rows
+        if upper == LAST_ID:
+            return
+        last = upper
 
 
 LAST_ID = 2**62

@@ -251,3 +251,36 @@ def test_a_launch_whose_worker_died_resumes_without_sending_anyone_twice(
     assert len(sequences) == len(set(sequences))
     big_campaign.refresh_from_db()
     assert big_campaign.status == S.SUBMITTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queueing_the_drain_loops_mid_launch_may_close_the_connection(
+    make_contact, make_list, sender, small_batches, settings, monkeypatch
+):
+    """django-q2's ORM broker closes the connection when it queues a task; the
+    launch queues the drain loops after its first sealed batch and must go on.
+    (SQLite's in-memory test database ignores closes: this bites on PostgreSQL.)"""
+    from django.db import connection
+
+    template = MessageTemplate.objects.create(name="Close", text="Hi ${first_name}")
+    customers = make_list("Close customers")
+    for n in range(10):
+        make_contact(f"+1415777{n:04d}", consent=IN, lists=[customers])
+    campaign = Campaign.objects.create(name="Close", template=template)
+    campaign.lists.add(customers)
+    presend.run_presend_check(campaign)
+    campaign.refresh_from_db()
+    settings.LAUNCH_INLINE_RECIPIENTS = 0
+    monkeypatch.setattr(launching, "async_task", lambda *a, **k: None)  # no worker
+    launching.launch(campaign, sender)
+    calls = []
+
+    def queue_drain_loops(*args, **kwargs):
+        calls.append(1)
+        connection.close()
+
+    monkeypatch.setattr(dispatch, "start", queue_drain_loops)
+    launching.freeze_recipients(campaign.pk, chunk_size=2)
+    assert Recipient.objects.filter(campaign=campaign).count() == 10
+    assert Batch.objects.filter(campaign=campaign).count() == 4
+    assert len(calls) == 2  # early, with the first sealed batch, and at the end
