@@ -24,7 +24,7 @@ install-dev: $(VENV)/.installed-dev
 	echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
 
 # The app's webhook, where the simulator sends callbacks when it stands in for Sinch.
-SINCH_WEBHOOK_URL ?= http://127.0.0.1:8000/sinch/webhook/
+SINCH_WEBHOOK_URL ?= http://127.0.0.1:8000/webhooks/sinch
 
 run: install .env
 	mkdir -p var

@@ -12,6 +12,7 @@ class CampaignsConfig(AppConfig):
         from contacts.services.erasure import contact_erased
 
         post_migrate.connect(ensure_tick_schedule, sender=self)
+        post_migrate.connect(ensure_reconcile_schedule, sender=self)
         contact_erased.connect(forget_recipient_data)
 
 
@@ -28,5 +29,24 @@ def ensure_tick_schedule(**kwargs) -> None:
             "func": "campaigns.tasks.tick",
             "schedule_type": Schedule.MINUTES,
             "minutes": 1,
+        },
+    )
+
+
+RECONCILE_NAME = "campaigns: reconcile deliveries (silent batches, stalled receipts)"
+
+
+def ensure_reconcile_schedule(**kwargs) -> None:
+    """The periodic delivery reconciliation (campaigns.reconciliation) exists,
+    every RECONCILE_EVERY_MINUTES."""
+    from django.conf import settings
+    from django_q.models import Schedule
+
+    Schedule.objects.using(kwargs.get("using", "default")).update_or_create(
+        name=RECONCILE_NAME,
+        defaults={
+            "func": "campaigns.tasks.reconcile_deliveries",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.RECONCILE_EVERY_MINUTES,
         },
     )

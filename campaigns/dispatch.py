@@ -512,7 +512,14 @@ def reconcile(campaign_id: int | None = None) -> dict[str, int]:
 
 def tick() -> str:
     """The periodic safety net: reconcile, restart drain loops where batches
-    are due and nobody works on them, finish campaigns that are done."""
+    are due and nobody works on them, finish campaigns that are done; apply
+    webhook events whose own task did not run within a few seconds."""
+    from campaigns import receipts
+
+    try:
+        receipts.process_pending(received_before=timezone.now() - timedelta(seconds=5))
+    except Exception:  # a deadlock, say: the events stay NEW for the next tick
+        logger.exception("tick: processing webhook events failed")
     counts = reconcile()
     now = timezone.now()
     recent = now - timedelta(seconds=30)
@@ -540,6 +547,9 @@ def tick() -> str:
         "pk", flat=True
     ):
         finish_if_done(campaign_id)
+    from campaigns.reconciliation import complete_finished_campaigns
+
+    complete_finished_campaigns()
     return f"tick: {counts}, {started} campaigns restarted"
 
 

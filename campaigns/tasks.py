@@ -22,3 +22,18 @@ def dispatch_campaign(campaign_id: int) -> str:
 def tick() -> str:
     """Every minute: reconcile uncertain batches, restart stalled dispatches."""
     return dispatch.tick()
+
+
+def reconcile_deliveries() -> str:
+    """Every few minutes: read silent batches, flag stalled receipts, heal
+    counters, retry orphan callbacks (campaigns.reconciliation)."""
+    from campaigns import reconciliation
+
+    return f"reconcile: {reconciliation.reconcile_deliveries()}"
+
+
+def process_webhook_events() -> str:
+    """Apply every stored NEW webhook event (campaigns.receipts), in bulk."""
+    from campaigns import receipts
+
+    return receipts.summary(receipts.process_pending())

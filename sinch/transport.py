@@ -131,6 +131,8 @@ class Transport:
                     tokens.refresh(token)
                     continue
                 error = raise_for_response(response, operation, repeatable)
+            if isinstance(error, SinchAuthError):
+                _note_auth_failure(error, operation)
             # An uncertain outcome is retryable only after reconciliation,
             # which is the caller's business: never here.
             uncertain = isinstance(error, SinchUncertainOutcomeError)
@@ -170,6 +172,15 @@ class Transport:
             self.retry.backoff_max_s, self.retry.backoff_s * 2 ** (attempt - 1)
         )
         return random.uniform(0, ceiling)
+
+
+def _note_auth_failure(error: SinchError, operation: str) -> None:
+    """Kept for the operator health page (sinch.models; never raises)."""
+    try:
+        from sinch.models import note_auth_failure
+    except Exception:
+        return
+    note_auth_failure(error, operation)
 
 
 def _refused(exc: requests.RequestException) -> bool:

@@ -1,3 +1,10 @@
 """Admin for message templates and campaigns."""
 
-from campaigns.admin import batches, campaign, templates  # noqa: F401 (registers)
+from campaigns.admin import (  # noqa: F401 (registers)
+    batches,
+    campaign,
+    health,
+    inbound,
+    recipients,
+    templates,
+)

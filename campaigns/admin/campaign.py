@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import presend, preview
+from campaigns.admin.dashboard import DashboardAdminMixin
 from campaigns.admin.dispatch import DispatchAdminMixin, DispatchFilter
 from campaigns.admin.forms import CampaignForm, PreviewForm
 from campaigns.admin.retry import RetryFailedAdminMixin
@@ -22,7 +23,11 @@ from contacts.models import AuditEvent
 
 @admin.register(Campaign)
 class CampaignAdmin(
-    DispatchAdminMixin, RetryFailedAdminMixin, SendTestAdminMixin, admin.ModelAdmin
+    DashboardAdminMixin,
+    DispatchAdminMixin,
+    RetryFailedAdminMixin,
+    SendTestAdminMixin,
+    admin.ModelAdmin,
 ):
     form = CampaignForm
     list_display = (
@@ -31,6 +36,7 @@ class CampaignAdmin(
         "channel",
         "status",
         "dispatch_state",
+        "dashboard_link",
         "send_time",
         "created_at",
         "preview_link",
@@ -120,6 +126,7 @@ class CampaignAdmin(
                 name="campaigns_campaign_retry",
             ),
             *self.dispatch_urls(),
+            *self.dashboard_urls(),
             *super().get_urls(),
         ]
 

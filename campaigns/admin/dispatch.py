@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from campaigns import control, launching
+from campaigns import control, counters, launching
 from campaigns.launching import FILLING
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.scheduling import local_time
@@ -193,16 +193,14 @@ def dispatch_context(campaign: Campaign) -> dict:
         }
         for b in batches
     ]
-    recipients = Recipient.objects.filter(campaign=campaign, is_test=False)
-    by_status = dict(
-        recipients.values_list("status").annotate(n=Count("pk")).order_by()
+    # The kept counts and a bounded breakdown: never a count of a million rows.
+    from campaigns.dashboard import exclusion_breakdown  # it imports this module
+
+    by_status = counters.counts(campaign.pk)
+    breakdown = exclusion_breakdown(
+        campaign, by_status.get(Recipient.Status.EXCLUDED, 0)
     )
-    excluded = list(
-        recipients.filter(status=Recipient.Status.EXCLUDED)
-        .values_list("reason")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "reason")
-    )
+    excluded = [(row["reason"], row["count"]) for row in breakdown["rows"]]
     message = None
     if campaign.message_snapshot:
         message = "\n".join(strings(campaign.message_snapshot.get("message", {})))

@@ -114,10 +114,13 @@ def test_a_worker_killed_before_sinch_got_its_batch_submits_it_once_after_the_gr
         lambda: stack.batches(campaign)[0]["status"] == "SUBMITTING",
         "a worker to claim the batch",
     )
+    claimed_by = time.monotonic()
     first.kill()
     assert stack.recorder.posts() == []
 
     stack.start_cluster(DISPATCH_CLAIM_LEASE_S=1, DISPATCH_UNCERTAIN_GRACE_S=3)
+    # The claim must be older than the 1 s lease when the tick looks at it.
+    time.sleep(max(0.0, claimed_by + 1.2 - time.monotonic()))
     stack.driver("tick")
     stack.wait(lambda: stack.results("tick"), "the tick")
     [batch] = stack.batches(campaign)

@@ -1,0 +1,41 @@
+"""Admin: the operator health page (campaigns.health), at /admin/health/.
+
+For superusers and staff given campaigns.health.PERMISSION by hand: it shows
+the machinery (queues, callbacks, stuck batches, credentials), not people.
+"""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET
+
+from campaigns import health
+
+
+@require_GET
+def health_view(request):
+    if not health.can_view(request.user):
+        raise PermissionDenied
+    checks = health.checks()
+    worst = next(
+        (
+            level
+            for level in (health.BAD, health.WARN)
+            if any(c.level == level for c in checks)
+        ),
+        health.OK,
+    )
+    return TemplateResponse(
+        request,
+        "admin/campaigns/health.html",
+        {
+            **admin.site.each_context(request),
+            "title": "Operator health",
+            "checks": checks,
+            "worst": worst,
+        },
+    )
+
+
+# Wrapped for the admin's login redirect; config/urls.py routes it.
+health_page = admin.site.admin_view(health_view)

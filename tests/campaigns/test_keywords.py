@@ -1,0 +1,104 @@
+"""Keywords in replies (campaigns.keywords): STOP, START and HELP, however
+they are typed, in several languages, and only when the whole message is one."""
+
+import pytest
+
+from campaigns import keywords
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "STOP",
+        "stop",
+        " stop!",
+        "Stop.",
+        "  STOP  \n",
+        "¡STOP!",
+        "STOPALL",
+        "stop all",
+        "UNSUBSCRIBE",
+        "Unsubscribe.",
+        "CANCEL",
+        "end",
+        "Quit!",
+        "REVOKE",
+        "OPTOUT",
+        "opt out",
+        "OPT-OUT",
+        "Opt Out!!",
+        "opt_out",
+        "Baja",  # es
+        "PARAR",  # es
+        "arrêt",  # fr, accent or not
+        "ARRET",
+        "Stopp",  # de
+        "abmelden",  # de
+    ],
+)
+def test_stop_words_are_recognised_however_typed(text):
+    assert keywords.classify(text) == keywords.STOP
+
+
+@pytest.mark.parametrize("text", ["START", "start.", "Unstop", "UN-STOP", "Alta"])
+def test_start_words(text):
+    assert keywords.classify(text) == keywords.START
+
+
+@pytest.mark.parametrize("text", ["HELP", "help?", " Info ", "Ayuda", "AIDE", "Hilfe"])
+def test_help_words(text):
+    assert keywords.classify(text) == keywords.HELP
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "!!!",
+        "please stop",
+        "stop sending me these",
+        "cancel my order",
+        "The end",
+        "stopped",
+        "Do you have it in blue?",
+        "start time?",
+    ],
+)
+def test_other_messages_are_ordinary_replies(text):
+    assert keywords.classify(text) == ""
+
+
+def test_a_language_can_be_added_in_the_settings(settings):
+    settings.INBOUND_KEYWORDS = {
+        "it": {"stop": ["Annulla"], "start": ["INIZIA"], "help": ["AIUTO"]}
+    }
+    assert keywords.classify("annulla!") == keywords.STOP
+    assert keywords.classify("Inizia") == keywords.START
+    assert keywords.classify("aiuto") == keywords.HELP
+    assert keywords.classify("STOP") == keywords.STOP  # English still applies
+    assert keywords.classify("Baja") == keywords.STOP  # other defaults too
+
+
+def test_a_language_in_the_settings_replaces_its_defaults(settings):
+    settings.INBOUND_KEYWORDS = {"es": {"stop": ["BASTA"]}}
+    assert keywords.classify("basta") == keywords.STOP
+    assert keywords.classify("baja") == ""
+
+
+def test_the_required_english_stop_words_cannot_be_configured_away(settings):
+    settings.INBOUND_KEYWORDS = {"en": {"stop": [], "start": ["STOP"], "help": []}}
+    for word in keywords.REQUIRED_STOP:
+        assert keywords.classify(word) == keywords.STOP, word
+
+
+def test_a_word_that_is_stop_in_one_language_and_start_in_another_stops(settings):
+    settings.INBOUND_KEYWORDS = {"xx": {"start": ["ARRET"], "help": ["BAJA"]}}
+    assert keywords.classify("arret") == keywords.STOP
+    assert keywords.classify("baja") == keywords.STOP
+
+
+def test_a_malformed_setting_is_refused_with_a_clear_message(settings):
+    settings.INBOUND_KEYWORDS = ["STOP"]
+    with pytest.raises(ValueError, match="INBOUND_KEYWORDS"):
+        keywords.classify("hello")
