@@ -6,7 +6,7 @@ import tempfile
 os.environ.setdefault("DEBUG", "true")
 
 from config.settings import *  # noqa: F403
-from config.settings import Q_CLUSTER
+from config.settings import DATABASES, Q_CLUSTER
 
 # django-q2 reads Q_CLUSTER at import; tests run tasks inline.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
@@ -16,3 +16,6 @@ SINCH_WEBHOOK_SECRET = "test-webhook-secret"
 # Tasks run inline here: a drain loop started while a launch is still freezing
 # must not wait for batches the same thread would only seal after it returns.
 DISPATCH_FREEZE_WAIT_S = 0
+# Test threads (live server, concurrency tests) must not keep connections open
+# past their work, or the test database cannot be dropped at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
