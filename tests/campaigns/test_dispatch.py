@@ -11,32 +11,14 @@ from campaigns import dispatch, launching, presend
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState
 from contacts.services.consent import Evidence, record_opt_out_for_contacts
-from sinch import wire
 
 IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
 S, B = Campaign.Status, Batch.Status
 
 
 @pytest.fixture
-def small_batches(monkeypatch):
-    """Batches of 3 recipients, so a few contacts make several batches."""
-    monkeypatch.setattr(wire, "MAX_RECIPIENTS", 3)
-
-
-@pytest.fixture
-def campaign(db, make_contact, make_list):
-    template = MessageTemplate.objects.create(
-        name="Spring", text="Hi ${first_name}, spring sale!"
-    )
-    customers = make_list("Customers")
-    for n in range(7):
-        make_contact(f"+1415555{n:04d}", consent=IN, lists=[customers])
-    make_contact("+14155559999", consent=OUT, lists=[customers], first_name="Olga")
-    campaign = Campaign.objects.create(name="Spring", template=template)
-    campaign.lists.add(customers)
-    presend.run_presend_check(campaign)
-    campaign.refresh_from_db()
-    return campaign
+def campaign(launchable_campaign):
+    return launchable_campaign
 
 
 def _sent(control) -> list[dict]:

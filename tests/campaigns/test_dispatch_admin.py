@@ -18,11 +18,15 @@ from django.utils import timezone
 from campaigns import launching, presend
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState
-from sinch import wire
 
 IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
 S, B = Campaign.Status, Batch.Status
 CHANGELIST = reverse("admin:campaigns_campaign_changelist")
+
+
+@pytest.fixture
+def campaign(launchable_campaign):
+    return launchable_campaign
 
 
 def url(name: str, campaign: Campaign) -> str:
@@ -35,28 +39,6 @@ def text(response) -> str:
     body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S)
     body = re.sub(r"</?(strong|em|a|span)\b[^>]*>", "", body)  # inline: no gap
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip()
-
-
-@pytest.fixture
-def small_batches(monkeypatch):
-    """Batches of 3 recipients, so a few contacts make several batches."""
-    monkeypatch.setattr(wire, "MAX_RECIPIENTS", 3)
-
-
-@pytest.fixture
-def campaign(db, make_contact, make_list):
-    template = MessageTemplate.objects.create(
-        name="Spring", text="Hi ${first_name}, spring sale!"
-    )
-    customers = make_list("Customers")
-    for n in range(7):
-        make_contact(f"+1415555{n:04d}", consent=IN, lists=[customers])
-    make_contact("+14155559999", consent=OUT, lists=[customers], first_name="Olga")
-    campaign = Campaign.objects.create(name="Spring", template=template)
-    campaign.lists.add(customers)
-    presend.run_presend_check(campaign)
-    campaign.refresh_from_db()
-    return campaign
 
 
 def send_at(campaign: Campaign, delta: timedelta, zone: str = "Europe/Berlin"):
@@ -503,7 +485,7 @@ def test_the_batches_of_a_campaign_are_listed_read_only(client, viewer, launched
 
 
 def test_a_launched_campaign_cannot_be_deleted_from_the_admin(client, superuser, db):
-    from campaigns.models import Campaign, MessageTemplate
+    from campaigns.models import Campaign
 
     template = MessageTemplate.objects.create(name="Kept", text="Hello")
     launched = Campaign.objects.create(

@@ -29,12 +29,6 @@ POSTGRES = connection.vendor == "postgresql"
 
 
 @pytest.fixture
-def small_batches(monkeypatch):
-    """Batches of 3 recipients: the 7 contacts make batches of 3, 3 and 1."""
-    monkeypatch.setattr(wire, "MAX_RECIPIENTS", 3)
-
-
-@pytest.fixture
 def make_campaign(db, make_contact, make_list):
     """A campaign to 7 opted-in contacts (and one who opted out)."""
 
