@@ -159,3 +159,17 @@ def run_measured(args: list[str], *, sample_every: float = 0.2) -> Measured:
 
 def own_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def insert_rows(cur, vendor: str, table: str, columns: str, rows: list) -> None:
+    """Bulk-insert plain tuples for a benchmark's fill: COPY on PostgreSQL,
+    executemany on SQLite."""
+    if not rows:
+        return
+    if vendor == "postgresql":
+        with cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join(["%s"] * len(rows[0]))
+        cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)

@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, fresh_database, say, setup_django, workdir
+from _common import (
+    emit,
+    fresh_database,
+    insert_rows,
+    say,
+    setup_django,
+    workdir,
+)
 
 
 def fill(n: int) -> str:
@@ -52,7 +59,7 @@ def fill(n: int) -> str:
             )
         members = [(i, lists[i % 2], i, now, "IMPORT") for i in ids]
         with transaction.atomic(), connection.cursor() as cur:
-            _insert(
+            insert_rows(
                 cur,
                 vendor,
                 "contacts_contact",
@@ -60,7 +67,7 @@ def fill(n: int) -> str:
                 "external_id, created_at, updated_at",
                 contacts,
             )
-            _insert(
+            insert_rows(
                 cur,
                 vendor,
                 "contacts_channelidentity",
@@ -68,7 +75,7 @@ def fill(n: int) -> str:
                 "marketing_consent_at, transactional_consent, created_at",
                 identities,
             )
-            _insert(
+            insert_rows(
                 cur,
                 vendor,
                 "contacts_listmembership",
@@ -94,14 +101,6 @@ def fill(n: int) -> str:
     return f"+1{2012000000 + n // 2}"
 
 
-def _insert(cur, vendor, table, columns, rows):
-    if vendor == "postgresql":
-        with cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        marks = ", ".join(["%s"] * len(rows[0]))
-        cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
 def measure(client, url: str, repeat: int, rows: int | None) -> tuple[float, float]:

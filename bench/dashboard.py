@@ -31,7 +31,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, fresh_database, say, setup_django, workdir
+from _common import (
+    emit,
+    fresh_database,
+    insert_rows,
+    say,
+    setup_django,
+    workdir,
+)
 
 BATCH = 1000
 CODES = [
@@ -48,16 +55,6 @@ def phone(i: int) -> str:
     return f"+1{2012000000 + i}"
 
 
-def _insert(cur, vendor, table, columns, rows):
-    if not rows:
-        return
-    if vendor == "postgresql":
-        with cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        marks = ", ".join(["%s"] * len(rows[0]))
-        cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
 def fill(n: int) -> int:
@@ -159,7 +156,7 @@ def fill(n: int) -> int:
                 )
             )
         with transaction.atomic(), connection.cursor() as cur:
-            _insert(
+            insert_rows(
                 cur,
                 vendor,
                 "contacts_contact",
@@ -167,7 +164,7 @@ def fill(n: int) -> int:
                 "external_id, created_at, updated_at",
                 contacts,
             )
-            _insert(
+            insert_rows(
                 cur,
                 vendor,
                 "contacts_channelidentity",
@@ -175,7 +172,7 @@ def fill(n: int) -> int:
                 "marketing_consent_at, transactional_consent, created_at",
                 identities,
             )
-            _insert(
+            insert_rows(
                 cur,
                 vendor,
                 "campaigns_recipient",
@@ -187,7 +184,7 @@ def fill(n: int) -> int:
         say(f"filled {stop:,} / {n:,} recipients")
     # A small earlier campaign after the big one in id order.
     with transaction.atomic(), connection.cursor() as cur:
-        _insert(
+        insert_rows(
             cur,
             vendor,
             "campaigns_recipient",

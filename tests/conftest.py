@@ -9,6 +9,10 @@ from django.contrib.auth.models import Group, User
 from contacts import roles
 from contacts.models import ChannelIdentity, ConsentState, Contact, ContactList
 from contacts.services.consent import Evidence, record_consent
+from sinch.client import get_sinch_client
+from sinch.config import CREDENTIAL_SETTINGS
+from sinch.simulator import Simulator
+from tests.sinch.conftest import ACCOUNT, Control, fast_knobs
 
 _seq = itertools.count(1)
 
@@ -112,3 +116,31 @@ def write_csv(tmp_path):
         return str(path)
 
     return write
+
+
+# --- Sinch: a real simulator on an ephemeral port, our own client aimed at it ---
+
+
+@pytest.fixture
+def sim():
+    simulator = Simulator(account=ACCOUNT, knobs=fast_knobs())
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def control(sim):
+    return Control(sim)
+
+
+@pytest.fixture
+def sinch(settings, sim):
+    """The product's own client (settings, no credentials) aimed at `sim`."""
+    for name in CREDENTIAL_SETTINGS:
+        setattr(settings, name, "")
+    settings.SINCH_BATCH_API_URL = sim.url
+    settings.SINCH_AUTH_URL = sim.url
+    get_sinch_client.cache_clear()
+    yield sim
+    get_sinch_client.cache_clear()

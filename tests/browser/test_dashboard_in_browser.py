@@ -18,10 +18,8 @@ from campaigns import presend
 from campaigns.models import Campaign, MessageTemplate, Recipient
 from contacts.models import ConsentState
 from sinch import wire
-from sinch.client import get_sinch_client
-from sinch.config import CREDENTIAL_SETTINGS
 from sinch.simulator import Account, Simulator
-from tests.sinch.conftest import ACCOUNT, Control, fast_knobs
+from tests.sinch.conftest import ACCOUNT, fast_knobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,17 +50,6 @@ def sim():
 
 
 @pytest.fixture
-def sinch(settings, sim):
-    for name in CREDENTIAL_SETTINGS:
-        setattr(settings, name, "")
-    settings.SINCH_BATCH_API_URL = sim.url
-    settings.SINCH_AUTH_URL = sim.url
-    get_sinch_client.cache_clear()
-    yield Control(sim)
-    get_sinch_client.cache_clear()
-
-
-@pytest.fixture
 def campaign(monkeypatch, make_list, make_contact):
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 5)  # 12 recipients: 3 batches
     template = MessageTemplate.objects.create(
@@ -82,7 +69,7 @@ def campaign(monkeypatch, make_list, make_contact):
 
 
 def test_a_sender_watches_the_dashboard_reach_100_percent_without_reloading(
-    page, live_server, login, screenshot, sender, sinch, campaign
+    page, live_server, login, screenshot, sender, sinch, control, campaign
 ):
     login("sandra", next_url=f"/admin/campaigns/campaign/{campaign.pk}/launch/")
     with page.expect_navigation():
@@ -93,7 +80,7 @@ def test_a_sender_watches_the_dashboard_reach_100_percent_without_reloading(
     # request (which dispatches inline here) writes. Sinch's first receipts
     # come after its processing delay; only the batches' READY notices,
     # sent at acceptance, are not delivered.
-    sinch.knobs(webhook_url=f"{live_server.url}/webhooks/sinch")
+    control.knobs(webhook_url=f"{live_server.url}/webhooks/sinch")
 
     # From the campaign page to its dashboard, while Sinch is still sending.
     page.click("#dashboard-link")

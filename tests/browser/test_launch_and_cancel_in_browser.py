@@ -24,36 +24,11 @@ from campaigns import presend
 from campaigns.models import Batch, Campaign, MessageTemplate
 from contacts.models import ConsentState
 from sinch import wire
-from sinch.client import get_sinch_client
-from sinch.config import CREDENTIAL_SETTINGS
-from sinch.simulator import Simulator
-from tests.sinch.conftest import ACCOUNT, Control, fast_knobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
 ZONE = "America/New_York"
-
-
-@pytest.fixture
-def sim():
-    simulator = Simulator(account=ACCOUNT, knobs=fast_knobs())
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def sinch(settings, sim):
-    """The product's own client (settings, no credentials) aimed at `sim`;
-    the live server runs in this process, so it uses these settings too."""
-    for name in CREDENTIAL_SETTINGS:
-        setattr(settings, name, "")
-    settings.SINCH_BATCH_API_URL = sim.url
-    settings.SINCH_AUTH_URL = sim.url
-    get_sinch_client.cache_clear()
-    yield Control(sim)
-    get_sinch_client.cache_clear()
 
 
 @pytest.fixture
@@ -98,7 +73,7 @@ def round_up_5(instant: datetime) -> datetime:
 
 
 def test_a_sender_launches_a_scheduled_campaign_and_cancels_it(
-    page, live_server, login, screenshot, sender, sinch, campaign, send_time
+    page, live_server, login, screenshot, sender, sinch, control, campaign, send_time
 ):
     change_url = f"/admin/campaigns/campaign/{campaign.pk}/change/"
     login("sandra", next_url=change_url)
@@ -121,7 +96,7 @@ def test_a_sender_launches_a_scheduled_campaign_and_cancels_it(
     button = page.locator("#launch-button")
     expect(button).to_have_value("Launch to 5 recipients")
     screenshot("launch-01-confirm")
-    assert sinch.state()["batches"] == []  # nothing leaves before the click
+    assert control.state()["batches"] == []  # nothing leaves before the click
 
     with page.expect_navigation():
         button.click()
@@ -159,7 +134,7 @@ def test_a_sender_launches_a_scheduled_campaign_and_cancels_it(
     screenshot("launch-02-scheduled")
 
     # Sinch (the simulator) holds the three batches, scheduled for that time.
-    remote = sinch.state()["batches"]
+    remote = control.state()["batches"]
     assert sorted(b["batch_id"] for b in remote) == sorted(
         b.sinch_batch_id for b in batches
     )
@@ -176,7 +151,7 @@ def test_a_sender_launches_a_scheduled_campaign_and_cancels_it(
     expect(what).to_contain_text("Cancelled at Sinch")
     expect(what.locator("td").nth(1)).to_have_text("5")
     screenshot("launch-03-cancel-confirm")
-    assert {b["status"] for b in sinch.state()["batches"]} == {"SCHEDULED"}
+    assert {b["status"] for b in control.state()["batches"]} == {"SCHEDULED"}
 
     with page.expect_navigation():
         page.click("#cancel-button")
@@ -196,8 +171,8 @@ def test_a_sender_launches_a_scheduled_campaign_and_cancels_it(
     screenshot("launch-04-receipt")
 
     # And Sinch (the simulator) shows the batches cancelled.
-    assert {b["status"] for b in sinch.state()["batches"]} == {"CANCELLED"}
-    assert len(sinch.state()["batches"]) == 3
+    assert {b["status"] for b in control.state()["batches"]} == {"CANCELLED"}
+    assert len(control.state()["batches"]) == 3
 
     # The campaign list says it at a glance.
     page.goto(f"{live_server.url}/admin/campaigns/campaign/")

@@ -14,37 +14,10 @@ from playwright.sync_api import expect
 
 from campaigns.models import Batch, Campaign, MessageTemplate
 from contacts.models import ConsentState
-from sinch.client import get_sinch_client
-from sinch.config import CREDENTIAL_SETTINGS
-from sinch.simulator import Simulator
-from tests.sinch.conftest import ACCOUNT, Control, fast_knobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
-
-
-@pytest.fixture
-def sim():
-    simulator = Simulator(account=ACCOUNT, knobs=fast_knobs())
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def sinch(settings, sim):
-    """The product's own client (settings, no credentials) aimed at `sim`.
-
-    The live server runs in this process, so it uses these settings too.
-    """
-    for name in CREDENTIAL_SETTINGS:
-        setattr(settings, name, "")
-    settings.SINCH_BATCH_API_URL = sim.url
-    settings.SINCH_AUTH_URL = sim.url
-    get_sinch_client.cache_clear()
-    yield Control(sim)
-    get_sinch_client.cache_clear()
 
 
 @pytest.fixture
@@ -82,7 +55,7 @@ def messages_at_sinch(control, batch_id: str, count: int) -> list[dict]:
 
 
 def test_a_marketer_sends_a_test_to_the_seed_list_and_sees_the_batch(
-    page, live_server, login, screenshot, marketer, sinch, campaign
+    page, live_server, login, screenshot, marketer, sinch, control, campaign
 ):
     change_url = f"/admin/campaigns/campaign/{campaign.pk}/change/"
     login("mark", next_url=change_url)
@@ -123,17 +96,17 @@ def test_a_marketer_sends_a_test_to_the_seed_list_and_sees_the_batch(
     send = page.locator("input[type=submit][value='Send test 1 to 2 recipients now']")
     expect(send).to_be_visible()
     screenshot("test-send-01-confirm")
-    assert sinch.state()["batches"] == []  # nothing leaves before the click
+    assert control.state()["batches"] == []  # nothing leaves before the click
 
     with page.expect_navigation():
         send.click()
     expect(page).to_have_url(re.compile(rf"/campaign/{campaign.pk}/test-send/$"))
 
     # Sinch received exactly one batch, for the two opted-in colleagues.
-    [remote] = sinch.state()["batches"]
+    [remote] = control.state()["batches"]
     batch_id = remote["batch_id"]
     assert remote["size"] == 2
-    sent = messages_at_sinch(sinch, batch_id, 2)
+    sent = messages_at_sinch(control, batch_id, 2)
     assert sorted(m["identity"] for m in sent) == ["+14155550201", "+14155550202"]
     assert sorted(m["rendered"]["text_message"]["text"] for m in sent) == [
         "Hi Anna, spring sale starts Monday!",
@@ -165,4 +138,4 @@ def test_a_marketer_sends_a_test_to_the_seed_list_and_sees_the_batch(
         page.locator("input[type=submit][value='Send test 2 to 2 recipients now']")
     ).to_be_visible()
     screenshot("test-send-02-sent")
-    assert len(sinch.state()["batches"]) == 1
+    assert len(control.state()["batches"]) == 1

@@ -1,37 +1,6 @@
-"""Fixtures for campaign tests that talk to Sinch: a real simulator on an
-ephemeral port, and the product's own client aimed at it."""
+"""Fixtures for campaign tests (the simulator ones are in tests/conftest.py)."""
 
 import pytest
-
-from sinch.client import get_sinch_client
-from sinch.config import CREDENTIAL_SETTINGS
-from sinch.simulator import Simulator
-from tests.sinch.conftest import ACCOUNT, Control, fast_knobs
-
-
-@pytest.fixture
-def sim():
-    simulator = Simulator(account=ACCOUNT, knobs=fast_knobs())
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def control(sim):
-    return Control(sim)
-
-
-@pytest.fixture
-def sinch(settings, sim):
-    """The product's own client (settings, no credentials) aimed at `sim`."""
-    for name in CREDENTIAL_SETTINGS:
-        setattr(settings, name, "")
-    settings.SINCH_BATCH_API_URL = sim.url
-    settings.SINCH_AUTH_URL = sim.url
-    get_sinch_client.cache_clear()
-    yield sim
-    get_sinch_client.cache_clear()
 
 
 @pytest.hookimpl(wrapper=True)
