@@ -178,8 +178,8 @@ def prepare(n: int) -> tuple[int, int, dict]:
     from django.contrib.auth.models import Group, User
     from django.db import connection
 
+    from campaigns.authoring.presend import request_check
     from campaigns.models import Campaign, MessageTemplate, TemplateParameter
-    from campaigns.presend import request_check
     from contacts import roles
     from contacts.models import ContactList
 
@@ -244,7 +244,7 @@ def driver(campaign_id: int, user_id: int) -> None:
     from django.contrib.auth.models import User
     from django_q.tasks import async_task, result
 
-    from campaigns import launching
+    from campaigns.dispatch import launching
     from campaigns.models import Batch, Campaign
 
     cluster = subprocess.Popen(

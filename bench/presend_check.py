@@ -56,8 +56,8 @@ def prepare(n: int) -> int:
 
 def child(campaign_id: int) -> None:
     """Run the check as the worker does and print what it found."""
+    from campaigns.authoring.presend import request_check
     from campaigns.models import Campaign
-    from campaigns.presend import request_check
 
     started = time.perf_counter()
     # PRESEND_INLINE_RECIPIENTS is raised for this process: the check runs

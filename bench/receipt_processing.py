@@ -24,7 +24,7 @@ of order). So a quarter of the receipts are duplicates or stale, as they are
 when Sinch retries.
 
 The timed part is one child process (DEBUG off, as in production; measured:
-wall time, peak RSS) that calls `campaigns.receipts.process_pending()` until
+wall time, peak RSS) that calls `campaigns.tracking.receipts.process_pending()` until
 no NEW event is left, as the `process_webhook_events` task does. Afterwards
 the parent checks every recipient's status against what the receipts imply,
 that every event is PROCESSED, and that the campaign's kept counters equal a
@@ -233,7 +233,7 @@ def _insert(cur, vendor, table, columns, rows):
 
 def child(chunk: int) -> None:
     """The timed part: drain every NEW event as the task does."""
-    from campaigns import receipts
+    from campaigns.tracking import receipts
 
     started = time.perf_counter()
     outcome = receipts.process_pending(chunk=chunk)

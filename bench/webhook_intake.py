@@ -67,8 +67,8 @@ def make_campaign(name: str, n: int) -> tuple[int, list[bytes]]:
     from django.utils import timezone
 
     from campaigns import counters
+    from campaigns.dispatch.batch_request import CAMPAIGN_KEY, RECIPIENT_KEY
     from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
-    from campaigns.sending import CAMPAIGN_KEY, RECIPIENT_KEY
     from sinch.config import (
         SIMULATOR_APP_ID,
         SIMULATOR_KEY_ID,
@@ -400,15 +400,15 @@ def process_all() -> dict:
     """Apply every stored event (campaigns.receipts), timed, in this process."""
     import importlib.util
 
-    if importlib.util.find_spec("campaigns.receipts") is None:
+    if importlib.util.find_spec("campaigns.tracking.receipts") is None:
         return {"processor": "pending: campaigns.receipts does not exist yet"}
-    from campaigns import receipts
+    from campaigns.tracking import receipts
 
     started = time.time()
     outcome = receipts.process_pending()
     wall = time.time() - started
     return {
-        "processor": "campaigns.receipts.process_pending",
+        "processor": "campaigns.tracking.receipts.process_pending",
         "processed": dict(outcome),
         "processing_wall_s": round(wall, 2),
         "processing_per_s": round(sum(outcome.values()) / wall, 1) if wall else None,

@@ -8,7 +8,7 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from campaigns.privacy import forget_recipient_data
+        from campaigns.erasure import forget_recipient_data
         from contacts.services.erasure import contact_erased
 
         post_migrate.connect(ensure_tick_schedule, sender=self)
@@ -20,7 +20,7 @@ TICK_NAME = "campaigns: reconcile and restart dispatch (every minute)"
 
 
 def ensure_tick_schedule(**kwargs) -> None:
-    """The periodic safety net of dispatch (campaigns.dispatch.tick) exists."""
+    """The periodic safety net of dispatch (campaigns.dispatch.drain.tick) exists."""
     from django_q.models import Schedule
 
     Schedule.objects.using(kwargs.get("using", "default")).get_or_create(

@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 
 from campaigns import placeholders
-from campaigns.scheduling import local_time, validate_time_zone
+from config.lib.timezones import local_time, validate_time_zone
 from contacts.models import ContactList, Purpose
 from sinch import wire
 from sinch.channels import Channel

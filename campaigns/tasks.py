@@ -1,11 +1,11 @@
 """Background tasks of the campaigns app: thin wrappers over the services."""
 
-from campaigns import dispatch, launching
-from campaigns.presend import run_requested_check
+from campaigns.authoring.presend import run_requested_check
+from campaigns.dispatch import drain, launching
 
 
 def presend_check(campaign_id: int, requested_at: str) -> str:
-    """Run a queued pre-send check (see campaigns.presend.request_check)."""
+    """Run a queued pre-send check (see campaigns.authoring.presend.request_check)."""
     return run_requested_check(campaign_id, requested_at)
 
 
@@ -16,24 +16,24 @@ def freeze_recipients(campaign_id: int) -> str:
 
 def dispatch_campaign(campaign_id: int) -> str:
     """One drain loop of a campaign's batches (campaigns.dispatch)."""
-    return dispatch.run_dispatcher(int(campaign_id))
+    return drain.run_dispatcher(int(campaign_id))
 
 
 def tick() -> str:
     """Every minute: reconcile uncertain batches, restart stalled dispatches."""
-    return dispatch.tick()
+    return drain.tick()
 
 
 def reconcile_deliveries() -> str:
     """Every few minutes: read silent batches, flag stalled receipts, heal
     counters, retry orphan callbacks (campaigns.reconciliation)."""
-    from campaigns import reconciliation
+    from campaigns.tracking import reconciliation
 
     return f"reconcile: {reconciliation.reconcile_deliveries()}"
 
 
 def process_webhook_events() -> str:
     """Apply every stored NEW webhook event (campaigns.receipts), in bulk."""
-    from campaigns import receipts
+    from campaigns.tracking import receipts
 
     return receipts.summary(receipts.process_pending())

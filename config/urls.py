@@ -3,7 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from campaigns.admin.health import health_page
-from campaigns.webhook import sinch_webhook
+from campaigns.tracking.webhook import sinch_webhook
 
 admin.site.site_header = "Sinch campaign manager"
 admin.site.site_title = "Campaign manager"

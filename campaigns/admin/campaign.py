@@ -10,12 +10,12 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
-from campaigns import presend, preview
 from campaigns.admin.dashboard import DashboardAdminMixin
 from campaigns.admin.dispatch import DispatchAdminMixin, DispatchFilter
 from campaigns.admin.forms import CampaignForm, PreviewForm
 from campaigns.admin.retry import RetryFailedAdminMixin
 from campaigns.admin.test_send import SendTestAdminMixin
+from campaigns.authoring import presend, preview
 from campaigns.models import Campaign
 from contacts.audit import record_audit
 from contacts.models import AuditEvent

@@ -18,8 +18,8 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
-from campaigns import dashboard as data
 from campaigns.models import Campaign
+from campaigns.tracking import dashboard as data
 from contacts.audit import record_audit
 from contacts.models import AuditEvent
 

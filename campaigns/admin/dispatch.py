@@ -26,10 +26,11 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from campaigns import control, counters, launching
-from campaigns.launching import FILLING
+from campaigns import counters
+from campaigns.dispatch import control, launching
+from campaigns.dispatch.launching import FILLING
 from campaigns.models import Batch, Campaign, Recipient
-from campaigns.scheduling import local_time
+from config.lib.timezones import local_time
 from sinch.placeholders import strings
 
 BATCHES_SHOWN = 50
@@ -194,7 +195,9 @@ def dispatch_context(campaign: Campaign) -> dict:
         for b in batches
     ]
     # The kept counts and a bounded breakdown: never a count of a million rows.
-    from campaigns.dashboard import exclusion_breakdown  # it imports this module
+    from campaigns.tracking.dashboard import (
+        exclusion_breakdown,  # it imports this module
+    )
 
     by_status = counters.counts(campaign.pk)
     breakdown = exclusion_breakdown(

@@ -7,8 +7,9 @@ from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from campaigns import preview, scheduling
+from campaigns.authoring import preview
 from campaigns.models import Campaign
+from config.lib import timezones
 
 
 class NaiveSplitDateTimeField(forms.SplitDateTimeField):
@@ -96,12 +97,12 @@ class CampaignForm(forms.ModelForm):
         if local is None or not zone:
             return data
         try:
-            scheduling.time_zone(zone)
+            timezones.time_zone(zone)
         except ValidationError as exc:
             self.add_error("send_time_zone", exc)
             return data
         try:
-            self.instance.send_at = scheduling.send_instant(
+            self.instance.send_at = timezones.send_instant(
                 local, zone, now=timezone.now()
             )
         except ValidationError as exc:

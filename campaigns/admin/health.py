@@ -1,6 +1,6 @@
 """Admin: the operator health page (campaigns.health), at /admin/health/.
 
-For superusers and staff given campaigns.health.PERMISSION by hand: it shows
+For superusers and staff given campaigns.tracking.health.PERMISSION by hand: it shows
 the machinery (queues, callbacks, stuck batches, credentials), not people.
 """
 
@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
 
-from campaigns import health
+from campaigns.tracking import health
 
 
 @require_GET

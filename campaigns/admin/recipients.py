@@ -11,9 +11,9 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils.functional import cached_property
 
-from campaigns import failures
 from campaigns.models import Campaign, Recipient
-from contacts.admin.pagination import CappedCountPaginator
+from campaigns.tracking import failures
+from config.lib.pagination import CappedCountPaginator
 from contacts.models import ChannelIdentity
 from contacts.phones import phone_search_term
 

@@ -13,9 +13,9 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 
-from campaigns import retry
-from campaigns.failures import PERMANENT, TRANSIENT
 from campaigns.models import Campaign
+from campaigns.tracking import follow_up_campaigns
+from campaigns.tracking.failures import PERMANENT, TRANSIENT
 
 TEMPLATE = "admin/campaigns/campaign/retry.html"
 URL_NAME = "campaigns_campaign_retry"
@@ -37,16 +37,16 @@ class RetryFailedAdminMixin:
         if request.method == "POST":
             include_permanent = request.POST.get("include_permanent") == "on"
             try:
-                follow_up = retry.create_retry_campaign(
+                draft = follow_up_campaigns.create_retry_campaign(
                     campaign, request.user, include_permanent=include_permanent
                 )
-            except retry.RetryRefused as exc:
+            except follow_up_campaigns.RetryRefused as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 return redirect(f"admin:{URL_NAME}", pk=campaign.pk)
-            people = follow_up.lists.get().memberships.count()
+            people = draft.lists.get().memberships.count()
             self.message_user(
                 request,
-                f"Follow-up draft “{follow_up}” created for {people:,} "
+                f"Follow-up draft “{draft}” created for {people:,} "
                 f"{'person' if people == 1 else 'people'}. Run its pre-send "
                 "check and launch it when ready; consent is checked again then.",
                 messages.SUCCESS,
@@ -58,9 +58,9 @@ class RetryFailedAdminMixin:
                     "again unless their cause was fixed.",
                     messages.WARNING,
                 )
-            return redirect("admin:campaigns_campaign_change", follow_up.pk)
+            return redirect("admin:campaigns_campaign_change", draft.pk)
 
-        found = retry.failed_recipients(campaign)
+        found = follow_up_campaigns.failed_recipients(campaign)
         return TemplateResponse(
             request,
             TEMPLATE,
@@ -69,16 +69,20 @@ class RetryFailedAdminMixin:
                 "title": f"Retry failed recipients: {campaign}",
                 "opts": self.opts,
                 "original": campaign,
-                "refusal": retry.refusal(campaign),
+                "refusal": follow_up_campaigns.refusal(campaign),
                 "found": found,
-                "transient": retry.failed_recipients(campaign, (TRANSIENT,)),
+                "transient": follow_up_campaigns.failed_recipients(
+                    campaign, (TRANSIENT,)
+                ),
                 "with_permanent": found,
                 "permanent_count": found.by_class.get(PERMANENT, 0),
                 "sections": [
                     ("Transient failures", "retry-transient", found.transient_groups),
                     ("Permanent failures", "retry-permanent", found.permanent_groups),
                 ],
-                "template_changed": retry.template_changed_since_launch(campaign),
+                "template_changed": follow_up_campaigns.template_changed_since_launch(
+                    campaign
+                ),
                 "follow_ups": campaign.retries.order_by("created_at"),
             },
         )

@@ -15,7 +15,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 
-from campaigns import test_send
+from campaigns.dispatch import test_send
 from campaigns.models import Campaign, Recipient
 
 TEMPLATE = "admin/campaigns/campaign/test_send.html"

@@ -5,85 +5,401 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import campaigns.scheduling
+import config.lib.timezones
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contacts', '0002_roles'),
+        ("contacts", "0002_roles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MessageTemplate',
+            name="MessageTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('kind', models.CharField(choices=[('TEXT', 'Text'), ('MEDIA', 'Media'), ('CARD', 'Card'), ('CHOICE', 'Choice'), ('CHANNEL_TEMPLATE', 'Channel template')], default='TEXT', max_length=20)),
-                ('text', models.TextField(blank=True, help_text='Text message, or the prompt of a choice message.')),
-                ('title', models.CharField(blank=True, help_text='Card title.', max_length=200)),
-                ('description', models.TextField(blank=True, help_text='Card description.')),
-                ('media_url', models.CharField(blank=True, help_text="Media message, or the card's image or video.", max_length=1000, verbose_name='media URL')),
-                ('choices', models.TextField(blank=True, help_text='Card or choice replies, one per line (at most 10).')),
-                ('template_channel', models.CharField(choices=[('SMS', 'SMS'), ('WHATSAPP', 'WhatsApp'), ('RCS', 'RCS'), ('MMS', 'MMS'), ('VIBERBM', 'Viber Business Messages'), ('MESSENGER', 'Facebook Messenger'), ('INSTAGRAM', 'Instagram'), ('TELEGRAM', 'Telegram'), ('KAKAOTALK', 'KakaoTalk'), ('KAKAOTALKCHAT', 'KakaoTalk Chat'), ('LINE', 'LINE'), ('WECHAT', 'WeChat'), ('APPLEBC', 'Apple Messages for Business')], default='WHATSAPP', max_length=20)),
-                ('template_id', models.CharField(blank=True, help_text='As registered.', max_length=200, verbose_name='template id')),
-                ('template_language', models.CharField(blank=True, help_text='Language code, e.g. en_US.', max_length=20)),
-                ('template_parameters', models.JSONField(blank=True, default=dict, help_text='The template\'s own parameters, e.g. {"1": "${first_name}"}.')),
-                ('placeholders', models.JSONField(default=list, editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("TEXT", "Text"),
+                            ("MEDIA", "Media"),
+                            ("CARD", "Card"),
+                            ("CHOICE", "Choice"),
+                            ("CHANNEL_TEMPLATE", "Channel template"),
+                        ],
+                        default="TEXT",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "text",
+                    models.TextField(
+                        blank=True,
+                        help_text="Text message, or the prompt of a choice message.",
+                    ),
+                ),
+                (
+                    "title",
+                    models.CharField(
+                        blank=True, help_text="Card title.", max_length=200
+                    ),
+                ),
+                (
+                    "description",
+                    models.TextField(blank=True, help_text="Card description."),
+                ),
+                (
+                    "media_url",
+                    models.CharField(
+                        blank=True,
+                        help_text="Media message, or the card's image or video.",
+                        max_length=1000,
+                        verbose_name="media URL",
+                    ),
+                ),
+                (
+                    "choices",
+                    models.TextField(
+                        blank=True,
+                        help_text="Card or choice replies, one per line (at most 10).",
+                    ),
+                ),
+                (
+                    "template_channel",
+                    models.CharField(
+                        choices=[
+                            ("SMS", "SMS"),
+                            ("WHATSAPP", "WhatsApp"),
+                            ("RCS", "RCS"),
+                            ("MMS", "MMS"),
+                            ("VIBERBM", "Viber Business Messages"),
+                            ("MESSENGER", "Facebook Messenger"),
+                            ("INSTAGRAM", "Instagram"),
+                            ("TELEGRAM", "Telegram"),
+                            ("KAKAOTALK", "KakaoTalk"),
+                            ("KAKAOTALKCHAT", "KakaoTalk Chat"),
+                            ("LINE", "LINE"),
+                            ("WECHAT", "WeChat"),
+                            ("APPLEBC", "Apple Messages for Business"),
+                        ],
+                        default="WHATSAPP",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "template_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="As registered.",
+                        max_length=200,
+                        verbose_name="template id",
+                    ),
+                ),
+                (
+                    "template_language",
+                    models.CharField(
+                        blank=True,
+                        help_text="Language code, e.g. en_US.",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "template_parameters",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='The template\'s own parameters, e.g. {"1": "${first_name}"}.',
+                    ),
+                ),
+                ("placeholders", models.JSONField(default=list, editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('channel', models.CharField(choices=[('SMS', 'SMS'), ('WHATSAPP', 'WhatsApp'), ('RCS', 'RCS'), ('MMS', 'MMS'), ('VIBERBM', 'Viber Business Messages'), ('MESSENGER', 'Facebook Messenger'), ('INSTAGRAM', 'Instagram'), ('TELEGRAM', 'Telegram'), ('KAKAOTALK', 'KakaoTalk'), ('KAKAOTALKCHAT', 'KakaoTalk Chat'), ('LINE', 'LINE'), ('WECHAT', 'WeChat'), ('APPLEBC', 'Apple Messages for Business')], default='SMS', max_length=16)),
-                ('channel_priority_order', models.JSONField(blank=True, default=list, help_text='Fallback order, starting with the channel above; empty: the channel only.')),
-                ('purpose', models.CharField(choices=[('MARKETING', 'marketing'), ('TRANSACTIONAL', 'transactional')], default='MARKETING', max_length=13)),
-                ('send_at', models.DateTimeField(blank=True, help_text='UTC instant; empty: send when launched.', null=True)),
-                ('send_time_zone', models.CharField(blank=True, help_text='IANA name, e.g. Europe/Berlin.', max_length=64, validators=[campaigns.scheduling.validate_time_zone])),
-                ('ttl_seconds', models.PositiveBigIntegerField(blank=True, help_text="How long Sinch keeps trying to deliver; empty: Sinch's default.", null=True, validators=[django.core.validators.MinValueValidator(3), django.core.validators.MaxValueValidator(315576000000)], verbose_name='ttl (seconds)')),
-                ('sms_sender', models.CharField(blank=True, help_text='Number or alphanumeric sender id (SMS_SENDER).', max_length=1024, verbose_name='SMS sender')),
-                ('channel_properties', models.JSONField(blank=True, default=dict, help_text='Other channel properties, e.g. {"SMS_FLASH_MESSAGE": "true"}.')),
-                ('campaign_values', models.JSONField(blank=True, default=dict, help_text='Values of the template\'s campaign-sourced placeholders, e.g. {"offer": "20% off"}.')),
-                ('status', models.CharField(choices=[('DRAFT', 'Draft'), ('SCHEDULED', 'Scheduled'), ('SUBMITTING', 'Submitting'), ('SUBMITTED', 'Submitted'), ('COMPLETED', 'Completed'), ('CANCELLED', 'Cancelled'), ('FAILED', 'Failed')], default='DRAFT', editable=False, max_length=12)),
-                ('presend', models.JSONField(blank=True, editable=False, help_text='Summary of the last pre-send check (campaigns.presend).', null=True, verbose_name='pre-send check')),
-                ('presend_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='pre-send check at')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lists', models.ManyToManyField(help_text='A person on several lists receives the message once.', related_name='campaigns', to='contacts.contactlist', verbose_name='audience lists')),
-                ('seed_list', models.ForeignKey(blank=True, help_text='Receives test sends.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='seeded_campaigns', to='contacts.contactlist')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='campaigns', to='campaigns.messagetemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("SMS", "SMS"),
+                            ("WHATSAPP", "WhatsApp"),
+                            ("RCS", "RCS"),
+                            ("MMS", "MMS"),
+                            ("VIBERBM", "Viber Business Messages"),
+                            ("MESSENGER", "Facebook Messenger"),
+                            ("INSTAGRAM", "Instagram"),
+                            ("TELEGRAM", "Telegram"),
+                            ("KAKAOTALK", "KakaoTalk"),
+                            ("KAKAOTALKCHAT", "KakaoTalk Chat"),
+                            ("LINE", "LINE"),
+                            ("WECHAT", "WeChat"),
+                            ("APPLEBC", "Apple Messages for Business"),
+                        ],
+                        default="SMS",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "channel_priority_order",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Fallback order, starting with the channel above; empty: the channel only.",
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("MARKETING", "marketing"),
+                            ("TRANSACTIONAL", "transactional"),
+                        ],
+                        default="MARKETING",
+                        max_length=13,
+                    ),
+                ),
+                (
+                    "send_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="UTC instant; empty: send when launched.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "send_time_zone",
+                    models.CharField(
+                        blank=True,
+                        help_text="IANA name, e.g. Europe/Berlin.",
+                        max_length=64,
+                        validators=[config.lib.timezones.validate_time_zone],
+                    ),
+                ),
+                (
+                    "ttl_seconds",
+                    models.PositiveBigIntegerField(
+                        blank=True,
+                        help_text="How long Sinch keeps trying to deliver; empty: Sinch's default.",
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(3),
+                            django.core.validators.MaxValueValidator(315576000000),
+                        ],
+                        verbose_name="ttl (seconds)",
+                    ),
+                ),
+                (
+                    "sms_sender",
+                    models.CharField(
+                        blank=True,
+                        help_text="Number or alphanumeric sender id (SMS_SENDER).",
+                        max_length=1024,
+                        verbose_name="SMS sender",
+                    ),
+                ),
+                (
+                    "channel_properties",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Other channel properties, e.g. {"SMS_FLASH_MESSAGE": "true"}.',
+                    ),
+                ),
+                (
+                    "campaign_values",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Values of the template\'s campaign-sourced placeholders, e.g. {"offer": "20% off"}.',
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("DRAFT", "Draft"),
+                            ("SCHEDULED", "Scheduled"),
+                            ("SUBMITTING", "Submitting"),
+                            ("SUBMITTED", "Submitted"),
+                            ("COMPLETED", "Completed"),
+                            ("CANCELLED", "Cancelled"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="DRAFT",
+                        editable=False,
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "presend",
+                    models.JSONField(
+                        blank=True,
+                        editable=False,
+                        help_text="Summary of the last pre-send check (campaigns.presend).",
+                        null=True,
+                        verbose_name="pre-send check",
+                    ),
+                ),
+                (
+                    "presend_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        verbose_name="pre-send check at",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lists",
+                    models.ManyToManyField(
+                        help_text="A person on several lists receives the message once.",
+                        related_name="campaigns",
+                        to="contacts.contactlist",
+                        verbose_name="audience lists",
+                    ),
+                ),
+                (
+                    "seed_list",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Receives test sends.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="seeded_campaigns",
+                        to="contacts.contactlist",
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="campaigns",
+                        to="campaigns.messagetemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'permissions': [('launch_campaign', 'Can launch campaigns'), ('cancel_campaign', 'Can cancel campaigns')],
+                "ordering": ["-created_at"],
+                "permissions": [
+                    ("launch_campaign", "Can launch campaigns"),
+                    ("cancel_campaign", "Can cancel campaigns"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TemplateParameter',
+            name="TemplateParameter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('source', models.CharField(choices=[('CONTACT_FIELD', 'Contact field'), ('ATTRIBUTE', 'Custom attribute'), ('CAMPAIGN', 'Value set on the campaign')], default='ATTRIBUTE', max_length=20)),
-                ('contact_field', models.CharField(blank=True, choices=[('first_name', 'First name'), ('last_name', 'Last name'), ('language', 'Language'), ('time_zone', 'Time zone'), ('external_id', 'External id')], max_length=20)),
-                ('attribute', models.CharField(blank=True, help_text="Key in the contact's custom attributes.", max_length=200, verbose_name='attribute key')),
-                ('default', models.CharField(blank=True, help_text='Used when the contact (or campaign) has no value; leave empty to block such recipients.', max_length=1000)),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='parameters', to='campaigns.messagetemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("CONTACT_FIELD", "Contact field"),
+                            ("ATTRIBUTE", "Custom attribute"),
+                            ("CAMPAIGN", "Value set on the campaign"),
+                        ],
+                        default="ATTRIBUTE",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "contact_field",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("first_name", "First name"),
+                            ("last_name", "Last name"),
+                            ("language", "Language"),
+                            ("time_zone", "Time zone"),
+                            ("external_id", "External id"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "attribute",
+                    models.CharField(
+                        blank=True,
+                        help_text="Key in the contact's custom attributes.",
+                        max_length=200,
+                        verbose_name="attribute key",
+                    ),
+                ),
+                (
+                    "default",
+                    models.CharField(
+                        blank=True,
+                        help_text="Used when the contact (or campaign) has no value; leave empty to block such recipients.",
+                        max_length=1000,
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="parameters",
+                        to="campaigns.messagetemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['template', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('template', 'name'), name='template_parameter_unique_name')],
+                "ordering": ["template", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("template", "name"),
+                        name="template_parameter_unique_name",
+                    )
+                ],
             },
         ),
     ]

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.lib.pagination import CappedCountPaginator
 from contacts.admin.filters import (
     ChannelFilter,
     ConsentFilter,
@@ -23,7 +24,6 @@ from contacts.admin.forms import (
     OptOutForm,
     RecordConsentForm,
 )
-from contacts.admin.pagination import CappedCountPaginator
 from contacts.exporting import stream_csv
 from contacts.models import (
     ChannelIdentity,

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from contacts.admin.pagination import CappedCountPaginator
+from config.lib.pagination import CappedCountPaginator
 from contacts.models import AuditEvent, ConsentEvent
 from contacts.phones import phone_search_term
 

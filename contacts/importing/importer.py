@@ -16,13 +16,13 @@ from django.conf import settings
 from django.db import IntegrityError, reset_queries, transaction
 from django.utils import timezone
 
+from config.lib.bulk import tune_connection
 from contacts.audit import record_audit
 from contacts.importing.plan import ChunkPlan
 from contacts.importing.reader import validated_batches
 from contacts.importing.rows import ParsedRow, RowParser
 from contacts.importing.seen import SeenKeys
 from contacts.importing.source import CsvFileError
-from contacts.importing.tables import tune_connection
 from contacts.models import (
     AuditEvent,
     ImportJob,

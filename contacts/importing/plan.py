@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
+from config.lib.bulk import TableWriter, matching
 from contacts.importing.rows import ParsedRow
-from contacts.importing.tables import TableWriter, matching
 from contacts.models import (
     ChannelIdentity,
     ConsentEvent,

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from campaigns import presend
+from campaigns.authoring import presend
 from campaigns.models import Campaign, MessageTemplate, Recipient
 from contacts.models import ConsentState
 from sinch import wire

@@ -20,7 +20,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from campaigns import presend
+from campaigns.authoring import presend
 from campaigns.models import Batch, Campaign, MessageTemplate
 from contacts.models import ConsentState
 from sinch import wire

@@ -33,7 +33,7 @@ def small_batches(monkeypatch):
 @pytest.fixture
 def launchable_campaign(db, make_contact, make_list):
     """Seven opted-in customers and Olga, opted out; the pre-send check passed."""
-    from campaigns import presend
+    from campaigns.authoring import presend
     from campaigns.models import Campaign, MessageTemplate
 
     template = MessageTemplate.objects.create(

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
 
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
-from campaigns.scheduling import local_time, send_instant
+from config.lib.timezones import local_time, send_instant
 from sinch import wire
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

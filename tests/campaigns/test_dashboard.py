@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import counters, dashboard
+from campaigns import counters
 from campaigns.models import (
     Batch,
     Campaign,
@@ -27,6 +27,7 @@ from campaigns.models import (
     MessageTemplate,
     Recipient,
 )
+from campaigns.tracking import dashboard
 from contacts.models import AuditEvent
 
 R = Recipient.Status

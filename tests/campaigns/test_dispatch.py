@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import control as controls
-from campaigns import dispatch, launching, presend
+from campaigns.authoring import presend
+from campaigns.dispatch import control as controls
+from campaigns.dispatch import drain, launching
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState
 from contacts.services.consent import Evidence, record_opt_out_for_contacts
@@ -65,7 +66,7 @@ def test_an_opt_out_after_launch_is_excluded_from_every_batch_not_yet_submitted(
         evidence=Evidence(wording="Asked by phone"),
         actor=sender,
     )
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     late.refresh_from_db()
     assert (late.status, late.reason) == (
         Recipient.Status.EXCLUDED,
@@ -115,7 +116,7 @@ def test_a_send_time_beyond_sinchs_horizon_is_held_here(
     assert batch.status == B.PENDING
     assert batch.not_before == send_at - launching.SCHEDULE_HORIZON
     assert _sent(control) == []
-    dispatch.tick()  # nothing is due yet
+    drain.tick()  # nothing is due yet
     assert _sent(control) == []
 
 
@@ -127,7 +128,7 @@ def test_cancel_prevents_unsubmitted_batches_and_reports_the_receipt(
     receipt = controls.cancel(campaign, sender)
     assert receipt["prevented"] == 7
     assert receipt["already_sent"] == 0
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     assert _sent(control) == []
 
 
@@ -181,9 +182,9 @@ def test_batches_go_out_while_the_launch_is_still_freezing(
         )
         status = Campaign.objects.get(pk=campaign_id).status
         seen.append((status, frozen, sealed.count()))
-        dispatch.run_dispatcher(campaign_id)  # a worker picks it up at once
+        drain.run_dispatcher(campaign_id)  # a worker picks it up at once
 
-    monkeypatch.setattr(dispatch, "start", start)
+    monkeypatch.setattr(drain, "start", start)
     launching.freeze_recipients(big_campaign.pk, chunk_size=4)
     status, frozen, sealed = seen[0]
     assert status == S.LAUNCHING
@@ -209,17 +210,17 @@ def test_a_launch_whose_worker_died_resumes_without_sending_anyone_twice(
                 raise SystemExit("worker killed")
             yield rows
 
-    monkeypatch.setattr(dispatch, "start", lambda *a, **k: None)
+    monkeypatch.setattr(drain, "start", lambda *a, **k: None)
     monkeypatch.setattr(presend, "_member_rows", dies_after_two_chunks)
     with pytest.raises(SystemExit):
         launching.freeze_recipients(big_campaign.pk, chunk_size=4)
     # Meanwhile a drain loop submitted the batches sealed before the crash.
-    dispatch.run_dispatcher(big_campaign.pk)
+    drain.run_dispatcher(big_campaign.pk)
     sent_before = control.state()["counters"]["recipients_accepted"]
     assert 0 < sent_before < 20
     monkeypatch.setattr(presend, "_member_rows", real_rows)
     launching.freeze_recipients(big_campaign.pk, chunk_size=4)  # the task again
-    dispatch.run_dispatcher(big_campaign.pk)
+    drain.run_dispatcher(big_campaign.pk)
 
     recipients = Recipient.objects.filter(campaign=big_campaign)
     assert recipients.count() == 22  # everyone once, sent or excluded
@@ -261,7 +262,7 @@ def test_queueing_the_drain_loops_mid_launch_may_close_the_connection(
         calls.append(1)
         connection.close()
 
-    monkeypatch.setattr(dispatch, "start", queue_drain_loops)
+    monkeypatch.setattr(drain, "start", queue_drain_loops)
     launching.freeze_recipients(campaign.pk, chunk_size=2)
     assert Recipient.objects.filter(campaign=campaign).count() == 10
     assert Batch.objects.filter(campaign=campaign).count() == 4

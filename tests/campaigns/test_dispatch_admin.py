@@ -15,7 +15,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import launching, presend
+from campaigns.authoring import presend
+from campaigns.dispatch import launching
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState
 

@@ -16,8 +16,9 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
-from campaigns import control as controls
-from campaigns import dispatch, launching, presend, ratelimit, sending
+from campaigns.authoring import presend
+from campaigns.dispatch import batch_request, drain, launching, ratelimit
+from campaigns.dispatch import control as controls
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState
 from sinch import client as sinch_client
@@ -81,12 +82,14 @@ def batches(campaign) -> list[Batch]:
 
 def at_sinch(control) -> list[str]:
     """Our batch keys of every batch the simulator accepted, in arrival order."""
-    return [b["meta_data"].get(sending.BATCH_KEY) for b in control.state()["batches"]]
+    return [
+        b["meta_data"].get(batch_request.BATCH_KEY) for b in control.state()["batches"]
+    ]
 
 
 def remote_statuses(control) -> dict[str, str]:
     return {
-        b["meta_data"].get(sending.BATCH_KEY): b["status"]
+        b["meta_data"].get(batch_request.BATCH_KEY): b["status"]
         for b in control.state()["batches"]
     }
 
@@ -101,7 +104,7 @@ def refuse_app_for(monkeypatch, client, refused: set[str]) -> None:
     send = client.send_batch
 
     def send_batch(request):
-        if request.batch_metadata.get(sending.BATCH_KEY) not in refused:
+        if request.batch_metadata.get(batch_request.BATCH_KEY) not in refused:
             return send(request)
         real = client.app_id
         client.app_id = "not-our-app"
@@ -135,7 +138,7 @@ def test_a_short_retry_after_is_waited_out_then_the_batch_is_sent_once(
 
     monkeypatch.setattr(client.transport, "_sleep", sleep)
     control.post("inject", responses=[{"status": 429, "retry_after": 7}])
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     # One call answered 429, then a wait of Retry-After, and only then the resend.
     assert waits == [(7.0, 1)]
     assert at_sinch(control) == keys(batches(campaign))
@@ -148,16 +151,16 @@ def test_a_long_retry_after_puts_the_batch_back_until_then(
 ):
     launch_held(campaign, sender, capture)
     control.post("inject", responses=[{"status": 429, "retry_after": 600}])
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
     assert batch.status == B.PENDING
     assert abs((batch.not_before - timezone.now()).total_seconds() - 600) < 5
     assert "rate limited" in batch.last_error
     assert batch.attempts == 0  # a 429 is not an attempt: Sinch did nothing
-    dispatch.run_dispatcher(campaign.pk)  # not due yet: not resubmitted
+    drain.run_dispatcher(campaign.pk)  # not due yet: not resubmitted
     assert at_sinch(control) == []
     backdate(batch, not_before=ago(1))  # Retry-After has passed
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     batch.refresh_from_db()
     assert batch.status == B.ACCEPTED
     assert at_sinch(control) == [batch.metadata_key]
@@ -174,12 +177,12 @@ def test_a_timeout_on_send_is_reconciled_by_metadata_and_never_resent(
     monkeypatch.setattr(client.transport, "timeout", (2.0, 0.3))
     # Sinch processes the batch but answers after the client gave up.
     control.knobs(timeout_ratio=1, timeout_s=1)
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
     assert batch.status == B.UNCERTAIN
     assert batch.last_error.startswith("Outcome uncertain")
     control.knobs(timeout_ratio=0)
-    dispatch.run_dispatcher(campaign.pk)  # reconciles first: found at Sinch
+    drain.run_dispatcher(campaign.pk)  # reconciles first: found at Sinch
     batch.refresh_from_db()
     (remote,) = control.state()["batches"]
     assert batch.status == B.ACCEPTED
@@ -200,22 +203,22 @@ def test_a_500_on_send_waits_the_grace_period_then_is_sent_once(
     settings.DISPATCH_UNCERTAIN_GRACE_S = 120
     launch_held(campaign, sender, capture)
     control.post("inject", responses=[{"status": 500}])  # Sinch never stored it
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
     assert batch.status == B.UNCERTAIN
     # Looked up at Sinch, not found, but within the grace: not resent.
-    assert dispatch.reconcile(campaign.pk)["waiting"] == 1
-    dispatch.run_dispatcher(campaign.pk)
+    assert drain.reconcile(campaign.pk)["waiting"] == 1
+    drain.run_dispatcher(campaign.pk)
     batch.refresh_from_db()
     assert batch.status == B.UNCERTAIN
     assert at_sinch(control) == []
     backdate(batch, uncertain_since=ago(121))
-    dispatch.run_dispatcher(campaign.pk)  # reconcile -> PENDING -> sent
+    drain.run_dispatcher(campaign.pk)  # reconcile -> PENDING -> sent
     batch.refresh_from_db()
     assert (batch.status, batch.attempts) == (B.ACCEPTED, 2)
     assert at_sinch(control) == [batch.metadata_key]
-    dispatch.reconcile()
-    dispatch.run_dispatcher(campaign.pk)
+    drain.reconcile()
+    drain.run_dispatcher(campaign.pk)
     assert at_sinch(control) == [batch.metadata_key]
 
 
@@ -224,16 +227,16 @@ def test_a_batch_left_uncertain_by_hand_is_resent_once_after_the_grace(
 ):
     settings.DISPATCH_UNCERTAIN_GRACE_S = 120
     launch_held(campaign, sender, capture)
-    batch = dispatch.claim_next(campaign.pk)  # its worker died before the call
+    batch = drain.claim_next(campaign.pk)  # its worker died before the call
     Batch.objects.filter(pk=batch.pk).update(status=B.UNCERTAIN)
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     batch.refresh_from_db()
     assert batch.status == B.UNCERTAIN
     assert batch.uncertain_since is not None  # the grace starts now
     assert at_sinch(control) == []
     backdate(batch, uncertain_since=ago(121))
-    dispatch.run_dispatcher(campaign.pk)
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     batch.refresh_from_db()
     assert batch.status == B.ACCEPTED
     assert at_sinch(control) == [batch.metadata_key]
@@ -244,12 +247,12 @@ def test_a_worker_that_died_mid_claim_is_reconciled_after_the_lease(
 ):
     settings.DISPATCH_CLAIM_LEASE_S = 60
     launch_held(campaign, sender, capture)
-    batch = dispatch.claim_next(campaign.pk)
+    batch = drain.claim_next(campaign.pk)
     # The claim is fresh: another loop does not touch it.
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     assert Batch.objects.get(pk=batch.pk).status == B.SUBMITTING
     backdate(batch, claimed_at=ago(61))
-    assert dispatch.reconcile(campaign.pk)["stale"] == 1
+    assert drain.reconcile(campaign.pk)["stale"] == 1
     batch.refresh_from_db()
     assert batch.status == B.UNCERTAIN
     assert at_sinch(control) == []
@@ -264,7 +267,7 @@ def test_a_refused_batch_fails_with_sinchs_message_and_the_others_go_on(
     launch_held(campaign, sender, capture)
     first, second, third = batches(campaign)
     refuse_app_for(monkeypatch, client, {second.metadata_key})
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     second.refresh_from_db()
     assert second.status == B.FAILED
     assert "Unknown app 'not-our-app'" in second.last_error
@@ -286,25 +289,25 @@ def test_two_workers_claiming_the_same_batch_submit_it_once(
     """Worker A reads the due batch, worker B claims it before A's claim
     lands: A's conditional update changes nothing and A gets no batch."""
     launch_held(campaign, sender, capture)
-    real_f, got = dispatch.F, {}
+    real_f, got = drain.F, {}
 
     def f_between_read_and_claim(name):
         # Called by claim_next after reading the candidates, before claiming.
         if "b" not in got:
             got["b"] = None
-            got["b"] = dispatch.claim_next(campaign.pk)  # worker B, meanwhile
+            got["b"] = drain.claim_next(campaign.pk)  # worker B, meanwhile
         return real_f(name)
 
-    monkeypatch.setattr(dispatch, "F", f_between_read_and_claim)
-    got["a"] = dispatch.claim_next(campaign.pk)
-    monkeypatch.setattr(dispatch, "F", real_f)
+    monkeypatch.setattr(drain, "F", f_between_read_and_claim)
+    got["a"] = drain.claim_next(campaign.pk)
+    monkeypatch.setattr(drain, "F", real_f)
     (batch,) = batches(campaign)
     assert got["a"] is None
     assert got["b"].pk == batch.pk
     assert batch.attempts == 1
-    context = dispatch._Context(got["b"].campaign)
-    dispatch.submit(got["b"], context)
-    dispatch.run_dispatcher(campaign.pk)  # worker A's next round
+    context = drain._Context(got["b"].campaign)
+    drain.submit(got["b"], context)
+    drain.run_dispatcher(campaign.pk)  # worker A's next round
     assert at_sinch(control) == [batch.metadata_key]
 
 
@@ -336,10 +339,10 @@ def test_two_drain_loops_racing_on_postgresql_post_every_batch_exactly_once(
     """Two threads, two connections: both read the same due batches and both
     try to claim the first one at the same moment; then they race freely."""
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 1)
-    monkeypatch.setattr(dispatch, "start", lambda *a, **k: None)
+    monkeypatch.setattr(drain, "start", lambda *a, **k: None)
     campaign = make_campaign()
     launching.launch(campaign, sender)  # 7 batches of 1; drain loops held
-    barrier, local, real_f = threading.Barrier(2), threading.local(), dispatch.F
+    barrier, local, real_f = threading.Barrier(2), threading.local(), drain.F
 
     def f_in_step(name):  # each worker's first claim waits for the other's
         if not getattr(local, "stepped", False):
@@ -347,8 +350,8 @@ def test_two_drain_loops_racing_on_postgresql_post_every_batch_exactly_once(
             barrier.wait(5)
         return real_f(name)
 
-    monkeypatch.setattr(dispatch, "F", f_in_step)
-    _threads(lambda n: dispatch.run_dispatcher(campaign.pk))
+    monkeypatch.setattr(drain, "F", f_in_step)
+    _threads(lambda n: drain.run_dispatcher(campaign.pk))
     assert sorted(at_sinch(control)) == sorted(keys(batches(campaign)))
     counters = control.state()["counters"]
     assert counters["batches_accepted"] == counters["api_calls"] == 7  # 7 POSTs
@@ -362,16 +365,16 @@ def test_two_drain_loops_over_one_campaign_post_every_batch_once(
     is between two of its batches."""
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 1)
     launch_held(campaign, sender, capture)
-    submit, nested = dispatch.submit, []
+    submit, nested = drain.submit, []
 
     def submit_then_other_loop(batch, context):
         outcome = submit(batch, context)
         if not nested:
-            nested.append(dispatch.run_dispatcher(campaign.pk))  # loop B
+            nested.append(drain.run_dispatcher(campaign.pk))  # loop B
         return outcome
 
-    monkeypatch.setattr(dispatch, "submit", submit_then_other_loop)
-    dispatch.run_dispatcher(campaign.pk)  # loop A
+    monkeypatch.setattr(drain, "submit", submit_then_other_loop)
+    drain.run_dispatcher(campaign.pk)  # loop A
     assert sorted(at_sinch(control)) == sorted(keys(batches(campaign)))
     counters = control.state()["counters"]
     assert counters["batches_accepted"] == counters["api_calls"] == 7  # 7 POSTs
@@ -394,8 +397,8 @@ def test_cancel_before_any_submission_sends_nothing(
         .exclude(status=R.EXCLUDED)
         .values_list("status", flat=True)
     ) == {R.CANCELLED}
-    dispatch.run_dispatcher(campaign.pk)
-    dispatch.tick()
+    drain.run_dispatcher(campaign.pk)
+    drain.tick()
     assert at_sinch(control) == []
     with pytest.raises(controls.ControlError):
         controls.cancel(campaign, sender)
@@ -405,10 +408,10 @@ def test_cancel_between_claim_and_call_sends_nothing(
     campaign, sender, client, control, capture
 ):
     launch_held(campaign, sender, capture)
-    batch = dispatch.claim_next(campaign.pk)
+    batch = drain.claim_next(campaign.pk)
     receipt = controls.cancel(campaign, sender)
     assert receipt["unconfirmed"] == 7  # in flight: not known yet
-    assert dispatch.submit(batch, dispatch._Context(batch.campaign)) == B.CANCELLED
+    assert drain.submit(batch, drain._Context(batch.campaign)) == B.CANCELLED
     assert at_sinch(control) == []
     campaign.refresh_from_db()
     assert campaign.cancel_receipt["prevented"] == 7
@@ -433,7 +436,7 @@ def test_cancel_while_a_scheduled_batch_is_in_flight_cancels_it_at_sinch(
     launch_held(campaign, sender, capture)
     seen = []
     _cancel_during_the_call(monkeypatch, client, campaign, sender, seen)
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
     assert seen[0]["unconfirmed"] == 7
     assert batch.status == B.CANCELLED
@@ -453,7 +456,7 @@ def test_cancel_while_an_immediate_batch_is_in_flight_reports_it_gone(
     launch_held(campaign, sender, capture)
     seen = []
     _cancel_during_the_call(monkeypatch, client, campaign, sender, seen)
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
     assert (batch.status, batch.cancel_requested) == (B.ACCEPTED, True)
     receipt = Campaign.objects.get(pk=campaign.pk).cancel_receipt
@@ -466,13 +469,13 @@ def test_cancel_of_an_uncertain_batch_sinch_never_got_never_sends_it(
 ):
     launch_held(campaign, sender, capture)
     control.post("inject", responses=[{"status": 500}])
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
     assert batch.status == B.UNCERTAIN
     receipt = controls.cancel(campaign, sender)
     assert (receipt["unconfirmed"], receipt["prevented"]) == (7, 0)
     backdate(batch, uncertain_since=ago(settings.DISPATCH_UNCERTAIN_GRACE_S + 1))
-    dispatch.tick()
+    drain.tick()
     batch.refresh_from_db()
     assert batch.status == B.CANCELLED
     assert at_sinch(control) == []
@@ -490,11 +493,11 @@ def test_cancel_of_an_uncertain_batch_sinch_scheduled_cancels_it_there(
     launch_held(campaign, sender, capture)
     monkeypatch.setattr(client.transport, "timeout", (2.0, 0.3))
     control.post("inject", responses=[{"timeout": True, "delay_s": 1.0}])
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
     assert batch.status == B.UNCERTAIN
     controls.cancel(campaign, sender)
-    dispatch.reconcile()
+    drain.reconcile()
     batch.refresh_from_db()
     assert (batch.status, batch.remote_status) == (B.CANCELLED, "CANCELLED")
     assert remote_statuses(control) == {batch.metadata_key: "CANCELLED"}
@@ -538,8 +541,8 @@ def test_cancel_with_a_failed_batch_counts_it_apart(
     launch_held(campaign, sender, capture)
     first = batches(campaign)[0]
     refuse_app_for(monkeypatch, client, {first.metadata_key})
-    batch = dispatch.claim_next(campaign.pk)
-    dispatch.submit(batch, dispatch._Context(batch.campaign))
+    batch = drain.claim_next(campaign.pk)
+    drain.submit(batch, drain._Context(batch.campaign))
     receipt = controls.cancel(campaign, sender)
     assert receipt["failed_before"] == 3
     assert receipt["prevented"] == 4
@@ -602,21 +605,21 @@ def test_pause_stops_further_batches_and_resume_continues_where_it_stopped(
 ):
     launch_held(campaign, sender, capture)
     first, second, third = batches(campaign)
-    submit = dispatch.submit
+    submit = drain.submit
 
     def submit_then_pause(batch, context):  # the user pauses after batch 1
         outcome = submit(batch, context)
         controls.pause(Campaign.objects.get(pk=campaign.pk), sender)
         return outcome
 
-    monkeypatch.setattr(dispatch, "submit", submit_then_pause)
-    dispatch.run_dispatcher(campaign.pk)
-    monkeypatch.setattr(dispatch, "submit", submit)
+    monkeypatch.setattr(drain, "submit", submit_then_pause)
+    drain.run_dispatcher(campaign.pk)
+    monkeypatch.setattr(drain, "submit", submit)
     campaign.refresh_from_db()
     assert campaign.status == S.PAUSED
     assert at_sinch(control) == [first.metadata_key]
-    dispatch.run_dispatcher(campaign.pk)  # another loop while paused
-    dispatch.tick()
+    drain.run_dispatcher(campaign.pk)  # another loop while paused
+    drain.tick()
     assert at_sinch(control) == [first.metadata_key]
     with capture(execute=True):
         controls.resume(campaign, sender)
@@ -629,9 +632,9 @@ def test_a_batch_claimed_when_the_pause_came_is_released_unsent(
     campaign, sender, client, control, capture
 ):
     launch_held(campaign, sender, capture)
-    batch = dispatch.claim_next(campaign.pk)
+    batch = drain.claim_next(campaign.pk)
     controls.pause(campaign, sender)
-    assert dispatch.submit(batch, dispatch._Context(batch.campaign)) == B.PENDING
+    assert drain.submit(batch, drain._Context(batch.campaign)) == B.PENDING
     batch.refresh_from_db()
     assert (batch.status, batch.attempts) == (B.PENDING, 0)
     assert at_sinch(control) == []
@@ -649,7 +652,7 @@ def test_the_campaign_pauses_itself_when_too_many_batches_fail(
     launch_held(campaign, sender, capture)
     one, two, three, four = batches(campaign)
     refuse_app_for(monkeypatch, client, keys([one, two, three]))
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     campaign.refresh_from_db()
     assert campaign.status == S.PAUSED
     assert campaign.status_reason.startswith("Paused automatically: 2 of the last 2")
@@ -675,7 +678,7 @@ def test_a_batch_claimed_too_often_is_failed_with_a_clear_message(
     first, second, third = batches(campaign)
     backdate(first, attempts=1)  # one lost attempt: one more is allowed
     backdate(second, attempts=2)  # its worker died twice
-    dispatch.run_dispatcher(campaign.pk)
+    drain.run_dispatcher(campaign.pk)
     second.refresh_from_db()
     assert second.status == B.FAILED
     assert second.last_error.startswith("Given up after 2 attempts")
@@ -750,17 +753,17 @@ def test_further_batches_wait_until_sinch_has_processed_the_earlier_ones(
     campaign, sender, client, control, small_batches, monkeypatch, capture, settings
 ):
     settings.SINCH_MAX_IN_FLIGHT_MESSAGES = 3  # one batch of 3 at a time
-    monkeypatch.setattr(dispatch, "CAP_WAIT_S", 0.05)
-    monkeypatch.setattr(dispatch, "REMOTE_REREAD_S", 0)
+    monkeypatch.setattr(drain, "CAP_WAIT_S", 0.05)
+    monkeypatch.setattr(drain, "REMOTE_REREAD_S", 0)
     control.knobs(processing_delay_s=20)  # Sinch holds them READY for 20 s
     launch_held(campaign, sender, capture)
     first, second, third = batches(campaign)
-    dispatch.run_dispatcher(campaign.pk, seconds=0.3)
+    drain.run_dispatcher(campaign.pk, seconds=0.3)
     assert at_sinch(control) == [first.metadata_key]
     assert Batch.objects.get(pk=first.pk).remote_status == "READY"
     control.post("advance", seconds=21)
     control.wait_for_batch(Batch.objects.get(pk=first.pk).sinch_batch_id, "PROCESSED")
-    dispatch.run_dispatcher(campaign.pk, seconds=0.3)
+    drain.run_dispatcher(campaign.pk, seconds=0.3)
     assert at_sinch(control) == [first.metadata_key, second.metadata_key]
     assert Batch.objects.get(pk=first.pk).remote_status == "PROCESSED"
     assert Batch.objects.get(pk=third.pk).status == B.PENDING

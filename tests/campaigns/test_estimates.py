@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from campaigns import estimates
+from campaigns.authoring import estimates
 
 ROOT = Path(__file__).resolve().parents[2]
 PRICES = {"default": 0.0075, "US": 0.0079, "DE": 0.0859}

@@ -17,8 +17,8 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
 
-from campaigns import health
 from campaigns.models import Batch, Campaign, MessageTemplate, WebhookEvent
+from campaigns.tracking import health
 from sinch.client import get_sinch_client
 from sinch.config import (
     CREDENTIAL_SETTINGS,

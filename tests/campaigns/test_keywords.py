@@ -3,7 +3,7 @@ they are typed, in several languages, and only when the whole message is one."""
 
 import pytest
 
-from campaigns import keywords
+from campaigns.tracking import keywords
 
 
 @pytest.mark.parametrize(

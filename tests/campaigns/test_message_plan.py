@@ -5,9 +5,9 @@ import random
 import pytest
 from django.urls import reverse
 
-from campaigns import presend
+from campaigns.authoring import presend
+from campaigns.authoring.rendering import MessagePlan, freeze_message
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
-from campaigns.rendering import MessagePlan, freeze_message
 from contacts.models import ConsentState
 from sinch.placeholders import render, strings
 

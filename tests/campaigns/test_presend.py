@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import presend
+from campaigns.authoring import presend
 from campaigns.models import Campaign, MessageTemplate
 from contacts.models import AuditEvent, ChannelIdentity, ConsentState, Contact
 

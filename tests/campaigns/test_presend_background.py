@@ -6,7 +6,7 @@ import random
 import pytest
 from django.urls import reverse
 
-from campaigns import presend
+from campaigns.authoring import presend
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
 from campaigns.tasks import presend_check
 from contacts.models import ConsentState

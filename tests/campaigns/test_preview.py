@@ -5,7 +5,7 @@ import random
 import pytest
 from django.urls import reverse
 
-from campaigns import preview
+from campaigns.authoring import preview
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
 
 

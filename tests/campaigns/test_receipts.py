@@ -11,7 +11,10 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from campaigns import counters, dispatch, launching, presend, receipts, tasks
+from campaigns import counters, tasks
+from campaigns.authoring import presend
+from campaigns.dispatch import drain, launching
+from campaigns.dispatch.batch_request import BATCH_KEY, CAMPAIGN_KEY, RECIPIENT_KEY
 from campaigns.models import (
     Batch,
     Campaign,
@@ -21,7 +24,7 @@ from campaigns.models import (
     Recipient,
     WebhookEvent,
 )
-from campaigns.sending import BATCH_KEY, CAMPAIGN_KEY, RECIPIENT_KEY
+from campaigns.tracking import receipts
 from contacts.models import ChannelIdentity, ConsentEvent, ConsentState, Contact
 from sinch import wire
 from sinch.simulator import events
@@ -588,7 +591,7 @@ def test_start_after_stop_opts_the_number_back_in(olga):
 
 
 def test_help_is_logged_and_changes_no_consent(olga, caplog):
-    caplog.set_level("INFO", logger="campaigns.receipts")
+    caplog.set_level("INFO", logger="campaigns.tracking.receipts")
     inbound("help?")
     process()
     assert InboundMessage.objects.get().keyword == "HELP"
@@ -702,7 +705,7 @@ def test_the_tick_processes_events_whose_task_never_ran(campaign, people):
         received_at=timezone.now() - timedelta(seconds=30)
     )
     fresh = receipt(people[1], "DELIVERED")  # its own task is on its way
-    dispatch.tick()
+    drain.tick()
     assert state(stale)[0] == State.PROCESSED
     assert state(fresh)[0] == State.NEW
 
@@ -736,7 +739,7 @@ def test_the_simulators_receipts_end_in_the_statuses_it_reports(
     receipts and some failures: its signed callbacks go over HTTP to the
     webhook, are processed, and every recipient ends in the status the
     simulator last reported for its message."""
-    from campaigns import inbox
+    from campaigns.tracking import inbox
 
     # On SQLite the live server shares this thread's connection: process here,
     # once the simulator has delivered everything.

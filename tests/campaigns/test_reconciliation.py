@@ -12,18 +12,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import (
-    counters,
-    dispatch,
-    inbox,
-    launching,
-    presend,
-    ratelimit,
-    receipts,
-    sending,
-)
-from campaigns import reconciliation as rec
+from campaigns import counters
 from campaigns.apps import RECONCILE_NAME
+from campaigns.authoring import presend
+from campaigns.dispatch import batch_request, drain, launching, ratelimit
 from campaigns.models import (
     Batch,
     Campaign,
@@ -31,6 +23,8 @@ from campaigns.models import (
     Recipient,
     WebhookEvent,
 )
+from campaigns.tracking import inbox, receipts
+from campaigns.tracking import reconciliation as rec
 from contacts.models import ConsentState
 from sinch import client as sinch_client
 from sinch import wire
@@ -123,7 +117,7 @@ def launched(db, make_contact, make_list, sender, sinch, control, small_batches)
         presend.run_presend_check(campaign)
         campaign.refresh_from_db()
         launching.launch(campaign, sender)
-        dispatch.run_dispatcher(campaign.pk)
+        drain.run_dispatcher(campaign.pk)
         if wait:
             for batch in Batch.objects.filter(campaign=campaign):
                 control.wait_for_batch(batch.sinch_batch_id, "PROCESSED")
@@ -270,7 +264,7 @@ def test_a_campaign_whose_receipts_stopped_is_flagged_and_unflagged_when_they_re
     }
     assert stalled(campaign) == ""
 
-    with caplog.at_level(logging.WARNING, logger="campaigns.reconciliation"):
+    with caplog.at_level(logging.WARNING, logger="campaigns.tracking.reconciliation"):
         result = rec.flag_stalled_campaigns(now=sent + timedelta(minutes=42))
     assert result == {"flagged": 1, "cleared": 0}
     assert stalled(campaign) == (
@@ -366,7 +360,7 @@ def test_drifted_counters_are_healed_from_a_full_count_and_logged(launched, capl
     campaign = launched()
     assert counters.counts(campaign.pk) == {R.SUBMITTED: 7, R.EXCLUDED: 1}
     counters.add(campaign.pk, {R.SUBMITTED: 5, R.DELIVERED: -2})  # a lost move
-    with caplog.at_level(logging.WARNING, logger="campaigns.reconciliation"):
+    with caplog.at_level(logging.WARNING, logger="campaigns.tracking.reconciliation"):
         healed = rec.heal_counter_drift(now=timezone.now())
     assert healed == {campaign.pk: {R.SUBMITTED: -5, R.DELIVERED: 2}}
     assert counters.counts(campaign.pk) == counters.actual(campaign.pk)
@@ -477,7 +471,7 @@ def test_callbacks_that_came_before_their_uncertain_batch_was_known_are_retried(
     old = orphan(json.dumps(bodies[0]), received_at=now - timedelta(days=2))
     assert rec.retry_orphans(now=now) == 0
 
-    dispatch.reconcile(campaign_id=campaign.pk)  # found at Sinch by metadata
+    drain.reconcile(campaign_id=campaign.pk)  # found at Sinch by metadata
     assert Batch.objects.get(pk=batch.pk).sinch_batch_id == remote["batch_id"]
     with django_capture_on_commit_callbacks() as wake:
         assert rec.retry_orphans(now=now) == len(events)
@@ -498,8 +492,8 @@ def test_an_orphan_receipt_is_retried_only_when_its_recipient_matches(launched):
 
     def receipt(recipient_id, campaign_id):
         metadata = {
-            sending.RECIPIENT_KEY: str(recipient_id),
-            sending.CAMPAIGN_KEY: str(campaign_id),
+            batch_request.RECIPIENT_KEY: str(recipient_id),
+            batch_request.CAMPAIGN_KEY: str(campaign_id),
         }
         report = {
             "message_id": "m1",
@@ -545,9 +539,11 @@ def test_the_periodic_task_runs_every_step_and_is_scheduled(launched):
 def test_a_campaign_whose_recipients_all_have_an_outcome_is_completed(
     db, make_contact, make_list, sender, sinch, django_capture_on_commit_callbacks
 ):
-    from campaigns import counters, launching, presend
+    from campaigns import counters
+    from campaigns.authoring import presend
+    from campaigns.dispatch import launching
     from campaigns.models import MessageTemplate
-    from campaigns.reconciliation import complete_finished_campaigns
+    from campaigns.tracking.reconciliation import complete_finished_campaigns
 
     template = MessageTemplate.objects.create(name="Done", text="Hi ${first_name}")
     customers = make_list("Done customers")

@@ -10,8 +10,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from campaigns import failures, presend, retry
+from campaigns.authoring import presend
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
+from campaigns.tracking import failures, follow_up_campaigns
 from contacts.models import AuditEvent, ConsentState, ListMembership
 from contacts.services.consent import Evidence, record_opt_out_for_contacts
 from contacts.services.erasure import erase_contact
@@ -212,17 +213,21 @@ def _audience(follow_up: Campaign) -> set[str]:
 
 
 def test_by_default_only_transient_failures_are_retried(campaign, marketer):
-    follow_up = retry.create_retry_campaign(campaign, marketer)
+    follow_up = follow_up_campaigns.create_retry_campaign(campaign, marketer)
     assert _audience(follow_up) == {"Ana", "Ben"}
 
 
 def test_permanent_failures_are_retried_only_when_asked(campaign, marketer):
-    follow_up = retry.create_retry_campaign(campaign, marketer, include_permanent=True)
+    follow_up = follow_up_campaigns.create_retry_campaign(
+        campaign, marketer, include_permanent=True
+    )
     assert _audience(follow_up) == {"Ana", "Ben", "Cat", "Dan", "Eve"}
 
 
 def test_each_person_is_in_the_follow_up_once_and_test_sends_never(campaign, marketer):
-    follow_up = retry.create_retry_campaign(campaign, marketer, include_permanent=True)
+    follow_up = follow_up_campaigns.create_retry_campaign(
+        campaign, marketer, include_permanent=True
+    )
     members = ListMembership.objects.filter(contact_list__campaigns=follow_up)
     assert members.filter(contact=campaign.people["Ana"]).count() == 1
     assert members.count() == 5
@@ -230,7 +235,7 @@ def test_each_person_is_in_the_follow_up_once_and_test_sends_never(campaign, mar
 
 
 def test_people_erased_or_opted_out_since_are_left_out_and_counted(campaign):
-    found = retry.failed_recipients(campaign, (TRANSIENT,))
+    found = follow_up_campaigns.failed_recipients(campaign, (TRANSIENT,))
     # Ana twice, Ben, Ivy, Jon: four people, two of them gone since.
     assert (found.total, found.people) == (5, 4)
     assert (found.opted_out, found.erased, found.retryable) == (1, 1, 2)
@@ -241,13 +246,13 @@ def test_an_erased_contact_is_left_out_even_without_an_opt_out_on_record(
 ):
     jon = campaign.people["Jon"]
     jon.identities.update(marketing_consent=IN)
-    follow_up = retry.create_retry_campaign(campaign, marketer)
+    follow_up = follow_up_campaigns.create_retry_campaign(campaign, marketer)
     assert _audience(follow_up) == {"Ana", "Ben"}
-    assert retry.failed_recipients(campaign, (TRANSIENT,)).erased == 1
+    assert follow_up_campaigns.failed_recipients(campaign, (TRANSIENT,)).erased == 1
 
 
 def test_failed_recipients_are_counted_by_class_and_code(campaign):
-    found = retry.failed_recipients(campaign)
+    found = follow_up_campaigns.failed_recipients(campaign)
     assert found.by_class == {TRANSIENT: 5, PERMANENT: 3}
     codes = {g.kind.code: g.recipients for g in found.groups}
     assert codes == {
@@ -268,7 +273,7 @@ def test_failed_recipients_are_counted_by_class_and_code(campaign):
 def test_the_follow_up_is_a_draft_with_the_same_message_and_settings(
     campaign, marketer
 ):
-    follow_up = retry.create_retry_campaign(campaign, marketer)
+    follow_up = follow_up_campaigns.create_retry_campaign(campaign, marketer)
     assert follow_up.name == "Spring sale — retry 1"
     assert follow_up.status == S.DRAFT
     assert follow_up.parent == campaign
@@ -288,19 +293,21 @@ def test_the_follow_up_is_a_draft_with_the_same_message_and_settings(
         assert getattr(follow_up, field) == getattr(campaign, field), field
     assert list(follow_up.lists.all()) != list(campaign.lists.all())
     follow_up.full_clean()
-    second = retry.create_retry_campaign(campaign, marketer)
+    second = follow_up_campaigns.create_retry_campaign(campaign, marketer)
     assert second.name == "Spring sale — retry 2"
 
 
 def test_the_follow_up_goes_through_the_normal_pre_send_check(campaign, marketer):
-    follow_up = retry.create_retry_campaign(campaign, marketer)
+    follow_up = follow_up_campaigns.create_retry_campaign(campaign, marketer)
     presend.run_presend_check(follow_up)
     follow_up.refresh_from_db()
     assert (follow_up.presend["audience"], follow_up.presend["ok"]) == (2, 2)
 
 
 def test_the_retry_is_audited_with_who_what_and_how_many(campaign, marketer):
-    follow_up = retry.create_retry_campaign(campaign, marketer, include_permanent=True)
+    follow_up = follow_up_campaigns.create_retry_campaign(
+        campaign, marketer, include_permanent=True
+    )
     event = AuditEvent.objects.get(action=AuditEvent.Action.RETRY)
     assert event.actor == marketer
     assert event.target_id == str(campaign.pk)
@@ -317,8 +324,8 @@ def test_the_retry_is_audited_with_who_what_and_how_many(campaign, marketer):
 def test_a_campaign_that_has_not_finished_cannot_be_retried(campaign, marketer, status):
     Campaign.objects.filter(pk=campaign.pk).update(status=status)
     campaign.refresh_from_db()
-    with pytest.raises(retry.RetryRefused, match="once it has finished"):
-        retry.create_retry_campaign(campaign, marketer)
+    with pytest.raises(follow_up_campaigns.RetryRefused, match="once it has finished"):
+        follow_up_campaigns.create_retry_campaign(campaign, marketer)
     assert not campaign.retries.exists()
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.RETRY).exists()
 
@@ -327,16 +334,22 @@ def test_a_campaign_that_has_not_finished_cannot_be_retried(campaign, marketer, 
 def test_a_finished_campaign_can_be_retried(campaign, marketer, status):
     Campaign.objects.filter(pk=campaign.pk).update(status=status)
     campaign.refresh_from_db()
-    assert retry.create_retry_campaign(campaign, marketer).parent == campaign
+    assert (
+        follow_up_campaigns.create_retry_campaign(campaign, marketer).parent == campaign
+    )
 
 
 def test_only_permanent_failures_are_refused_unless_included(campaign, marketer):
     Recipient.objects.filter(
         campaign=campaign, failure_code__in=failures.TRANSIENT_CODES
     ).update(status=R.DELIVERED)
-    with pytest.raises(retry.RetryRefused, match="permanent failures not included"):
-        retry.create_retry_campaign(campaign, marketer)
-    follow_up = retry.create_retry_campaign(campaign, marketer, include_permanent=True)
+    with pytest.raises(
+        follow_up_campaigns.RetryRefused, match="permanent failures not included"
+    ):
+        follow_up_campaigns.create_retry_campaign(campaign, marketer)
+    follow_up = follow_up_campaigns.create_retry_campaign(
+        campaign, marketer, include_permanent=True
+    )
     assert _audience(follow_up) == {"Cat", "Dan", "Eve"}
 
 
@@ -347,8 +360,8 @@ def test_nobody_left_to_retry_is_refused(campaign, marketer):
         evidence=Evidence(wording="Replied STOP"),
         actor=None,
     )
-    with pytest.raises(retry.RetryRefused, match="opted out"):
-        retry.create_retry_campaign(campaign, marketer)
+    with pytest.raises(follow_up_campaigns.RetryRefused, match="opted out"):
+        follow_up_campaigns.create_retry_campaign(campaign, marketer)
     assert not campaign.retries.exists()
 
 
@@ -359,21 +372,21 @@ def test_an_opt_out_for_another_purpose_does_not_leave_someone_out(campaign, mar
         evidence=Evidence(wording="No receipts by SMS"),
         actor=None,
     )
-    assert _audience(retry.create_retry_campaign(campaign, marketer)) == {
+    assert _audience(follow_up_campaigns.create_retry_campaign(campaign, marketer)) == {
         "Ana",
         "Ben",
     }
 
 
 def test_the_page_warns_when_the_template_changed_since_launch(campaign):
-    from campaigns.rendering import freeze_message
+    from campaigns.authoring.rendering import freeze_message
 
     freeze_message(campaign)
-    assert not retry.template_changed_since_launch(campaign)
+    assert not follow_up_campaigns.template_changed_since_launch(campaign)
     campaign.template.text = "Hello ${first_name}, ${offer}!"
     campaign.template.save()
     campaign.template.refresh_from_db()
-    assert retry.template_changed_since_launch(campaign)
+    assert follow_up_campaigns.template_changed_since_launch(campaign)
 
 
 # --- admin -------------------------------------------------------------------

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from campaigns import sms, suspicious
+from campaigns.authoring import sms, suspicious
 
 # --- encoding ----------------------------------------------------------------
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from campaigns.authoring.rendering import render_for_contact
 from campaigns.models import MessageTemplate, TemplateParameter
-from campaigns.rendering import render_for_contact
 from sinch.payloads import AppMessage, ChannelIdentity, Recipient, SendBatchRequest
 from sinch.simulator.validation import Accepted, check_send
 

@@ -12,7 +12,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import sending, statistics, test_send
+from campaigns import statistics
+from campaigns.dispatch import batch_request, test_send
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState, Contact
 from sinch import client as sinch_client
@@ -150,9 +151,9 @@ def test_the_seed_list_gets_one_real_batch_with_each_persons_values(
     assert remote["batch_id"] == batch.sinch_batch_id
     assert remote["size"] == 2
     assert remote["meta_data"] == {
-        sending.BATCH_KEY: batch.metadata_key,
-        sending.CAMPAIGN_KEY: str(campaign.pk),
-        sending.TEST_KEY: "1",
+        batch_request.BATCH_KEY: batch.metadata_key,
+        batch_request.CAMPAIGN_KEY: str(campaign.pk),
+        batch_request.TEST_KEY: "1",
     }
     rows = {r.contact_id: r for r in batch.recipients.all()}
     sent = messages_at_sinch(control, batch.sinch_batch_id, 2)
@@ -165,8 +166,8 @@ def test_the_seed_list_gets_one_real_batch_with_each_persons_values(
     )
     # A receipt finds its Recipient row by the metadata Sinch echoes.
     metadata = json.loads(anna["metadata"])
-    assert metadata[sending.RECIPIENT_KEY] == str(rows[members["anna"].pk].pk)
-    assert metadata[sending.CAMPAIGN_KEY] == str(campaign.pk)
+    assert metadata[batch_request.RECIPIENT_KEY] == str(rows[members["anna"].pk].pk)
+    assert metadata[batch_request.CAMPAIGN_KEY] == str(campaign.pk)
     assert metadata["_batch_id"] == batch.sinch_batch_id
     assert anna["index"] == rows[members["anna"].pk].index
 
@@ -179,7 +180,7 @@ def test_the_seed_list_gets_one_real_batch_with_each_persons_values(
 
     # After a lost answer, the batch is found at Sinch by its metadata.
     [found] = get_sinch_client().batches_by_metadata(
-        sending.BATCH_KEY, batch.metadata_key
+        batch_request.BATCH_KEY, batch.metadata_key
     )
     assert found.batch_id == batch.sinch_batch_id
 
@@ -383,13 +384,13 @@ def test_a_lost_answer_is_recorded_as_uncertain_not_as_success(
     batch = Batch.objects.get()
     assert batch.status == Batch.Status.SUBMITTING  # not ACCEPTED, not FAILED
     assert batch.last_error.startswith("Outcome uncertain:")
-    assert f"{sending.BATCH_KEY}={batch.metadata_key}" in batch.last_error
+    assert f"{batch_request.BATCH_KEY}={batch.metadata_key}" in batch.last_error
     assert not batch.sinch_batch_id
     assert batch.submitted_at is None
     assert not batch.recipients.filter(status=S.SUBMITTED).exists()
     # Rightly so: Sinch does have it.
-    [found] = client.batches_by_metadata(sending.BATCH_KEY, batch.metadata_key)
-    assert found.metadata[sending.TEST_KEY] == "1"
+    [found] = client.batches_by_metadata(batch_request.BATCH_KEY, batch.metadata_key)
+    assert found.metadata[batch_request.TEST_KEY] == "1"
 
 
 # --- audit and statistics ---
@@ -463,7 +464,7 @@ def test_the_request_carries_the_campaigns_channel_settings_and_no_reserved_keys
         )
     ]  # fmt: skip
 
-    request = sending.build_batch_request(campaign, batch, reversed(rows))
+    request = batch_request.build_batch_request(campaign, batch, reversed(rows))
     body = json.loads(request.to_json(app_id="app"))
 
     assert body["message"] == {
@@ -505,7 +506,7 @@ def test_the_request_carries_the_campaigns_channel_settings_and_no_reserved_keys
     ]
     keys = [*body["batch_metadata"], *body["message_metadata"], "cm_recipient"]
     assert not any(k.startswith("_") for k in keys)
-    assert set(keys) <= set(sending.METADATA_KEYS)
+    assert set(keys) <= set(batch_request.METADATA_KEYS)
 
 
 def test_a_batch_with_gaps_in_its_positions_is_not_built(campaign):
@@ -513,8 +514,8 @@ def test_a_batch_with_gaps_in_its_positions_is_not_built(campaign):
     row = Recipient.objects.create(
         campaign=campaign, batch=batch, index=1, identity="+14155550202"
     )
-    with pytest.raises(sending.BatchRequestError, match=r"0\.\.n-1"):
-        sending.build_batch_request(campaign, batch, [row])
+    with pytest.raises(batch_request.BatchRequestError, match=r"0\.\.n-1"):
+        batch_request.build_batch_request(campaign, batch, [row])
 
 
 # --- the admin ---

@@ -16,8 +16,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from django_q.models import OrmQ, Task
 
-from campaigns import inbox, webhook
 from campaigns.models import InboundMessage, WebhookEvent
+from campaigns.tracking import inbox, webhook
 from sinch import signatures, wire
 from tests.sinch.conftest import WEBHOOK_SECRET, batch, make_client
 
@@ -76,7 +76,7 @@ def refused(db, client, wakes, caplog, django_capture_on_commit_callbacks):
         before = database_rows()
         caplog.clear()
         with (
-            caplog.at_level(logging.WARNING, logger="campaigns.webhook"),
+            caplog.at_level(logging.WARNING, logger="campaigns.tracking.webhook"),
             django_capture_on_commit_callbacks(execute=True),
         ):
             if method == "POST":
@@ -246,7 +246,7 @@ def test_a_body_larger_than_the_limit_without_content_length_is_refused(
     }
     request = ASGIRequest(scope, io.BytesIO(big))
     assert request.META.get("CONTENT_LENGTH") is None
-    with caplog.at_level(logging.WARNING, logger="campaigns.webhook"):
+    with caplog.at_level(logging.WARNING, logger="campaigns.tracking.webhook"):
         response = webhook.sinch_webhook(request)
     assert response.status_code == 413
     assert WebhookEvent.objects.count() == 0

@@ -45,7 +45,8 @@ def launch(args) -> dict:
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
-    from campaigns import launching, presend
+    from campaigns.authoring import presend
+    from campaigns.dispatch import launching
     from campaigns.models import Campaign, MessageTemplate
     from contacts import roles
     from contacts.models import ChannelIdentity, Contact, ContactList
@@ -103,7 +104,7 @@ def cancel(args) -> dict:
     """The Sender cancels the campaign; the cancellation receipt."""
     from django.contrib.auth.models import User
 
-    from campaigns import control
+    from campaigns.dispatch import control
     from campaigns.models import Campaign
 
     campaign = Campaign.objects.get(pk=args.campaign)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.sending import BATCH_KEY
+from campaigns.dispatch.batch_request import BATCH_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from campaigns.authoring.rendering import MessagePlan
 from campaigns.models import Batch, Campaign, Recipient
-from campaigns.rendering import MessagePlan
 from sinch import wire
 from sinch.payloads import AppMessage, ChannelIdentity, SendBatchRequest
 from sinch.payloads import Recipient as SinchRecipient

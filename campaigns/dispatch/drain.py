@@ -49,9 +49,10 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from campaigns import counters, ratelimit, sending
+from campaigns import counters
+from campaigns.authoring.rendering import MessagePlan
+from campaigns.dispatch import batch_request, ratelimit
 from campaigns.models import Batch, Campaign, Recipient
-from campaigns.rendering import MessagePlan
 from contacts.models import AuditEvent, ChannelIdentity, ConsentState, Contact
 from sinch import client as sinch_client
 from sinch import wire
@@ -194,7 +195,9 @@ class _Context:
 
     def __init__(self, campaign: Campaign) -> None:
         self.campaign = campaign
-        self.message = sending.app_message(MessagePlan.for_campaign(campaign).message)
+        self.message = batch_request.app_message(
+            MessagePlan.for_campaign(campaign).message
+        )
         self.consent_column = f"{campaign.purpose.lower()}_consent"
 
 
@@ -240,12 +243,12 @@ def submit(batch: Batch, context: _Context) -> str:
                 ).update(status=Recipient.Status.CANCELLED)
                 counters.moved(campaign.pk, R.PENDING, R.CANCELLED, n)
         if released == BatchStatus.CANCELLED:
-            from campaigns import control
+            from campaigns.dispatch import control
 
             control.store_receipt(campaign)
         return released
     send_after = _send_after(campaign)
-    request = sending.build_request(
+    request = batch_request.build_request(
         campaign, batch, entries, message=context.message, send_after=send_after
     )
     try:
@@ -373,7 +376,7 @@ def _accepted(
         counters.moved(batch.campaign_id, R.PENDING, R.SUBMITTED, n)
     # Cancelled while in flight: cancel it at Sinch too, if it is still waiting.
     if Campaign.objects.filter(pk=batch.campaign_id, status=Status.CANCELLED).exists():
-        from campaigns import control
+        from campaigns.dispatch import control
 
         control.cancel_accepted(Batch.objects.get(pk=batch.pk))
         control.store_receipt(batch.campaign)
@@ -425,7 +428,7 @@ def _cancel_if_campaign_cancelled(batch: Batch) -> bool:
             )
             counters.moved(batch.campaign_id, R.PENDING, R.CANCELLED, n)
     if cancelled:
-        from campaigns import control
+        from campaigns.dispatch import control
 
         control.store_receipt(Campaign.objects.get(pk=batch.campaign_id))
     return bool(cancelled)
@@ -474,7 +477,7 @@ def reconcile(campaign_id: int | None = None) -> dict[str, int]:
             continue
         try:
             found = sinch_client.get_sinch_client().batches_by_metadata(
-                sending.BATCH_KEY, batch.metadata_key
+                batch_request.BATCH_KEY, batch.metadata_key
             )
         except SinchError as exc:
             logger.warning("batch %s: lookup at Sinch failed: %s", batch.pk, exc)
@@ -514,7 +517,7 @@ def tick() -> str:
     """The periodic safety net: reconcile, restart drain loops where batches
     are due and nobody works on them, finish campaigns that are done; apply
     webhook events whose own task did not run within a few seconds."""
-    from campaigns import receipts
+    from campaigns.tracking import receipts
 
     try:
         receipts.process_pending(received_before=timezone.now() - timedelta(seconds=5))
@@ -547,7 +550,7 @@ def tick() -> str:
         "pk", flat=True
     ):
         finish_if_done(campaign_id)
-    from campaigns.reconciliation import complete_finished_campaigns
+    from campaigns.tracking.reconciliation import complete_finished_campaigns
 
     complete_finished_campaigns()
     return f"tick: {counts}, {started} campaigns restarted"
@@ -601,7 +604,7 @@ def refresh_oldest_in_flight(count: int = CAP_REFRESH_BATCHES) -> int:
     """Re-read from Sinch the status of the oldest unprocessed batches.
 
     One request per campaign: the batches are listed by the campaign's
-    batch_metadata key (sending.CAMPAIGN_KEY), which answers for all of its
+    batch_metadata key (batch_request.CAMPAIGN_KEY), which answers for all of its
     batches at once. Returns how many batches' statuses were read.
     """
     now = timezone.now()
@@ -622,7 +625,9 @@ def refresh_oldest_in_flight(count: int = CAP_REFRESH_BATCHES) -> int:
         if not ratelimit.acquire(timeout_s=5):
             break
         try:
-            found = client.batches_by_metadata(sending.CAMPAIGN_KEY, str(campaign_id))
+            found = client.batches_by_metadata(
+                batch_request.CAMPAIGN_KEY, str(campaign_id)
+            )
         except SinchError as exc:
             logger.warning("campaign %s: status read failed: %s", campaign_id, exc)
             continue
@@ -672,7 +677,7 @@ def auto_pause_if_failing(campaign_id: int) -> bool:
     if errors / total < settings.DISPATCH_PAUSE_ERROR_RATE:
         return False
     last = failed.exclude(last_error="").order_by("-claimed_at").first()
-    from campaigns import control
+    from campaigns.dispatch import control
 
     return control.pause(
         Campaign.objects.get(pk=campaign_id),

@@ -18,10 +18,10 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from campaigns import failures
-from campaigns.failures import PERMANENT, TRANSIENT, FailureKind
+from campaigns.authoring.rendering import MessagePlan
 from campaigns.models import Campaign, Recipient
-from campaigns.rendering import MessagePlan
+from campaigns.tracking import failures
+from campaigns.tracking.failures import PERMANENT, TRANSIENT, FailureKind
 from contacts.audit import record_audit
 from contacts.models import (
     AuditEvent,

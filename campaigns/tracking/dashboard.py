@@ -20,7 +20,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from campaigns import charts, counters, failures
+from campaigns import counters
 from campaigns.admin.dispatch import (
     BATCHES_SHOWN,
     STATES,
@@ -30,7 +30,8 @@ from campaigns.admin.dispatch import (
     when,
 )
 from campaigns.models import Batch, Campaign, CampaignTimeline, Recipient
-from campaigns.scheduling import local_time
+from campaigns.tracking import charts, failures
+from config.lib.timezones import local_time
 from contacts.exporting import safe_cell
 
 R = Recipient.Status

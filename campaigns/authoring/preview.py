@@ -13,9 +13,9 @@ from typing import Any
 
 from django.db.models import Max, Min, QuerySet
 
+from campaigns.authoring.presend import member_statuses
+from campaigns.authoring.rendering import MessagePlan, Rendering
 from campaigns.models import Campaign
-from campaigns.presend import member_statuses
-from campaigns.rendering import MessagePlan, Rendering
 from contacts.models import ChannelIdentity, Contact, ListMembership
 from contacts.phones import phone_search_term
 

@@ -1,7 +1,7 @@
 """Launching a campaign: freeze its message and its recipients, split into batches.
 
 `launch` (the Sender's button) checks that the campaign may go, freezes the
-message (campaigns.rendering.freeze_message), records the launch and freezes
+message (campaigns.authoring.rendering.freeze_message), records the launch and freezes
 the recipients, inline for a small audience or on a worker. `freeze_recipients`
 walks the audience as the pre-send check does, re-checking consent and every
 value now, and writes one Recipient row per member: PENDING in a batch of at
@@ -25,11 +25,12 @@ from django.db.models import Max
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from campaigns import counters, presend
+from campaigns import counters
+from campaigns.authoring import presend
+from campaigns.authoring.rendering import freeze_message
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
-from campaigns.rendering import freeze_message
+from config.lib.bulk import TableWriter
 from contacts.audit import record_audit
-from contacts.importing.tables import TableWriter
 from contacts.models import AuditEvent
 from sinch import wire
 
@@ -147,7 +148,7 @@ def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) ->
     batches and what came before them stay (they may be at Sinch already),
     the unsealed rest is removed and frozen again.
     """
-    from campaigns import dispatch  # dispatch imports this module
+    from campaigns.dispatch import drain  # dispatch imports this module
 
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     if campaign.status != Status.LAUNCHING:
@@ -226,7 +227,7 @@ def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) ->
             counters.add(campaign.pk, {pending: ok, excluded: len(out) - ok})
             _seal(sealed, not_before)
         if sealed and not held and not dispatching:
-            dispatch.start(campaign.pk)  # submits sealed batches meanwhile
+            drain.start(campaign.pk)  # submits sealed batches meanwhile
             dispatching = True
     if batch is not None:
         _seal([(batch.pk, size)], not_before)
@@ -247,15 +248,15 @@ def freeze_recipients(campaign_id: int, chunk_size: int = presend.CHUNK_SIZE) ->
     if not moved:  # cancelled while freezing
         campaign.refresh_from_db()
         if campaign.status == Status.CANCELLED:
-            from campaigns import control
+            from campaigns.dispatch import control
 
             control.cancel_unsubmitted(campaign)
             control.store_receipt(campaign)
         return f"campaign {campaign_id}: {campaign.status} while freezing"
     if held:
-        dispatch.schedule_release(campaign.pk, not_before)
+        drain.schedule_release(campaign.pk, not_before)
     else:
-        dispatch.start(campaign.pk)
+        drain.start(campaign.pk)
     return (
         f"campaign {campaign_id}: {result.ok:,} recipients in {sequence:,} "
         f"batches, {result.excluded + result.blocking:,} excluded"

@@ -51,8 +51,9 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from campaigns import counters, ratelimit, sending
-from campaigns.dispatch import REMOTE_DONE
+from campaigns import counters
+from campaigns.dispatch import batch_request, ratelimit
+from campaigns.dispatch.drain import REMOTE_DONE
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient, WebhookEvent
 from sinch import client as sinch_client
 from sinch.callbacks import (
@@ -175,7 +176,9 @@ def read_silent_batches(
             continue
         statuses: dict[str, str] = {}
         try:
-            found = client.batches_by_metadata(sending.CAMPAIGN_KEY, str(campaign_id))
+            found = client.batches_by_metadata(
+                batch_request.CAMPAIGN_KEY, str(campaign_id)
+            )
         except _LIST_UNSUPPORTED as exc:
             logger.info("campaign %s: batch list refused (%s)", campaign_id, exc)
         except SinchError as exc:
@@ -234,7 +237,7 @@ def _record_statuses(
             pk=campaign_id, status=Campaign.Status.CANCELLED
         ).exists()
     ):
-        from campaigns import control
+        from campaigns.dispatch import control
 
         control.store_receipt(Campaign.objects.get(pk=campaign_id))
     return read
@@ -492,13 +495,13 @@ def _references(body: str) -> tuple | None:
     except ValueError:
         return None
     if isinstance(event, DeliveryReport):
-        recipient_id = _int(event.metadata.get(sending.RECIPIENT_KEY))
+        recipient_id = _int(event.metadata.get(batch_request.RECIPIENT_KEY))
         if recipient_id is None:
             return None
-        campaign = event.metadata.get(sending.CAMPAIGN_KEY)
+        campaign = event.metadata.get(batch_request.CAMPAIGN_KEY)
         return ("receipt", recipient_id, str(campaign or ""), event.batch_id)
     if isinstance(event, BatchStatusUpdate):
-        key = str(event.metadata.get(sending.BATCH_KEY) or "")
+        key = str(event.metadata.get(batch_request.BATCH_KEY) or "")
         return ("batch", event.batch_id, key)
     if isinstance(event, BatchProcessingReport):
         return ("batch", event.batch_id, "")
@@ -554,7 +557,7 @@ def _int(value) -> int | None:
 
 def _kick_processor() -> None:
     """Have the receipt processor run (after the current transaction)."""
-    from campaigns import inbox
+    from campaigns.tracking import inbox
 
     inbox.wake_processor()
 

@@ -37,9 +37,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from campaigns import estimates, sms, suspicious
+from campaigns.authoring import estimates, sms, suspicious
+from campaigns.authoring.rendering import MessagePlan
 from campaigns.models import Campaign, TemplateParameter
-from campaigns.rendering import MessagePlan
 from contacts.models import ChannelIdentity, ConsentState, Contact, ListMembership
 from contacts.phones import PHONE_CHANNELS, InvalidIdentity, normalise_identity
 from sinch.channels import Channel

@@ -53,7 +53,8 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from campaigns import counters, keywords
+from campaigns import counters
+from campaigns.dispatch.batch_request import BATCH_KEY, CAMPAIGN_KEY, RECIPIENT_KEY
 from campaigns.models import (
     Batch,
     Campaign,
@@ -62,7 +63,7 @@ from campaigns.models import (
     Recipient,
     WebhookEvent,
 )
-from campaigns.sending import BATCH_KEY, CAMPAIGN_KEY, RECIPIENT_KEY
+from campaigns.tracking import keywords
 from contacts.models import ChannelIdentity, ConsentEvent, Contact
 from contacts.phones import InvalidIdentity, normalise_identity
 from contacts.services.consent import Evidence, record_consent

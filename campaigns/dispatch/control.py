@@ -21,7 +21,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from campaigns import counters, dispatch, ratelimit
+from campaigns import counters
+from campaigns.dispatch import drain, ratelimit
 from campaigns.models import Batch, Campaign, Recipient
 from contacts.audit import record_audit
 from contacts.models import AuditEvent
@@ -83,7 +84,7 @@ def resume(campaign: Campaign, user) -> None:
         if not resumed:
             raise ControlError("Only a paused campaign can be resumed.")
         _audit(campaign, user, AuditEvent.Action.RESUME, f"Resumed {campaign}")
-        dispatch.start(campaign.pk)
+        drain.start(campaign.pk)
     campaign.refresh_from_db()
 
 

@@ -25,7 +25,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from campaigns import presend, sending
+from campaigns.authoring import presend
+from campaigns.dispatch import batch_request
 from campaigns.models import Batch, Campaign, Recipient
 from contacts.audit import record_audit
 from contacts.models import AuditEvent, Contact, ContactList, ListMembership
@@ -295,7 +296,7 @@ def send_test(
             for m in plan.excluded
         ]
         Recipient.objects.bulk_create(rows)
-        request = sending.build_batch_request(
+        request = batch_request.build_batch_request(
             campaign, batch, rows, message=plan.message
         )
     # Committed: the intent is on record before Sinch hears of it.
@@ -362,7 +363,8 @@ def _uncertain(batch: Batch, plan: SendTestPlan, error: str) -> SendTestResult:
     with transaction.atomic():
         batch.last_error = (
             f"Outcome uncertain: {error}. Sinch may have accepted this batch: "
-            f"look it up by batch_metadata {sending.BATCH_KEY}={batch.metadata_key} "
+            "look it up by batch_metadata "
+            f"{batch_request.BATCH_KEY}={batch.metadata_key} "
             "before sending it again."
         )
         batch.save(update_fields=["last_error", "updated_at"])

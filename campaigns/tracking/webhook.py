@@ -25,7 +25,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
-from campaigns import inbox
+from campaigns.tracking import inbox
 from sinch import signatures, wire
 from sinch.config import sinch_settings
 
