@@ -1,0 +1,24 @@
+"""The campaigns app's models, one module per stage of a campaign's life.
+
+Authoring (templates.py, campaign.py), sending (sending.py) and tracking
+(tracking.py); states.py holds the status groups and precedence rules that
+the rest of the code reads instead of spelling statuses out again.
+"""
+
+from campaigns.models.campaign import Campaign
+from campaigns.models.sending import Batch, CampaignCount, Recipient, RequestWindow
+from campaigns.models.templates import MessageTemplate, TemplateParameter
+from campaigns.models.tracking import CampaignTimeline, InboundMessage, WebhookEvent
+
+__all__ = [
+    "Batch",
+    "Campaign",
+    "CampaignCount",
+    "CampaignTimeline",
+    "InboundMessage",
+    "MessageTemplate",
+    "Recipient",
+    "RequestWindow",
+    "TemplateParameter",
+    "WebhookEvent",
+]

@@ -1,0 +1,290 @@
+"""The campaign: a template, an audience, a channel and a send time."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from campaigns.models.templates import (
+    MessageTemplate,
+    TemplateParameter,
+    is_string_map,
+)
+from config.lib.timezones import local_time, validate_time_zone
+from contacts.models import ContactList, Purpose
+from sinch import wire
+from sinch.channels import Channel
+
+
+class Campaign(models.Model):
+    """One send of a template to an audience of lists on a channel.
+
+    Status changes belong to the dispatch code (a later issue); this model
+    only validates what a marketer enters while the campaign is a draft.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "DRAFT", "Draft"
+        LAUNCHING = "LAUNCHING", "Launching (freezing recipients)"
+        SCHEDULED = "SCHEDULED", "Scheduled"
+        SUBMITTING = "SUBMITTING", "Submitting"
+        PAUSED = "PAUSED", "Paused"
+        SUBMITTED = "SUBMITTED", "Submitted"
+        COMPLETED = "COMPLETED", "Completed"
+        CANCELLED = "CANCELLED", "Cancelled"
+        FAILED = "FAILED", "Failed"
+
+    class PresendState(models.TextChoices):
+        NOT_RUN = "", "Not run"
+        QUEUED = "QUEUED", "Queued"
+        RUNNING = "RUNNING", "Running"
+        DONE = "DONE", "Done"
+        FAILED = "FAILED", "Failed"
+
+    name = models.CharField(max_length=200)
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.PROTECT, related_name="campaigns"
+    )
+    lists = models.ManyToManyField(
+        ContactList,
+        related_name="campaigns",
+        verbose_name="audience lists",
+        help_text="A person on several lists receives the message once.",
+    )
+    channel = models.CharField(
+        max_length=16, choices=Channel.choices, default=Channel.SMS
+    )
+    channel_priority_order = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Fallback order, starting with the channel above; "
+        "empty: the channel only.",
+    )
+    purpose = models.CharField(
+        max_length=13, choices=Purpose.choices, default=Purpose.MARKETING
+    )
+    send_at = models.DateTimeField(
+        null=True, blank=True, help_text="UTC instant; empty: send when launched."
+    )
+    send_time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA name, e.g. Europe/Berlin.",
+    )
+    ttl_seconds = models.PositiveBigIntegerField(
+        "ttl (seconds)",
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(wire.TTL_MIN_S),
+            MaxValueValidator(wire.TTL_MAX_S),
+        ],
+        help_text="How long Sinch keeps trying to deliver; empty: Sinch's default.",
+    )
+    sms_sender = models.CharField(
+        "SMS sender",
+        max_length=wire.CHANNEL_PROPERTY_MAX_LEN,
+        blank=True,
+        help_text="Number or alphanumeric sender id (SMS_SENDER).",
+    )
+    channel_properties = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Other channel properties, e.g. {"SMS_FLASH_MESSAGE": "true"}.',
+    )
+    campaign_values = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Values of the template's campaign-sourced placeholders, "
+        'e.g. {"offer": "20% off"}.',
+    )
+    seed_list = models.ForeignKey(
+        ContactList,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="seeded_campaigns",
+        help_text="Receives test sends.",
+    )
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.DRAFT, editable=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    presend = models.JSONField(
+        "pre-send check",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Summary of the last pre-send check (campaigns.presend).",
+    )
+    presend_at = models.DateTimeField(
+        "pre-send check at", null=True, blank=True, editable=False
+    )
+    presend_state = models.CharField(
+        "pre-send check state",
+        max_length=8,
+        choices=PresendState.choices,
+        default=PresendState.NOT_RUN,
+        blank=True,
+        editable=False,
+    )
+    presend_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    presend_progress = models.PositiveIntegerField(default=0, editable=False)
+    presend_total = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    presend_error = models.TextField(blank=True, editable=False)
+    message_snapshot = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The message and its parameter sources, frozen at launch.",
+    )
+    frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    launched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    status_reason = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Why the campaign is paused or failed, in words.",
+    )
+    cancel_receipt = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="What a cancel prevented and what had already gone.",
+    )
+    last_receipt_at = models.DateTimeField(null=True, blank=True, editable=False)
+    receipts_stalled = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Set by reconciliation when receipts stopped arriving.",
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="retries",
+        help_text="The campaign whose failed recipients this one retries.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("launch_campaign", "Can launch campaigns"),
+            ("pause_campaign", "Can pause and resume campaigns"),
+            ("cancel_campaign", "Can cancel campaigns"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        for field, check in (
+            ("channel_priority_order", self._priority_order_errors),
+            ("sms_sender", self._sms_sender_errors),
+            ("channel_properties", self._channel_property_errors),
+            ("campaign_values", self._campaign_value_errors),
+        ):
+            messages = check()
+            if messages:
+                errors[field] = messages
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def local_send_time(self):
+        """The send time as wall-clock time in its own zone (None: now)."""
+        if self.send_at is None:
+            return None
+        return local_time(self.send_at, self.send_time_zone)
+
+    def sinch_channel_properties(self) -> dict[str, str]:
+        """`channel_properties` as sent to Sinch, the SMS sender included."""
+        properties = dict(self.channel_properties or {})
+        if self.sms_sender:
+            properties["SMS_SENDER"] = self.sms_sender
+        return properties
+
+    def _priority_order_errors(self) -> list[str]:
+        order = self.channel_priority_order
+        if order in (None, []):
+            return []
+        if not isinstance(order, list) or not all(isinstance(c, str) for c in order):
+            return ['Must be a list of channels, e.g. ["WHATSAPP", "SMS"].']
+        messages = []
+        unknown = [c for c in order if c not in Channel.values]
+        if unknown:
+            messages.append(f"Unknown channel: {', '.join(unknown)}.")
+        dupes = sorted({c for c in order if order.count(c) > 1})
+        if dupes:
+            messages.append(f"Listed more than once: {', '.join(dupes)}.")
+        if self.channel and order[0] != self.channel:
+            messages.append(f"Must start with the campaign's channel, {self.channel}.")
+        return messages
+
+    def _sms_sender_errors(self) -> list[str]:
+        if self.sms_sender and "SMS_SENDER" in (self.channel_properties or {}):
+            return ["Also set as SMS_SENDER in the channel properties; keep one."]
+        return []
+
+    def _channel_property_errors(self) -> list[str]:
+        properties = self.channel_properties
+        if properties in (None, {}):
+            return []
+        if not is_string_map(properties):
+            return ['Must be an object of texts, e.g. {"SMS_SENDER": "MyShop"}.']
+        messages = []
+        unknown = sorted(set(properties) - wire.CHANNEL_PROPERTY_KEYS)
+        if unknown:
+            messages.append(
+                f"Unknown channel property: {', '.join(unknown)}. Known: "
+                f"{', '.join(sorted(wire.CHANNEL_PROPERTY_KEYS))}."
+            )
+        limit = wire.CHANNEL_PROPERTY_MAX_LEN
+        for key, value in properties.items():
+            if len(value) > limit:
+                messages.append(
+                    f"{key} is {len(value)} characters long; at most {limit}."
+                )
+        return messages
+
+    def _campaign_value_errors(self) -> list[str]:
+        values = self.campaign_values
+        if values is None:
+            values = {}
+        if not is_string_map(values):
+            return ['Must be an object of texts, e.g. {"offer": "20% off"}.']
+        if self.template_id is None:
+            return []
+        wanted = self.template.parameters.filter(
+            source=TemplateParameter.Source.CAMPAIGN
+        )
+        missing = [
+            p.name for p in wanted if not values.get(p.name, "") and not p.default
+        ]
+        if missing:
+            return [
+                "No value for the campaign placeholder"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
+                "set it here or give it a default on the template."
+            ]
+        return []

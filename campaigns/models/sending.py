@@ -1,0 +1,201 @@
+"""Sending: batches, recipients, and what dispatch keeps while it works."""
+
+from django.conf import settings
+from django.db import models
+
+from campaigns.models.campaign import Campaign
+
+
+class Batch(models.Model):
+    """One call of Sinch's Batch API: at most wire.MAX_RECIPIENTS recipients.
+
+    `metadata_key` is sent as batch_metadata and identifies the batch at Sinch
+    (after an uncertain outcome it is looked up by it before any resubmission).
+    A test send is a batch with `is_test`, kept out of the campaign's figures.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Not submitted yet"
+        SUBMITTING = "SUBMITTING", "Being submitted"
+        UNCERTAIN = "UNCERTAIN", "Outcome uncertain: being checked at Sinch"
+        ACCEPTED = "ACCEPTED", "Accepted by Sinch"
+        FAILED = "FAILED", "Failed"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="batches"
+    )
+    sequence = models.PositiveIntegerField(help_text="1, 2, ... within the campaign.")
+    is_test = models.BooleanField("test send", default=False)
+    size = models.PositiveIntegerField(default=0)
+    metadata_key = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    sinch_batch_id = models.CharField(
+        "Sinch batch id", max_length=64, blank=True, db_index=True
+    )
+    remote_status = models.CharField(
+        max_length=32, blank=True, help_text="As Sinch last reported it."
+    )
+    send_after = models.DateTimeField(
+        null=True, blank=True, help_text="Effective send time as Sinch stored it."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    not_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Not submitted before this time (held here, or backing off).",
+    )
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker started submitting it."
+    )
+    uncertain_since = models.DateTimeField(null=True, blank=True)
+    remote_checked_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    last_receipt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last callback about it arrived."
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["campaign", "is_test", "sequence"]
+        verbose_name_plural = "batches"
+        indexes = [models.Index(fields=["status", "not_before"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "is_test", "sequence"],
+                name="batch_sequence_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        kind = "test batch" if self.is_test else "batch"
+        return f"{self.campaign} {kind} {self.sequence}"
+
+
+class Recipient(models.Model):
+    """One person in one campaign (or test send): what was sent and what happened.
+
+    `parameters` is the value snapshot sent to Sinch; `index` is the position
+    in the batch, sent back with every receipt in message_metadata.
+    """
+
+    class Status(models.TextChoices):
+        EXCLUDED = "EXCLUDED", "Excluded"
+        PENDING = "PENDING", "Not submitted yet"
+        SUBMITTED = "SUBMITTED", "Handed to Sinch"
+        QUEUED_ON_CHANNEL = "QUEUED_ON_CHANNEL", "Queued on channel"
+        DELIVERED = "DELIVERED", "Delivered"
+        READ = "READ", "Read"
+        FAILED = "FAILED", "Failed"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    # A launch writes a million rows: no database-level foreign-key checks
+    # (PostgreSQL spends more on them than on the rows; the freeze writes
+    # batches and recipients together and nothing deletes them, PROTECT still
+    # guards deletes made through Django), and no single-column indexes the
+    # (campaign, status) index and the (batch, index) constraint already give.
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.PROTECT,
+        related_name="recipients",
+        db_constraint=False,
+        db_index=False,
+    )
+    batch = models.ForeignKey(
+        Batch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="recipients",
+        db_constraint=False,
+        db_index=False,
+    )
+    index = models.PositiveIntegerField(null=True, blank=True)
+    contact = models.ForeignKey(
+        "contacts.Contact",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    is_test = models.BooleanField(default=False)
+    identity = models.CharField(max_length=255)
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    failure_code = models.CharField(
+        max_length=64, blank=True, help_text="Sinch's reason code of a failure."
+    )
+    switched_channel = models.BooleanField(
+        default=False,
+        help_text="Sinch reported SWITCHING_CHANNEL: a later success may "
+        "follow a failure on the first channel.",
+    )
+    message_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "index"], name="recipient_position_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["campaign", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.identity} in {self.campaign}"
+
+
+class RequestWindow(models.Model):
+    """Batch API requests made in one second, counted for every worker.
+
+    The rate limiter's store when there is no Redis (campaigns.ratelimit).
+    """
+
+    second = models.BigIntegerField(primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.count} requests at {self.second}"
+
+
+class CampaignCount(models.Model):
+    """How many of a campaign's recipients are in one status, kept as they move.
+
+    Every status change of Recipient rows goes through campaigns.counters,
+    so the dashboard reads a handful of rows instead of counting a million;
+    `counters.recount` rebuilds them from the recipients (and the periodic
+    reconciliation checks them).
+    """
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="counts"
+    )
+    status = models.CharField(max_length=20, choices=Recipient.Status.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "status"], name="campaign_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.count} {self.status}"

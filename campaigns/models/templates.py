@@ -1,0 +1,261 @@
+"""Authoring: message templates and their parameters."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from campaigns import placeholders
+from sinch import wire
+from sinch.channels import Channel
+from sinch.payloads import AppMessage
+
+
+class MessageTemplate(models.Model):
+    """One message definition with `${name}` placeholders in its text fields."""
+
+    class Kind(models.TextChoices):
+        TEXT = "TEXT", "Text"
+        MEDIA = "MEDIA", "Media"
+        CARD = "CARD", "Card"
+        CHOICE = "CHOICE", "Choice"
+        CHANNEL_TEMPLATE = "CHANNEL_TEMPLATE", "Channel template"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TEXT)
+    text = models.TextField(
+        blank=True, help_text="Text message, or the prompt of a choice message."
+    )
+    title = models.CharField(max_length=200, blank=True, help_text="Card title.")
+    description = models.TextField(blank=True, help_text="Card description.")
+    media_url = models.CharField(
+        "media URL",
+        max_length=1000,
+        blank=True,
+        help_text="Media message, or the card's image or video.",
+    )
+    choices = models.TextField(
+        blank=True,
+        help_text=f"Card or choice replies, one per line (at most {wire.MAX_CHOICES}).",
+    )
+    template_channel = models.CharField(
+        max_length=20, choices=Channel.choices, default=Channel.WHATSAPP
+    )
+    template_id = models.CharField(
+        "template id", max_length=200, blank=True, help_text="As registered."
+    )
+    template_language = models.CharField(
+        max_length=20, blank=True, help_text="Language code, e.g. en_US."
+    )
+    template_parameters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The template\'s own parameters, e.g. {"1": "${first_name}"}.',
+    )
+    placeholders = models.JSONField(default=list, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # The text fields each kind uses; placeholders are only looked for there.
+    KIND_FIELDS = {
+        Kind.TEXT: ("text",),
+        Kind.MEDIA: ("media_url",),
+        Kind.CARD: ("title", "description", "media_url", "choices"),
+        Kind.CHOICE: ("text", "choices"),
+        Kind.CHANNEL_TEMPLATE: ("template_id", "template_language"),
+    }
+    REQUIRED = {
+        Kind.TEXT: ("text",),
+        Kind.MEDIA: ("media_url",),
+        Kind.CHOICE: ("choices",),
+        Kind.CHANNEL_TEMPLATE: ("template_id",),
+    }
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Refuses a malformed placeholder even when clean() was not called.
+        self.placeholders = self.extract_placeholders()
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.sync_parameters()
+
+    @property
+    def choice_list(self) -> list[str]:
+        return [line.strip() for line in self.choices.splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        for field in self.REQUIRED.get(self.kind, ()):
+            if not getattr(self, field).strip():
+                errors.setdefault(field, []).append(
+                    f"Required for a {self.get_kind_display().lower()} message."
+                )
+        if self.kind == self.Kind.CARD and not any(
+            getattr(self, f).strip() for f in ("title", "description", "media_url")
+        ):
+            errors.setdefault("title", []).append(
+                "A card needs a title, a description or a media URL."
+            )
+        count = len(self.choice_list)
+        if "choices" in self.KIND_FIELDS[self.kind] and count > wire.MAX_CHOICES:
+            errors.setdefault("choices", []).append(
+                f"At most {wire.MAX_CHOICES} choices ({count} given)."
+            )
+        if self.kind == self.Kind.CHANNEL_TEMPLATE and not is_string_map(
+            self.template_parameters
+        ):
+            errors.setdefault("template_parameters", []).append(
+                'Must be an object of texts, e.g. {"1": "${first_name}"}.'
+            )
+        try:
+            self.placeholders = self.extract_placeholders()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, []).extend(messages)
+        if errors:
+            raise ValidationError(errors)
+
+    def extract_placeholders(self) -> list[str]:
+        """Every placeholder of the kind's text fields, in order of first use.
+
+        Raises ValidationError naming the field and the character position.
+        """
+        names: list[str] = []
+        errors: dict[str, list[str]] = {}
+        for field, label, text in self._texts():
+            try:
+                found = placeholders.extract(text)
+            except placeholders.PlaceholderError as exc:
+                errors.setdefault(field, []).append(
+                    f"{label}: malformed placeholder, {exc}."
+                )
+                continue
+            names.extend(name for name in found if name not in names)
+        if errors:
+            raise ValidationError(errors)
+        return names
+
+    def _texts(self):
+        for field in self.KIND_FIELDS[self.kind]:
+            label = str(self._meta.get_field(field).verbose_name).capitalize()
+            yield field, label, getattr(self, field)
+        if self.kind == self.Kind.CHANNEL_TEMPLATE and is_string_map(
+            self.template_parameters
+        ):
+            for key, value in self.template_parameters.items():
+                yield "template_parameters", f'Template parameter "{key}"', value
+
+    def sinch_message(self) -> dict[str, Any]:
+        """The Sinch `message` object, placeholders left for Sinch to fill."""
+        kind = self.Kind
+        if self.kind == kind.TEXT:
+            message = AppMessage.text(self.text)
+        elif self.kind == kind.MEDIA:
+            message = AppMessage.media(self.media_url)
+        elif self.kind == kind.CARD:
+            message = AppMessage.card(
+                title=self.title,
+                description=self.description,
+                media_url=self.media_url,
+                choices=self.choice_list,
+            )
+        elif self.kind == kind.CHOICE:
+            message = AppMessage.choice(self.text, self.choice_list)
+        else:
+            message = AppMessage.channel_template(
+                self.template_channel,
+                self.template_id,
+                language_code=self.template_language,
+                parameters=self.template_parameters or {},
+            )
+        return message.to_wire()
+
+    def sync_parameters(self) -> None:
+        """One TemplateParameter per placeholder: add new ones, drop old ones."""
+        self.parameters.exclude(name__in=self.placeholders).delete()
+        existing = set(self.parameters.values_list("name", flat=True))
+        TemplateParameter.objects.bulk_create(
+            [
+                TemplateParameter.for_name(self, name)
+                for name in self.placeholders
+                if name not in existing
+            ]
+        )
+
+
+class TemplateParameter(models.Model):
+    """Where the value of one placeholder comes from, and its fallback."""
+
+    class Source(models.TextChoices):
+        CONTACT_FIELD = "CONTACT_FIELD", "Contact field"
+        ATTRIBUTE = "ATTRIBUTE", "Custom attribute"
+        CAMPAIGN = "CAMPAIGN", "Value set on the campaign"
+
+    class ContactField(models.TextChoices):
+        FIRST_NAME = "first_name", "First name"
+        LAST_NAME = "last_name", "Last name"
+        LANGUAGE = "language", "Language"
+        TIME_ZONE = "time_zone", "Time zone"
+        EXTERNAL_ID = "external_id", "External id"
+
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.CASCADE, related_name="parameters"
+    )
+    name = models.CharField(max_length=200)
+    source = models.CharField(
+        max_length=20, choices=Source.choices, default=Source.ATTRIBUTE
+    )
+    contact_field = models.CharField(
+        max_length=20, choices=ContactField.choices, blank=True
+    )
+    attribute = models.CharField(
+        "attribute key",
+        max_length=200,
+        blank=True,
+        help_text="Key in the contact's custom attributes.",
+    )
+    default = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Used when the contact (or campaign) has no value; "
+        "leave empty to block such recipients.",
+    )
+
+    class Meta:
+        ordering = ["template", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "name"], name="template_parameter_unique_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def for_name(cls, template: MessageTemplate, name: str) -> "TemplateParameter":
+        """A new parameter with the obvious source for `name`."""
+        if name in cls.ContactField.values:
+            return cls(
+                template=template,
+                name=name,
+                source=cls.Source.CONTACT_FIELD,
+                contact_field=name,
+            )
+        return cls(template=template, name=name, attribute=name)
+
+    def clean(self) -> None:
+        if self.source == self.Source.CONTACT_FIELD and not self.contact_field:
+            raise ValidationError({"contact_field": "Choose the contact field."})
+        if self.source == self.Source.ATTRIBUTE and not self.attribute.strip():
+            raise ValidationError({"attribute": "Enter the attribute key."})
+
+
+def is_string_map(value: Any) -> bool:
+    """A JSON object whose values are all texts."""
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
