@@ -207,13 +207,6 @@ def render_for_contact(
     return plan.render_contact(contact)
 
 
-def parameter_value(
-    param: TemplateParameter, contact: Contact, campaign_values: Mapping[str, str]
-) -> str | None:
-    """The value for one recipient: from its source, else the default, else None."""
-    return ParameterSource.of(param).value(contact, campaign_values)
-
-
 def freeze_message(campaign: Campaign) -> MessagePlan:
     """Freeze the campaign's message as its template defines it now.
 

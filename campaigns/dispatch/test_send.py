@@ -13,7 +13,7 @@ uncertain (the answer was lost and Sinch may have the batch: it is never
 resent blindly; look it up by its batch_metadata first).
 
 Test batches and recipients carry `is_test=True`: every statistic of the
-campaign counts `is_test=False` rows only (see campaigns.statistics).
+campaign counts `is_test=False` rows only (campaigns.counters).
 """
 
 import uuid

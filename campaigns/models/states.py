@@ -1,0 +1,74 @@
+"""The state tables, as data: status groups and precedence rules.
+
+Every module that asks "is this campaign dispatching?", "is this batch done at
+Sinch?" or "may this receipt move the recipient?" reads the answer here
+instead of spelling the statuses out again. Which transitions exist and from
+which states is in campaigns.transitions.
+"""
+
+from django.db import models
+
+from campaigns.models.campaign import Campaign
+from campaigns.models.sending import Recipient
+
+S = Campaign.Status
+R = Recipient.Status
+
+# --- campaigns ----------------------------------------------------------------
+
+# Due batches are submitted.
+DISPATCHING = (S.SCHEDULED, S.SUBMITTING)
+# Batches may be claimed: also while the launch still freezes recipients
+# (its sealed batches go out meanwhile).
+CLAIMABLE = (*DISPATCHING, S.LAUNCHING)
+# Launched and not finished: dispatch or Sinch may still move its recipients.
+ACTIVE = (S.LAUNCHING, S.SCHEDULED, S.SUBMITTING, S.PAUSED, S.SUBMITTED)
+# Nothing more will be submitted.
+FINISHED = (S.SUBMITTED, S.COMPLETED, S.CANCELLED, S.FAILED)
+
+
+# --- batches at Sinch ---------------------------------------------------------
+
+
+class RemoteBatchStatus(models.TextChoices):
+    """A batch's status as Sinch reports it (Batch.remote_status).
+
+    READY, SCHEDULED, PROCESSED and CANCELLED are documented for the Batch
+    API's status read; FAILED is what a batch status update may say. Empty
+    means not read yet.
+    """
+
+    READY = "READY", "Ready"
+    SCHEDULED = "SCHEDULED", "Scheduled"
+    PROCESSED = "PROCESSED", "Processed"
+    CANCELLED = "CANCELLED", "Cancelled"
+    FAILED = "FAILED", "Failed"
+
+
+RB = RemoteBatchStatus
+# No longer occupies Sinch's queue.
+REMOTE_DONE = frozenset({RB.PROCESSED, RB.CANCELLED, RB.FAILED})
+# Final for a batch status update: a later update never moves it back.
+REMOTE_FINAL = frozenset({RB.PROCESSED, RB.CANCELLED})
+# Not sent yet at Sinch.
+REMOTE_EARLY = frozenset({RB.READY, RB.SCHEDULED})
+
+
+# --- recipients ---------------------------------------------------------------
+
+# The order delivery receipts move a recipient along (FAILED apart): a
+# receipt never moves a recipient to a lower rank.
+RECEIPT_RANK = {
+    R.PENDING: 0,
+    R.SUBMITTED: 0,
+    R.CANCELLED: 0,
+    R.QUEUED_ON_CHANNEL: 1,
+    R.DELIVERED: 2,
+    R.READ: 3,
+}
+# Statuses reached on the way to delivery, in order.
+ALONG = (R.QUEUED_ON_CHANNEL, R.DELIVERED, R.READ)
+# Delivered (a failure after these does not undo them).
+SUCCESS = frozenset({R.DELIVERED, R.READ})
+# Handed to Sinch and still waiting for a final receipt.
+WAITING = (R.SUBMITTED, R.QUEUED_ON_CHANNEL)
