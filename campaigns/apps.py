@@ -20,7 +20,7 @@ TICK_NAME = "campaigns: reconcile and restart dispatch (every minute)"
 
 
 def ensure_tick_schedule(**kwargs) -> None:
-    """The periodic safety net of dispatch (campaigns.dispatch.drain.tick) exists."""
+    """The periodic safety net of dispatch (campaigns.tasks.tick) exists."""
     from django_q.models import Schedule
 
     Schedule.objects.using(kwargs.get("using", "default")).get_or_create(

@@ -1,39 +1,61 @@
-"""Background tasks of the campaigns app: thin wrappers over the services."""
+"""Background tasks of the campaigns app: thin wrappers over the services.
+
+The dotted paths of these functions are stored in django-q2's queue and
+schedules (campaigns.schedules): keep them.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
 
 from campaigns.authoring.presend import run_requested_check
-from campaigns.dispatch import drain, launching
+from campaigns.dispatch import drain, freeze, settlement
+from campaigns.tracking import receipts, reconciliation
+
+logger = logging.getLogger(__name__)
 
 
 def presend_check(campaign_id: int, requested_at: str) -> str:
-    """Run a queued pre-send check (see campaigns.authoring.presend.request_check)."""
+    """Run a queued pre-send check (see campaigns.authoring.presend)."""
     return run_requested_check(campaign_id, requested_at)
 
 
 def freeze_recipients(campaign_id: int) -> str:
     """Freeze a launched campaign's recipients, then start its dispatch."""
-    return launching.freeze_recipients(campaign_id)
+    return freeze.freeze_recipients(campaign_id)
 
 
 def dispatch_campaign(campaign_id: int) -> str:
-    """One drain loop of a campaign's batches (campaigns.dispatch)."""
+    """One drain loop of a campaign's batches (campaigns.dispatch.drain)."""
     return drain.run_dispatcher(int(campaign_id))
 
 
 def tick() -> str:
-    """Every minute: reconcile uncertain batches, restart stalled dispatches."""
-    return drain.tick()
+    """Every minute, the safety net of dispatch and tracking:
+
+    - apply webhook events whose own task did not run within a few seconds;
+    - settle batches whose submission outcome is unknown;
+    - restart drain loops where batches are due and nobody works on them;
+    - move campaigns on whose batches are all out, or whose outcomes are all in.
+    """
+    try:
+        receipts.process_pending(received_before=timezone.now() - timedelta(seconds=5))
+    except Exception:  # a deadlock, say: the events stay NEW for the next tick
+        logger.exception("tick: processing webhook events failed")
+    counts = settlement.settle_uncertain_batches()
+    started = drain.restart_idle_campaigns()
+    drain.finish_dispatched_campaigns()
+    reconciliation.complete_finished_campaigns()
+    return f"tick: {counts}, {started} campaigns restarted"
 
 
 def reconcile_deliveries() -> str:
     """Every few minutes: read silent batches, flag stalled receipts, heal
-    counters, retry orphan callbacks (campaigns.reconciliation)."""
-    from campaigns.tracking import reconciliation
-
+    counters, retry orphan callbacks (campaigns.tracking.reconciliation)."""
     return f"reconcile: {reconciliation.reconcile_deliveries()}"
 
 
 def process_webhook_events() -> str:
-    """Apply every stored NEW webhook event (campaigns.receipts), in bulk."""
-    from campaigns.tracking import receipts
-
+    """Apply every stored NEW webhook event (campaigns.tracking.receipts)."""
     return receipts.summary(receipts.process_pending())

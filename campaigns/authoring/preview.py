@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import Max, Min, QuerySet
 
-from campaigns.authoring.presend import member_statuses
+from campaigns.authoring.audience import member_statuses
 from campaigns.authoring.rendering import MessagePlan, Rendering
 from campaigns.models import Campaign
 from contacts.models import ChannelIdentity, Contact, ListMembership

@@ -1,7 +1,7 @@
 """Test send: the campaign's message to its seed list, now, as one real batch.
 
 `plan_test_send` checks the seed list's members with the pre-send check's own
-rules (campaigns.presend): erased, no or invalid identity on the campaign's
+rules (campaigns.authoring.audience): erased, no or invalid identity on the campaign's
 channel, not opted in for the campaign's purpose there (an opted-out person
 never gets a test either), duplicate identity, a placeholder without a value.
 Those are excluded and reported, never sent.
@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from campaigns.authoring import presend
+from campaigns.authoring import audience
 from campaigns.dispatch import batch_request
 from campaigns.models import Batch, Campaign, Recipient
 from contacts.audit import record_audit
@@ -209,16 +209,16 @@ def plan_test_send(campaign: Campaign) -> SendTestPlan:
             f"at most {MAX_SEED_LIST:,} (one batch). Choose a smaller seed list."
         )
 
-    # The pre-send check's own classification, one member at a time (same
-    # rules, same order: of two members sharing an identity the later is out).
-    checker = presend.MemberChecker(campaign)
+    # The audience rule, one member at a time (as the pre-send check: same
+    # order, so of two members sharing an identity the later is out).
+    checker = audience.MemberChecker(campaign)
     message_plan = checker.plan
     contacts = Contact.objects.in_bulk(ids)
     members = []
-    for row in presend.rows_of(campaign, ids, checker.consent_column):
-        contact = contacts[row[presend.ID]]
+    for row in audience.rows_of(campaign, ids):
+        contact = contacts[row[audience.ID]]
         _, identity, status, reason, *_, text = checker.check(row)
-        if status != presend.OK:
+        if status != audience.OK:
             members.append(
                 Member(contact, EXCLUDED, identity or "", reason[:REASON_MAX])
             )

@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns import counters
-from campaigns.admin.dispatch import (
+from campaigns.dispatch.batch_states import (
     BATCHES_SHOWN,
     STATES,
     batch_counts,

@@ -52,9 +52,9 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from campaigns import counters
-from campaigns.dispatch import batch_request, ratelimit
-from campaigns.dispatch.drain import REMOTE_DONE
+from campaigns.dispatch import batch_request, cancellation, ratelimit
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient, WebhookEvent
+from campaigns.models.states import REMOTE_DONE
 from sinch import client as sinch_client
 from sinch.callbacks import (
     BatchProcessingReport,
@@ -237,9 +237,7 @@ def _record_statuses(
             pk=campaign_id, status=Campaign.Status.CANCELLED
         ).exists()
     ):
-        from campaigns.dispatch import control
-
-        control.store_receipt(Campaign.objects.get(pk=campaign_id))
+        cancellation.save_receipt(Campaign.objects.get(pk=campaign_id))
     return read
 
 

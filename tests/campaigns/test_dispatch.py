@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns.authoring import presend
+from campaigns import tasks
+from campaigns.authoring import audience, presend
 from campaigns.dispatch import control as controls
-from campaigns.dispatch import drain, launching
+from campaigns.dispatch import drain, freeze, launching
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState
 from contacts.services.consent import Evidence, record_opt_out_for_contacts
@@ -114,9 +115,9 @@ def test_a_send_time_beyond_sinchs_horizon_is_held_here(
     assert campaign.status == S.SCHEDULED
     batch = Batch.objects.get(campaign=campaign)
     assert batch.status == B.PENDING
-    assert batch.not_before == send_at - launching.SCHEDULE_HORIZON
+    assert batch.not_before == send_at - freeze.SCHEDULE_HORIZON
     assert _sent(control) == []
-    drain.tick()  # nothing is due yet
+    tasks.tick()  # nothing is due yet
     assert _sent(control) == []
 
 
@@ -178,14 +179,14 @@ def test_batches_go_out_while_the_launch_is_still_freezing(
     def start(campaign_id, loops=None):
         frozen = Recipient.objects.filter(campaign_id=campaign_id).count()
         sealed = Batch.objects.filter(campaign_id=campaign_id).exclude(
-            not_before=launching.FILLING
+            not_before=freeze.FILLING
         )
         status = Campaign.objects.get(pk=campaign_id).status
         seen.append((status, frozen, sealed.count()))
         drain.run_dispatcher(campaign_id)  # a worker picks it up at once
 
     monkeypatch.setattr(drain, "start", start)
-    launching.freeze_recipients(big_campaign.pk, chunk_size=4)
+    freeze.freeze_recipients(big_campaign.pk, chunk_size=4)
     status, frozen, sealed = seen[0]
     assert status == S.LAUNCHING
     assert 0 < frozen < 22  # started long before the last member was frozen
@@ -202,7 +203,7 @@ def test_a_launch_whose_worker_died_resumes_without_sending_anyone_twice(
 ):
     settings.LAUNCH_INLINE_RECIPIENTS = 0
     launching.launch(big_campaign, sender)
-    real_rows = presend._member_rows
+    real_rows = audience.member_rows
 
     def dies_after_two_chunks(*args, **kwargs):
         for n, rows in enumerate(real_rows(*args, **kwargs)):
@@ -211,15 +212,15 @@ def test_a_launch_whose_worker_died_resumes_without_sending_anyone_twice(
             yield rows
 
     monkeypatch.setattr(drain, "start", lambda *a, **k: None)
-    monkeypatch.setattr(presend, "_member_rows", dies_after_two_chunks)
+    monkeypatch.setattr(audience, "member_rows", dies_after_two_chunks)
     with pytest.raises(SystemExit):
-        launching.freeze_recipients(big_campaign.pk, chunk_size=4)
+        freeze.freeze_recipients(big_campaign.pk, chunk_size=4)
     # Meanwhile a drain loop submitted the batches sealed before the crash.
     drain.run_dispatcher(big_campaign.pk)
     sent_before = control.state()["counters"]["recipients_accepted"]
     assert 0 < sent_before < 20
-    monkeypatch.setattr(presend, "_member_rows", real_rows)
-    launching.freeze_recipients(big_campaign.pk, chunk_size=4)  # the task again
+    monkeypatch.setattr(audience, "member_rows", real_rows)
+    freeze.freeze_recipients(big_campaign.pk, chunk_size=4)  # the task again
     drain.run_dispatcher(big_campaign.pk)
 
     recipients = Recipient.objects.filter(campaign=big_campaign)
@@ -263,7 +264,7 @@ def test_queueing_the_drain_loops_mid_launch_may_close_the_connection(
         connection.close()
 
     monkeypatch.setattr(drain, "start", queue_drain_loops)
-    launching.freeze_recipients(campaign.pk, chunk_size=2)
+    freeze.freeze_recipients(campaign.pk, chunk_size=2)
     assert Recipient.objects.filter(campaign=campaign).count() == 10
     assert Batch.objects.filter(campaign=campaign).count() == 4
     assert len(calls) == 2  # early, with the first sealed batch, and at the end

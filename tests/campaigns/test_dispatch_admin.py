@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.authoring import presend
-from campaigns.dispatch import launching
+from campaigns.dispatch import freeze, launching
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState
 
@@ -137,7 +137,7 @@ def test_the_confirmation_says_a_send_time_beyond_a_week_is_held_here(
     send_at(campaign, timedelta(days=9), zone="America/New_York")
     client.force_login(sender)
     page = text(client.get(url("launch", campaign)))
-    hold = launching.hold_until(campaign).astimezone(ZoneInfo("America/New_York"))
+    hold = freeze.hold_until(campaign).astimezone(ZoneInfo("America/New_York"))
     assert "held here" in page
     assert f"until {hold:%Y-%m-%d %H:%M} America/New_York" in page
 

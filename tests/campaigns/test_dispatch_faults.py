@@ -16,8 +16,9 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
+from campaigns import tasks
 from campaigns.authoring import presend
-from campaigns.dispatch import batch_request, drain, launching, ratelimit
+from campaigns.dispatch import batch_request, drain, launching, ratelimit, settlement
 from campaigns.dispatch import control as controls
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState
@@ -207,7 +208,7 @@ def test_a_500_on_send_waits_the_grace_period_then_is_sent_once(
     (batch,) = batches(campaign)
     assert batch.status == B.UNCERTAIN
     # Looked up at Sinch, not found, but within the grace: not resent.
-    assert drain.reconcile(campaign.pk)["waiting"] == 1
+    assert settlement.settle_uncertain_batches(campaign.pk)["waiting"] == 1
     drain.run_dispatcher(campaign.pk)
     batch.refresh_from_db()
     assert batch.status == B.UNCERTAIN
@@ -217,7 +218,7 @@ def test_a_500_on_send_waits_the_grace_period_then_is_sent_once(
     batch.refresh_from_db()
     assert (batch.status, batch.attempts) == (B.ACCEPTED, 2)
     assert at_sinch(control) == [batch.metadata_key]
-    drain.reconcile()
+    settlement.settle_uncertain_batches()
     drain.run_dispatcher(campaign.pk)
     assert at_sinch(control) == [batch.metadata_key]
 
@@ -252,7 +253,7 @@ def test_a_worker_that_died_mid_claim_is_reconciled_after_the_lease(
     drain.run_dispatcher(campaign.pk)
     assert Batch.objects.get(pk=batch.pk).status == B.SUBMITTING
     backdate(batch, claimed_at=ago(61))
-    assert drain.reconcile(campaign.pk)["stale"] == 1
+    assert settlement.settle_uncertain_batches(campaign.pk)["stale"] == 1
     batch.refresh_from_db()
     assert batch.status == B.UNCERTAIN
     assert at_sinch(control) == []
@@ -305,7 +306,7 @@ def test_two_workers_claiming_the_same_batch_submit_it_once(
     assert got["a"] is None
     assert got["b"].pk == batch.pk
     assert batch.attempts == 1
-    context = drain._Context(got["b"].campaign)
+    context = drain.SubmitContext(got["b"].campaign)
     drain.submit(got["b"], context)
     drain.run_dispatcher(campaign.pk)  # worker A's next round
     assert at_sinch(control) == [batch.metadata_key]
@@ -398,7 +399,7 @@ def test_cancel_before_any_submission_sends_nothing(
         .values_list("status", flat=True)
     ) == {R.CANCELLED}
     drain.run_dispatcher(campaign.pk)
-    drain.tick()
+    tasks.tick()
     assert at_sinch(control) == []
     with pytest.raises(controls.ControlError):
         controls.cancel(campaign, sender)
@@ -411,7 +412,7 @@ def test_cancel_between_claim_and_call_sends_nothing(
     batch = drain.claim_next(campaign.pk)
     receipt = controls.cancel(campaign, sender)
     assert receipt["unconfirmed"] == 7  # in flight: not known yet
-    assert drain.submit(batch, drain._Context(batch.campaign)) == B.CANCELLED
+    assert drain.submit(batch, drain.SubmitContext(batch.campaign)) == B.CANCELLED
     assert at_sinch(control) == []
     campaign.refresh_from_db()
     assert campaign.cancel_receipt["prevented"] == 7
@@ -475,7 +476,7 @@ def test_cancel_of_an_uncertain_batch_sinch_never_got_never_sends_it(
     receipt = controls.cancel(campaign, sender)
     assert (receipt["unconfirmed"], receipt["prevented"]) == (7, 0)
     backdate(batch, uncertain_since=ago(settings.DISPATCH_UNCERTAIN_GRACE_S + 1))
-    drain.tick()
+    tasks.tick()
     batch.refresh_from_db()
     assert batch.status == B.CANCELLED
     assert at_sinch(control) == []
@@ -497,7 +498,7 @@ def test_cancel_of_an_uncertain_batch_sinch_scheduled_cancels_it_there(
     (batch,) = batches(campaign)
     assert batch.status == B.UNCERTAIN
     controls.cancel(campaign, sender)
-    drain.reconcile()
+    settlement.settle_uncertain_batches()
     batch.refresh_from_db()
     assert (batch.status, batch.remote_status) == (B.CANCELLED, "CANCELLED")
     assert remote_statuses(control) == {batch.metadata_key: "CANCELLED"}
@@ -542,7 +543,7 @@ def test_cancel_with_a_failed_batch_counts_it_apart(
     first = batches(campaign)[0]
     refuse_app_for(monkeypatch, client, {first.metadata_key})
     batch = drain.claim_next(campaign.pk)
-    drain.submit(batch, drain._Context(batch.campaign))
+    drain.submit(batch, drain.SubmitContext(batch.campaign))
     receipt = controls.cancel(campaign, sender)
     assert receipt["failed_before"] == 3
     assert receipt["prevented"] == 4
@@ -619,7 +620,7 @@ def test_pause_stops_further_batches_and_resume_continues_where_it_stopped(
     assert campaign.status == S.PAUSED
     assert at_sinch(control) == [first.metadata_key]
     drain.run_dispatcher(campaign.pk)  # another loop while paused
-    drain.tick()
+    tasks.tick()
     assert at_sinch(control) == [first.metadata_key]
     with capture(execute=True):
         controls.resume(campaign, sender)
@@ -634,7 +635,7 @@ def test_a_batch_claimed_when_the_pause_came_is_released_unsent(
     launch_held(campaign, sender, capture)
     batch = drain.claim_next(campaign.pk)
     controls.pause(campaign, sender)
-    assert drain.submit(batch, drain._Context(batch.campaign)) == B.PENDING
+    assert drain.submit(batch, drain.SubmitContext(batch.campaign)) == B.PENDING
     batch.refresh_from_db()
     assert (batch.status, batch.attempts) == (B.PENDING, 0)
     assert at_sinch(control) == []

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from campaigns import counters, tasks
 from campaigns.authoring import presend
-from campaigns.dispatch import drain, launching
+from campaigns.dispatch import launching
 from campaigns.dispatch.batch_request import BATCH_KEY, CAMPAIGN_KEY, RECIPIENT_KEY
 from campaigns.models import (
     Batch,
@@ -705,7 +705,7 @@ def test_the_tick_processes_events_whose_task_never_ran(campaign, people):
         received_at=timezone.now() - timedelta(seconds=30)
     )
     fresh = receipt(people[1], "DELIVERED")  # its own task is on its way
-    drain.tick()
+    tasks.tick()
     assert state(stale)[0] == State.PROCESSED
     assert state(fresh)[0] == State.NEW
 

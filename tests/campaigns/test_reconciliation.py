@@ -15,7 +15,7 @@ from django.utils import timezone
 from campaigns import counters
 from campaigns.apps import RECONCILE_NAME
 from campaigns.authoring import presend
-from campaigns.dispatch import batch_request, drain, launching, ratelimit
+from campaigns.dispatch import batch_request, drain, launching, ratelimit, settlement
 from campaigns.models import (
     Batch,
     Campaign,
@@ -471,7 +471,8 @@ def test_callbacks_that_came_before_their_uncertain_batch_was_known_are_retried(
     old = orphan(json.dumps(bodies[0]), received_at=now - timedelta(days=2))
     assert rec.retry_orphans(now=now) == 0
 
-    drain.reconcile(campaign_id=campaign.pk)  # found at Sinch by metadata
+    # Found at Sinch by metadata:
+    settlement.settle_uncertain_batches(campaign_id=campaign.pk)
     assert Batch.objects.get(pk=batch.pk).sinch_batch_id == remote["batch_id"]
     with django_capture_on_commit_callbacks() as wake:
         assert rec.retry_orphans(now=now) == len(events)

@@ -46,7 +46,7 @@ def launch(args) -> dict:
     from django.utils import timezone
 
     from campaigns.authoring import presend
-    from campaigns.dispatch import launching
+    from campaigns.dispatch import freeze, launching
     from campaigns.models import Campaign, MessageTemplate
     from contacts import roles
     from contacts.models import ChannelIdentity, Contact, ContactList
@@ -80,9 +80,7 @@ def launch(args) -> dict:
         send_at = timezone.now() + timedelta(seconds=args.send_in)
     elif args.held_for is not None:
         send_at = (
-            timezone.now()
-            + launching.SCHEDULE_HORIZON
-            + timedelta(seconds=args.held_for)
+            timezone.now() + freeze.SCHEDULE_HORIZON + timedelta(seconds=args.held_for)
         )
     campaign = Campaign.objects.create(
         name=f"Spring {n}", template=template, send_at=send_at
@@ -96,7 +94,7 @@ def launch(args) -> dict:
         "campaign": campaign.pk,
         "status": campaign.status,
         "send_at": send_at.isoformat() if send_at else None,
-        "not_before": (launching.hold_until(campaign).isoformat() if send_at else None),
+        "not_before": (freeze.hold_until(campaign).isoformat() if send_at else None),
     }
 
 

@@ -1,0 +1,480 @@
+"""Who may receive a campaign, and with which values: the one rule.
+
+Every path that decides whether a person gets a campaign reads it here: the
+preview (`member_statuses`), the pre-send check and the launch freeze
+(`MemberChecker`), the test send, and the re-check just before each batch
+goes to Sinch (`recheck_batch`). The consent and erasure part of the rule is
+`consent_problem`; the checker adds what only a whole-audience walk can see
+(a valid identity, values for every placeholder, duplicates).
+
+A member is:
+
+- excluded (not sent, not a problem to fix): erased contact, opted out, no
+  consent record for the campaign's purpose on its channel, duplicate identity
+  (an identity already seen for an earlier contact: the later one is dropped);
+- blocking (must be fixed before launch): no identity on the channel, an
+  invalid identity, a placeholder with no value and no default;
+- ok, possibly with warnings: UCS-2 after substitution, too many SMS parts,
+  suspicious parameter values.
+
+Members are read in contact-id order, a chunk at a time, with one query per
+chunk (`member_rows`). Memory: per chunk, plus the set of identities seen so
+far (needed to find duplicates across chunks; about 100 bytes per recipient).
+"""
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from campaigns.authoring import estimates, sms, suspicious
+from campaigns.authoring.rendering import MessagePlan
+from campaigns.models import Campaign, Recipient, TemplateParameter
+from contacts.models import ChannelIdentity, ConsentState, Contact, ListMembership
+from contacts.phones import PHONE_CHANNELS, InvalidIdentity, normalise_identity
+from sinch.channels import Channel
+
+CHUNK_SIZE = 5000
+EXAMPLES = 100
+
+OK, BLOCKING, EXCLUDED = "OK", "BLOCKING", "EXCLUDED"
+WARNING = "WARNING"
+
+# Problem keys and labels; a missing placeholder adds "missing:<name>".
+ERASED = "erased"
+OPTED_OUT = "opted_out"
+NO_CONSENT = "no_consent"
+DUPLICATE = "duplicate"
+NO_IDENTITY = "no_identity"
+INVALID_IDENTITY = "invalid_identity"
+UCS2 = "ucs2"
+TOO_LONG = "too_long"
+
+
+def consent_column(campaign: Campaign) -> str:
+    """The identity column holding consent for the campaign's purpose."""
+    return f"{campaign.purpose.lower()}_consent"
+
+
+def consent_problem(erased: bool, identity: str | None, consent: str | None):
+    """Why a person may not receive a campaign as far as erasure and consent
+    go (ERASED, NO_IDENTITY, OPTED_OUT or NO_CONSENT), or None if they may.
+
+    `identity` and `consent` are their identity on the campaign's channel and
+    its consent state for the campaign's purpose (None: no identity). Only an
+    explicit opt-in lets a message through; erasure and opt-out come first.
+    """
+    if erased:
+        return ERASED
+    if identity is None:
+        return NO_IDENTITY
+    if consent == ConsentState.OPTED_OUT:
+        return OPTED_OUT
+    if consent != ConsentState.OPTED_IN:
+        return NO_CONSENT
+    return None
+
+
+@dataclass
+class Problem:
+    kind: str  # BLOCKING, EXCLUDED or WARNING
+    label: str
+    count: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, member: tuple, detail: str = "") -> None:
+        """Count one audience member (a row of `member_rows`)."""
+        self.count += 1
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(
+                {"contact_id": member[0], "name": _name(member), "detail": detail}
+            )
+
+
+@dataclass
+class PresendResult:
+    audience: int = 0
+    ok: int = 0
+    blocking: int = 0
+    excluded: int = 0
+    problems: dict[str, Problem] = field(default_factory=dict)
+    encodings: Counter = field(default_factory=Counter)
+    ucs2_chars: Counter = field(default_factory=Counter)
+    segments: Counter = field(default_factory=Counter)
+    segments_by_region: Counter = field(default_factory=Counter)
+    max_parts: int | None = None
+    csv_path: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def problem(self, key: str, kind: str, label: str) -> Problem:
+        found = self.problems.get(key)
+        if found is None:
+            found = self.problems[key] = Problem(kind, label)
+        return found
+
+    @property
+    def can_launch(self) -> bool:
+        return self.blocking == 0 and self.ok > 0
+
+
+# A member row: the contact's columns, then its identity and consent on the
+# campaign's channel (None when it has none).
+ID, FIRST_NAME, LAST_NAME, EXTERNAL_ID, ERASED_AT, ATTRIBUTES = range(6)
+
+
+CONTACT_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name",
+    "external_id",
+    "erased_at",
+    "attributes",
+    "language",
+    "time_zone",
+)
+
+
+IDENTITY, CONSENT = len(CONTACT_COLUMNS), len(CONTACT_COLUMNS) + 1
+
+
+def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
+    """Lists of member rows in contact-id order, about `chunk_size` at a time.
+
+    Each chunk is a range of contact ids holding at least `chunk_size` members
+    of one of the lists (found by an OFFSET on each list's (list, contact)
+    index), read with one query joining contact and identity. A contact with
+    several identities on the channel appears once, with the oldest.
+    """
+    list_ids = list(campaign.lists.values_list("pk", flat=True))
+    if not list_ids:
+        return
+    consent = consent_column(campaign)
+    membership = ListMembership._meta.db_table
+    marks = ", ".join(["%s"] * len(list_ids))
+    columns = ", ".join(f"c.{name}" for name in CONTACT_COLUMNS)
+    rows_sql = (
+        f"SELECT {columns}, i.identity, i.{consent} "
+        f"FROM {Contact._meta.db_table} c "
+        f"LEFT JOIN {ChannelIdentity._meta.db_table} i "
+        "ON i.contact_id = c.id AND i.channel = %s "
+        "WHERE c.id > %s AND c.id <= %s AND c.id IN ("
+        f"SELECT m.contact_id FROM {membership} m "
+        f"WHERE m.contact_list_id IN ({marks}) "
+        "AND m.contact_id > %s AND m.contact_id <= %s) "
+        "ORDER BY c.id, i.id"
+    )
+    bound_sql = (
+        f"SELECT contact_id FROM {membership} WHERE contact_list_id = %s "
+        "AND contact_id > %s ORDER BY contact_id LIMIT 1 OFFSET %s"
+    )
+    last = start_after
+    while True:
+        # A cursor per chunk, closed before the chunk is handed over: the
+        # caller may queue tasks meanwhile, and django-q2's ORM broker closes
+        # the connection to do that.
+        with connection.cursor() as cursor:
+            bounds = []
+            for list_id in list_ids:
+                cursor.execute(bound_sql, [list_id, last, chunk_size - 1])
+                found = cursor.fetchone()
+                if found:
+                    bounds.append(found[0])
+            upper = min(bounds) if bounds else LAST_ID
+            cursor.execute(
+                rows_sql, [campaign.channel, last, upper, *list_ids, last, upper]
+            )
+            rows = _first_identity(cursor.fetchall())
+        if rows:
+            yield rows
+        if upper == LAST_ID:
+            return
+        last = upper
+
+
+LAST_ID = 2**62
+
+
+def rows_of(campaign: Campaign, contact_ids) -> list[tuple]:
+    """Member rows (as `member_rows` yields them) of the given contacts."""
+    ids = sorted(contact_ids)
+    if not ids:
+        return []
+    columns = ", ".join(f"c.{name}" for name in CONTACT_COLUMNS)
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns}, i.identity, i.{consent_column(campaign)} "
+            f"FROM {Contact._meta.db_table} c "
+            f"LEFT JOIN {ChannelIdentity._meta.db_table} i "
+            "ON i.contact_id = c.id AND i.channel = %s "
+            f"WHERE c.id IN ({marks}) ORDER BY c.id, i.id",
+            [campaign.channel, *ids],
+        )
+        return _first_identity(cursor.fetchall())
+
+
+def _first_identity(rows) -> list[tuple]:
+    """One row per contact: the first, which holds its oldest identity."""
+    kept, previous = [], None
+    for row in rows:
+        if row[ID] != previous:
+            kept.append(row)
+            previous = row[ID]
+    return kept
+
+
+def member_statuses(campaign: Campaign, contact_ids) -> dict[int, tuple[str, str]]:
+    """(status, reason) of a few contacts, by the rules of the full check.
+
+    For the preview: shows who would be excluded or block the launch. A
+    duplicate identity cannot be seen from a few contacts; the full check
+    finds those.
+    """
+    checker = MemberChecker(campaign)
+    statuses = {}
+    for row in rows_of(campaign, contact_ids):
+        _, _, status, reason, *_ = checker.check(row)
+        statuses[row[ID]] = (status, reason)
+    return statuses
+
+
+class MemberChecker:
+    """Classifies audience members one row at a time, counting into `result`.
+
+    `check(row)` takes a member row (see `member_rows`, `rows_of`) and
+    returns its CSV row: contact id, identity, status, reason, encoding,
+    segments, rendered text. Rows must come in contact-id order for the
+    duplicate rule (the later of two contacts sharing an identity is out).
+    """
+
+    def __init__(self, campaign: Campaign, *, render: bool = True) -> None:
+        """`render=False` skips the rendered text and the SMS analysis (the
+        launch needs only each member's status and values)."""
+        self.render = render
+        self.values: dict[str, str] = {}  # the last OK member's values
+        self.plan = MessagePlan.for_campaign(campaign)
+        self.channel = campaign.channel
+        self.channel_label = Channel(campaign.channel).label
+        self.is_sms = campaign.channel == Channel.SMS
+        self.phone_keys = campaign.channel in PHONE_CHANNELS
+        self.result = PresendResult(max_parts=_max_parts(campaign))
+        # Identities already used (as ints for phone numbers: less memory).
+        self.seen: set[int | str] = set()
+        self.getters = [(source, self._getter(source)) for source in self.plan.sources]
+        self.attribute_keys = [
+            s.attribute_key
+            for s in self.plan.sources
+            if s.source == TemplateParameter.Source.ATTRIBUTE
+        ]
+        self.uses_attributes = bool(self.attribute_keys)
+
+    def _getter(self, source) -> Callable[[tuple, dict], Any]:
+        Source = TemplateParameter.Source
+        if source.source == Source.CONTACT_FIELD:
+            index = CONTACT_COLUMNS.index(source.contact_field)
+            return lambda row, attributes: row[index]
+        if source.source == Source.ATTRIBUTE:
+            key = source.attribute_key
+            return lambda row, attributes: attributes.get(key)
+        value = self.plan.campaign_values.get(source.name)
+        return lambda row, attributes: value
+
+    def check(self, row: tuple) -> list[Any]:
+        """Classify one member, count it, return its CSV row."""
+        result = self.result
+        result.audience += 1
+        pk, identity, consent = row[ID], row[IDENTITY], row[CONSENT]
+        label = self.channel_label
+        problem = consent_problem(row[ERASED_AT] is not None, identity, consent)
+        if problem == ERASED:
+            return self._exclude(row, ERASED, "contact erased")
+        if problem == NO_IDENTITY:
+            return self._block(row, NO_IDENTITY, f"no {label} identity")
+        try:
+            canonical = normalise_identity(self.channel, identity)
+        except InvalidIdentity as exc:
+            return self._block(
+                row,
+                INVALID_IDENTITY,
+                f"invalid {label} identity",
+                identity,
+                f"{identity}: {exc}",
+            )
+        if problem == OPTED_OUT:
+            return self._exclude(row, OPTED_OUT, "opted out", canonical)
+        if problem == NO_CONSENT:
+            return self._exclude(row, NO_CONSENT, "no consent record", canonical)
+        key = self._key(canonical)
+        if key in self.seen:
+            return self._exclude(
+                row,
+                DUPLICATE,
+                "duplicate identity",
+                canonical,
+                f"{canonical} already used",
+            )
+        self.seen.add(key)
+
+        attributes = (
+            _attributes(row[ATTRIBUTES], self.attribute_keys)
+            if self.uses_attributes
+            else EMPTY
+        )
+        values: dict[str, str] = {}
+        missing: list[str] = []
+        for source, getter in self.getters:
+            value = source.resolve(getter(row, attributes))
+            if value is None:
+                missing.append(source.name)
+                continue
+            values[source.name] = value
+            reasons = suspicious.problems(value)
+            for reason in reasons:
+                result.problem(
+                    f"suspicious:{source.name}:{reason}",
+                    WARNING,
+                    f"${{{source.name}}}: {reason}",
+                ).add(row, repr(value))
+        if missing:
+            result.blocking += 1
+            for name in missing:
+                result.problem(
+                    f"missing:{name}",
+                    BLOCKING,
+                    f"no value for ${{{name}}} and no default",
+                ).add(row, canonical)
+            names = ", ".join("${" + n + "}" for n in missing)
+            return [pk, canonical, BLOCKING, f"no value for {names}", "", "", ""]
+
+        self.values = values
+        if not self.render:
+            result.ok += 1
+            return [pk, canonical, OK, "", "", "", ""]
+        text = self.plan.text(values)
+        notes: list[str] = []
+        encoding, segments = "", ""
+        if self.is_sms:
+            info = sms.analyse(text, result.max_parts)
+            encoding, segments = info.encoding, info.segments
+            result.encodings[encoding] += 1
+            result.segments[segments] += 1
+            result.segments_by_region[estimates.region_of(canonical)] += segments
+            if info.ucs2_chars:
+                result.ucs2_chars.update(info.ucs2_chars)
+                chars = " ".join(info.ucs2_chars)
+                result.problem(UCS2, WARNING, "sent as UCS-2").add(row, chars)
+                notes.append(f"UCS-2 because of {chars}")
+            if info.too_long:
+                result.problem(
+                    TOO_LONG, WARNING, f"more than {result.max_parts} SMS parts"
+                ).add(row, f"{segments} parts")
+                notes.append(f"{segments} parts, more than {result.max_parts}")
+        result.ok += 1
+        return [pk, canonical, OK, "; ".join(notes), encoding, segments, text]
+
+    def _key(self, canonical: str) -> int | str:
+        """How an identity is kept in `seen` (phone numbers as ints: less memory)."""
+        if self.phone_keys and canonical[1:].isdigit():
+            return int(canonical[1:])
+        return canonical
+
+    def remember(self, identities) -> None:
+        """Count `identities` as used already (a resumed launch's earlier part)."""
+        self.seen.update(self._key(identity) for identity in identities)
+
+    def _exclude(self, row, key: str, text: str, identity: str = "", detail=""):
+        self.result.excluded += 1
+        self.result.problem(key, EXCLUDED, text).add(row, detail)
+        return [row[ID], identity, EXCLUDED, text, "", "", ""]
+
+    def _block(self, row, key: str, text: str, identity: str = "", detail=""):
+        self.result.blocking += 1
+        self.result.problem(key, BLOCKING, text).add(row, detail)
+        return [row[ID], identity, BLOCKING, text, "", "", ""]
+
+
+EMPTY: dict[str, Any] = {}
+
+
+def _attributes(raw: Any, keys: list[str]) -> dict[str, Any]:
+    """A contact's attributes column as read by a raw query (text or decoded).
+
+    JSON text is decoded only when it may hold one of `keys`: a plain ASCII
+    key is written as "key" in the stored JSON, so its absence is certain.
+    """
+    if isinstance(raw, str):
+        if all(_plain_key(k) and f'"{k}"' not in raw for k in keys):
+            return EMPTY
+        raw = json.loads(raw)
+    return raw if isinstance(raw, dict) else EMPTY
+
+
+def _plain_key(key: str) -> bool:
+    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
+
+
+def _name(member: tuple) -> str:
+    """How a member is named in examples (as Contact.__str__ does)."""
+    if member[ERASED_AT] is not None:
+        return f"Erased contact #{member[ID]}"
+    name = f"{member[FIRST_NAME]} {member[LAST_NAME]}".strip()
+    return name or member[EXTERNAL_ID] or f"Contact #{member[ID]}"
+
+
+def _max_parts(campaign: Campaign) -> int | None:
+    raw = (campaign.channel_properties or {}).get("SMS_MAX_NUMBER_OF_MESSAGE_PARTS")
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+# Why a recipient frozen at launch is dropped at the re-check before its batch
+# goes to Sinch, by consent_problem's answer.
+AFTER_LAUNCH = {
+    ERASED: "erased or identity removed after launch",
+    NO_IDENTITY: "erased or identity removed after launch",
+    OPTED_OUT: "opted out after launch",
+    NO_CONSENT: "consent withdrawn after launch",
+}
+
+
+def recheck_batch(
+    campaign: Campaign, batch_id: int
+) -> tuple[list[tuple], dict[str, list[int]]]:
+    """Apply consent_problem again to a batch's PENDING recipients, now.
+
+    Returns ((recipient id, identity, parameters) of those who may still
+    receive it, in batch order; {reason: [recipient ids]} of the others).
+    Consent is read from the contact's identity on the channel written exactly
+    as the frozen one (else its oldest identity there), in one query.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.id, r.identity, r.parameters, c.erased_at, i.identity, "
+            f"i.{consent_column(campaign)} "
+            f"FROM {Recipient._meta.db_table} r "
+            f"LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id "
+            f"LEFT JOIN {ChannelIdentity._meta.db_table} i "
+            "ON i.contact_id = r.contact_id AND i.channel = %s "
+            'WHERE r.batch_id = %s AND r.status = %s ORDER BY r."index", i.id',
+            [campaign.channel, batch_id, Recipient.Status.PENDING],
+        )
+        rows = cursor.fetchall()
+    found: dict[int, tuple] = {}
+    for pk, identity, parameters, erased_at, their_identity, state in rows:
+        if pk not in found or their_identity == identity:
+            found[pk] = (identity, parameters, erased_at, their_identity, state)
+    entries, dropped = [], {}
+    for pk, (identity, parameters, erased_at, their_identity, state) in found.items():
+        problem = consent_problem(erased_at is not None, their_identity, state)
+        if problem is not None:
+            dropped.setdefault(AFTER_LAUNCH[problem], []).append(pk)
+            continue
+        if isinstance(parameters, str):
+            parameters = json.loads(parameters)
+        entries.append((pk, identity, parameters))
+    return entries, dropped

@@ -1,0 +1,155 @@
+"""Every change of a campaign's status, in one place.
+
+Each transition below names the states it may start from and where it leads.
+A transition is one compare-and-set UPDATE (`status IN sources`): of two
+workers or two clicks, exactly one moves the campaign, and the other learns
+it from the False it gets back. Transitions a person makes (launch, pause,
+resume, cancel) are written to the audit trail in the same transaction (the
+cancel's row once its receipt is known); the ones the freeze, dispatch and
+receipts make as work goes on show on the campaign page with their reason.
+
+Nothing else in the code base writes `Campaign.status`.
+
+    DRAFT ──launch──> LAUNCHING ──frozen──> SCHEDULED / SUBMITTING
+                          └──nobody to send to──> FAILED
+    SCHEDULED / SUBMITTING ──pause──> PAUSED ──resume──> SCHEDULED / SUBMITTING
+    SCHEDULED / SUBMITTING ──all batches out──> SUBMITTED ──all outcomes──> COMPLETED
+    LAUNCHING … SUBMITTED ──cancel──> CANCELLED
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+
+from campaigns.models import Campaign
+from campaigns.models.states import ACTIVE, DISPATCHING
+from contacts.audit import record_audit
+from contacts.models import AuditEvent
+
+S = Campaign.Status
+# How the audit trail names the system when no person acted.
+SYSTEM = "system (automatic)"
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+
+
+LAUNCH = Transition("launch", (S.DRAFT,), (S.LAUNCHING,))
+FROZEN = Transition("recipients frozen", (S.LAUNCHING,), (S.SCHEDULED, S.SUBMITTING))
+NOBODY_TO_SEND = Transition("nobody to send to", (S.LAUNCHING,), (S.FAILED,))
+PAUSE = Transition("pause", DISPATCHING, (S.PAUSED,))
+RESUME = Transition("resume", (S.PAUSED,), (S.SCHEDULED, S.SUBMITTING))
+ALL_SUBMITTED = Transition("all batches out", DISPATCHING, (S.SUBMITTED,))
+COMPLETE = Transition("all outcomes known", (S.SUBMITTED,), (S.COMPLETED,))
+CANCEL = Transition("cancel", ACTIVE, (S.CANCELLED,))
+
+TRANSITIONS = (
+    LAUNCH,
+    FROZEN,
+    NOBODY_TO_SEND,
+    PAUSE,
+    RESUME,
+    ALL_SUBMITTED,
+    COMPLETE,
+    CANCEL,
+)
+
+
+def _move(campaign_id: int, transition: Transition, target: str, **fields) -> bool:
+    """Compare-and-set: move the campaign if it is in one of the sources."""
+    if target not in transition.targets:
+        raise ValueError(f"{transition.name} does not lead to {target}")
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status__in=transition.sources).update(
+            status=target, **fields
+        )
+    )
+
+
+def audit(campaign: Campaign, user, action: str, summary: str, **details) -> None:
+    """One audit row about `campaign`; a None `user` is the system."""
+    record_audit(
+        actor=user,
+        label=None if user else SYSTEM,
+        action=action,
+        target_type="campaign",
+        target_id=campaign.pk,
+        summary=summary,
+        details=details,
+    )
+
+
+def _running_status(campaign: Campaign) -> str:
+    """Where a launched campaign goes while its batches are submitted."""
+    return S.SCHEDULED if campaign.send_at else S.SUBMITTING
+
+
+def launch(
+    campaign: Campaign, user, *, now: datetime, summary: str, details: dict
+) -> bool:
+    """DRAFT -> LAUNCHING, audited. False if it was launched meanwhile
+    (a double click, a second tab): exactly one launch wins."""
+    with transaction.atomic():
+        won = _move(campaign.pk, LAUNCH, S.LAUNCHING, launched_at=now, launched_by=user)
+        if won:
+            audit(campaign, user, AuditEvent.Action.LAUNCH, summary, **details)
+    return won
+
+
+def recipients_frozen(campaign: Campaign) -> bool:
+    """LAUNCHING -> SCHEDULED (send time set) or SUBMITTING (now). False if the
+    campaign left LAUNCHING meanwhile (cancelled while freezing)."""
+    return _move(campaign.pk, FROZEN, _running_status(campaign))
+
+
+def nobody_to_send(campaign: Campaign, reason: str) -> bool:
+    """LAUNCHING -> FAILED: the freeze found nobody who may receive it (the
+    reason shows on the campaign page; the launch itself is audited)."""
+    return _move(campaign.pk, NOBODY_TO_SEND, S.FAILED, status_reason=reason)
+
+
+def pause(campaign: Campaign, user, reason: str) -> bool:
+    """SCHEDULED/SUBMITTING -> PAUSED with the reason, audited; False if it
+    was not dispatching."""
+    with transaction.atomic():
+        paused = _move(campaign.pk, PAUSE, S.PAUSED, status_reason=reason)
+        if paused:
+            audit(campaign, user, AuditEvent.Action.PAUSE, f"{campaign}: {reason}")
+    return paused
+
+
+def resume(campaign: Campaign, user) -> bool:
+    """PAUSED -> SCHEDULED/SUBMITTING, audited; False if it was not paused.
+    Runs in the caller's transaction when there is one (the caller restarts
+    dispatch on commit)."""
+    with transaction.atomic():
+        resumed = _move(
+            campaign.pk, RESUME, _running_status(campaign), status_reason=""
+        )
+        if resumed:
+            audit(campaign, user, AuditEvent.Action.RESUME, f"Resumed {campaign}")
+    return resumed
+
+
+def cancel(campaign: Campaign, user) -> bool:
+    """Any launched, unfinished state -> CANCELLED. The audit row, which
+    carries the cancellation receipt, is written once the receipt is known
+    (campaigns.dispatch.control.cancel)."""
+    return _move(
+        campaign.pk, CANCEL, S.CANCELLED, status_reason=f"Cancelled by {user}."
+    )
+
+
+def all_submitted(campaign_id: int) -> bool:
+    """SCHEDULED/SUBMITTING -> SUBMITTED: no batch waits for an outcome."""
+    return _move(campaign_id, ALL_SUBMITTED, S.SUBMITTED)
+
+
+def complete(campaign_id: int) -> bool:
+    """SUBMITTED -> COMPLETED: every recipient has a final outcome."""
+    return _move(campaign_id, COMPLETE, S.COMPLETED)
