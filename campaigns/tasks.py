@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from campaigns.authoring.presend import run_requested_check
 from campaigns.dispatch import drain, freeze, settlement
-from campaigns.tracking import receipts, reconciliation
+from campaigns.tracking import completion, receipts, reconciliation
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def tick() -> str:
     counts = settlement.settle_uncertain_batches()
     started = drain.restart_idle_campaigns()
     drain.finish_dispatched_campaigns()
-    reconciliation.complete_finished_campaigns()
+    completion.complete_finished_campaigns()
     return f"tick: {counts}, {started} campaigns restarted"
 
 

@@ -1,23 +1,12 @@
-"""CSV export of contacts with their consent state, safe to open in a spreadsheet.
+"""CSV export of contacts with their consent state, safe to open in a
+spreadsheet (config.lib.csv_cells)."""
 
-Spreadsheet formula injection: a cell starting with = + - @ TAB or CR may be run
-as a formula by Excel, LibreOffice or Google Sheets. Such cells get a leading
-apostrophe, which spreadsheets hide and which turns the cell into text. Phone
-numbers are the exception: identities on phone channels are validated E.164
-("+" and digits only, nothing a spreadsheet can execute), so they are written
-exactly as stored, "+15551230001", and stay valid numbers for any other tool.
-"""
-
-import csv
 import json
-import re
 from collections.abc import Iterable, Iterator
 
+from config.lib.csv_cells import csv_lines, safe_cell
 from contacts.audit import record_audit
 from contacts.models import AuditEvent, Contact
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 HEADER = [
     "contact_id",
@@ -36,19 +25,6 @@ HEADER = [
     "attributes",
     "erased",
 ]
-
-
-def safe_cell(value) -> str:
-    """A value as CSV text that no spreadsheet will evaluate as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _E164.fullmatch(text):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
 
 
 def export_rows(contacts) -> Iterator[list[str]]:
@@ -111,6 +87,4 @@ def stream_csv(contacts, *, actor, description: str) -> Iterator[str]:
         target_type="contacts",
         summary=f"Exported contacts: {description}",
     )
-    writer = csv.writer(_Echo())
-    for row in export_rows(contacts):
-        yield writer.writerow(row)
+    yield from csv_lines(export_rows(contacts))

@@ -100,8 +100,15 @@ def _valid_e164(value: str) -> str | None:
 
 # The order only decides how soon a match is found: most numbers are mobile.
 _TYPE_DESCS = (
-    "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip",
-    "personal_number", "pager", "uan", "voicemail",
+    "fixed_line",
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
 )
 _Rule = tuple[frozenset[int] | None, re.Pattern[str]] | None
 
@@ -192,11 +199,13 @@ def _country_rule(code: int) -> Callable[[str], bool]:
         validity = _region_validity(code, region)
         # Usually the region is found with the very rule that validates it.
         same = isinstance(validity, _RegionRule) and validity.metadata is metadata
-        candidates.append((
-            re.compile(leading) if leading is not None else None,
-            validity if same else _RegionRule(metadata),
-            validity,
-        ))
+        candidates.append(
+            (
+                re.compile(leading) if leading is not None else None,
+                validity if same else _RegionRule(metadata),
+                validity,
+            )
+        )
 
     def valid(nsn: str) -> bool:
         for leading, selector, validity in candidates:

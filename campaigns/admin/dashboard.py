@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from campaigns.models import Campaign
 from campaigns.tracking import dashboard as data
+from campaigns.tracking import results_csv
 from contacts.audit import record_audit
 from contacts.models import AuditEvent
 
@@ -134,7 +135,7 @@ class DashboardAdminMixin:
         )
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response = StreamingHttpResponse(
-            data.stream_results(campaign), content_type="text/csv; charset=utf-8"
+            results_csv.stream_results(campaign), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = (
             f'attachment; filename="campaign-{campaign.pk}-results-{stamp}.csv"'

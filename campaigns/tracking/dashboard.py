@@ -9,9 +9,7 @@ under keys that change whenever the rows they count may have changed. The
 admin views (campaigns.admin.dashboard) only arrange it.
 """
 
-import csv
 import math
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
@@ -32,7 +30,6 @@ from campaigns.dispatch.batch_states import (
 from campaigns.models import Batch, Campaign, CampaignTimeline, Recipient
 from campaigns.tracking import charts, failures
 from config.lib.timezones import local_time
-from contacts.exporting import safe_cell
 
 R = Recipient.Status
 S = Campaign.Status
@@ -443,82 +440,3 @@ def page(campaign: Campaign) -> dict:
         "send_time": when(campaign.send_at, zone),
         "updated": f"{local_time(timezone.now(), zone):%H:%M:%S}",
     }
-
-
-# --- the per-recipient CSV ----------------------------------------------------
-
-RESULT_HEADER = [
-    "recipient_id",
-    "contact_id",
-    "identity",
-    "status",
-    "failure_code",
-    "failure",
-    "failure_class",
-    "reason",
-    "batch",
-    "sinch_message_id",
-    "switched_channel",
-    "updated_at",
-]
-CSV_CHUNK = 2000
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def result_rows(campaign: Campaign) -> Iterator[list[str]]:
-    """One row per (non-test) recipient, in id order, read in chunks."""
-    yield RESULT_HEADER
-    labels = dict(R.choices)
-    last = 0
-    base = Recipient.objects.filter(campaign=campaign, is_test=False)
-    while True:
-        chunk = list(
-            base.filter(pk__gt=last)
-            .order_by("pk")
-            .values_list(
-                "pk",
-                "contact_id",
-                "identity",
-                "status",
-                "failure_code",
-                "reason",
-                "batch__sequence",
-                "message_id",
-                "switched_channel",
-                "updated_at",
-            )[:CSV_CHUNK]
-        )
-        if not chunk:
-            return
-        for pk, contact, identity, status, code, reason, seq, mid, sw, at in chunk:
-            failed = status == R.FAILED
-            kind = failures.describe(code) if failed else None
-            yield [
-                safe_cell(v)
-                for v in (
-                    pk,
-                    contact or "",
-                    identity,
-                    labels.get(status, status),
-                    code,
-                    kind.label if kind else "",
-                    kind.class_label if kind else "",
-                    reason,
-                    seq or "",
-                    mid,
-                    "yes" if sw else "",
-                    at.isoformat() if at else "",
-                )
-            ]
-        last = chunk[-1][0]
-
-
-def stream_results(campaign: Campaign) -> Iterator[str]:
-    """The per-recipient results as CSV text lines (audited by the caller)."""
-    writer = csv.writer(_Echo())
-    for row in result_rows(campaign):
-        yield writer.writerow(row)

@@ -53,15 +53,11 @@ from django.utils import timezone
 
 from campaigns import counters
 from campaigns.dispatch import batch_request, cancellation, ratelimit
-from campaigns.models import Batch, Campaign, CampaignCount, Recipient, WebhookEvent
-from campaigns.models.states import REMOTE_DONE
+from campaigns.models import Batch, Campaign, CampaignCount, Recipient
+from campaigns.models.states import ACTIVE, REMOTE_DONE, WAITING
+from campaigns.tracking.completion import complete_finished_campaigns
+from campaigns.tracking.orphans import retry_orphans
 from sinch import client as sinch_client
-from sinch.callbacks import (
-    BatchProcessingReport,
-    BatchStatusUpdate,
-    DeliveryReport,
-    parse_callback,
-)
 from sinch.errors import (
     SinchError,
     SinchNotFoundError,
@@ -73,24 +69,11 @@ logger = logging.getLogger(__name__)
 
 BatchStatus = Batch.Status
 R = Recipient.Status
-# Recipients handed to Sinch that still wait for a (final) receipt.
-WAITING = (R.SUBMITTED, R.QUEUED_ON_CHANNEL)
-# Campaign states whose counts move by dispatch (receipts move any campaign
-# with waiting recipients, whatever its state).
-SENDING = (
-    Campaign.Status.LAUNCHING,
-    Campaign.Status.SCHEDULED,
-    Campaign.Status.SUBMITTING,
-    Campaign.Status.PAUSED,
-    Campaign.Status.SUBMITTED,
-)
 # Requests one run makes at most to read silent batches (the rest wait for
 # the next run, oldest silence first).
 MAX_READS_PER_RUN = 200
 # Silent batches considered per run.
 MAX_SILENT_BATCHES = 5000
-ORPHAN_RETRY_WINDOW = timedelta(days=1)
-ORPHAN_CHUNK = 1000
 # A list refused this way is not supported: each batch is read by its id.
 _LIST_UNSUPPORTED = (SinchNotFoundError, SinchValidationError, SinchProtocolError)
 
@@ -401,7 +384,7 @@ def heal_counter_drift(
     if campaign_ids is None:
         waiting = CampaignCount.objects.filter(status__in=WAITING, count__gt=0)
         ids = set(
-            Campaign.objects.filter(status__in=SENDING).values_list("pk", flat=True)
+            Campaign.objects.filter(status__in=ACTIVE).values_list("pk", flat=True)
         ) | set(waiting.values_list("campaign_id", flat=True))
         sizes = dict(
             CampaignCount.objects.filter(campaign_id__in=ids)
@@ -444,157 +427,3 @@ def _snapshot_drift(campaign_id: int) -> dict[str, int]:
         drift = Counter(counters.actual(campaign_id))
         drift.subtract(counters.counts(campaign_id))
     return {status: n for status, n in drift.items() if n}
-
-
-# --- orphans ----------------------------------------------------------------
-
-
-def retry_orphans(now: datetime | None = None) -> int:
-    """Orphan callbacks that would now match go back to NEW.
-
-    The same matching as the receipt processor (campaigns.receipts): a batch
-    status update or processing report whose Sinch batch id (or BATCH_KEY
-    metadata) names a batch here; a delivery receipt whose RECIPIENT_KEY names
-    a recipient of the campaign and Sinch batch it also carries. Returns how
-    many; the processor is woken to apply them.
-    """
-    now = now or timezone.now()
-    orphans = (
-        WebhookEvent.objects.filter(
-            state=WebhookEvent.State.ORPHAN,
-            received_at__gte=now - ORPHAN_RETRY_WINDOW,
-        )
-        .order_by("pk")
-        .values_list("pk", "body")
-    )
-    retried = 0
-    last = 0
-    while True:
-        chunk = list(orphans.filter(pk__gt=last)[:ORPHAN_CHUNK])
-        if not chunk:
-            break
-        last = chunk[-1][0]
-        ready = _matching({pk: ref for pk, body in chunk if (ref := _references(body))})
-        if ready:
-            retried += WebhookEvent.objects.filter(
-                pk__in=ready, state=WebhookEvent.State.ORPHAN
-            ).update(state=WebhookEvent.State.NEW, error="")
-    if retried:
-        logger.info("%d orphan callbacks now match: queued for processing", retried)
-        _kick_processor()
-    return retried
-
-
-def _references(body: str) -> tuple | None:
-    """What an event must match: ("batch", sinch id, batch key) or
-    ("receipt", recipient id, campaign id, sinch id); None: nothing to retry."""
-    try:
-        event = parse_callback(body)
-    except ValueError:
-        return None
-    if isinstance(event, DeliveryReport):
-        recipient_id = _int(event.metadata.get(batch_request.RECIPIENT_KEY))
-        if recipient_id is None:
-            return None
-        campaign = event.metadata.get(batch_request.CAMPAIGN_KEY)
-        return ("receipt", recipient_id, str(campaign or ""), event.batch_id)
-    if isinstance(event, BatchStatusUpdate):
-        key = str(event.metadata.get(batch_request.BATCH_KEY) or "")
-        return ("batch", event.batch_id, key)
-    if isinstance(event, BatchProcessingReport):
-        return ("batch", event.batch_id, "")
-    return None
-
-
-def _matching(refs: dict[int, tuple]) -> list[int]:
-    """The events of `refs` that now match a batch or recipient here."""
-    batch_refs = [r for r in refs.values() if r[0] == "batch"]
-    sinch_ids = {r[1] for r in batch_refs if r[1]}
-    keys = {r[2] for r in batch_refs if r[2]}
-    known_ids = set(
-        Batch.objects.filter(sinch_batch_id__in=sinch_ids).values_list(
-            "sinch_batch_id", flat=True
-        )
-    )
-    known_keys = set(
-        Batch.objects.filter(metadata_key__in=keys).values_list(
-            "metadata_key", flat=True
-        )
-    )
-    recipient_ids = {r[1] for r in refs.values() if r[0] == "receipt"}
-    recipients = {
-        pk: (str(campaign_id), sinch_id)
-        for pk, campaign_id, sinch_id in Recipient.objects.filter(
-            pk__in=recipient_ids
-        ).values_list("pk", "campaign_id", "batch__sinch_batch_id")
-    }
-    ready = []
-    for pk, ref in refs.items():
-        if ref[0] == "batch":
-            if (ref[1] and ref[1] in known_ids) or (ref[2] and ref[2] in known_keys):
-                ready.append(pk)
-            continue
-        _, recipient_id, campaign, sinch_id = ref
-        if recipient_id not in recipients:
-            continue
-        their_campaign, their_batch = recipients[recipient_id]
-        if campaign and campaign != their_campaign:
-            continue
-        if sinch_id and their_batch and sinch_id != their_batch:
-            continue
-        ready.append(pk)
-    return ready
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _kick_processor() -> None:
-    """Have the receipt processor run (after the current transaction)."""
-    from campaigns.tracking import inbox
-
-    inbox.wake_processor()
-
-
-__all__ = [
-    "flag_stalled_campaigns",
-    "heal_counter_drift",
-    "read_silent_batches",
-    "reconcile_deliveries",
-    "retry_orphans",
-    "silent_batches",
-]
-
-
-# --- completion -------------------------------------------------------------
-
-
-def complete_finished_campaigns(now: datetime | None = None) -> int:
-    """SUBMITTED -> COMPLETED once every recipient has a final outcome.
-
-    Read from the kept counts: nobody left not yet sent, handed to Sinch, or
-    queued on a channel (a READ may still follow a DELIVERED: that changes
-    figures, not the campaign's state). Returns how many campaigns completed.
-    """
-    open_statuses = (R.PENDING, *WAITING)
-    waiting = set(
-        CampaignCount.objects.filter(
-            status__in=open_statuses,
-            count__gt=0,
-            campaign__status=Campaign.Status.SUBMITTED,
-        ).values_list("campaign_id", flat=True)
-    )
-    done = Campaign.objects.filter(status=Campaign.Status.SUBMITTED).exclude(
-        pk__in=waiting
-    )
-    done = done.filter(counts__isnull=False).distinct()
-    completed = 0
-    for campaign_id in done.values_list("pk", flat=True):
-        completed += Campaign.objects.filter(
-            pk=campaign_id, status=Campaign.Status.SUBMITTED
-        ).update(status=Campaign.Status.COMPLETED)
-    return completed

@@ -238,3 +238,59 @@ def tune_connection() -> None:
     if connection.vendor == "sqlite" and not connection.in_atomic_block:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA temp_store = MEMORY")
+
+
+def id_lists(ids: list[int]):
+    """(params, SQL after "id") for `id` matching `ids`: one array on
+    PostgreSQL, IN lists small enough for SQLite."""
+    if connection.vendor == "postgresql":
+        yield [ids], "= ANY(%s)"
+        return
+    for start in range(0, len(ids), 5000):
+        part = ids[start : start + 5000]
+        yield part, f"IN ({', '.join(['%s'] * len(part))})"
+
+
+def bulk_update(table: str, columns, rows, *, newer: str = "") -> None:
+    """UPDATE many rows by id with per-row values in one statement (a few for
+    SQLite). `columns` is [(name, PostgreSQL type)], rows are (id, *values).
+    With `newer`, a row is only changed where that column is empty or older."""
+    if not rows:
+        return
+    qn = connection.ops.quote_name
+    names = [name for name, _ in columns]
+    sets = ", ".join(f"{qn(name)} = v.{qn(name)}" for name in names)
+    guard = (
+        f" AND (t.{qn(newer)} IS NULL OR t.{qn(newer)} < v.{qn(newer)})"
+        if newer
+        else ""
+    )
+    alias = ", ".join(qn(c) for c in ["id", *names])
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(
+                f"%s::{kind}[]" for kind in ["bigint", *(k for _, k in columns)]
+            )
+            cursor.execute(
+                f"UPDATE {qn(table)} AS t SET {sets} "
+                f"FROM unnest({arrays}) AS v({alias}) WHERE t.id = v.id{guard}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return
+        width = len(names) + 1
+        step = max(1, 30000 // width // 10)  # well under SQLite's 32766 variables
+        for start in range(0, len(rows), step):
+            part = rows[start : start + step]
+            row_sql = "(" + ", ".join(["%s"] * width) + ")"
+            params = [value for row in part for value in row]
+            cursor.execute(
+                f"WITH v({alias}) AS (VALUES {', '.join([row_sql] * len(part))}) "
+                f"UPDATE {qn(table)} AS t SET {sets} FROM v "
+                f"WHERE t.id = v.id{guard}",
+                params,
+            )
+
+
+def db_time(value: datetime):
+    """`value` as the database driver takes it in raw SQL."""
+    return connection.ops.adapt_datetimefield_value(value)

@@ -21,8 +21,18 @@ FIELDS = {
 
 _SYNONYMS = {
     "identity": {
-        "phone", "phone_number", "phonenumber", "mobile", "mobile_number", "msisdn",
-        "number", "identity", "cell", "telephone", "tel", "e164",
+        "phone",
+        "phone_number",
+        "phonenumber",
+        "mobile",
+        "mobile_number",
+        "msisdn",
+        "number",
+        "identity",
+        "cell",
+        "telephone",
+        "tel",
+        "e164",
     },
     "channel": {"channel"},
     "external_id": {"external_id", "externalid", "id", "customer_id", "contact_id"},
@@ -30,10 +40,21 @@ _SYNONYMS = {
     "last_name": {"last_name", "lastname", "surname", "family_name", "last"},
     "language": {"language", "lang", "locale"},
     "time_zone": {"time_zone", "timezone", "tz"},
-    "consent": {"consent", "opt_in", "optin", "opted_in", "subscribed",
-                "marketing_consent"},
-    "consent_at": {"consent_at", "consent_date", "consented_at", "opt_in_date",
-                   "optin_date"},
+    "consent": {
+        "consent",
+        "opt_in",
+        "optin",
+        "opted_in",
+        "subscribed",
+        "marketing_consent",
+    },
+    "consent_at": {
+        "consent_at",
+        "consent_date",
+        "consented_at",
+        "opt_in_date",
+        "optin_date",
+    },
 }
 
 _NOT_WORD = re.compile(r"[^0-9a-z]+")

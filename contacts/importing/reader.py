@@ -64,11 +64,13 @@ def _finish(batch: Batch, seen: SeenKeys, source: CsvRows) -> Batch:
         if first is None:
             batch.rows.append(row)
         else:
-            batch.bad.append((
-                row.line,
-                f"duplicate in file: {row.channel} {row.identity} is already "
-                f"on line {first}",
-                batch.raw.pop(row.line),
-            ))
+            batch.bad.append(
+                (
+                    row.line,
+                    f"duplicate in file: {row.channel} {row.identity} is already "
+                    f"on line {first}",
+                    batch.raw.pop(row.line),
+                )
+            )
     batch.bytes_read = source.bytes_read
     return batch

@@ -17,8 +17,18 @@ _CHANNELS = {c.value for c in Channel}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 _TIME_ZONES = zoneinfo.available_timezones()
 _YES = {"yes", "y", "true", "1", "opt_in", "optin", "opt-in", "in", "subscribed"}
-_NO = {"no", "n", "false", "0", "opt_out", "optout", "opt-out", "out",
-       "unsubscribed", "stop"}
+_NO = {
+    "no",
+    "n",
+    "false",
+    "0",
+    "opt_out",
+    "optout",
+    "opt-out",
+    "out",
+    "unsubscribed",
+    "stop",
+}
 _CONSENT_WORDS = {
     **dict.fromkeys(_YES, ConsentEvent.Kind.OPT_IN),
     **dict.fromkeys(_NO, ConsentEvent.Kind.OPT_OUT),
@@ -74,9 +84,7 @@ class RowParser:
         self.declared_opt_in = declared_opt_in
         self.region = default_region
         self._at = {name: spec[0] for name, spec in self.index.items()}
-        self._fields = [
-            (name, self._at[name]) for name in _FIELDS if name in self._at
-        ]
+        self._fields = [(name, self._at[name]) for name in _FIELDS if name in self._at]
 
     def _get(self, values: list[str], name: str) -> str:
         spec = self.index.get(name)
@@ -90,8 +98,9 @@ class RowParser:
             )
         at = self._at
         i = at.get("channel")
-        channel = ((values[i].strip() if i is not None else "")
-                   or self.default_channel).upper()
+        channel = (
+            (values[i].strip() if i is not None else "") or self.default_channel
+        ).upper()
         if channel not in _CHANNELS:
             raise RowError(
                 f"unknown channel {channel!r} (expected one of "

@@ -48,9 +48,11 @@ def sniff(path: str) -> tuple[str, list[str]]:
             ) from None
         text = head[: exc.start].decode("utf-8-sig")
     first_line = text.splitlines()[0] if text.splitlines() else ""
-    delimiter = ";" if _count_unquoted(first_line, ";") > _count_unquoted(
-        first_line, ","
-    ) else ","
+    delimiter = (
+        ";"
+        if _count_unquoted(first_line, ";") > _count_unquoted(first_line, ",")
+        else ","
+    )
     headers = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     headers = [h.strip() for h in headers]
     if not any(headers):

@@ -27,7 +27,7 @@ from campaigns.models import (
     MessageTemplate,
     Recipient,
 )
-from campaigns.tracking import dashboard
+from campaigns.tracking import dashboard, results_csv
 from contacts.models import AuditEvent
 
 R = Recipient.Status
@@ -468,7 +468,7 @@ def test_the_csv_leaves_out_test_sends_and_reads_in_chunks(
     Recipient.objects.create(
         campaign=spring, identity="+14155550999", is_test=True, status=R.SUBMITTED
     )
-    monkeypatch.setattr(dashboard, "CSV_CHUNK", 3)
+    monkeypatch.setattr(results_csv, "CSV_CHUNK", 3)
     client.force_login(marketer)
     body = b"".join(client.get(url("results_csv", spring)).streaming_content).decode()
     assert "+14155550999" not in body

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
-from campaigns import tasks
+from campaigns import tasks, transitions
 from campaigns.authoring import presend
 from campaigns.dispatch import batch_request, drain, launching, ratelimit, settlement
 from campaigns.dispatch import control as controls
@@ -660,7 +660,7 @@ def test_the_campaign_pauses_itself_when_too_many_batches_fail(
     assert "Unknown app 'not-our-app'" in campaign.status_reason
     pause = AuditEvent.objects.get(action=AuditEvent.Action.PAUSE)
     assert pause.actor is None
-    assert pause.actor_label == controls.SYSTEM
+    assert pause.actor_label == transitions.SYSTEM
     assert pause.target_id == str(campaign.pk)
     assert at_sinch(control) == []
     assert [b.status for b in batches(campaign)][2:] == [B.PENDING, B.PENDING]

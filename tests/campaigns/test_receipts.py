@@ -24,7 +24,7 @@ from campaigns.models import (
     Recipient,
     WebhookEvent,
 )
-from campaigns.tracking import receipts
+from campaigns.tracking import deliveries, receipts
 from contacts.models import ChannelIdentity, ConsentEvent, ConsentState, Contact
 from sinch import wire
 from sinch.simulator import events
@@ -331,7 +331,7 @@ def test_an_event_that_breaks_the_bulk_path_is_failed_alone(
     campaign, people, monkeypatch
 ):
     """Even an unexpected error in one event never blocks its chunk."""
-    original = receipts.advance
+    original = deliveries.advance
     poisoned = people[1].pk
 
     def advance(row, *args):
@@ -339,7 +339,7 @@ def test_an_event_that_breaks_the_bulk_path_is_failed_alone(
             raise RuntimeError("boom")
         return original(row, *args)
 
-    monkeypatch.setattr(receipts, "advance", advance)
+    monkeypatch.setattr(deliveries, "advance", advance)
     receipt(people[0], "DELIVERED")
     bad = receipt(people[1], "DELIVERED")
     receipt(people[2], "DELIVERED")
@@ -358,7 +358,7 @@ def test_a_database_hiccup_leaves_the_events_new_for_the_next_run(
 
     event = receipt(people[0], "DELIVERED")
     with monkeypatch.context() as patch:
-        patch.setattr(receipts, "_write_recipients", deadlock)
+        patch.setattr(deliveries, "_write_recipients", deadlock)
         with pytest.raises(OperationalError):
             process()
     assert state(event) == (State.NEW, "")
@@ -591,7 +591,7 @@ def test_start_after_stop_opts_the_number_back_in(olga):
 
 
 def test_help_is_logged_and_changes_no_consent(olga, caplog):
-    caplog.set_level("INFO", logger="campaigns.tracking.receipts")
+    caplog.set_level("INFO", logger="campaigns.tracking.replies")
     inbound("help?")
     process()
     assert InboundMessage.objects.get().keyword == "HELP"

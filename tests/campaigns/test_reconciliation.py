@@ -23,7 +23,7 @@ from campaigns.models import (
     Recipient,
     WebhookEvent,
 )
-from campaigns.tracking import inbox, receipts
+from campaigns.tracking import inbox, orphans, receipts
 from campaigns.tracking import reconciliation as rec
 from contacts.models import ConsentState
 from sinch import client as sinch_client
@@ -469,13 +469,13 @@ def test_callbacks_that_came_before_their_uncertain_batch_was_known_are_retried(
     assert set(states(events)) == {WebhookEvent.State.ORPHAN}
     now = timezone.now()
     old = orphan(json.dumps(bodies[0]), received_at=now - timedelta(days=2))
-    assert rec.retry_orphans(now=now) == 0
+    assert orphans.retry_orphans(now=now) == 0
 
     # Found at Sinch by metadata:
     settlement.settle_uncertain_batches(campaign_id=campaign.pk)
     assert Batch.objects.get(pk=batch.pk).sinch_batch_id == remote["batch_id"]
     with django_capture_on_commit_callbacks() as wake:
-        assert rec.retry_orphans(now=now) == len(events)
+        assert orphans.retry_orphans(now=now) == len(events)
     assert set(states(events)) == {WebhookEvent.State.NEW}
     assert states([old]) == [WebhookEvent.State.ORPHAN]  # too old to retry
 
@@ -506,7 +506,7 @@ def test_an_orphan_receipt_is_retried_only_when_its_recipient_matches(launched):
     matching = receipt(recipient.pk, campaign.pk)
     other_campaign = receipt(recipient.pk, campaign.pk + 1)
     unknown = receipt(recipient.pk + 1000, campaign.pk)
-    assert rec.retry_orphans() == 1
+    assert orphans.retry_orphans() == 1
     assert states([matching, other_campaign, unknown]) == [
         WebhookEvent.State.NEW,
         WebhookEvent.State.ORPHAN,
@@ -544,7 +544,7 @@ def test_a_campaign_whose_recipients_all_have_an_outcome_is_completed(
     from campaigns.authoring import presend
     from campaigns.dispatch import launching
     from campaigns.models import MessageTemplate
-    from campaigns.tracking.reconciliation import complete_finished_campaigns
+    from campaigns.tracking.completion import complete_finished_campaigns
 
     template = MessageTemplate.objects.create(name="Done", text="Hi ${first_name}")
     customers = make_list("Done customers")

@@ -7,7 +7,8 @@ import json
 import pytest
 from django.core.management import call_command
 
-from contacts.exporting import HEADER, safe_cell, stream_csv
+from config.lib.csv_cells import safe_cell
+from contacts.exporting import HEADER, stream_csv
 from contacts.models import AuditEvent, ConsentState, Contact
 
 DANGEROUS = [

@@ -1,0 +1,81 @@
+"""A campaign's results, one CSV row per recipient (test sends left out),
+spreadsheet-safe (config.lib.csv_cells); the caller audits the download."""
+
+from collections.abc import Iterator
+
+from campaigns.models import Campaign, Recipient
+from campaigns.tracking import failures
+from config.lib.csv_cells import csv_lines, safe_cell
+
+R = Recipient.Status
+
+RESULT_HEADER = [
+    "recipient_id",
+    "contact_id",
+    "identity",
+    "status",
+    "failure_code",
+    "failure",
+    "failure_class",
+    "reason",
+    "batch",
+    "sinch_message_id",
+    "switched_channel",
+    "updated_at",
+]
+
+
+CSV_CHUNK = 2000
+
+
+def result_rows(campaign: Campaign) -> Iterator[list[str]]:
+    """One row per (non-test) recipient, in id order, read in chunks."""
+    yield RESULT_HEADER
+    labels = dict(R.choices)
+    last = 0
+    base = Recipient.objects.filter(campaign=campaign, is_test=False)
+    while True:
+        chunk = list(
+            base.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "contact_id",
+                "identity",
+                "status",
+                "failure_code",
+                "reason",
+                "batch__sequence",
+                "message_id",
+                "switched_channel",
+                "updated_at",
+            )[:CSV_CHUNK]
+        )
+        if not chunk:
+            return
+        for pk, contact, identity, status, code, reason, seq, mid, sw, at in chunk:
+            failed = status == R.FAILED
+            kind = failures.describe(code) if failed else None
+            yield [
+                safe_cell(v)
+                for v in (
+                    pk,
+                    contact or "",
+                    identity,
+                    labels.get(status, status),
+                    code,
+                    kind.label if kind else "",
+                    kind.class_label if kind else "",
+                    reason,
+                    seq or "",
+                    mid,
+                    "yes" if sw else "",
+                    at.isoformat() if at else "",
+                )
+            ]
+        last = chunk[-1][0]
+
+
+def stream_results(campaign: Campaign) -> Iterator[str]:
+    """The per-recipient results as CSV text lines (audited by the caller)."""
+    yield from csv_lines(result_rows(campaign))
