@@ -290,18 +290,17 @@ def test_two_workers_claiming_the_same_batch_submit_it_once(
     """Worker A reads the due batch, worker B claims it before A's claim
     lands: A's conditional update changes nothing and A gets no batch."""
     launch_held(campaign, sender, capture)
-    real_f, got = drain.F, {}
+    got = {}
 
-    def f_between_read_and_claim(name):
-        # Called by claim_next after reading the candidates, before claiming.
+    def worker_b_claims_first(batch_id):
+        # claim_next's seam: after reading the candidates, before claiming.
         if "b" not in got:
             got["b"] = None
             got["b"] = drain.claim_next(campaign.pk)  # worker B, meanwhile
-        return real_f(name)
 
-    monkeypatch.setattr(drain, "F", f_between_read_and_claim)
-    got["a"] = drain.claim_next(campaign.pk)
-    monkeypatch.setattr(drain, "F", real_f)
+    with monkeypatch.context() as patch:
+        patch.setattr(drain, "before_claim", worker_b_claims_first)
+        got["a"] = drain.claim_next(campaign.pk)
     (batch,) = batches(campaign)
     assert got["a"] is None
     assert got["b"].pk == batch.pk
@@ -343,15 +342,14 @@ def test_two_drain_loops_racing_on_postgresql_post_every_batch_exactly_once(
     monkeypatch.setattr(drain, "start", lambda *a, **k: None)
     campaign = make_campaign()
     launching.launch(campaign, sender)  # 7 batches of 1; drain loops held
-    barrier, local, real_f = threading.Barrier(2), threading.local(), drain.F
+    barrier, local = threading.Barrier(2), threading.local()
 
-    def f_in_step(name):  # each worker's first claim waits for the other's
+    def claim_in_step(batch_id):  # each worker's first claim waits for the other's
         if not getattr(local, "stepped", False):
             local.stepped = True
             barrier.wait(5)
-        return real_f(name)
 
-    monkeypatch.setattr(drain, "F", f_in_step)
+    monkeypatch.setattr(drain, "before_claim", claim_in_step)
     _threads(lambda n: drain.run_dispatcher(campaign.pk))
     assert sorted(at_sinch(control)) == sorted(keys(batches(campaign)))
     counters = control.state()["counters"]
