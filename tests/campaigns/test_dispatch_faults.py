@@ -18,7 +18,14 @@ from django_q.scheduler import scheduler
 
 from campaigns import tasks, transitions
 from campaigns.authoring import presend
-from campaigns.dispatch import batch_request, drain, launching, ratelimit, settlement
+from campaigns.dispatch import (
+    batch_request,
+    drain,
+    in_flight,
+    launching,
+    ratelimit,
+    settlement,
+)
 from campaigns.dispatch import control as controls
 from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
 from contacts.models import AuditEvent, ConsentState
@@ -753,7 +760,7 @@ def test_further_batches_wait_until_sinch_has_processed_the_earlier_ones(
 ):
     settings.SINCH_MAX_IN_FLIGHT_MESSAGES = 3  # one batch of 3 at a time
     monkeypatch.setattr(drain, "CAP_WAIT_S", 0.05)
-    monkeypatch.setattr(drain, "REMOTE_REREAD_S", 0)
+    monkeypatch.setattr(in_flight, "REMOTE_REREAD_S", 0)
     control.knobs(processing_delay_s=20)  # Sinch holds them READY for 20 s
     launch_held(campaign, sender, capture)
     first, second, third = batches(campaign)

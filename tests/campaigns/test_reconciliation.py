@@ -13,7 +13,6 @@ import pytest
 from django.utils import timezone
 
 from campaigns import counters
-from campaigns.apps import RECONCILE_NAME
 from campaigns.authoring import presend
 from campaigns.dispatch import batch_request, drain, launching, ratelimit, settlement
 from campaigns.models import (
@@ -23,6 +22,7 @@ from campaigns.models import (
     Recipient,
     WebhookEvent,
 )
+from campaigns.schedules import RECONCILE_NAME
 from campaigns.tracking import inbox, orphans, receipts
 from campaigns.tracking import reconciliation as rec
 from contacts.models import ConsentState

@@ -32,7 +32,7 @@ def hold_tick(args) -> dict:
     from django.utils import timezone
     from django_q.models import Schedule
 
-    from campaigns.apps import TICK_NAME
+    from campaigns.schedules import TICK_NAME
 
     n = Schedule.objects.filter(name=TICK_NAME).update(
         next_run=timezone.now() + TICK_HELD_OFF
@@ -117,7 +117,7 @@ def tick(args) -> dict:
     from django_q.models import Schedule
     from django_q.scheduler import scheduler
 
-    from campaigns.apps import TICK_NAME
+    from campaigns.schedules import TICK_NAME
 
     Schedule.objects.filter(name=TICK_NAME).update(
         next_run=timezone.now() - timedelta(seconds=1)
