@@ -17,7 +17,7 @@ and timestamp:
 No django-q cluster runs meanwhile, so the processor never competes for the
 CPU during the measurement (the webhook still queues its wake-up task, at
 most once a second per gunicorn worker, into the broker). Afterwards the
-processor (campaigns.receipts) applies every stored event in this process,
+processor (campaigns.tracking.receipts) applies every stored event in this process,
 and the counters are checked: each distinct receipt moved its recipient once.
 
 "lost" counts the callbacks answered 200 whose nonce has no row;
@@ -397,11 +397,11 @@ def start_gunicorn(args, port: int, folder: str) -> subprocess.Popen:
 
 
 def process_all() -> dict:
-    """Apply every stored event (campaigns.receipts), timed, in this process."""
+    """Apply every stored event (campaigns.tracking.receipts), timed, here."""
     import importlib.util
 
     if importlib.util.find_spec("campaigns.tracking.receipts") is None:
-        return {"processor": "pending: campaigns.receipts does not exist yet"}
+        return {"processor": "pending: campaigns.tracking.receipts does not exist yet"}
     from campaigns.tracking import receipts
 
     started = time.time()

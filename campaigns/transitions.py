@@ -24,8 +24,8 @@ from django.db import transaction
 
 from campaigns.models import Campaign
 from campaigns.models.states import ACTIVE, DISPATCHING
-from contacts.audit import record_audit
 from contacts.models import AuditEvent
+from contacts.services.audit import record_audit
 
 S = Campaign.Status
 # How the audit trail names the system when no person acted.

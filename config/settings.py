@@ -211,7 +211,7 @@ DISPATCH_FREEZE_WAIT_S = env.float("DISPATCH_FREEZE_WAIT_S", default=10.0)
 # Launches of larger audiences freeze their recipients on the worker.
 LAUNCH_INLINE_RECIPIENTS = env.int("LAUNCH_INLINE_RECIPIENTS", default=5_000)
 
-# --- delivery reconciliation (campaigns.reconciliation) ---------------------
+# --- delivery reconciliation (campaigns.tracking.reconciliation) ---------------------
 
 # The reconciliation task runs every this many minutes.
 RECONCILE_EVERY_MINUTES = env.int("RECONCILE_EVERY_MINUTES", default=5)

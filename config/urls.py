@@ -11,7 +11,7 @@ admin.site.index_title = "Contacts, consent and campaigns"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
-    # The operator health page (superusers and operators; campaigns.health).
+    # The operator health page (superusers and operators; campaigns.tracking.health).
     path("admin/health/", health_page, name="operator-health"),
     path("admin/", admin.site.urls),
     # Sinch callbacks (signed; the only view exempt from CSRF).

@@ -5,8 +5,8 @@ import json
 from collections.abc import Iterable, Iterator
 
 from config.lib.csv_cells import csv_lines, safe_cell
-from contacts.audit import record_audit
 from contacts.models import AuditEvent, Contact
+from contacts.services.audit import record_audit
 
 HEADER = [
     "contact_id",

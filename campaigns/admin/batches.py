@@ -1,6 +1,6 @@
 """Admin: the batches of campaigns, read-only.
 
-Batches are written by the dispatch only (campaigns.dispatch, campaigns.control);
+Batches are written by the dispatch only (campaigns.dispatch);
 here they can be looked at, filtered by campaign (from the campaign page's
 link), by state and by test sends.
 """
@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from campaigns.admin.dispatch import batch_description
 from campaigns.models import Batch
+from config.lib.admin import ReadOnlyAdminMixin
 
 
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
+class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "campaign",
         "sequence",
@@ -64,12 +65,3 @@ class BatchAdmin(admin.ModelAdmin):
         return lookup == "campaign__id__exact" or super().lookup_allowed(
             lookup, value, request
         )
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

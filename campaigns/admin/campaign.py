@@ -17,8 +17,8 @@ from campaigns.admin.retry import RetryFailedAdminMixin
 from campaigns.admin.test_send import SendTestAdminMixin
 from campaigns.authoring import presend, preview
 from campaigns.models import Campaign
-from contacts.audit import record_audit
 from contacts.models import AuditEvent
+from contacts.services.audit import record_audit
 
 
 @admin.register(Campaign)

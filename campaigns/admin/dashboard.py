@@ -1,6 +1,6 @@
 """Admin: the delivery dashboard of a campaign, its live figures and its CSV.
 
-Thin views over campaigns.dashboard. Whoever may view the campaign sees the
+Thin views over campaigns.tracking.dashboard. Whoever may view the campaign sees the
 dashboard (figures only); the per-recipient CSV holds every identity, so it
 is for those who author campaigns or may export contacts (as the pre-send
 CSV), and every download is audited.
@@ -21,8 +21,8 @@ from django.views.decorators.http import require_GET
 from campaigns.models import Campaign
 from campaigns.tracking import dashboard as data
 from campaigns.tracking import results_csv
-from contacts.audit import record_audit
 from contacts.models import AuditEvent
+from contacts.services.audit import record_audit
 
 EXPORT_PERMS = ("campaigns.change_campaign", "contacts.export_contacts")
 POLL_MS = 3000

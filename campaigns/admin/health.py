@@ -1,4 +1,4 @@
-"""Admin: the operator health page (campaigns.health), at /admin/health/.
+"""Admin: the operator health page (campaigns.tracking.health), at /admin/health/.
 
 For superusers and staff given campaigns.tracking.health.PERMISSION by hand: it shows
 the machinery (queues, callbacks, stuck batches, credentials), not people.

@@ -1,6 +1,6 @@
 """Admin: messages people sent us (replies, STOP, START, HELP), read-only.
 
-Written by campaigns.receipts only. A contact's replies are one click away:
+Written by campaigns.tracking.receipts only. A contact's replies are one click away:
 the list filtered with ?contact__id__exact=<id> shows one contact's replies.
 """
 
@@ -9,10 +9,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from campaigns.models import InboundMessage
+from config.lib.admin import ReadOnlyAdminMixin
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(admin.ModelAdmin):
+class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "received_at",
         "channel",
@@ -40,15 +41,6 @@ class InboundMessageAdmin(admin.ModelAdmin):
         "event",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="contact", ordering="contact")
     def contact_link(self, obj: InboundMessage):

@@ -13,6 +13,7 @@ from django.utils.functional import cached_property
 
 from campaigns.models import Campaign, Recipient
 from campaigns.tracking import failures
+from config.lib.admin import ReadOnlyAdminMixin
 from config.lib.pagination import CappedCountPaginator
 from contacts.models import ChannelIdentity
 from contacts.phones import phone_search_term
@@ -60,7 +61,7 @@ class FailureCodeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
+class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "identity",
         "status",
@@ -141,12 +142,3 @@ class RecipientAdmin(admin.ModelAdmin):
             if campaign is not None:
                 extra_context["title"] = f"Recipients of “{campaign.name}”"
         return super().changelist_view(request, extra_context)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -2,8 +2,9 @@
 
 GET shows the failed recipients by class and reason code with what each
 means, and who would be left out; POST creates the follow-up draft
-(campaigns.retry) and opens it. Permanent failures are only included when the
-user ticks the box. For those who may add campaigns (Marketing, Sender).
+(campaigns.tracking.follow_up_campaigns) and opens it. Permanent failures are
+only included when the user ticks the box. For those who may add campaigns
+(Marketing, Sender).
 """
 
 from django.contrib import messages

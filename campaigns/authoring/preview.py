@@ -1,8 +1,9 @@
 """Selectors for the campaign preview: find an audience member, draw a sample,
 and render the campaign's message for each, as Sinch will render it.
 
-Rendering goes through campaigns.rendering (the simulator's substitution), so a
-value holding "${...}" or HTML is inserted literally and never expanded again.
+Rendering goes through campaigns.authoring.rendering (the simulator's
+substitution), so a value holding "${...}" or HTML is inserted literally and
+never expanded again.
 Nothing here writes to the database.
 """
 

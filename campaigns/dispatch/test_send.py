@@ -28,8 +28,8 @@ from django.utils import timezone
 from campaigns.authoring import audience
 from campaigns.dispatch import batch_request
 from campaigns.models import Batch, Campaign, Recipient
-from contacts.audit import record_audit
 from contacts.models import AuditEvent, Contact, ContactList, ListMembership
+from contacts.services.audit import record_audit
 from sinch import client as sinch_client
 from sinch import wire
 from sinch.channels import Channel

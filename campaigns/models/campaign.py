@@ -19,8 +19,8 @@ from sinch.channels import Channel
 class Campaign(models.Model):
     """One send of a template to an audience of lists on a channel.
 
-    Status changes belong to the dispatch code (a later issue); this model
-    only validates what a marketer enters while the campaign is a draft.
+    Its status changes only through campaigns.transitions; this model
+    validates what a marketer enters while the campaign is a draft.
     """
 
     class Status(models.TextChoices):

@@ -165,7 +165,7 @@ class Recipient(models.Model):
 class RequestWindow(models.Model):
     """Batch API requests made in one second, counted for every worker.
 
-    The rate limiter's store when there is no Redis (campaigns.ratelimit).
+    The rate limiter's store when there is no Redis (campaigns.dispatch.ratelimit).
     """
 
     second = models.BigIntegerField(primary_key=True)

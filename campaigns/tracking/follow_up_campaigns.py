@@ -1,7 +1,7 @@
 """Retry failed recipients: a follow-up draft for those whose delivery failed.
 
 `failed_recipients` counts a finished campaign's failed recipients (test sends
-never count) by failure class and reason code (campaigns.failures), and how
+never count) by failure class and reason code (campaigns.tracking.failures), and how
 many would be left out. `create_retry_campaign` makes the follow-up: a new
 DRAFT campaign with the same message settings, sent "when launched", whose
 audience is a new contact list holding each failed person once, minus those
@@ -22,7 +22,6 @@ from campaigns.authoring.rendering import MessagePlan
 from campaigns.models import Campaign, Recipient
 from campaigns.tracking import failures
 from campaigns.tracking.failures import PERMANENT, TRANSIENT, FailureKind
-from contacts.audit import record_audit
 from contacts.models import (
     AuditEvent,
     ChannelIdentity,
@@ -31,6 +30,7 @@ from contacts.models import (
     ContactList,
     ListMembership,
 )
+from contacts.services.audit import record_audit
 
 Status = Campaign.Status
 # A campaign is finished once nothing more will be submitted for it.

@@ -1,6 +1,6 @@
 """The webhook inbox: verified Sinch callbacks stored first, processed later.
 
-The webhook view (campaigns.webhook) calls `store` for a callback whose
+The webhook view (campaigns.tracking.webhook) calls `store` for a callback whose
 signature checked out, then `wake_processor`. Storing is one INSERT: the
 nonce is unique, so a replayed callback is refused by the database itself,
 and nothing is parsed beyond the view's JSON check. The processor

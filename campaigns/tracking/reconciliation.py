@@ -225,7 +225,8 @@ def _record_statuses(
 
 
 def _settle_cancelled(campaign_id: int, batch_ids: list[int]) -> None:
-    """Batches Sinch cancelled: as a confirmed cancel (campaigns.control)."""
+    """Batches Sinch cancelled: settled as a confirmed cancel is
+    (campaigns.dispatch.cancellation)."""
     Batch.objects.filter(pk__in=batch_ids, status=BatchStatus.ACCEPTED).update(
         status=BatchStatus.CANCELLED
     )

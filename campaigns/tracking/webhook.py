@@ -2,7 +2,7 @@
 
 Thin on purpose: it checks the size, the signature on the raw body (with the
 timestamp window), that the body is a JSON object, stores the raw event
-(campaigns.inbox) and answers 200 within milliseconds; the processing happens
+(campaigns.tracking.inbox) and answers 200 within milliseconds; the processing happens
 in a background task. Every refusal changes nothing and is logged at warning
 level, without the body:
 

@@ -2,25 +2,17 @@
 
 from django.contrib import admin
 
+from config.lib.admin import ReadOnlyAdminMixin
 from config.lib.pagination import CappedCountPaginator
 from contacts.models import AuditEvent, ConsentEvent
 from contacts.phones import phone_search_term
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Nobody adds, changes or deletes rows here, superusers included."""
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A million-row ledger: read-only, capped counts."""
 
     show_full_result_count = False
     paginator = CappedCountPaginator
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ContactFilter(admin.SimpleListFilter):

@@ -17,7 +17,6 @@ from django.db import IntegrityError, reset_queries, transaction
 from django.utils import timezone
 
 from config.lib.bulk import tune_connection
-from contacts.audit import record_audit
 from contacts.importing.plan import ChunkPlan
 from contacts.importing.reader import validated_batches
 from contacts.importing.rows import ParsedRow, RowParser
@@ -27,6 +26,7 @@ from contacts.models import (
     AuditEvent,
     ImportJob,
 )
+from contacts.services.audit import record_audit
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from contacts.audit import actor_label, record_audit
 from contacts.models import AuditEvent, ChannelIdentity, ConsentEvent, ConsentState
+from contacts.services.audit import actor_label, record_audit
 
 Kind = ConsentEvent.Kind
 Source = ConsentEvent.Source

@@ -8,7 +8,6 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from contacts.audit import record_audit
 from contacts.models import (
     AuditEvent,
     ChannelIdentity,
@@ -17,6 +16,7 @@ from contacts.models import (
     Contact,
     ListMembership,
 )
+from contacts.services.audit import record_audit
 from sinch.channels import PHONE_CHANNELS
 
 ERASED_PREFIX = "erased:"

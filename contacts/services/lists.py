@@ -1,7 +1,7 @@
 """List membership changes made by people in the admin."""
 
-from contacts.audit import record_audit
 from contacts.models import AuditEvent, ContactList, ListMembership
+from contacts.services.audit import record_audit
 
 
 def add_to_list(*, contacts, contact_list: ContactList, actor) -> int:

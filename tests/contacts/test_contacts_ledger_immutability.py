@@ -7,8 +7,8 @@ from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from contacts.audit import record_audit
 from contacts.models import AppendOnlyError, AuditEvent, ConsentEvent
+from contacts.services.audit import record_audit
 from contacts.services.consent import Evidence, record_consent
 
 
