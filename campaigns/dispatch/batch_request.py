@@ -6,7 +6,7 @@ us is named here, once:
 
 - `batch_metadata` (stored by Sinch on the batch, searchable with
   `batches_by_metadata`): BATCH_KEY -> Batch.metadata_key, unique per batch,
-  the key to reconcile an uncertain submission; plus the campaign id and
+  the key to settle an uncertain submission by; plus the campaign id and
   whether it is a test send.
 - `message_metadata` (echoed, as a JSON string, in every delivery receipt,
   merged with Sinch's `_batch_id`): CAMPAIGN_KEY at request level and

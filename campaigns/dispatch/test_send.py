@@ -38,8 +38,6 @@ from sinch.errors import SinchError, SinchUncertainOutcomeError
 # A test send is one batch: a seed list is a handful of colleagues' phones.
 MAX_SEED_LIST = wire.MAX_RECIPIENTS
 
-# UNCONFIRMED with the lead: AuditEvent.Action has no "send" choice yet (adding
-# one is a contacts migration). The value is stored as is meanwhile.
 AUDIT_ACTION = AuditEvent.Action.TEST_SEND
 
 SEND, EXCLUDED = "SEND", "EXCLUDED"

@@ -28,6 +28,7 @@ from campaigns.dispatch.batch_states import (
     when,
 )
 from campaigns.models import Batch, Campaign, CampaignTimeline, Recipient
+from campaigns.models.states import RemoteBatchStatus
 from campaigns.tracking import charts, failures
 from config.lib.timezones import local_time
 
@@ -76,7 +77,10 @@ def figures(campaign: Campaign) -> dict:
         processed=Coalesce(
             Sum(
                 "size",
-                filter=Q(status=Batch.Status.ACCEPTED, remote_status="PROCESSED"),
+                filter=Q(
+                    status=Batch.Status.ACCEPTED,
+                    remote_status=RemoteBatchStatus.PROCESSED,
+                ),
             ),
             0,
         ),

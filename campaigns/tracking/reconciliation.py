@@ -54,7 +54,12 @@ from django.utils import timezone
 from campaigns import counters
 from campaigns.dispatch import batch_request, cancellation, ratelimit
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
-from campaigns.models.states import ACTIVE, REMOTE_DONE, WAITING
+from campaigns.models.states import (
+    ACTIVE,
+    REMOTE_DONE,
+    WAITING,
+    RemoteBatchStatus,
+)
 from campaigns.tracking.completion import complete_finished_campaigns
 from campaigns.tracking.orphans import retry_orphans
 from sinch import client as sinch_client
@@ -211,7 +216,7 @@ def _record_statuses(
                 .exclude(remote_status__in=REMOTE_DONE)
                 .update(remote_status=status, remote_checked_at=now)
             )
-        cancelled = by_status.get("CANCELLED")
+        cancelled = by_status.get(RemoteBatchStatus.CANCELLED)
         if cancelled:
             _settle_cancelled(campaign_id, cancelled)
     if (
@@ -259,7 +264,7 @@ def flag_stalled_campaigns(now: datetime | None = None) -> dict[str, int]:
     ids = set(waiting) | flagged
     if not ids:
         return {"flagged": 0, "cleared": 0}
-    processed = Q(remote_status="PROCESSED")
+    processed = Q(remote_status=RemoteBatchStatus.PROCESSED)
     became_due = Greatest(
         Coalesce("submitted_at", "created_at"),
         Coalesce("send_after", "submitted_at", "created_at"),
@@ -340,7 +345,7 @@ def _stall_reason(campaign, waiting, facts, draining, now, stall_after) -> str:
             campaign_id=campaign.pk,
             is_test=False,
             status__in=WAITING,
-            batch__remote_status="PROCESSED",
+            batch__remote_status=RemoteBatchStatus.PROCESSED,
         ).count()
         if not waiting:
             return ""
