@@ -23,7 +23,7 @@ from datetime import datetime
 from django.db import transaction
 
 from campaigns.models import Campaign
-from campaigns.models.states import ACTIVE, DISPATCHING
+from campaigns.models.states import ACTIVE, DISPATCHING, FINISHED
 from contacts.models import AuditEvent
 from contacts.services.audit import record_audit
 
@@ -58,6 +58,22 @@ TRANSITIONS = (
     COMPLETE,
     CANCEL,
 )
+
+
+def allowed(campaign: Campaign) -> dict[str, bool]:
+    """What the campaign's status allows, by name, for pages and buttons (so
+    that no template spells statuses out)."""
+    status = campaign.status
+    return {
+        "launch": status in LAUNCH.sources,
+        "pause": status in PAUSE.sources,
+        "resume": status in RESUME.sources,
+        "cancel": status in CANCEL.sources,
+        "retry_failed": status in FINISHED,
+        "launched": status not in LAUNCH.sources,
+        "freezing": status in FROZEN.sources,
+        "awaiting_receipts": status in COMPLETE.sources,
+    }
 
 
 def _move(campaign_id: int, transition: Transition, target: str, **fields) -> bool:

@@ -10,6 +10,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
+from campaigns import transitions
 from campaigns.admin.dashboard import DashboardAdminMixin
 from campaigns.admin.dispatch import DispatchAdminMixin, DispatchFilter
 from campaigns.admin.forms import CampaignForm, PreviewForm
@@ -168,6 +169,7 @@ class CampaignAdmin(
         return JsonResponse(
             {
                 "state": campaign.presend_state,
+                "running": presend.check_in_progress(campaign),
                 "state_label": campaign.get_presend_state_display(),
                 "checked": campaign.presend_progress,
                 "total": campaign.presend_total,
@@ -242,6 +244,8 @@ class CampaignAdmin(
                 "lists": list(campaign.lists.all()),
                 "presend": campaign.presend,
                 "can_launch": presend.campaign_can_launch(campaign),
+                "allowed": transitions.allowed(campaign),
+                "presend_running": presend.check_in_progress(campaign),
                 "can_run_presend": self.has_change_permission(request, campaign),
                 "can_download_presend": self.can_download_presend(request),
             },

@@ -115,9 +115,7 @@ def dispatch_context(campaign: Campaign) -> dict:
         "recipient_total": sum(by_status.values()),
         "excluded_reasons": excluded,
         "receipt": campaign.cancel_receipt,
-        "can_pause": campaign.status in transitions.PAUSE.sources,
-        "can_resume": campaign.status == S.PAUSED,
-        "can_cancel": campaign.status in transitions.CANCEL.sources,
+        "allowed": transitions.allowed(campaign),
     }
 
 
@@ -233,8 +231,10 @@ class DispatchAdminMixin:
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         campaign = Campaign.objects.filter(pk=object_id).first()
-        if campaign is not None and campaign.status != S.DRAFT:
-            extra_context["dispatch"] = dispatch_context(campaign)
+        if campaign is not None:
+            extra_context["allowed"] = transitions.allowed(campaign)
+            if extra_context["allowed"]["launched"]:
+                extra_context["dispatch"] = dispatch_context(campaign)
         return super().change_view(request, object_id, form_url, extra_context)
 
     # Actions.
@@ -391,7 +391,7 @@ class DispatchAdminMixin:
             campaign,
             "cancel.html",
             f"Cancel: {campaign}",
-            cancellable=campaign.status in transitions.CANCEL.sources,
+            cancellable=transitions.allowed(campaign)["cancel"],
             counts={
                 key: {"batches": n, "messages": m} for key, (n, m) in counts.items()
             },

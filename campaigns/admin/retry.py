@@ -14,6 +14,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 
+from campaigns import transitions
 from campaigns.models import Campaign
 from campaigns.tracking import follow_up_campaigns
 from campaigns.tracking.failures import PERMANENT, TRANSIENT
@@ -71,6 +72,7 @@ class RetryFailedAdminMixin:
                 "opts": self.opts,
                 "original": campaign,
                 "refusal": follow_up_campaigns.refusal(campaign),
+                "allowed": transitions.allowed(campaign),
                 "found": found,
                 "transient": follow_up_campaigns.failed_recipients(
                     campaign, (TRANSIENT,)

@@ -43,7 +43,8 @@ EXAMPLES = 100
 OK, BLOCKING, EXCLUDED = "OK", "BLOCKING", "EXCLUDED"
 WARNING = "WARNING"
 
-# Problem keys and labels; a missing placeholder adds "missing:<name>".
+# Problem keys and labels; a missing placeholder adds MISSING + its name.
+MISSING = "missing:"
 ERASED = "erased"
 OPTED_OUT = "opted_out"
 NO_CONSENT = "no_consent"
@@ -342,7 +343,7 @@ class MemberChecker:
             result.blocking += 1
             for name in missing:
                 result.problem(
-                    f"missing:{name}",
+                    f"{MISSING}{name}",
                     BLOCKING,
                     f"no value for ${{{name}}} and no default",
                 ).add(row, canonical)

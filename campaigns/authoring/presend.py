@@ -26,7 +26,13 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from campaigns.authoring import audience, estimates, sms
-from campaigns.authoring.audience import BLOCKING, EXCLUDED, WARNING, PresendResult
+from campaigns.authoring.audience import (
+    BLOCKING,
+    EXCLUDED,
+    MISSING,
+    WARNING,
+    PresendResult,
+)
 from campaigns.models import Campaign
 from contacts.models import ListMembership
 
@@ -98,6 +104,7 @@ def _summary(result: PresendResult, campaign: Campaign) -> dict[str, Any]:
             "label": problem.label,
             "count": problem.count,
             "examples": problem.examples,
+            "missing_parameter": key.startswith(MISSING),
         }
     summary: dict[str, Any] = {
         "audience": result.audience,
@@ -157,13 +164,26 @@ def campaign_can_launch(campaign: Campaign) -> tuple[bool, list[str]]:
 
 def _fix(key: str) -> str:
     """What to do about a blocking problem."""
-    if key.startswith("missing:"):
-        name = key.removeprefix("missing:")
+    if key.startswith(MISSING):
+        name = key.removeprefix(MISSING)
         return (
             f"give ${{{name}}} a default on the template, or fill in the "
             "value for these contacts"
         )
     return "add or correct their identity on the campaign's channel"
+
+
+def check_in_progress(campaign: Campaign, now: datetime | None = None) -> bool:
+    """A check is queued or running, and not left behind by a dead worker
+    (older than the cluster's task timeout: then it may be asked for again)."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.Q_CLUSTER["timeout"])
+    return (
+        campaign.presend_state
+        in (Campaign.PresendState.QUEUED, Campaign.PresendState.RUNNING)
+        and campaign.presend_requested_at is not None
+        and campaign.presend_requested_at > stale
+    )
 
 
 def request_check(campaign: Campaign) -> bool:
@@ -176,13 +196,7 @@ def request_check(campaign: Campaign) -> bool:
     """
     State = Campaign.PresendState
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.Q_CLUSTER["timeout"])
-    busy = (
-        campaign.presend_state in (State.QUEUED, State.RUNNING)
-        and campaign.presend_requested_at is not None
-        and campaign.presend_requested_at > stale
-    )
-    if busy:
+    if check_in_progress(campaign, now):
         return False
     total = audience_size(campaign)
     Campaign.objects.filter(pk=campaign.pk).update(

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from campaigns.authoring.rendering import MessagePlan
 from campaigns.models import Campaign, Recipient
+from campaigns.models.states import FINISHED
 from campaigns.tracking import failures
 from campaigns.tracking.failures import PERMANENT, TRANSIENT, FailureKind
 from contacts.models import (
@@ -34,7 +35,6 @@ from contacts.services.audit import record_audit
 
 Status = Campaign.Status
 # A campaign is finished once nothing more will be submitted for it.
-FINISHED = (Status.SUBMITTED, Status.COMPLETED, Status.CANCELLED, Status.FAILED)
 CHUNK = 1000
 REASONS_SHOWN = 5
 

@@ -2,9 +2,11 @@
 
 import csv
 import random
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.authoring import presend
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
@@ -159,11 +161,35 @@ def test_the_preview_shows_the_progress_of_a_running_check(
     ).json()
     assert status == {
         "state": "RUNNING",
+        "running": True,
         "state_label": "Running",
         "checked": 5,
         "total": 12,
         "error": "",
     }
+
+
+def test_a_check_left_behind_by_a_dead_worker_is_not_shown_as_running(
+    campaign, settings, client, marketer, django_capture_on_commit_callbacks
+):
+    """The page and its poller say what request_check decides: past the
+    cluster's task timeout the check may be asked for again."""
+    settings.PRESEND_INLINE_RECIPIENTS = 0
+    client.force_login(marketer)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(reverse("admin:campaigns_campaign_presend", args=[campaign.pk]))
+    long_ago = timezone.now() - timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        presend_state=State.RUNNING, presend_requested_at=long_ago
+    )
+    page = client.get(
+        reverse("admin:campaigns_campaign_preview", args=[campaign.pk])
+    ).content.decode()
+    assert 'class="presend-progress"' not in page
+    status = client.get(
+        reverse("admin:campaigns_campaign_presend_status", args=[campaign.pk])
+    ).json()
+    assert (status["state"], status["running"]) == ("RUNNING", False)
 
 
 def test_the_status_needs_view_permission(campaign, client, outsider):

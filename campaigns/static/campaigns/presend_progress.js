@@ -10,7 +10,7 @@
     fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (response) { return response.json(); })
       .then(function (status) {
-        if (status.state !== "QUEUED" && status.state !== "RUNNING") {
+        if (!status.running) {
           window.location.reload();
           return;
         }
