@@ -1,11 +1,15 @@
-"""Shared fixtures: role personas and factories for contacts, lists and CSV files."""
+"""Shared fixtures: role personas; factories for contacts, lists, audiences,
+templates, campaigns and CSV files; the Sinch simulator and our client."""
 
 import csv
 import itertools
+from collections.abc import Iterable, Mapping
 
 import pytest
 from django.contrib.auth.models import Group, User
 
+from campaigns.authoring import presend
+from campaigns.models import Campaign, MessageTemplate
 from contacts import roles
 from contacts.models import ChannelIdentity, ConsentState, Contact, ContactList
 from contacts.services.consent import Evidence, record_consent
@@ -15,6 +19,7 @@ from sinch.simulator import Simulator
 from tests.sinch.conftest import ACCOUNT, Control, fast_knobs
 
 _seq = itertools.count(1)
+_names = itertools.count(1)  # templates and campaigns: leaves `_seq` alone
 
 
 @pytest.fixture
@@ -101,6 +106,106 @@ def make_contact(db):
 def make_list(db):
     def make(name: str | None = None) -> ContactList:
         return ContactList.objects.create(name=name or f"List {next(_seq)}")
+
+    return make
+
+
+@pytest.fixture
+def make_audience(make_contact, make_list):
+    """A list of opted-in people, then of opted-out ones; returns the list.
+
+    `opted_in` is a count (the n-th person, from 0, has the number
+    `phone.format(n)` when `phone` is given, else one of make_contact's),
+    numbers, or a mapping of number to first name; `opted_out` is numbers or
+    such a mapping. `fields` go to every person (e.g. attributes).
+    """
+
+    def people(spec, phone):
+        if isinstance(spec, int):
+            return [(phone.format(n) if phone else None, None) for n in range(spec)]
+        if isinstance(spec, Mapping):
+            return list(spec.items())
+        return [(number, None) for number in spec]
+
+    def make(
+        name: str | None = None,
+        opted_in: int | Iterable[str] | Mapping[str, str] = 0,
+        *,
+        phone: str | None = None,
+        opted_out: Iterable[str] | Mapping[str, str] = (),
+        **fields,
+    ) -> ContactList:
+        audience = make_list(name)
+        for consent, spec in (
+            (ConsentState.OPTED_IN, opted_in),
+            (ConsentState.OPTED_OUT, opted_out),
+        ):
+            for number, first_name in people(spec, phone):
+                named = {"first_name": first_name} if first_name else {}
+                make_contact(
+                    number, consent=consent, lists=[audience], **named, **fields
+                )
+        return audience
+
+    return make
+
+
+@pytest.fixture
+def make_template(db):
+    """A message template. `text` defaults to "Hi ${first_name}!" for the kinds
+    with a text (text, choice) and to "" for the others; `parameters` sets
+    fields of its placeholders' parameters, e.g. {"offer": {"source": "CAMPAIGN"}}.
+    """
+
+    def make(
+        name: str | None = None,
+        text: str | None = None,
+        kind: str = MessageTemplate.Kind.TEXT,
+        *,
+        parameters: Mapping[str, Mapping] | None = None,
+        **fields,
+    ) -> MessageTemplate:
+        if text is None:
+            text = (
+                "Hi ${first_name}!"
+                if "text" in MessageTemplate.KIND_FIELDS[kind]
+                else ""
+            )
+        template = MessageTemplate.objects.create(
+            name=name or f"Template {next(_names)}", text=text, kind=kind, **fields
+        )
+        for placeholder, values in (parameters or {}).items():
+            updated = template.parameters.filter(name=placeholder).update(**values)
+            assert updated == 1, f"the template has no placeholder {placeholder!r}"
+        return template
+
+    return make
+
+
+@pytest.fixture
+def make_campaign(make_template):
+    """A campaign (a draft unless `status` says otherwise) of `template`, a new
+    one when None, to `lists`; `checked`: its pre-send check has run."""
+
+    def make(
+        template: MessageTemplate | None = None,
+        lists: Iterable[ContactList] = (),
+        name: str | None = None,
+        *,
+        checked: bool = False,
+        **fields,
+    ) -> Campaign:
+        campaign = Campaign.objects.create(
+            name=name or f"Campaign {next(_names)}",
+            template=template or make_template(),
+            **fields,
+        )
+        if lists := list(lists):
+            campaign.lists.add(*lists)
+        if checked:
+            presend.run_presend_check(campaign)
+            campaign.refresh_from_db()
+        return campaign
 
     return make
 

@@ -14,16 +14,12 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from campaigns.authoring import presend
-from campaigns.models import Campaign, MessageTemplate, Recipient
-from contacts.models import ConsentState
+from campaigns.models import Recipient
 from sinch import wire
 from sinch.simulator import Account, Simulator
 from tests.sinch.conftest import ACCOUNT, fast_knobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
 
 
 @pytest.fixture
@@ -50,22 +46,20 @@ def sim():
 
 
 @pytest.fixture
-def campaign(monkeypatch, make_list, make_contact):
+def campaign(monkeypatch, make_template, make_audience, make_campaign):
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 5)  # 12 recipients: 3 batches
-    template = MessageTemplate.objects.create(
-        name="Summer", text="Hi ${first_name}, our summer sale starts today!"
+    template = make_template(
+        "Summer", "Hi ${first_name}, our summer sale starts today!"
     )
-    customers = make_list("Customers")
-    for n in range(12):
-        make_contact(f"+1415555{n + 400:04d}", consent=IN, lists=[customers])
-    make_contact("+14155550499", consent=OUT, lists=[customers], first_name="Olga")
-    campaign = Campaign.objects.create(
-        name="Summer sale", template=template, sms_sender="MyShop"
+    customers = make_audience(
+        "Customers",
+        12,  # +14155550400 to +14155550411
+        phone="+141555504{:02d}",
+        opted_out={"+14155550499": "Olga"},
     )
-    campaign.lists.add(customers)
-    presend.run_presend_check(campaign)
-    campaign.refresh_from_db()
-    return campaign
+    return make_campaign(
+        template, [customers], "Summer sale", checked=True, sms_sender="MyShop"
+    )
 
 
 def test_a_sender_watches_the_dashboard_reach_100_percent_without_reloading(

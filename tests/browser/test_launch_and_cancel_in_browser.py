@@ -20,14 +20,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from campaigns.authoring import presend
-from campaigns.models import Batch, Campaign, MessageTemplate
-from contacts.models import ConsentState
+from campaigns.models import Batch
 from sinch import wire
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
 ZONE = "America/New_York"
 
 
@@ -41,26 +38,26 @@ def send_time():
 
 
 @pytest.fixture
-def campaign(monkeypatch, make_list, make_contact, send_time):
+def campaign(monkeypatch, make_template, make_audience, make_campaign, send_time):
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 2)  # 5 recipients: 3 batches
-    template = MessageTemplate.objects.create(
-        name="Spring sale", text="Hi ${first_name}, spring sale starts Monday!"
+    template = make_template(
+        "Spring sale", "Hi ${first_name}, spring sale starts Monday!"
     )
-    customers = make_list("Customers")
-    for n, name in enumerate(("Anna", "Ben", "Cleo", "Dan", "Eve")):
-        make_contact(f"+1415555030{n}", consent=IN, lists=[customers], first_name=name)
-    make_contact("+14155550399", consent=OUT, lists=[customers], first_name="Olga")
-    campaign = Campaign.objects.create(
-        name="Spring",
-        template=template,
+    names = ("Anna", "Ben", "Cleo", "Dan", "Eve")
+    customers = make_audience(
+        "Customers",
+        {f"+1415555030{n}": name for n, name in enumerate(names)},
+        opted_out={"+14155550399": "Olga"},
+    )
+    return make_campaign(
+        template,
+        [customers],
+        "Spring",
+        checked=True,
         send_at=send_time,
         send_time_zone=ZONE,
         sms_sender="MyShop",
     )
-    campaign.lists.add(customers)
-    presend.run_presend_check(campaign)
-    campaign.refresh_from_db()
-    return campaign
 
 
 def wall(instant: datetime) -> str:

@@ -12,35 +12,31 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from campaigns.models import Batch, Campaign, MessageTemplate
-from contacts.models import ConsentState
+from campaigns.models import Batch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
-
 
 @pytest.fixture
-def campaign(make_list, make_contact):
-    template = MessageTemplate.objects.create(
-        name="Spring sale", text="Hi ${first_name}, spring sale starts Monday!"
+def campaign(make_template, make_audience, make_campaign):
+    template = make_template(
+        "Spring sale", "Hi ${first_name}, spring sale starts Monday!"
     )
-    seed = make_list("Seed: marketing team")
-    make_contact("+14155550201", consent=IN, lists=[seed], first_name="Anna")
-    make_contact("+14155550202", consent=IN, lists=[seed], first_name="Ben")
-    make_contact("+14155550203", consent=OUT, lists=[seed], first_name="Olga")
+    seed = make_audience(
+        "Seed: marketing team",
+        {"+14155550201": "Anna", "+14155550202": "Ben"},
+        opted_out={"+14155550203": "Olga"},
+    )
     # The campaign's real audience: never reached by a test send.
-    customers = make_list("Customers")
-    make_contact("+14155550999", consent=IN, lists=[customers], first_name="Carl")
-    campaign = Campaign.objects.create(
-        name="Spring",
-        template=template,
+    customers = make_audience("Customers", {"+14155550999": "Carl"})
+    return make_campaign(
+        template,
+        [customers],
+        "Spring",
         seed_list=seed,
         ttl_seconds=3600,
         sms_sender="MyShop",
     )
-    campaign.lists.add(customers)
-    return campaign
 
 
 def messages_at_sinch(control, batch_id: str, count: int) -> list[dict]:

@@ -30,23 +30,46 @@ def small_batches(monkeypatch):
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 3)
 
 
-@pytest.fixture
-def launchable_campaign(db, make_contact, make_list):
-    """Seven opted-in customers and Olga, opted out; the pre-send check passed."""
-    from campaigns.authoring import presend
-    from campaigns.models import Campaign, MessageTemplate
+OLGA = {"+14155559999": "Olga"}
 
-    template = MessageTemplate.objects.create(
-        name="Spring", text="Hi ${first_name}, spring sale!"
-    )
-    customers = make_list("Customers")
-    for n in range(7):
-        make_contact(f"+1415555{n:04d}", consent="OPTED_IN", lists=[customers])
-    make_contact(
-        "+14155559999", consent="OPTED_OUT", lists=[customers], first_name="Olga"
-    )
-    campaign = Campaign.objects.create(name="Spring", template=template)
-    campaign.lists.add(customers)
-    presend.run_presend_check(campaign)
-    campaign.refresh_from_db()
-    return campaign
+
+@pytest.fixture
+def make_launchable(make_audience, make_template, make_campaign):
+    """A campaign of "Hi ${first_name}, spring sale!" to seven opted-in
+    customers (+14155550000 to +14155550006) and, by default, Olga, opted out
+    (+14155559999); the pre-send check passed. `fields` go to the campaign."""
+
+    def make(name="Spring", *, list_name="Customers", opted_out=OLGA, **fields):
+        template = make_template(name, "Hi ${first_name}, spring sale!")
+        customers = make_audience(
+            list_name, 7, phone="+1415555{:04d}", opted_out=opted_out
+        )
+        return make_campaign(template, [customers], name, checked=True, **fields)
+
+    return make
+
+
+@pytest.fixture
+def launchable_campaign(make_launchable):
+    """Seven opted-in customers and Olga, opted out; the pre-send check passed."""
+    return make_launchable()
+
+
+@pytest.fixture
+def launched_campaign(make_launchable, sender, django_capture_on_commit_callbacks):
+    """Launch `campaign` (a new launchable one, of `fields`, when None) as the
+    Sender and return it read back. `dispatch`: the launch's on-commit work runs
+    (the batches go to Sinch now); without it the recipients are frozen into
+    batches and the drain loops are not started."""
+    from campaigns.dispatch import launching
+
+    def launch(campaign=None, *, dispatch=True, **fields):
+        assert campaign is None or not fields, "fields make a new campaign"
+        if campaign is None:
+            campaign = make_launchable(**fields)
+        with django_capture_on_commit_callbacks(execute=dispatch):
+            launching.launch(campaign, sender)
+        campaign.refresh_from_db()
+        return campaign
+
+    return launch

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
 
-from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from campaigns.models import Campaign, TemplateParameter
 from config.lib.timezones import local_time, send_instant
 from sinch import wire
 
@@ -14,15 +14,17 @@ NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def template(db):
-    template = MessageTemplate.objects.create(
-        name="Offer", text="${greeting} ${first_name}: ${offer} with ${code}"
+def template(make_template):
+    from_campaign = TemplateParameter.Source.CAMPAIGN
+    return make_template(
+        "Offer",
+        "${greeting} ${first_name}: ${offer} with ${code}",
+        parameters={
+            "greeting": {"source": from_campaign, "default": "Hello"},
+            "offer": {"source": from_campaign},
+            "code": {"source": from_campaign},
+        },
     )
-    template.parameters.filter(name__in=["greeting", "offer", "code"]).update(
-        source=TemplateParameter.Source.CAMPAIGN
-    )
-    template.parameters.filter(name="greeting").update(default="Hello")
-    return template
 
 
 def _errors(campaign) -> dict[str, list[str]]:
@@ -162,7 +164,7 @@ def test_send_instant_refuses_past_unknown_and_skipped_times():
         send_instant(datetime(2030, 3, 10, 2, 30), "America/New_York", now=NOW)
 
 
-def test_template_in_use_cannot_be_deleted(template):
-    Campaign.objects.create(name="C", template=template)
+def test_template_in_use_cannot_be_deleted(template, make_campaign):
+    make_campaign(template, name="C")
     with pytest.raises(ProtectedError):
         template.delete()

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from campaigns.models import Campaign, TemplateParameter
 from contacts import roles
 
 ADD = reverse("admin:campaigns_campaign_add")
@@ -15,14 +15,12 @@ CHANGELIST = reverse("admin:campaigns_campaign_changelist")
 
 
 @pytest.fixture
-def template(db):
-    template = MessageTemplate.objects.create(
-        name="Spring sale", text="Hi ${first_name}, ${offer} today"
+def template(make_template):
+    return make_template(
+        "Spring sale",
+        "Hi ${first_name}, ${offer} today",
+        parameters={"offer": {"source": TemplateParameter.Source.CAMPAIGN}},
     )
-    template.parameters.filter(name="offer").update(
-        source=TemplateParameter.Source.CAMPAIGN
-    )
-    return template
 
 
 def _form(template, lists, **fields):
@@ -145,10 +143,12 @@ def test_viewer_and_compliance_cannot_add_campaigns(client, request, persona):
     assert client.get(CHANGELIST).status_code == 200
 
 
-def test_a_campaign_past_draft_cannot_be_edited(client, marketer, template, make_list):
-    campaign = Campaign.objects.create(
+def test_a_campaign_past_draft_cannot_be_edited(
+    client, marketer, template, make_list, make_campaign
+):
+    campaign = make_campaign(
+        template,
         name="Sent",
-        template=template,
         campaign_values={"offer": "x"},
         send_at=datetime(2030, 1, 15, 14, 0, tzinfo=UTC),
         send_time_zone="America/New_York",

@@ -24,7 +24,6 @@ from campaigns.models import (
     Batch,
     Campaign,
     CampaignTimeline,
-    MessageTemplate,
     Recipient,
 )
 from campaigns.tracking import dashboard, results_csv
@@ -63,15 +62,15 @@ def add_recipients(campaign, batch, rows):
 
 
 @pytest.fixture
-def make_campaign(db):
-    template, _ = MessageTemplate.objects.get_or_create(
-        name="Spring", defaults={"text": "Hi ${first_name}, spring sale!"}
-    )
+def make_submitted(make_template, make_campaign):
+    """Campaigns of one template, launched half an hour ago and submitted
+    (unless `status` says otherwise)."""
+    template = make_template("Spring", "Hi ${first_name}, spring sale!")
 
     def make(name="Spring sale", status=S.SUBMITTED, **fields) -> Campaign:
-        return Campaign.objects.create(
+        return make_campaign(
+            template,
             name=name,
-            template=template,
             status=status,
             launched_at=timezone.now() - timedelta(minutes=30),
             **fields,
@@ -93,10 +92,10 @@ def make_batch(campaign, sequence, size, **fields) -> Batch:
 
 
 @pytest.fixture
-def spring(make_campaign):
+def spring(make_submitted):
     """10 recipients: 2 excluded, 5 delivered (1 read), 2 failed, 1 queued;
     two batches at Sinch, the first processed; a few minutes of receipts."""
-    campaign = make_campaign()
+    campaign = make_submitted()
     first = make_batch(campaign, 1, 5, remote_status="PROCESSED")
     second = make_batch(campaign, 2, 3, remote_status="READY")
     add_recipients(
@@ -216,9 +215,9 @@ def test_a_marketer_reads_progress_counters_reasons_exclusions_and_batches(
 
 
 def test_the_campaign_page_and_the_changelist_link_to_the_dashboard(
-    client, marketer, spring, make_campaign
+    client, marketer, spring, make_submitted
 ):
-    draft = make_campaign("Draft", status=S.DRAFT)
+    draft = make_submitted("Draft", status=S.DRAFT)
     client.force_login(marketer)
     change = client.get(reverse("admin:campaigns_campaign_change", args=[spring.pk]))
     assert url("dashboard", spring) in change.content.decode()
@@ -228,9 +227,9 @@ def test_the_campaign_page_and_the_changelist_link_to_the_dashboard(
 
 
 def test_a_finished_campaign_says_100_percent_and_the_figures_add_up(
-    client, marketer, make_campaign
+    client, marketer, make_submitted
 ):
-    campaign = make_campaign()
+    campaign = make_submitted()
     batch = make_batch(campaign, 1, 3, remote_status="PROCESSED")
     add_recipients(
         campaign,
@@ -266,9 +265,9 @@ def test_receipts_that_stopped_arriving_are_called_out(client, marketer, spring)
 
 
 def test_the_funnel_and_timeline_are_drawn_with_no_receipts_yet(
-    client, marketer, make_campaign
+    client, marketer, make_submitted
 ):
-    campaign = make_campaign()
+    campaign = make_submitted()
     batch = make_batch(campaign, 1, 2, remote_status="")
     add_recipients(
         campaign,
@@ -336,9 +335,9 @@ def test_the_timeline_shows_receipts_per_minute_with_gaps_as_zero(
 
 
 def test_a_long_campaign_is_bucketed_into_a_readable_number_of_points(
-    make_campaign,
+    make_submitted,
 ):
-    campaign = make_campaign()
+    campaign = make_submitted()
     start = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=10)
     CampaignTimeline.objects.bulk_create(
         CampaignTimeline(
@@ -569,9 +568,9 @@ def listed(response) -> list[str]:
 
 
 def test_the_recipients_of_a_campaign_are_listed_filtered_and_found_by_phone(
-    client, viewer, spring, make_campaign, make_contact
+    client, viewer, spring, make_submitted, make_contact
 ):
-    other = make_campaign("Autumn")
+    other = make_submitted("Autumn")
     make_batch(other, 1, 1)
     add_recipients(other, other.batches.get(), [("+14155550101", R.DELIVERED, "", "")])
     client.force_login(viewer)

@@ -10,7 +10,7 @@ from campaigns import tasks
 from campaigns.authoring import audience, presend
 from campaigns.dispatch import control as controls
 from campaigns.dispatch import drain, freeze, launching
-from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
+from campaigns.models import Batch, Campaign, Recipient
 from contacts.models import AuditEvent, ConsentState
 from contacts.services.consent import Evidence, record_opt_out_for_contacts
 
@@ -52,10 +52,9 @@ def test_a_launch_freezes_the_recipients_and_submits_each_batch_once(
 
 
 def test_an_opt_out_after_launch_is_excluded_from_every_batch_not_yet_submitted(
-    campaign, sender, sinch, control, small_batches, django_capture_on_commit_callbacks
+    campaign, sender, sinch, control, small_batches, launched_campaign
 ):
-    with django_capture_on_commit_callbacks(execute=False):
-        launching.launch(campaign, sender)  # frozen; dispatch not started yet
+    launched_campaign(campaign, dispatch=False)  # frozen; dispatch not started yet
     late = (
         Recipient.objects.filter(campaign=campaign, status=Recipient.Status.PENDING)
         .order_by("batch__sequence", "index")
@@ -122,10 +121,9 @@ def test_a_send_time_beyond_sinchs_horizon_is_held_here(
 
 
 def test_cancel_prevents_unsubmitted_batches_and_reports_the_receipt(
-    campaign, sender, sinch, control, small_batches, django_capture_on_commit_callbacks
+    campaign, sender, sinch, control, small_batches, launched_campaign
 ):
-    with django_capture_on_commit_callbacks(execute=False):
-        launching.launch(campaign, sender)
+    launched_campaign(campaign, dispatch=False)
     receipt = controls.cancel(campaign, sender)
     assert receipt["prevented"] == 7
     assert receipt["already_sent"] == 0
@@ -134,12 +132,11 @@ def test_cancel_prevents_unsubmitted_batches_and_reports_the_receipt(
 
 
 def test_erasing_a_contact_forgets_their_number_and_values_in_every_campaign(
-    campaign, sender, compliance_admin, sinch, django_capture_on_commit_callbacks
+    campaign, compliance_admin, sinch, launched_campaign
 ):
     from contacts.services.erasure import erase_contact
 
-    with django_capture_on_commit_callbacks(execute=True):
-        launching.launch(campaign, sender)
+    launched_campaign(campaign)
     recipient = Recipient.objects.filter(
         campaign=campaign, status=Recipient.Status.SUBMITTED
     ).first()
@@ -154,19 +151,15 @@ def test_erasing_a_contact_forgets_their_number_and_values_in_every_campaign(
 
 
 @pytest.fixture
-def big_campaign(db, make_contact, make_list):
+def big_campaign(make_template, make_campaign, make_contact, make_list):
     """20 opted-in people and 2 opted-out ones, checked and ready to launch."""
-    template = MessageTemplate.objects.create(name="Big", text="Hi ${first_name}!")
+    template = make_template("Big", "Hi ${first_name}!")
     customers = make_list("Many customers")
-    for n in range(22):
+    for n in range(22):  # the two who opted out among the others, not last
         make_contact(
             f"+1415666{n:04d}", consent=OUT if n in (5, 17) else IN, lists=[customers]
         )
-    campaign = Campaign.objects.create(name="Big", template=template)
-    campaign.lists.add(customers)
-    presend.run_presend_check(campaign)
-    campaign.refresh_from_db()
-    return campaign
+    return make_campaign(template, [customers], "Big", checked=True)
 
 
 def test_batches_go_out_while_the_launch_is_still_freezing(
@@ -239,21 +232,22 @@ def test_a_launch_whose_worker_died_resumes_without_sending_anyone_twice(
 
 @pytest.mark.django_db(transaction=True)
 def test_queueing_the_drain_loops_mid_launch_may_close_the_connection(
-    make_contact, make_list, sender, small_batches, settings, monkeypatch
+    make_audience,
+    make_template,
+    make_campaign,
+    sender,
+    small_batches,
+    settings,
+    monkeypatch,
 ):
     """django-q2's ORM broker closes the connection when it queues a task; the
     launch queues the drain loops after its first sealed batch and must go on.
     (SQLite's in-memory test database ignores closes: this bites on PostgreSQL.)"""
     from django.db import connection
 
-    template = MessageTemplate.objects.create(name="Close", text="Hi ${first_name}")
-    customers = make_list("Close customers")
-    for n in range(10):
-        make_contact(f"+1415777{n:04d}", consent=IN, lists=[customers])
-    campaign = Campaign.objects.create(name="Close", template=template)
-    campaign.lists.add(customers)
-    presend.run_presend_check(campaign)
-    campaign.refresh_from_db()
+    template = make_template("Close", "Hi ${first_name}")
+    customers = make_audience("Close customers", 10, phone="+1415777{:04d}")
+    campaign = make_campaign(template, [customers], "Close", checked=True)
     settings.LAUNCH_INLINE_RECIPIENTS = 0
     monkeypatch.setattr(launching, "async_task", lambda *a, **k: None)  # no worker
     launching.launch(campaign, sender)

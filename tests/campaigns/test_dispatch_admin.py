@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from campaigns.authoring import presend
 from campaigns.dispatch import freeze, launching
-from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
+from campaigns.models import Batch, Campaign, Recipient
 from contacts.models import AuditEvent, ConsentState
 
 IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
@@ -54,11 +54,10 @@ def send_at(campaign: Campaign, delta: timedelta, zone: str = "Europe/Berlin"):
 
 
 @pytest.fixture
-def launched_held(campaign, sender, small_batches):
+def launched_held(campaign, launched_campaign, small_batches):
     """Launched with a send time 9 days out: batches held here, none at Sinch."""
     send_at(campaign, timedelta(days=9))
-    launching.launch(campaign, sender)
-    campaign.refresh_from_db()
+    launched_campaign(campaign, dispatch=False)
     assert campaign.status == S.SCHEDULED
     return campaign
 
@@ -469,8 +468,10 @@ def test_the_campaign_list_shows_and_filters_the_dispatch_state(
     assert "Spring" not in text(client.get(CHANGELIST + "?batches=scheduled"))
 
 
-def test_the_batches_of_a_campaign_are_listed_read_only(client, viewer, launched_held):
-    other = Campaign.objects.create(name="Other", template=launched_held.template)
+def test_the_batches_of_a_campaign_are_listed_read_only(
+    client, viewer, launched_held, make_campaign
+):
+    other = make_campaign(launched_held.template, name="Other")
     Batch.objects.create(campaign=other, sequence=1, metadata_key="other-1")
     client.force_login(viewer)
     batches = reverse("admin:campaigns_batch_changelist")
@@ -485,14 +486,12 @@ def test_the_batches_of_a_campaign_are_listed_read_only(client, viewer, launched
     assert client.get(reverse("admin:campaigns_batch_add")).status_code == 403
 
 
-def test_a_launched_campaign_cannot_be_deleted_from_the_admin(client, superuser, db):
-    from campaigns.models import Campaign
-
-    template = MessageTemplate.objects.create(name="Kept", text="Hello")
-    launched = Campaign.objects.create(
-        name="Launched", template=template, status=Campaign.Status.SUBMITTED
-    )
-    draft = Campaign.objects.create(name="Draft", template=template)
+def test_a_launched_campaign_cannot_be_deleted_from_the_admin(
+    client, superuser, make_template, make_campaign
+):
+    template = make_template("Kept", "Hello")
+    launched = make_campaign(template, name="Launched", status=S.SUBMITTED)
+    draft = make_campaign(template, name="Draft")
     client.force_login(superuser)
     change = client.get(
         reverse("admin:campaigns_campaign_change", args=[launched.pk])

@@ -17,7 +17,6 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
 from campaigns import tasks, transitions
-from campaigns.authoring import presend
 from campaigns.dispatch import (
     batch_request,
     drain,
@@ -27,42 +26,32 @@ from campaigns.dispatch import (
     settlement,
 )
 from campaigns.dispatch import control as controls
-from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
-from contacts.models import AuditEvent, ConsentState
+from campaigns.models import Batch, Campaign, Recipient
+from contacts.models import AuditEvent
 from sinch import client as sinch_client
 from sinch import wire
 
-IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
 S, B, R = Campaign.Status, Batch.Status, Recipient.Status
 POSTGRES = connection.vendor == "postgresql"
 
 
 @pytest.fixture
-def make_campaign(db, make_contact, make_list):
-    """A campaign to 7 opted-in contacts (and one who opted out)."""
+def make_spring(make_launchable):
+    """A checked campaign to 7 opted-in contacts (and one who opted out)."""
 
-    def make(send_at=None, name="Spring") -> Campaign:
-        template = MessageTemplate.objects.create(
-            name=name, text="Hi ${first_name}, spring sale!"
+    def make(send_at=None) -> Campaign:
+        return make_launchable(
+            list_name="Customers of Spring",
+            opted_out=["+14155559999"],
+            send_at=send_at,
         )
-        customers = make_list(f"Customers of {name}")
-        for n in range(7):
-            make_contact(f"+1415555{n:04d}", consent=IN, lists=[customers])
-        make_contact("+14155559999", consent=OUT, lists=[customers])
-        campaign = Campaign.objects.create(
-            name=name, template=template, send_at=send_at
-        )
-        campaign.lists.add(customers)
-        presend.run_presend_check(campaign)
-        campaign.refresh_from_db()
-        return campaign
 
     return make
 
 
 @pytest.fixture
-def campaign(make_campaign):
-    return make_campaign()
+def campaign(make_spring):
+    return make_spring()
 
 
 @pytest.fixture
@@ -74,14 +63,6 @@ def capture(django_capture_on_commit_callbacks):
 def client(sinch):
     """The product's client, as dispatch uses it (cached per process)."""
     return sinch_client.get_sinch_client()
-
-
-def launch_held(campaign, user, capture) -> Campaign:
-    """Launch: recipients frozen into batches; the drain loops not started."""
-    with capture(execute=False):
-        launching.launch(campaign, user)
-    campaign.refresh_from_db()
-    return campaign
 
 
 def batches(campaign) -> list[Batch]:
@@ -136,9 +117,9 @@ def ago(seconds: float):
 
 
 def test_a_short_retry_after_is_waited_out_then_the_batch_is_sent_once(
-    campaign, sender, client, control, small_batches, monkeypatch, capture
+    campaign, client, control, small_batches, monkeypatch, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     waits = []
 
     def sleep(seconds):  # the client's wait, recorded instead of slept
@@ -155,9 +136,9 @@ def test_a_short_retry_after_is_waited_out_then_the_batch_is_sent_once(
 
 
 def test_a_long_retry_after_puts_the_batch_back_until_then(
-    campaign, sender, client, control, capture
+    campaign, client, control, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     control.post("inject", responses=[{"status": 429, "retry_after": 600}])
     drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
@@ -179,9 +160,9 @@ def test_a_long_retry_after_puts_the_batch_back_until_then(
 
 
 def test_a_timeout_on_send_is_reconciled_by_metadata_and_never_resent(
-    campaign, sender, client, control, monkeypatch, capture
+    campaign, client, control, monkeypatch, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     monkeypatch.setattr(client.transport, "timeout", (2.0, 0.3))
     # Sinch processes the batch but answers after the client gave up.
     control.knobs(timeout_ratio=1, timeout_s=1)
@@ -206,10 +187,10 @@ def test_a_timeout_on_send_is_reconciled_by_metadata_and_never_resent(
 
 
 def test_a_500_on_send_waits_the_grace_period_then_is_sent_once(
-    campaign, sender, client, control, capture, settings
+    campaign, client, control, settings, launched_campaign
 ):
     settings.DISPATCH_UNCERTAIN_GRACE_S = 120
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     control.post("inject", responses=[{"status": 500}])  # Sinch never stored it
     drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
@@ -231,10 +212,10 @@ def test_a_500_on_send_waits_the_grace_period_then_is_sent_once(
 
 
 def test_a_batch_left_uncertain_by_hand_is_resent_once_after_the_grace(
-    campaign, sender, client, control, capture, settings
+    campaign, client, control, settings, launched_campaign
 ):
     settings.DISPATCH_UNCERTAIN_GRACE_S = 120
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     batch = drain.claim_next(campaign.pk)  # its worker died before the call
     Batch.objects.filter(pk=batch.pk).update(status=B.UNCERTAIN)
     drain.run_dispatcher(campaign.pk)
@@ -251,10 +232,10 @@ def test_a_batch_left_uncertain_by_hand_is_resent_once_after_the_grace(
 
 
 def test_a_worker_that_died_mid_claim_is_reconciled_after_the_lease(
-    campaign, sender, client, control, capture, settings
+    campaign, client, control, settings, launched_campaign
 ):
     settings.DISPATCH_CLAIM_LEASE_S = 60
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     batch = drain.claim_next(campaign.pk)
     # The claim is fresh: another loop does not touch it.
     drain.run_dispatcher(campaign.pk)
@@ -270,9 +251,9 @@ def test_a_worker_that_died_mid_claim_is_reconciled_after_the_lease(
 
 
 def test_a_refused_batch_fails_with_sinchs_message_and_the_others_go_on(
-    campaign, sender, client, control, small_batches, monkeypatch, capture
+    campaign, client, control, small_batches, monkeypatch, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     first, second, third = batches(campaign)
     refuse_app_for(monkeypatch, client, {second.metadata_key})
     drain.run_dispatcher(campaign.pk)
@@ -292,11 +273,11 @@ def test_a_refused_batch_fails_with_sinchs_message_and_the_others_go_on(
 
 
 def test_two_workers_claiming_the_same_batch_submit_it_once(
-    campaign, sender, client, control, monkeypatch, capture
+    campaign, client, control, monkeypatch, launched_campaign
 ):
     """Worker A reads the due batch, worker B claims it before A's claim
     lands: A's conditional update changes nothing and A gets no batch."""
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     got = {}
 
     def worker_b_claims_first(batch_id):
@@ -341,13 +322,13 @@ def _threads(target, count=2):
     not POSTGRES, reason="SQLite's shared in-memory test database locks across threads"
 )
 def test_two_drain_loops_racing_on_postgresql_post_every_batch_exactly_once(
-    transactional_db, make_campaign, sender, client, control, monkeypatch
+    transactional_db, make_spring, sender, client, control, monkeypatch
 ):
     """Two threads, two connections: both read the same due batches and both
     try to claim the first one at the same moment; then they race freely."""
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 1)
     monkeypatch.setattr(drain, "start", lambda *a, **k: None)
-    campaign = make_campaign()
+    campaign = make_spring()
     launching.launch(campaign, sender)  # 7 batches of 1; drain loops held
     barrier, local = threading.Barrier(2), threading.local()
 
@@ -365,12 +346,12 @@ def test_two_drain_loops_racing_on_postgresql_post_every_batch_exactly_once(
 
 
 def test_two_drain_loops_over_one_campaign_post_every_batch_once(
-    campaign, sender, client, control, monkeypatch, capture
+    campaign, client, control, monkeypatch, launched_campaign
 ):
     """Two loops interleaved on one connection: loop B runs whole while loop A
     is between two of its batches."""
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 1)
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     submit, nested = drain.submit, []
 
     def submit_then_other_loop(batch, context):
@@ -391,9 +372,9 @@ def test_two_drain_loops_over_one_campaign_post_every_batch_once(
 
 
 def test_cancel_before_any_submission_sends_nothing(
-    campaign, sender, client, control, small_batches, capture
+    campaign, sender, client, control, small_batches, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     receipt = controls.cancel(campaign, sender)
     assert receipt["prevented"] == receipt["never_submitted"] == 7
     assert receipt["already_sent"] == receipt["cancelled_at_sinch"] == 0
@@ -411,9 +392,9 @@ def test_cancel_before_any_submission_sends_nothing(
 
 
 def test_cancel_between_claim_and_call_sends_nothing(
-    campaign, sender, client, control, capture
+    campaign, sender, client, control, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     batch = drain.claim_next(campaign.pk)
     receipt = controls.cancel(campaign, sender)
     assert receipt["unconfirmed"] == 7  # in flight: not known yet
@@ -436,10 +417,10 @@ def _cancel_during_the_call(monkeypatch, client, campaign, user, seen):
 
 
 def test_cancel_while_a_scheduled_batch_is_in_flight_cancels_it_at_sinch(
-    make_campaign, sender, client, control, monkeypatch, capture
+    make_spring, sender, client, control, monkeypatch, launched_campaign
 ):
-    campaign = make_campaign(send_at=timezone.now() + timedelta(hours=2))
-    launch_held(campaign, sender, capture)
+    campaign = make_spring(send_at=timezone.now() + timedelta(hours=2))
+    launched_campaign(campaign, dispatch=False)
     seen = []
     _cancel_during_the_call(monkeypatch, client, campaign, sender, seen)
     drain.run_dispatcher(campaign.pk)
@@ -457,9 +438,9 @@ def test_cancel_while_a_scheduled_batch_is_in_flight_cancels_it_at_sinch(
 
 
 def test_cancel_while_an_immediate_batch_is_in_flight_reports_it_gone(
-    campaign, sender, client, control, monkeypatch, capture
+    campaign, sender, client, control, monkeypatch, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     seen = []
     _cancel_during_the_call(monkeypatch, client, campaign, sender, seen)
     drain.run_dispatcher(campaign.pk)
@@ -471,9 +452,9 @@ def test_cancel_while_an_immediate_batch_is_in_flight_reports_it_gone(
 
 
 def test_cancel_of_an_uncertain_batch_sinch_never_got_never_sends_it(
-    campaign, sender, client, control, capture, settings
+    campaign, sender, client, control, settings, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     control.post("inject", responses=[{"status": 500}])
     drain.run_dispatcher(campaign.pk)
     (batch,) = batches(campaign)
@@ -493,10 +474,10 @@ def test_cancel_of_an_uncertain_batch_sinch_never_got_never_sends_it(
 
 
 def test_cancel_of_an_uncertain_batch_sinch_scheduled_cancels_it_there(
-    make_campaign, sender, client, control, monkeypatch, capture
+    make_spring, sender, client, control, monkeypatch, launched_campaign
 ):
-    campaign = make_campaign(send_at=timezone.now() + timedelta(hours=2))
-    launch_held(campaign, sender, capture)
+    campaign = make_spring(send_at=timezone.now() + timedelta(hours=2))
+    launched_campaign(campaign, dispatch=False)
     monkeypatch.setattr(client.transport, "timeout", (2.0, 0.3))
     control.post("inject", responses=[{"timeout": True, "delay_s": 1.0}])
     drain.run_dispatcher(campaign.pk)
@@ -512,11 +493,10 @@ def test_cancel_of_an_uncertain_batch_sinch_scheduled_cancels_it_there(
 
 
 def test_cancel_of_batches_scheduled_at_sinch_cancels_and_confirms_them(
-    make_campaign, sender, client, control, small_batches, capture
+    make_spring, sender, client, control, small_batches, launched_campaign
 ):
-    campaign = make_campaign(send_at=timezone.now() + timedelta(hours=2))
-    with capture(execute=True):
-        launching.launch(campaign, sender)
+    campaign = make_spring(send_at=timezone.now() + timedelta(hours=2))
+    launched_campaign(campaign)
     assert set(remote_statuses(control).values()) == {"SCHEDULED"}
     receipt = controls.cancel(campaign, sender)
     assert receipt["prevented"] == receipt["cancelled_at_sinch"] == 7
@@ -530,10 +510,9 @@ def test_cancel_of_batches_scheduled_at_sinch_cancels_and_confirms_them(
 
 
 def test_cancel_after_sinch_processed_the_batches_reports_them_gone(
-    campaign, sender, client, control, small_batches, capture
+    campaign, sender, client, control, small_batches, launched_campaign
 ):
-    with capture(execute=True):
-        launching.launch(campaign, sender)
+    launched_campaign(campaign)
     receipt = controls.cancel(campaign, sender)
     assert receipt["prevented"] == 0
     assert (receipt["already_sent"], receipt["batches_already_sent"]) == (7, 3)
@@ -542,9 +521,9 @@ def test_cancel_after_sinch_processed_the_batches_reports_them_gone(
 
 
 def test_cancel_with_a_failed_batch_counts_it_apart(
-    campaign, sender, client, control, small_batches, monkeypatch, capture
+    campaign, sender, client, control, small_batches, monkeypatch, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     first = batches(campaign)[0]
     refuse_app_for(monkeypatch, client, {first.metadata_key})
     batch = drain.claim_next(campaign.pk)
@@ -577,11 +556,10 @@ def _release_is_due(campaign) -> Schedule:
 
 
 def test_a_held_campaigns_release_schedule_submits_it_when_due(
-    make_campaign, sender, client, control, capture
+    make_spring, client, control, launched_campaign
 ):
-    campaign = make_campaign(send_at=timezone.now() + timedelta(days=9))
-    with capture(execute=True):
-        launching.launch(campaign, sender)
+    campaign = make_spring(send_at=timezone.now() + timedelta(days=9))
+    launched_campaign(campaign)
     assert at_sinch(control) == []
     _release_is_due(campaign)
     scheduler()  # django-q2's scheduler; the task runs inline (sync cluster)
@@ -591,11 +569,10 @@ def test_a_held_campaigns_release_schedule_submits_it_when_due(
 
 
 def test_a_release_schedule_firing_after_a_cancel_sends_nothing(
-    make_campaign, sender, client, control, capture
+    make_spring, sender, client, control, launched_campaign
 ):
-    campaign = make_campaign(send_at=timezone.now() + timedelta(days=9))
-    with capture(execute=True):
-        launching.launch(campaign, sender)
+    campaign = make_spring(send_at=timezone.now() + timedelta(days=9))
+    launched_campaign(campaign)
     controls.cancel(campaign, sender)
     _release_is_due(campaign)
     scheduler()
@@ -607,9 +584,16 @@ def test_a_release_schedule_firing_after_a_cancel_sends_nothing(
 
 
 def test_pause_stops_further_batches_and_resume_continues_where_it_stopped(
-    campaign, sender, client, control, small_batches, monkeypatch, capture
+    campaign,
+    sender,
+    client,
+    control,
+    small_batches,
+    monkeypatch,
+    capture,
+    launched_campaign,
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     first, second, third = batches(campaign)
     submit = drain.submit
 
@@ -635,9 +619,9 @@ def test_pause_stops_further_batches_and_resume_continues_where_it_stopped(
 
 
 def test_a_batch_claimed_when_the_pause_came_is_released_unsent(
-    campaign, sender, client, control, capture
+    campaign, sender, client, control, capture, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     batch = drain.claim_next(campaign.pk)
     controls.pause(campaign, sender)
     assert drain.submit(batch, drain.SubmitContext(batch.campaign)) == B.PENDING
@@ -650,12 +634,12 @@ def test_a_batch_claimed_when_the_pause_came_is_released_unsent(
 
 
 def test_the_campaign_pauses_itself_when_too_many_batches_fail(
-    campaign, sender, client, control, monkeypatch, capture, settings
+    campaign, sender, client, control, monkeypatch, capture, settings, launched_campaign
 ):
     settings.DISPATCH_PAUSE_MIN_BATCHES = 2
     settings.DISPATCH_PAUSE_ERROR_RATE = 0.5
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 2)  # batches of 2, 2, 2, 1
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     one, two, three, four = batches(campaign)
     refuse_app_for(monkeypatch, client, keys([one, two, three]))
     drain.run_dispatcher(campaign.pk)
@@ -677,10 +661,10 @@ def test_the_campaign_pauses_itself_when_too_many_batches_fail(
 
 
 def test_a_batch_claimed_too_often_is_failed_with_a_clear_message(
-    campaign, sender, client, control, small_batches, capture, settings
+    campaign, client, control, small_batches, settings, launched_campaign
 ):
     settings.DISPATCH_MAX_ATTEMPTS = 2
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     first, second, third = batches(campaign)
     backdate(first, attempts=1)  # one lost attempt: one more is allowed
     backdate(second, attempts=2)  # its worker died twice
@@ -756,13 +740,13 @@ def test_the_request_rate_limit_is_shared_through_redis(db, settings):
 
 
 def test_further_batches_wait_until_sinch_has_processed_the_earlier_ones(
-    campaign, sender, client, control, small_batches, monkeypatch, capture, settings
+    campaign, client, control, small_batches, monkeypatch, settings, launched_campaign
 ):
     settings.SINCH_MAX_IN_FLIGHT_MESSAGES = 3  # one batch of 3 at a time
     monkeypatch.setattr(drain, "CAP_WAIT_S", 0.05)
     monkeypatch.setattr(in_flight, "REMOTE_REREAD_S", 0)
     control.knobs(processing_delay_s=20)  # Sinch holds them READY for 20 s
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     first, second, third = batches(campaign)
     drain.run_dispatcher(campaign.pk, seconds=0.3)
     assert at_sinch(control) == [first.metadata_key]
@@ -779,9 +763,9 @@ def test_further_batches_wait_until_sinch_has_processed_the_earlier_ones(
 
 
 def test_launch_pause_resume_and_cancel_are_in_the_audit_trail(
-    campaign, sender, client, control, capture
+    campaign, sender, client, control, capture, launched_campaign
 ):
-    launch_held(campaign, sender, capture)
+    launched_campaign(campaign, dispatch=False)
     controls.pause(campaign, sender)
     with capture(execute=False):
         controls.resume(campaign, sender)

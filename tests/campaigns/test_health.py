@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
 
-from campaigns.models import Batch, Campaign, MessageTemplate, WebhookEvent
+from campaigns.models import Batch, Campaign, WebhookEvent
 from campaigns.tracking import health
 from sinch.client import get_sinch_client
 from sinch.config import (
@@ -55,10 +55,11 @@ def operator(make_user):
 
 
 @pytest.fixture
-def campaign(db):
-    template = MessageTemplate.objects.create(name="Spring", text="Hi!")
-    return Campaign.objects.create(
-        name="Spring sale", template=template, status=Campaign.Status.SUBMITTED
+def campaign(make_template, make_campaign):
+    return make_campaign(
+        make_template("Spring", "Hi!"),
+        name="Spring sale",
+        status=Campaign.Status.SUBMITTED,
     )
 
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from campaigns.authoring import presend
 from campaigns.authoring.rendering import MessagePlan, freeze_message
-from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from campaigns.models import TemplateParameter
 from contacts.models import ConsentState
 from sinch.placeholders import render, strings
 
@@ -35,8 +35,8 @@ TRICKY = ["Ann", "<b>bold</b>", "${code}", "$", "{x}", "", "Zoë ★", "a\nb", "
 
 
 @pytest.mark.parametrize("fields", KINDS, ids=[k["kind"] for k in KINDS])
-def test_the_fast_text_is_exactly_the_rendered_message_texts(db, fields):
-    template = MessageTemplate.objects.create(name=fields["kind"], **fields)
+def test_the_fast_text_is_exactly_the_rendered_message_texts(make_template, fields):
+    template = make_template(fields["kind"], **fields)
     plan = MessagePlan.from_template(template)
     rng = random.Random(fields["kind"])
     for _ in range(200):
@@ -50,22 +50,20 @@ def test_the_fast_text_is_exactly_the_rendered_message_texts(db, fields):
 
 
 @pytest.fixture
-def frozen(db, make_contact, make_list):
-    template = MessageTemplate.objects.create(
-        name="Sale", text="Hi ${first_name}, ${offer} for ${tier}"
-    )
-    TemplateParameter.objects.filter(template=template, name="offer").update(
-        source=TemplateParameter.Source.CAMPAIGN
-    )
-    TemplateParameter.objects.filter(template=template, name="tier").update(
-        default="members"
+def frozen(make_template, make_campaign, make_contact, make_list):
+    template = make_template(
+        "Sale",
+        "Hi ${first_name}, ${offer} for ${tier}",
+        parameters={
+            "offer": {"source": TemplateParameter.Source.CAMPAIGN},
+            "tier": {"default": "members"},
+        },
     )
     customers = make_list("Customers")
     make_contact(consent=IN, lists=[customers], first_name="Ann")
-    campaign = Campaign.objects.create(
-        name="Sale", template=template, campaign_values={"offer": "20% off"}
+    campaign = make_campaign(
+        template, [customers], "Sale", campaign_values={"offer": "20% off"}
     )
-    campaign.lists.add(customers)
     freeze_message(campaign)
     return campaign
 
@@ -120,13 +118,12 @@ def test_the_snapshot_round_trips(frozen):
     ],
 )
 def test_attribute_values_are_read_exactly(
-    db, make_contact, make_list, attributes, expected
+    make_template, make_campaign, make_contact, make_list, attributes, expected
 ):
-    template = MessageTemplate.objects.create(name="T", text="You are ${tier}")
+    template = make_template("T", "You are ${tier}")
     customers = make_list("C")
     make_contact(consent=IN, lists=[customers], attributes=attributes)
-    campaign = Campaign.objects.create(name="C", template=template)
-    campaign.lists.add(customers)
+    campaign = make_campaign(template, [customers], "C")
     result = presend.run_presend_check(campaign)
     if expected is None:
         assert result.blocking == 1
@@ -135,21 +132,23 @@ def test_attribute_values_are_read_exactly(
             assert f"You are {expected}" in handle.read()
 
 
-def test_a_non_ascii_attribute_name_is_found(db, make_contact, make_list):
-    template = MessageTemplate.objects.create(name="T", text="Grüße ${gruss}")
-    TemplateParameter.objects.filter(template=template).update(attribute="grüße")
+def test_a_non_ascii_attribute_name_is_found(
+    make_template, make_campaign, make_contact, make_list
+):
+    template = make_template(
+        "T", "Grüße ${gruss}", parameters={"gruss": {"attribute": "grüße"}}
+    )
     customers = make_list("C")
     make_contact(consent=IN, lists=[customers], attributes={"grüße": "Hallo"})
-    campaign = Campaign.objects.create(name="C", template=template)
-    campaign.lists.add(customers)
+    campaign = make_campaign(template, [customers], "C")
     result = presend.run_presend_check(campaign)
     assert result.ok == 1
 
 
 def test_the_template_page_says_which_campaigns_keep_a_frozen_copy(
-    frozen, client, marketer
+    frozen, client, marketer, make_campaign
 ):
-    Campaign.objects.create(name="Autumn draft", template=frozen.template)
+    make_campaign(frozen.template, name="Autumn draft")
     client.force_login(marketer)
     page = client.get(
         reverse("admin:campaigns_messagetemplate_change", args=[frozen.template.pk])

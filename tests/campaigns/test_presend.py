@@ -7,17 +7,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.authoring import presend
-from campaigns.models import Campaign, MessageTemplate
+from campaigns.models import Campaign
 from contacts.models import AuditEvent, ChannelIdentity, ConsentState, Contact
 
 IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
 
 
 @pytest.fixture
-def template(db):
-    return MessageTemplate.objects.create(
-        name="Spring sale", text="Hi ${first_name}, your tier: ${tier}"
-    )
+def template(make_template):
+    return make_template("Spring sale", "Hi ${first_name}, your tier: ${tier}")
 
 
 @pytest.fixture
@@ -26,10 +24,8 @@ def audience(make_list):
 
 
 @pytest.fixture
-def campaign(template, audience):
-    campaign = Campaign.objects.create(name="Spring", template=template)
-    campaign.lists.add(audience)
-    return campaign
+def campaign(make_campaign, template, audience):
+    return make_campaign(template, [audience], "Spring")
 
 
 @pytest.fixture

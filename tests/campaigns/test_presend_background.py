@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.authoring import presend
-from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from campaigns.models import Campaign
 from campaigns.tasks import presend_check
 from contacts.models import ConsentState
 
@@ -18,19 +18,14 @@ State = Campaign.PresendState
 
 
 @pytest.fixture
-def campaign(db, make_contact, make_list):
-    template = MessageTemplate.objects.create(
-        name="Tiers", text="Hi ${first_name}, you are ${tier}"
+def campaign(make_template, make_audience, make_campaign):
+    template = make_template(
+        "Tiers",
+        "Hi ${first_name}, you are ${tier}",
+        parameters={"tier": {"default": "a member"}},
     )
-    TemplateParameter.objects.filter(template=template, name="tier").update(
-        default="a member"
-    )
-    customers = make_list("Customers")
-    for _ in range(12):
-        make_contact(consent=IN, lists=[customers])
-    campaign = Campaign.objects.create(name="Spring", template=template)
-    campaign.lists.add(customers)
-    return campaign
+    customers = make_audience("Customers", 12)
+    return make_campaign(template, [customers], "Spring")
 
 
 def test_a_small_audience_is_checked_at_once(campaign, settings):
@@ -200,7 +195,7 @@ def test_the_status_needs_view_permission(campaign, client, outsider):
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 7, 50])
 def test_every_member_of_overlapping_lists_is_checked_exactly_once(
-    db, make_contact, make_list, chunk_size
+    make_template, make_campaign, make_contact, make_list, chunk_size
 ):
     rng = random.Random(chunk_size)
     lists = [make_list(f"List {i}") for i in range(3)]
@@ -210,9 +205,7 @@ def test_every_member_of_overlapping_lists_is_checked_exactly_once(
         contact = make_contact(consent=IN, lists=chosen)
         if chosen:
             members.add(contact.pk)
-    template = MessageTemplate.objects.create(name="Plain", text="Hello")
-    campaign = Campaign.objects.create(name="All", template=template)
-    campaign.lists.add(*lists)
+    campaign = make_campaign(make_template("Plain", "Hello"), lists, "All")
     result = presend.run_presend_check(campaign, chunk_size=chunk_size)
     with open(result.csv_path, encoding="utf-8") as handle:
         ids = [int(row["contact_id"]) for row in csv.DictReader(handle)]

@@ -6,18 +6,16 @@ import pytest
 from django.urls import reverse
 
 from campaigns.authoring import preview
-from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from campaigns.models import TemplateParameter
 
 
 @pytest.fixture
-def template(db):
-    template = MessageTemplate.objects.create(
-        name="Spring sale", text="Hi ${first_name}, ${offer} for ${tier} members"
+def template(make_template):
+    return make_template(
+        "Spring sale",
+        "Hi ${first_name}, ${offer} for ${tier} members",
+        parameters={"offer": {"source": TemplateParameter.Source.CAMPAIGN}},
     )
-    template.parameters.filter(name="offer").update(
-        source=TemplateParameter.Source.CAMPAIGN
-    )
-    return template
 
 
 @pytest.fixture
@@ -26,12 +24,10 @@ def audience(make_list):
 
 
 @pytest.fixture
-def campaign(template, audience):
-    campaign = Campaign.objects.create(
-        name="Spring", template=template, campaign_values={"offer": "20% off"}
+def campaign(make_campaign, template, audience):
+    return make_campaign(
+        template, [audience], "Spring", campaign_values={"offer": "20% off"}
     )
-    campaign.lists.add(audience)
-    return campaign
 
 
 def _url(campaign):

@@ -12,15 +12,12 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from campaigns import counters, tasks
-from campaigns.authoring import presend
-from campaigns.dispatch import launching
 from campaigns.dispatch.batch_request import BATCH_KEY, CAMPAIGN_KEY, RECIPIENT_KEY
 from campaigns.models import (
     Batch,
     Campaign,
     CampaignTimeline,
     InboundMessage,
-    MessageTemplate,
     Recipient,
     WebhookEvent,
 )
@@ -157,10 +154,9 @@ def state(event: WebhookEvent) -> tuple[str, str]:
 
 
 @pytest.fixture
-def campaign(db, make_contact):
-    template = MessageTemplate.objects.create(name="Spring", text="Hi")
-    campaign = Campaign.objects.create(
-        name="Spring", template=template, status=Campaign.Status.SUBMITTED
+def campaign(make_template, make_campaign, make_contact):
+    campaign = make_campaign(
+        make_template("Spring", "Hi"), name="Spring", status=Campaign.Status.SUBMITTED
     )
     batch = Batch.objects.create(
         campaign=campaign,
@@ -714,26 +710,14 @@ def test_the_tick_processes_events_whose_task_never_ran(campaign, people):
 
 
 @pytest.fixture
-def audience(db, make_contact, make_list):
-    template = MessageTemplate.objects.create(name="Sale", text="Hi ${first_name}")
-    customers = make_list("Customers")
-    for n in range(12):
-        make_contact(f"+1415777{n:04d}", consent=IN, lists=[customers])
-    campaign = Campaign.objects.create(name="Sale", template=template)
-    campaign.lists.add(customers)
-    presend.run_presend_check(campaign)
-    campaign.refresh_from_db()
-    return campaign
+def audience(make_template, make_audience, make_campaign):
+    template = make_template("Sale", "Hi ${first_name}")
+    customers = make_audience("Customers", 12, phone="+1415777{:04d}")
+    return make_campaign(template, [customers], "Sale", checked=True)
 
 
 def test_the_simulators_receipts_end_in_the_statuses_it_reports(
-    audience,
-    sender,
-    sinch,
-    control,
-    live_server,
-    monkeypatch,
-    django_capture_on_commit_callbacks,
+    audience, sinch, control, live_server, monkeypatch, launched_campaign
 ):
     """A campaign sent to the simulator, with duplicate and out-of-order
     receipts and some failures: its signed callbacks go over HTTP to the
@@ -753,8 +737,7 @@ def test_the_simulators_receipts_end_in_the_statuses_it_reports(
         out_of_order_ratio=0.5,
     )
     monkeypatch.setattr(wire, "MAX_RECIPIENTS", 5)
-    with django_capture_on_commit_callbacks(execute=True):
-        launching.launch(audience, sender)
+    launched_campaign(audience)
     deadline = time.monotonic() + 15
     while True:
         snapshot = control.state(limit=1000)
@@ -787,7 +770,7 @@ def test_the_simulators_receipts_end_in_the_statuses_it_reports(
 
 
 def test_two_processors_at_once_share_the_events_and_count_each_move_once(
-    transactional_db, monkeypatch
+    transactional_db, make_template, make_campaign, monkeypatch
 ):
     import threading
 
@@ -795,9 +778,8 @@ def test_two_processors_at_once_share_the_events_and_count_each_move_once(
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises writers (IMMEDIATE transactions)")
-    template = MessageTemplate.objects.create(name="Both", text="Hi")
-    campaign = Campaign.objects.create(
-        name="Both", template=template, status=Campaign.Status.SUBMITTED
+    campaign = make_campaign(
+        make_template("Both", "Hi"), name="Both", status=Campaign.Status.SUBMITTED
     )
     batch = Batch.objects.create(
         campaign=campaign,

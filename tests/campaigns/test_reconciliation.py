@@ -13,25 +13,21 @@ import pytest
 from django.utils import timezone
 
 from campaigns import counters
-from campaigns.authoring import presend
-from campaigns.dispatch import batch_request, drain, launching, ratelimit, settlement
+from campaigns.dispatch import batch_request, drain, ratelimit, settlement
 from campaigns.models import (
     Batch,
     Campaign,
-    MessageTemplate,
     Recipient,
     WebhookEvent,
 )
 from campaigns.schedules import RECONCILE_NAME
 from campaigns.tracking import inbox, orphans, receipts
 from campaigns.tracking import reconciliation as rec
-from contacts.models import ConsentState
 from sinch import client as sinch_client
 from sinch import wire
 from sinch.errors import SinchNotFoundError
 
 B, R = Batch.Status, Recipient.Status
-IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
 NOWHERE = "http://127.0.0.1:9/webhooks/sinch"  # never reached: all dropped
 
 
@@ -96,7 +92,15 @@ def slots(monkeypatch):
 
 
 @pytest.fixture
-def launched(db, make_contact, make_list, sender, sinch, control, small_batches):
+def launched(
+    make_template,
+    make_audience,
+    make_campaign,
+    launched_campaign,
+    sinch,
+    control,
+    small_batches,
+):
     """Launch a campaign to 7 opted-in contacts (one more opted out) whose
     receipts never reach us; returns it once Sinch processed its batches."""
     made = 0
@@ -105,18 +109,22 @@ def launched(db, make_contact, make_list, sender, sinch, control, small_batches)
         nonlocal made
         made += 1
         control.knobs(webhook_url=NOWHERE, drop_ratio=1)
-        template = MessageTemplate.objects.create(name=name, text="Hi ${first_name}!")
-        customers = make_list(f"Customers of {name}")
-        for n in range(7):
-            make_contact(f"+1415555{made}{n:03d}", consent=IN, lists=[customers])
-        make_contact(f"+1415555{made}999", consent=OUT, lists=[customers])
-        campaign = Campaign.objects.create(
-            name=name, template=template, send_at=send_at, ttl_seconds=ttl_seconds
+        template = make_template(name, "Hi ${first_name}!")
+        customers = make_audience(
+            f"Customers of {name}",
+            7,
+            phone=f"+1415555{made}{{:03d}}",
+            opted_out=[f"+1415555{made}999"],
         )
-        campaign.lists.add(customers)
-        presend.run_presend_check(campaign)
-        campaign.refresh_from_db()
-        launching.launch(campaign, sender)
+        campaign = make_campaign(
+            template,
+            [customers],
+            name,
+            checked=True,
+            send_at=send_at,
+            ttl_seconds=ttl_seconds,
+        )
+        launched_campaign(campaign, dispatch=False)
         drain.run_dispatcher(campaign.pk)
         if wait:
             for batch in Batch.objects.filter(campaign=campaign):
@@ -397,12 +405,13 @@ def test_campaigns_no_longer_sending_or_waiting_are_not_recounted(launched):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_drift_is_measured_in_one_snapshot_when_run_by_the_worker():
+def test_drift_is_measured_in_one_snapshot_when_run_by_the_worker(
+    make_template, make_campaign
+):
     """Outside any transaction (as on a worker) both figures come from one
     snapshot (REPEATABLE READ on PostgreSQL)."""
-    template = MessageTemplate.objects.create(name="T", text="Hi")
-    campaign = Campaign.objects.create(
-        name="C", template=template, status=Campaign.Status.SUBMITTED
+    campaign = make_campaign(
+        make_template("T", "Hi"), name="C", status=Campaign.Status.SUBMITTED
     )
     Recipient.objects.bulk_create(
         Recipient(campaign=campaign, identity=f"+1415555{n:04d}", status=R.SUBMITTED)
@@ -538,25 +547,15 @@ def test_the_periodic_task_runs_every_step_and_is_scheduled(launched):
 
 
 def test_a_campaign_whose_recipients_all_have_an_outcome_is_completed(
-    db, make_contact, make_list, sender, sinch, django_capture_on_commit_callbacks
+    make_template, make_audience, make_campaign, launched_campaign, sinch
 ):
     from campaigns import counters
-    from campaigns.authoring import presend
-    from campaigns.dispatch import launching
-    from campaigns.models import MessageTemplate
     from campaigns.tracking.completion import complete_finished_campaigns
 
-    template = MessageTemplate.objects.create(name="Done", text="Hi ${first_name}")
-    customers = make_list("Done customers")
-    for n in range(3):
-        make_contact(f"+1415888{n:04d}", consent="OPTED_IN", lists=[customers])
-    campaign = Campaign.objects.create(name="Done", template=template)
-    campaign.lists.add(customers)
-    presend.run_presend_check(campaign)
-    campaign.refresh_from_db()
-    with django_capture_on_commit_callbacks(execute=True):
-        launching.launch(campaign, sender)
-    campaign.refresh_from_db()
+    template = make_template("Done", "Hi ${first_name}")
+    customers = make_audience("Done customers", 3, phone="+1415888{:04d}")
+    campaign = make_campaign(template, [customers], "Done", checked=True)
+    launched_campaign(campaign)
     assert campaign.status == Campaign.Status.SUBMITTED
     assert complete_finished_campaigns() == 0  # all three still wait for receipts
     rows = Recipient.objects.filter(campaign=campaign).order_by("pk")

@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from campaigns.authoring import presend
-from campaigns.models import Batch, Campaign, MessageTemplate, Recipient
+from campaigns.models import Batch, Campaign, Recipient
 from campaigns.tracking import failures, follow_up_campaigns
 from contacts.models import AuditEvent, ConsentState, ListMembership
 from contacts.services.consent import Evidence, record_opt_out_for_contacts
@@ -130,16 +130,18 @@ def seeds(make_list, make_contact):
 
 
 @pytest.fixture
-def campaign(db, make_contact, make_list, seeds):
+def campaign(make_template, make_campaign, make_contact, make_list, seeds):
     """A submitted campaign whose recipients ended in every kind of way."""
-    template = MessageTemplate.objects.create(
-        name="Spring", text="Hi ${first_name}, ${offer}!"
+    template = make_template(
+        "Spring",
+        "Hi ${first_name}, ${offer}!",
+        parameters={"offer": {"source": "CAMPAIGN"}},
     )
-    template.parameters.filter(name="offer").update(source="CAMPAIGN")
     customers = make_list("Customers")
-    campaign = Campaign.objects.create(
-        name="Spring sale",
-        template=template,
+    campaign = make_campaign(
+        template,
+        [customers],
+        "Spring sale",
         channel="SMS",
         channel_priority_order=["SMS"],
         purpose="MARKETING",
@@ -150,7 +152,6 @@ def campaign(db, make_contact, make_list, seeds):
         seed_list=seeds,
         send_time_zone="Europe/Berlin",
     )
-    campaign.lists.add(customers)
     batch = Batch.objects.create(campaign=campaign, sequence=1, metadata_key="k-1")
     test_batch = Batch.objects.create(
         campaign=campaign, sequence=1, is_test=True, metadata_key="k-t1"

@@ -112,9 +112,11 @@ def test_the_sinch_message_preview_is_escaped(client, marketer):
     assert "&lt;script&gt;alert(1)&lt;/script&gt; ${tier}" in page
 
 
-def test_the_changelist_searches_by_name_and_filters_by_kind(client, viewer):
-    MessageTemplate.objects.create(name="Spring sale", kind="TEXT", text="a")
-    MessageTemplate.objects.create(name="Winter", kind="MEDIA", media_url="https://x")
+def test_the_changelist_searches_by_name_and_filters_by_kind(
+    client, viewer, make_template
+):
+    make_template("Spring sale", "a", kind="TEXT")
+    make_template("Winter", kind="MEDIA", media_url="https://x")
     client.force_login(viewer)
     found = client.get(CHANGELIST, {"q": "spring"}).context["cl"].result_list
     assert [t.name for t in found] == ["Spring sale"]
@@ -136,9 +138,11 @@ class _KindSelect(HTMLParser):
 
 
 @pytest.mark.parametrize("kind", list(MessageTemplate.Kind))
-def test_the_page_carries_the_fields_of_each_kind(client, marketer, kind):
-    template = MessageTemplate.objects.create(
-        name="T", kind=kind, text="a", media_url="https://x", choices="y", title="t"
+def test_the_page_carries_the_fields_of_each_kind(
+    client, marketer, kind, make_template
+):
+    template = make_template(
+        "T", "a", kind=kind, media_url="https://x", choices="y", title="t"
     )
     client.force_login(marketer)
     change = reverse("admin:campaigns_messagetemplate_change", args=[template.pk])

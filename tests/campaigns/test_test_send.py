@@ -33,10 +33,8 @@ S = Recipient.Status
 
 
 @pytest.fixture
-def template(db):
-    return MessageTemplate.objects.create(
-        name="Spring sale", text="Hi ${first_name}, your code is ${code}"
-    )
+def template(make_template):
+    return make_template("Spring sale", "Hi ${first_name}, your code is ${code}")
 
 
 @pytest.fixture
@@ -54,16 +52,15 @@ def customers(make_list, make_contact):
 
 
 @pytest.fixture
-def campaign(template, seed, customers):
-    campaign = Campaign.objects.create(
-        name="Spring",
-        template=template,
+def campaign(make_campaign, template, seed, customers):
+    return make_campaign(
+        template,
+        [customers],
+        "Spring",
         seed_list=seed,
         ttl_seconds=3600,
         sms_sender="MyShop",
     )
-    campaign.lists.add(customers)
-    return campaign
 
 
 @pytest.fixture
