@@ -151,6 +151,43 @@ def admin_imports(graph: Graph) -> list[tuple[str, int, str]]:
     )
 
 
+# The campaigns app's layers, lowest first: a module may import its own layer
+# and the ones below, never one above. Modules named nowhere are not checked.
+LAYERS = (
+    (
+        "campaigns.models",
+        "campaigns.placeholders",
+        "campaigns.counters",
+        "campaigns.transitions",
+        "campaigns.erasure",
+        "config.lib",
+    ),
+    ("campaigns.authoring",),
+    ("campaigns.dispatch",),
+    ("campaigns.tracking",),
+    ("campaigns.tasks", "campaigns.schedules", "campaigns.apps", "campaigns.admin"),
+)
+
+
+def layer_of(module: str) -> int | None:
+    for level, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return level
+    return None
+
+
+def upward_imports(graph: Graph) -> list[tuple[str, int, str]]:
+    """(importer, line, imported) where a lower layer imports a higher one."""
+    found = []
+    for source, edges in graph.items():
+        below = layer_of(source)
+        for target, line in edges.items():
+            above = layer_of(target)
+            if below is not None and above is not None and above > below:
+                found.append((source, line, target))
+    return sorted(found)
+
+
 def test_product_modules_have_no_import_cycles():
     graph = import_graph(ROOT)
     cycles = [describe_cycle(graph, c) for c in import_cycles(graph)]
@@ -166,6 +203,16 @@ def test_no_product_module_is_over_500_lines():
     )
     if oversized:
         pytest.fail(f"Modules over {MAX_LINES} lines:\n{listing}")
+
+
+def test_dependencies_point_from_tracking_to_dispatch_to_authoring_to_models():
+    offenders = upward_imports(import_graph(ROOT))
+    listing = "\n".join(f"    {s}:{line} imports {t}" for s, line, t in offenders)
+    if offenders:
+        pytest.fail(
+            f"Imports against the layers (models <- authoring <- "
+            f"dispatch <- tracking <- tasks and admin):\n{listing}"
+        )
 
 
 def test_domain_modules_never_import_the_admin():
@@ -194,6 +241,10 @@ def test_the_checker_sees_a_cycle_an_oversized_module_and_an_admin_import(tmp_pa
         "campaigns/migrations/0001_initial.py": "import campaigns.admin\n" * 600,
         "campaigns/tests/test_big.py": "from campaigns.admin import x\n" * 600,
         "config/urls.py": "from campaigns.admin import x\n",  # ADMIN_WIRING
+        "campaigns/dispatch/__init__.py": "",
+        "campaigns/dispatch/drain.py": "from campaigns.tracking import board\n",
+        "campaigns/tracking/__init__.py": "",
+        "campaigns/tracking/board.py": "from campaigns.dispatch import drain\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +253,13 @@ def test_the_checker_sees_a_cycle_an_oversized_module_and_an_admin_import(tmp_pa
     graph = import_graph(tmp_path)
 
     assert graph["campaigns.admin.x"] == {"campaigns.b": 1}  # a name, not a module
-    assert import_cycles(graph) == [["campaigns.a", "campaigns.b"]]
+    assert import_cycles(graph) == [
+        ["campaigns.a", "campaigns.b"],
+        ["campaigns.dispatch.drain", "campaigns.tracking.board"],
+    ]
+    assert upward_imports(graph) == [
+        ("campaigns.dispatch.drain", 1, "campaigns.tracking.board")
+    ]
     assert describe_cycle(graph, ["campaigns.a", "campaigns.b"]).splitlines() == [
         "campaigns.a <-> campaigns.b",
         "    campaigns.a:2 imports campaigns.b",
