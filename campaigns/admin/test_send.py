@@ -55,6 +55,8 @@ class SendTestAdminMixin:
                 filter=Q(recipients__status=Recipient.Status.EXCLUDED),
             )
         )[:BATCHES_SHOWN]
+        for batch in batches:
+            batch.outcome = test_send.outcome_label(batch)
         return TemplateResponse(
             request,
             TEMPLATE,

@@ -171,6 +171,14 @@ def campaign_test_batches(campaign: Campaign):
     )
 
 
+def outcome_label(batch: Batch) -> str:
+    """A test batch's state in words: one left SUBMITTING with an error is a
+    lost answer (see `_uncertain`), not one still being sent."""
+    if batch.status == Batch.Status.SUBMITTING and batch.last_error:
+        return "Outcome uncertain"
+    return batch.get_status_display()
+
+
 def next_test_sequence(campaign: Campaign) -> int:
     last = Batch.objects.filter(campaign=campaign, is_test=True).aggregate(
         n=Max("sequence")

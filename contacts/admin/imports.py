@@ -320,7 +320,16 @@ class ImportJobAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request,
             f"admin/contacts/importjob/{template}",
-            {**self.admin_site.each_context(request), "opts": self.opts, **context},
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                **(
+                    {"job_state": jobs.state_of(context["job"])}
+                    if "job" in context
+                    else {}
+                ),
+                **context,
+            },
         )
 
     def _check_permission(self, request) -> None:

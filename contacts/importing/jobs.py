@@ -128,3 +128,16 @@ def confirm(job: ImportJob, *, actor) -> bool | None:
         return None
     job.refresh_from_db()
     return start(job, dry_run=False, actor=actor)
+
+
+def state_of(job: ImportJob) -> dict[str, bool]:
+    """What the job's status means, by name, for the import pages (so that no
+    template spells statuses out)."""
+    status, S = job.status, ImportJob.Status
+    return {
+        "validating": status == S.VALIDATING,
+        "queued": status == S.QUEUED,
+        "done": status == S.DONE,
+        "failed": status == S.FAILED,
+        "finished": status in (S.DONE, S.FAILED),
+    }

@@ -390,6 +390,22 @@ def test_a_lost_answer_is_recorded_as_uncertain_not_as_success(
     assert found.metadata[batch_request.TEST_KEY] == "1"
 
 
+def test_the_test_send_page_says_a_lost_answer_is_uncertain(
+    sim, control, monkeypatch, campaign, members, marketer, client
+):
+    sinch = make_client(sim, timeout=(2.0, 0.3))
+    monkeypatch.setattr(sinch_client, "get_sinch_client", lambda: sinch)
+    control.post("inject", responses=[{"timeout": True, "delay_s": 1.0}])
+    test_send.send_test(campaign, marketer)
+    client.force_login(marketer)
+    page = client.get(
+        reverse("admin:campaigns_campaign_test_send", args=[campaign.pk])
+    ).content.decode()
+    table = page[page.index('id="test-send-batches"') :]
+    assert "<td>Outcome uncertain</td>" in table
+    assert "Being submitted" not in table
+
+
 # --- audit and statistics ---
 
 
