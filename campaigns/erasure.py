@@ -1,21 +1,133 @@
-"""What campaigns forget when a contact is erased.
+"""What campaigns forget when a contact is erased (the contact_erased receiver).
 
-A recipient row keeps the identity a message went to and the values put into
-it; on erasure both go: the identity becomes the same keyed hash the contact's
-identity becomes (contacts.services.erasure), the values are emptied. Counts,
-statuses and failure codes stay, so campaign figures do not change.
+- Recipients keep their status, counts and failure codes (campaign figures
+  do not change); the identity becomes the same keyed hash the contact's
+  identity becomes, the values put into the message are emptied.
+- Replies (InboundMessage) from the person keep their time, keyword and
+  links; the identity becomes the keyed hash and the text goes.
+- Raw webhook bodies that mention the person (their replies, the receipts of
+  messages to them) are redacted in place: the number becomes the keyed
+  hash, texts and names go. A processed event is never read again; an
+  unprocessed one still parses.
+- Cached texts of campaigns and batches (the pre-send summary's examples,
+  cancel receipts, reasons, last errors) lose the person's entries.
 """
 
-from campaigns.models import Recipient
+import contextlib
+
+from django.db.models import Q
+
+from campaigns.models import Batch, Campaign, InboundMessage, Recipient, WebhookEvent
+from config.lib.redaction import Redactor, redact_json_text
+from contacts.phones import InvalidIdentity, normalise_identity
 from contacts.services.erasure import ERASED_PREFIX, erased_identity
 
+CAMPAIGN_TEXTS = ("status_reason", "presend_error", "receipts_stalled")
+CAMPAIGN_JSON = ("presend", "cancel_receipt", "message_snapshot")
 
-def forget_recipient_data(sender, *, contact_id: int, **kwargs) -> None:
+
+def forget_recipient_data(
+    sender,
+    *,
+    contact_id: int,
+    identities=(),
+    redactor: Redactor | None = None,
+    report=None,
+    **kwargs,
+) -> None:
+    """The contact_erased receiver: runs in the erasure's transaction; adds
+    the person's reply texts to `redactor` (they are details to take out of
+    the bodies that carried them) and counts what it changed in `report`."""
+    redactor = redactor or Redactor()
+    counts = {
+        "recipients anonymised": _recipients(contact_id, redactor),
+        "replies anonymised": _replies(contact_id, identities, redactor),
+        "webhook bodies redacted": _webhook_events(contact_id, redactor),
+        "campaign summaries redacted": _campaigns(contact_id, redactor),
+    }
+    if report is not None:
+        for what, count in counts.items():
+            report.add(what, count)
+
+
+def _recipients(contact_id: int, redactor: Redactor) -> int:
     rows = Recipient.objects.filter(contact_id=contact_id).select_related("campaign")
-    for recipient in rows.only("pk", "identity", "campaign__channel"):
+    changed = 0
+    for recipient in rows.only("pk", "identity", "reason", "campaign__channel"):
         if recipient.identity.startswith(ERASED_PREFIX):
             continue
         Recipient.objects.filter(pk=recipient.pk).update(
             identity=erased_identity(recipient.campaign.channel, recipient.identity),
             parameters={},
+            reason=redactor.redact(recipient.reason)[:255],
         )
+        changed += 1
+    return changed
+
+
+def _replies(contact_id: int, identities, redactor: Redactor) -> int:
+    """The person's replies, linked or not (an orphan reply from their number
+    before the contact existed); their texts become details to redact in
+    the webhook bodies that carried them."""
+    values = {value for _, value in identities}
+    rows = InboundMessage.objects.filter(
+        Q(contact_id=contact_id) | Q(identity__in=values)
+    ).exclude(identity__startswith=ERASED_PREFIX)
+    changed = 0
+    for reply in rows.only("pk", "channel", "identity", "text"):
+        redactor.add_details([reply.text])
+        InboundMessage.objects.filter(pk=reply.pk).update(
+            identity=_hashed(reply.channel, reply.identity), text=""
+        )
+        changed += 1
+    return changed
+
+
+def _hashed(channel: str, identity: str) -> str:
+    with contextlib.suppress(InvalidIdentity):
+        identity = normalise_identity(channel, identity)
+    return erased_identity(channel, identity)
+
+
+def _webhook_events(contact_id: int, redactor: Redactor) -> int:
+    replies = InboundMessage.objects.filter(contact_id=contact_id, event__isnull=False)
+    match = Q(pk__in=replies.values("event_id"))
+    match |= _any_form(redactor, "body") | _any_form(redactor, "error")
+    changed = 0
+    for event in WebhookEvent.objects.filter(match).only("pk", "body", "error"):
+        body = redact_json_text(event.body, redactor)
+        error = redactor.scrub(event.error)
+        if (body, error) != (event.body, event.error):
+            WebhookEvent.objects.filter(pk=event.pk).update(body=body, error=error)
+            changed += 1
+    return changed
+
+
+def _campaigns(contact_id: int, redactor: Redactor) -> int:
+    changed = 0
+    for campaign in Campaign.objects.only("pk", *CAMPAIGN_TEXTS, *CAMPAIGN_JSON):
+        old = {name: getattr(campaign, name) for name in CAMPAIGN_TEXTS + CAMPAIGN_JSON}
+        new = {
+            name: redactor.scrub(old[name]) if old[name] else old[name]
+            for name in CAMPAIGN_TEXTS
+        }
+        for name in CAMPAIGN_JSON:
+            new[name] = redactor.scrub_json(old[name], contact_id=contact_id)
+        new = {name: value for name, value in new.items() if value != old[name]}
+        if new:
+            Campaign.objects.filter(pk=campaign.pk).update(**new)
+            changed += 1
+    batches = Batch.objects.filter(_any_form(redactor, "last_error"))
+    for batch in batches.only("pk", "last_error"):
+        Batch.objects.filter(pk=batch.pk).update(
+            last_error=redactor.redact(batch.last_error)
+        )
+        changed += 1
+    return changed
+
+
+def _any_form(redactor: Redactor, name: str) -> Q:
+    match = Q(pk__in=[])
+    for form in redactor.identifiers:
+        match |= Q(**{f"{name}__contains": form})
+    return match

@@ -164,6 +164,9 @@ SINCH_DRAIN_RATE_PER_S = env.float("SINCH_DRAIN_RATE_PER_S", default=20.0)
 # ahead) than this many seconds are refused, and so are bodies larger than this.
 SINCH_WEBHOOK_TOLERANCE_S = env.int("SINCH_WEBHOOK_TOLERANCE_S", default=300)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1_048_576)
+# Raw callback bodies (numbers, reply texts) are deleted this many days after
+# they were received, once processed (by the reconciliation task).
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 
 # --- campaigns --------------------------------------------------------------
 
@@ -263,7 +266,16 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Phone-like numbers are masked in everything written (erasure cannot
+    # reach a log once written).
+    "filters": {"mask_numbers": {"()": "config.lib.redaction.MaskNumbers"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_numbers"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -23,7 +23,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from campaigns.models import WebhookEvent
-from campaigns.tracking import batch_statuses, deliveries, replies
+from campaigns.tracking import batch_statuses, deliveries, erased_senders, replies
 from campaigns.tracking.event_chunk import Chunk, Outcome, State, error_text
 from config.lib.bulk import bulk_update, db_time, id_lists
 from sinch import callbacks
@@ -140,6 +140,7 @@ def _apply(rows) -> Counter:
     if chunk.consents:
         replies.apply_consents(chunk)
     batch_statuses.write_last_receipts(chunk)
+    erased_senders.redact_bodies(chunk)
     _write_events(chunk.outcomes, chunk.now)
     return Counter(outcome.state for outcome in chunk.outcomes)
 

@@ -39,6 +39,9 @@ number of workers at once:
   RECIPIENT_KEY) go back to NEW and the processor is woken: typically a batch
   status update or processing report that came before the dispatcher recorded
   the batch's Sinch id after an uncertain submission.
+- **Expired webhook bodies** (`delete_expired_webhook_events`): processed
+  callbacks older than WEBHOOK_EVENT_RETENTION_DAYS are deleted
+  (campaigns.tracking.retention).
 """
 
 import logging
@@ -62,6 +65,7 @@ from campaigns.models.states import (
 )
 from campaigns.tracking.completion import complete_finished_campaigns
 from campaigns.tracking.orphans import retry_orphans
+from campaigns.tracking.retention import delete_expired_webhook_events
 from sinch import client as sinch_client
 from sinch.errors import (
     SinchError,
@@ -93,6 +97,7 @@ def reconcile_deliveries(now: datetime | None = None) -> dict[str, object]:
         ("drift", heal_counter_drift),
         ("orphans", retry_orphans),
         ("completed", complete_finished_campaigns),
+        ("expired webhook bodies", delete_expired_webhook_events),
     ):
         try:
             summary[name] = step(now=now)

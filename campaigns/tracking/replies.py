@@ -15,7 +15,9 @@ freeze excludes the identity, batches not yet submitted drop it). Set
 INBOUND_STOP_PURPOSES=MARKETING,TRANSACTIONAL to make STOP stop everything.
 A STOP from a number we do not know yet creates a bare contact for it, opted
 out: a later import cannot opt it back in (an import never overrides an
-opt-out), so the person is never messaged after saying STOP.
+opt-out), so the person is never messaged after saying STOP. A number that
+was erased is known only by its keyed hash: campaigns.tracking.erased_senders
+matches it and keeps the callback without the number.
 """
 
 import logging
@@ -24,8 +26,9 @@ from django.conf import settings
 
 from campaigns.dispatch.batch_request import CAMPAIGN_KEY
 from campaigns.models import Campaign, InboundMessage
-from campaigns.tracking import keywords
+from campaigns.tracking import erased_senders, keywords
 from campaigns.tracking.event_chunk import Chunk, Outcome, State, as_int
+from config.lib.redaction import mask_identity
 from contacts.models import ChannelIdentity, ConsentEvent, Contact
 from contacts.phones import InvalidIdentity, normalise_identity
 from contacts.services.consent import Evidence, record_consent
@@ -62,6 +65,7 @@ def apply_inbound(chunk: Chunk) -> None:
         key = _identity_key(ci.channel, ci.identity) if ci else ("", "", False)
         items.append((event_id, message, at, key))
     identities = _find_identities(key for *_, key in items)
+    erased = erased_senders.find(key for *_, key in items if key[:2] not in identities)
     seen_ids = set(
         InboundMessage.objects.filter(
             message_id__in={m.message_id for _, m, _, _ in items if m.message_id}
@@ -96,6 +100,13 @@ def apply_inbound(chunk: Chunk) -> None:
             )
             continue
         keyword = keywords.classify(message.text) if message.text else ""
+        if (channel, identity) in erased:
+            reply, outcome = erased_senders.erased_reply(
+                event_id, message, at, erased[(channel, identity)], keyword
+            )
+            created.append(reply)
+            chunk.outcomes.append(outcome)
+            continue
         occurred = message.envelope.accepted_time or at
         known = identities.get((channel, identity))
         if known is None and keyword == keywords.STOP and valid:
@@ -127,7 +138,7 @@ def apply_inbound(chunk: Chunk) -> None:
                     occurred_at=occurred,
                 )
         if keyword == keywords.HELP:
-            logger.info("HELP from %s %s", channel, identity)
+            logger.info("HELP from %s %s", channel, mask_identity(identity))
         created.append(
             InboundMessage(
                 received_at=occurred,
@@ -177,8 +188,15 @@ def apply_consents(chunk: Chunk) -> None:
         key = _identity_key(ci.channel, ci.identity) if ci else ("", "", False)
         items.append((event_id, note, at, key))
     identities = _find_identities(key for *_, key in items)
+    erased = erased_senders.find(key for *_, key in items if key[:2] not in identities)
     purposes = _stop_purposes()
     for event_id, note, at, (channel, identity, valid) in items:
+        if (channel, identity) in erased:
+            outcome = erased_senders.ERASED_OUTCOME
+            chunk.outcomes.append(
+                Outcome(event_id, State.PROCESSED, outcome, note.kind)
+            )
+            continue
         opt_out = note.kind == "OPT_OUT"
         if "FAILED" in note.status or (not opt_out and "SUCCEEDED" not in note.status):
             chunk.outcomes.append(

@@ -354,7 +354,8 @@ class ContactAdmin(admin.ModelAdmin):
             raise PermissionDenied
         contact = get_object_or_404(Contact, pk=pk)
         if request.method == "POST":
-            erase_contact(contact=contact, actor=request.user)
+            # The log entry names the contact as erased, never by its old name.
+            contact = erase_contact(contact=contact, actor=request.user)
             self.log_change(request, contact, "Erased personal data")
             self.message_user(
                 request,

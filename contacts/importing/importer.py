@@ -17,7 +17,8 @@ from django.db import IntegrityError, reset_queries, transaction
 from django.utils import timezone
 
 from config.lib.bulk import tune_connection
-from contacts.importing.plan import ChunkPlan
+from config.lib.redaction import ERASED
+from contacts.importing.plan import ERASED_PROBLEM, ChunkPlan
 from contacts.importing.reader import validated_batches
 from contacts.importing.rows import ParsedRow, RowParser
 from contacts.importing.seen import SeenKeys
@@ -160,7 +161,11 @@ class Importer:
                 except IntegrityError as exc:
                     problems[row.line] = f"could not be saved: {exc}"
         for row in rows:
-            if row.line in problems:
+            if problems.get(row.line) == ERASED_PROBLEM:
+                # The report must not bring an erased person's data back.
+                values = [ERASED] * len(raw[row.line])
+                self._bad(row.line, ERASED_PROBLEM, values)
+            elif row.line in problems:
                 self._bad(row.line, problems[row.line], raw[row.line])
             else:
                 self.counts["rows_ok"] += 1

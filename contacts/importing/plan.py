@@ -29,6 +29,10 @@ from contacts.services.erasure import erased_identity
 if TYPE_CHECKING:
     from contacts.importing.importer import Importer
 
+ERASED_PROBLEM = (
+    "this identity belongs to an erased person and stays suppressed; it is not imported"
+)
+
 
 @dataclass(slots=True)
 class _NewContact:
@@ -95,10 +99,7 @@ class ChunkPlan:
         for ident in found:
             if ident.identity in erased:
                 for row in erased[ident.identity]:
-                    self.problems[row.line] = (
-                        "this identity belongs to an erased person and stays "
-                        "suppressed; it is not imported"
-                    )
+                    self.problems[row.line] = ERASED_PROBLEM
             else:
                 existing[(ident.channel, ident.identity)] = ident
         ext_ids = {r.external_id for r in rows if r.external_id}

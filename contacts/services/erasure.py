@@ -2,12 +2,16 @@
 
 import hashlib
 import hmac
+from collections import Counter
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from config.lib.redaction import Redactor, phone_forms
 from contacts.models import (
     AuditEvent,
     ChannelIdentity,
@@ -16,14 +20,34 @@ from contacts.models import (
     Contact,
     ListMembership,
 )
+from contacts.phones import InvalidIdentity, normalise_phone
+from contacts.services import erasure_traces
 from contacts.services.audit import record_audit
-from sinch.channels import PHONE_CHANNELS
+from sinch.channels import PHONE_CHANNELS, Channel
 
 ERASED_PREFIX = "erased:"
 
-# Sent inside the erasure's transaction with `contact_id`: other apps forget
-# what they keep about the person (campaigns: recipients' numbers and values).
+# Sent inside the erasure's transaction with `contact_id`, `identities` (the
+# (channel, value) pairs as they were), `redactor` (config.lib.redaction) and
+# `report` (an ErasureReport): other apps forget what they keep about the
+# person (campaigns: recipients, replies, webhook bodies, cached summaries)
+# and count it in the report.
 contact_erased = Signal()
+
+
+@dataclass
+class ErasureReport:
+    """What one erasure removed, per kind of record (for the command and logs)."""
+
+    contact: Contact
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, what: str, count: int) -> None:
+        if count:
+            self.counts[what] += count
+
+    def lines(self) -> list[str]:
+        return [f"{what}: {count}" for what, count in sorted(self.counts.items())]
 
 
 def erased_identity(channel: str, identity: str) -> str:
@@ -40,19 +64,33 @@ def erased_identity(channel: str, identity: str) -> str:
     return ERASED_PREFIX + digest.hexdigest()
 
 
-def erase_contact(*, contact: Contact, actor) -> Contact:
-    """Anonymise `contact`; idempotent (erasing twice changes nothing more).
+def erase_contact(*, contact: Contact, actor, reason: str = "") -> Contact:
+    """Anonymise `contact` and return it read back; see `erase`."""
+    return erase(contact=contact, actor=actor, reason=reason).contact
+
+
+def erase(*, contact: Contact, actor, reason: str = "") -> ErasureReport:
+    """Anonymise `contact` everywhere; idempotent (erasing twice changes
+    nothing more, and reports nothing).
 
     Names, ids, attributes and list memberships go; each identity becomes a
     keyed hash, opted out for every purpose, so the number stays suppressed;
     ledger entries stay, with their free-text evidence replaced by a hash.
+    Every other trace (replies, webhook bodies, recipients, audit details,
+    the admin log, django-q2 results, cached summaries; see contact_erased
+    and contacts.services.erasure_traces) is redacted in the same
+    transaction; files under MEDIA_ROOT lose the person's rows after it.
+    `reason` is kept in the audit row, without the person's data in it.
     """
     with transaction.atomic():
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        report = ErasureReport(contact)
         if contact.erased_at:
-            return contact
+            return report
         now = timezone.now()
         identities = list(contact.identities.select_for_update())
+        originals = [(i.channel, i.identity) for i in identities]
+        redactor = person_redactor(contact, originals)
         for identity in identities:
             for purpose in ("marketing", "transactional"):
                 if getattr(identity, f"{purpose}_consent") != ConsentState.OPTED_OUT:
@@ -93,7 +131,20 @@ def erase_contact(*, contact: Contact, actor) -> Contact:
             erased_at=now,
             updated_at=now,
         )
-        contact_erased.send(sender=Contact, contact_id=contact.pk)
+        report.add("channel identities hashed and suppressed", len(identities))
+        contact_erased.send(
+            sender=Contact,
+            contact_id=contact.pk,
+            identities=originals,
+            redactor=redactor,
+            report=report,
+        )
+        erasure_traces.forget_traces(
+            contact_id=contact.pk,
+            identity_ids=[i.pk for i in identities],
+            redactor=redactor,
+            report=report,
+        )
         record_audit(
             actor=actor,
             action=AuditEvent.Action.ERASURE,
@@ -101,9 +152,64 @@ def erase_contact(*, contact: Contact, actor) -> Contact:
             target_id=contact.pk,
             summary=f"Erased contact #{contact.pk} ({len(identities)} identities "
             "hashed and suppressed)",
+            details={"reason": redactor.redact(reason)} if reason else None,
         )
+    # Files are not transactional: rewritten once the database has forgotten.
+    erasure_traces.forget_files(contact_id=contact.pk, redactor=redactor, report=report)
     contact.refresh_from_db()
-    return contact
+    return report
+
+
+def person_redactor(contact: Contact, identities) -> Redactor:
+    """What identifies the person (their identities in every written form,
+    their external id) and what describes them (names, attribute values)."""
+    redactor = Redactor()
+    for channel, value in identities:
+        if value.startswith(ERASED_PREFIX):
+            continue
+        if channel in PHONE_CHANNELS:
+            redactor.identifiers.update(phone_forms(value))
+        else:
+            redactor.identifiers.add(value)
+    if contact.external_id:
+        redactor.identifiers.add(contact.external_id)
+    full_name = f"{contact.first_name} {contact.last_name}".strip()
+    redactor.add_details([contact.first_name, contact.last_name, full_name])
+    redactor.add_details(_flat_values(contact.attributes))
+    return redactor
+
+
+def _flat_values(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _flat_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _flat_values(item)
+    elif value is not None:
+        yield value
+
+
+def find_erased(pairs) -> dict[tuple[str, str], ChannelIdentity]:
+    """The erased identities behind (channel, identity as normalised) pairs,
+    matched through the keyed hash (a phone number erased on one phone
+    channel is erased on all of them); pairs not erased are left out."""
+    hashes: dict[str, list[tuple[str, str]]] = {}
+    for channel, value in pairs:
+        hashes.setdefault(erased_identity(channel, value), []).append((channel, value))
+    if not hashes:
+        return {}
+    found: dict[tuple[str, str], ChannelIdentity] = {}
+    for identity in ChannelIdentity.objects.filter(identity__in=hashes).order_by("pk"):
+        for channel, value in hashes[identity.identity]:
+            same_kind = channel == identity.channel or (
+                channel in PHONE_CHANNELS and identity.channel in PHONE_CHANNELS
+            )
+            if same_kind and (
+                (channel, value) not in found or identity.channel == channel
+            ):
+                found[(channel, value)] = identity
+    return found
 
 
 def _hash_ledger_evidence(identities) -> None:
@@ -123,3 +229,25 @@ def _hash_ledger_evidence(identities) -> None:
             evidence_note=f"[erased; sha256 of original evidence {digest}]",
             evidence_wording="",
         )
+
+
+def find_for_erasure(raw_identity: str) -> tuple[list[Contact], list[Contact]]:
+    """The contacts holding an identity written any way (a phone number in
+    any format, or another channel's id as is), for an erasure request that
+    names a number: (contacts still to erase, contacts already erased)."""
+    try:
+        value = normalise_phone(raw_identity)
+        channels = sorted(PHONE_CHANNELS)
+    except InvalidIdentity:
+        value = raw_identity.strip()
+        channels = [c for c in Channel.values if c not in PHONE_CHANNELS]
+    holders = ChannelIdentity.objects.filter(identity=value, channel__in=channels)
+    erased = find_erased((channel, value) for channel in channels)
+    contacts = Contact.objects.filter(
+        Q(pk__in=holders.values("contact_id"))
+        | Q(pk__in=[i.contact_id for i in erased.values()])
+    ).order_by("pk")
+    return (
+        [c for c in contacts if c.erased_at is None],
+        [c for c in contacts if c.erased_at is not None],
+    )

@@ -1,5 +1,6 @@
 """Erasure forgets the person, keeps them suppressed and keeps the ledger."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -226,3 +227,49 @@ def test_a_dry_run_reports_the_erased_number_too(person, compliance_admin, write
     assert job.status == ImportJob.Status.VALIDATED
     assert job.rows_bad == 1
     assert "erased" in job.sample_errors[0]["problem"]
+
+
+def test_a_rejected_reimport_keeps_the_erased_persons_data_out_of_the_report(
+    person, compliance_admin, write_csv
+):
+    erase_contact(contact=person, actor=compliance_admin)
+    job = _reimport(
+        write_csv,
+        [
+            ["+49 151 23456789", "Erika", "erika@example.com"],
+            ["+4915123456780", "O", ""],
+        ],
+    )
+    with open(job.report_file, encoding="utf-8") as report:
+        text = report.read()
+    assert "2," in text  # the line is reported, as every rejected line is
+    assert "erased person" in text
+    for trace in ("23456789", "Erika", "erika@example.com"):
+        assert trace not in text
+    assert "23456789" not in json.dumps(job.sample_errors)
+
+
+def test_files_under_media_root_lose_the_persons_rows_and_other_mentions_go(
+    person, compliance_admin, settings, tmp_path
+):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    folder = tmp_path / "media" / "imports"
+    folder.mkdir(parents=True)
+    upload = folder / "pending.csv"
+    upload.write_text(
+        "name;phone;city\nErika M.;0151 23456789;Berlin\nOtto;0151 99999999;Bonn\n",
+        encoding="utf-8",
+    )
+    note = folder / "notes.json"
+    note.write_text('{"called": "4915123456789"}', encoding="utf-8")
+    other = folder / "other.json"
+    other.write_text('{"called": "4915199999999"}', encoding="utf-8")
+
+    erase_contact(contact=person, actor=compliance_admin)
+
+    assert upload.read_text(encoding="utf-8").splitlines() == [
+        "name;phone;city",
+        "Otto;0151 99999999;Bonn",
+    ]
+    assert not note.exists()
+    assert other.exists()
