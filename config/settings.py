@@ -181,12 +181,19 @@ PRESEND_INLINE_RECIPIENTS = env.int("PRESEND_INLINE_RECIPIENTS", default=10_000)
 
 # Extra or replacement keywords per language code, e.g.
 # {"it": {"stop": ["ANNULLA"], "start": ["INIZIA"], "help": ["AIUTO"]}}; the
-# defaults (en, es, fr, de) are in campaigns/keywords.py, and the English stop
+# defaults (en, es, fr, de) are in campaigns/tracking/keywords.py, and the English stop
 # words (STOP, UNSUBSCRIBE, ...) always apply.
 INBOUND_KEYWORDS = env.json("INBOUND_KEYWORDS", default={})
 # Purposes a STOP reply opts out of (and START opts back in to): marketing only
 # by default, so order and security messages still reach the person.
 INBOUND_STOP_PURPOSES = env.list("INBOUND_STOP_PURPOSES", default=["MARKETING"])
+# How a stop word opts out: "word" (default), a reply containing it as a word
+# ("stop please", "STOP!!! no more"); "exact", only a reply that is the word
+# as a whole (replies containing one are then flagged for review).
+INBOUND_STOP_MATCH = env.str("INBOUND_STOP_MATCH", default="word")
+# A reply Sinch does not tie to a batch (`_batch_id`) is attributed to the last
+# campaign delivered to that number within this many days, marked inferred.
+REPLY_ATTRIBUTION_DAYS = env.int("REPLY_ATTRIBUTION_DAYS", default=3)
 
 # --- dispatch ---------------------------------------------------------------
 

@@ -23,14 +23,23 @@ class InvalidIdentity(ValueError):
 
 
 def normalise_identity(
-    channel: str, raw: str, default_region: str | None = None
+    channel: str,
+    raw: str,
+    default_region: str | None = None,
+    *,
+    international: bool = False,
 ) -> str:
-    """Return the canonical identity for `channel`, or raise InvalidIdentity."""
+    """Return the canonical identity for `channel`, or raise InvalidIdentity.
+
+    `international`: bare digits of a phone number are read as a country code
+    and number first ("15123456789" is +1 512...), and in `default_region`
+    only when that is not a valid number; for identities Sinch reports.
+    """
     value = (raw or "").strip()
     if not value:
         raise InvalidIdentity("empty")
     if channel in PHONE_CHANNELS:
-        return normalise_phone(value, default_region)
+        return normalise_phone(value, default_region, international=international)
     if len(value) > 128:
         raise InvalidIdentity("longer than 128 characters")
     if any(ch.isspace() or not ch.isprintable() for ch in value):
@@ -38,13 +47,18 @@ def normalise_identity(
     return value
 
 
-def normalise_phone(raw: str, default_region: str | None = None) -> str:
+def normalise_phone(
+    raw: str, default_region: str | None = None, *, international: bool = False
+) -> str:
     """Return `raw` as E.164 ("+15551230001"), or raise InvalidIdentity.
 
     Accepts what people type and what files carry: spaces, dashes, dots,
     brackets, a "tel:" prefix, "00" or "+" for the international prefix,
     national numbers (read in `default_region`), and a country code without
-    "+" as Sinch callbacks send it.
+    "+" as Sinch callbacks send it. Bare digits are read in `default_region`
+    first (what people type), or as "+digits" first when `international`
+    (what Sinch sends): with region DE, "15123456789" is a German mobile
+    number typed nationally, but the US number +15123456789 from Sinch.
     """
     value = raw.strip()
     if _E164.fullmatch(value):
@@ -59,7 +73,10 @@ def normalise_phone(raw: str, default_region: str | None = None) -> str:
     region = default_region or settings.PHONE_DEFAULT_REGION
     candidates = [compact]
     if compact.isdigit() and len(compact) >= 8:
-        candidates.append("+" + compact)
+        if international:
+            candidates.insert(0, "+" + compact)
+        else:
+            candidates.append("+" + compact)
     for candidate in candidates:
         try:
             number = phonenumbers.parse(candidate, region)

@@ -111,6 +111,9 @@ class InboundMessage(Callback):
     # Conversation metadata of the last message sent there, when Sinch kept it.
     conversation_metadata: dict = field(default_factory=dict)
     batch_id: str = ""
+    # A quick-reply or button answer: the title(s) and postback data found in
+    # it (wire.INBOUND_ANSWER_KINDS), else ().
+    answers: tuple[str, ...] = ()
 
     @property
     def dedupe_key(self) -> str:
@@ -192,6 +195,16 @@ def _inbound(kind, envelope, data, item) -> InboundMessage:
     contact_message = contact_message if isinstance(contact_message, dict) else {}
     text_message = contact_message.get("text_message")
     conversation_metadata = _json_object(envelope.message_metadata)
+    metadata = {"message_metadata": conversation_metadata}
+    metadata["metadata"] = _json_object(item.get("metadata"))
+    batch_id = next(
+        (
+            str(metadata[where][wire.RESERVED_METADATA_KEY])
+            for where in wire.INBOUND_BATCH_ID_SOURCES
+            if metadata.get(where, {}).get(wire.RESERVED_METADATA_KEY)
+        ),
+        "",
+    )
     return InboundMessage(
         kind,
         envelope,
@@ -206,8 +219,31 @@ def _inbound(kind, envelope, data, item) -> InboundMessage:
         conversation_id=str(item.get("conversation_id", "")),
         sender_id=str(item.get("sender_id", "")),
         conversation_metadata=conversation_metadata,
-        batch_id=str(conversation_metadata.get(wire.RESERVED_METADATA_KEY, "")),
+        batch_id=batch_id,
+        answers=_answers(contact_message),
     )
+
+
+def _answers(contact_message: dict) -> tuple[str, ...]:
+    """The strings of a quick-reply or button answer, in the order found."""
+    found: list[str] = []
+
+    def walk(value: Any, depth: int) -> None:
+        if depth > wire.INBOUND_ANSWER_DEPTH or not isinstance(value, dict):
+            return
+        for key, inner in value.items():
+            if isinstance(inner, str) and key in wire.INBOUND_ANSWER_FIELDS:
+                if inner.strip() and inner not in found:
+                    found.append(inner)
+            elif isinstance(inner, dict):
+                walk(inner, depth + 1)
+            elif isinstance(inner, list):
+                for entry in inner[: wire.MAX_CHOICES]:
+                    walk(entry, depth + 1)
+
+    for kind in wire.INBOUND_ANSWER_KINDS:
+        walk(contact_message.get(kind), 1)
+    return tuple(found)
 
 
 def _consent(kind, envelope, data, item) -> ConsentNotification:

@@ -188,8 +188,41 @@ CALLBACK_KEYS = {
 # top-level "batch_*" object holding a batch_id is read as a processing report.
 BATCH_STATUS_UPDATE_KEY = "batch_status_update"
 BATCH_PROCESSING_REPORT_KEY = "batch_processing_report"
-# Sinch's examples show callback identities without the "+" (§9.12).
+# Sinch's examples show callback identities without the "+" (§9.12): bare
+# digits of a phone identity are read as "+digits" first (contacts.phones).
 CALLBACK_PHONE_WITHOUT_PLUS = True
+# Where an inbound message carries the `_batch_id` of the batch it answers
+# (§5.5, §9): the top-level `message_metadata` (the conversation metadata,
+# confirmed as a JSON string) first, then the message's own `metadata`
+# (UNCONFIRMED, read too because the field is there and may carry it).
+INBOUND_BATCH_ID_SOURCES = ("message_metadata", "metadata")
+# UNCONFIRMED (§5.5): how a quick-reply or button answer arrives. The
+# Conversation API documents `choice_response_message` {message_id,
+# postback_data}; channels differ on whether the button's title comes along
+# and under which name, so every kind and field below is read, at any depth
+# up to INBOUND_ANSWER_DEPTH. A WhatsApp or RCS reply that arrives as a plain
+# `text_message` with the button's title is read as text.
+INBOUND_ANSWER_KINDS = (
+    "choice_response_message",
+    "channel_specific_message",
+    "product_response_message",
+    "reply_message",
+    "quick_reply",
+    "button",
+    "button_reply",
+    "postback",
+)
+INBOUND_ANSWER_FIELDS = (
+    "postback_data",
+    "payload",
+    "postback",
+    "title",
+    "text",
+    "label",
+    "display_text",
+    "id",
+)
+INBOUND_ANSWER_DEPTH = 4
 # UNCONFIRMED (§5.1): Sinch retries a callback that got no 2xx with exponential
 # backoff; the schedule is a guess (first retry after this many seconds).
 CALLBACK_RETRY_FIRST_S = 2.0

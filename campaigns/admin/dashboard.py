@@ -76,6 +76,14 @@ class DashboardAdminMixin:
             + f"?campaign__id__exact={campaign.pk}"
         )
 
+    def _replies_url(self, request, campaign: Campaign) -> str | None:
+        if not request.user.has_perm("campaigns.view_inboundmessage"):
+            return None
+        return (
+            reverse("admin:campaigns_inboundmessage_changelist")
+            + f"?campaign__id__exact={campaign.pk}"
+        )
+
     @method_decorator(require_GET)
     def dashboard_view(self, request, pk):
         campaign = self._viewable(request, pk)
@@ -94,6 +102,7 @@ class DashboardAdminMixin:
                 ),
                 "poll_ms": POLL_MS,
                 "recipients_url": recipients_url,
+                "replies_url": self._replies_url(request, campaign),
                 "can_export": self.can_export_results(request),
             },
         )

@@ -85,6 +85,11 @@ class InboundMessage(models.Model):
         HELP = "HELP", "Help (logged)"
         NONE = "", "Reply"
 
+    class Review(models.TextChoices):
+        NONE = "", "No review needed"
+        PENDING = "PENDING", "Needs review"
+        OPTED_OUT = "OPTED_OUT", "Reviewed: opt-out recorded"
+
     received_at = models.DateTimeField()
     channel = models.CharField(max_length=16)
     identity = models.CharField(max_length=255)
@@ -102,9 +107,22 @@ class InboundMessage(models.Model):
         blank=True,
         related_name="replies",
     )
+    campaign_inferred = models.BooleanField(
+        "campaign inferred",
+        default=False,
+        help_text="Sinch did not say which batch this answers: the campaign is "
+        "the last one delivered to this number within REPLY_ATTRIBUTION_DAYS.",
+    )
     text = models.TextField(blank=True)
     keyword = models.CharField(
         max_length=5, choices=Keyword.choices, default=Keyword.NONE, blank=True
+    )
+    review = models.CharField(
+        max_length=10,
+        choices=Review.choices,
+        default=Review.NONE,
+        blank=True,
+        help_text="Replies that read like an opt-out but matched no keyword.",
     )
     event = models.ForeignKey(
         WebhookEvent, on_delete=models.SET_NULL, null=True, blank=True
@@ -113,7 +131,16 @@ class InboundMessage(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["contact", "received_at"])]
+        indexes = [
+            models.Index(fields=["contact", "received_at"]),
+            models.Index(fields=["campaign", "keyword"]),
+            # The admin home counts these: small whatever the table's size.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(review="PENDING"),
+                name="inbound_needs_review",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} {self.identity}: {self.text[:40]}"

@@ -30,6 +30,7 @@ from campaigns.dispatch.batch_states import (
 from campaigns.models import Batch, Campaign, CampaignTimeline, Recipient
 from campaigns.models.states import RemoteBatchStatus
 from campaigns.tracking import charts, failures
+from campaigns.tracking.attribution import campaign_replies
 from config.lib.timezones import local_time
 
 R = Recipient.Status
@@ -437,6 +438,7 @@ def page(campaign: Campaign) -> dict:
         "timeline_svg": timeline_svg(campaign),
         "failures": failure_breakdown(campaign, c["failed"]),
         "exclusions": exclusion_breakdown(campaign, c["excluded"]),
+        "replies": campaign_replies(campaign.pk),
         "batches": batch_overview(campaign),
         "stalled": stalled_note(campaign),
         "last_receipt": when(campaign.last_receipt_at, zone) or "none yet",

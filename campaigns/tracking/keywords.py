@@ -1,11 +1,18 @@
 """Keywords in inbound messages: STOP (opt out), START (opt in), HELP.
 
-A message is a keyword only when the whole message is one, as carriers and
-Sinch's consent management match them: case, accents, surrounding spaces and
-punctuation, and the spaces or hyphens inside a keyword do not matter
-(" stop!", "Stop.", "opt out", "OPT-OUT" and "optout" are all STOP), but
-"please stop texting me" or "cancel my order" are ordinary replies, kept for
-a person to read.
+A reply opts out when it contains a stop word as a word ("stop please",
+"STOP!!! no more", "I said Unsubscribe", "opt-out"): case, accents,
+punctuation and the spaces or hyphens inside a keyword do not matter, but a
+stop word must stand as a word ("stopped", "endless" are not STOP). An
+unwanted opt-out is a nuisance, a missed one is a breach. With
+settings.INBOUND_STOP_MATCH = "exact", only a reply that is a stop word as a
+whole opts out (as carriers and Sinch's consent management match them), and
+a reply containing one is flagged for review instead. START and HELP are
+always matched on the whole message: "start time?" opts nobody in.
+
+A reply that matches no rule but reads like an opt-out ("remove me", "no more
+texts", "don't text me") is flagged for review (`needs_review`), so a person
+decides and can record the opt-out with the reply as evidence.
 
 The lists are per language code in settings.INBOUND_KEYWORDS, e.g.
     {"it": {"stop": ["ANNULLA"], "start": ["INIZIA"], "help": ["AIUTO"]}}
@@ -63,6 +70,30 @@ DEFAULT_KEYWORDS: dict[str, dict[str, list[str]]] = {
 }
 
 _NOT_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
+MATCH_MODES = ("word", "exact")
+MAX_WORDS_TEXT = 2000  # characters of a reply looked at for words
+
+# Wordings that read like an opt-out without a stop word; matched on the
+# reply's words (see `_words`: lower case, no accents, apostrophes split
+# "don't" into "don t"). A match only flags the reply for a person.
+REVIEW_PATTERNS = tuple(
+    re.compile(pattern)
+    for pattern in (
+        r" (remove|delete|erase) (me|us|my (number|details|data|info)) ",
+        r" take (me|us|my number) off ",
+        r" opt (me|us) out ",
+        r" no more ",
+        r" (don t|dont|do not|never|stop) (ever )?"
+        r"(text|txt|texting|message|messaging|msg|sms|contact|send|sending|"
+        r"email|call|write|bother|spam)",
+        r" leave me alone ",
+        r" not interested ",
+        r" wrong (number|person) ",
+        r" spam ",
+        r" (unsub|unsubscrib|stopp|stopped|stopping|cancell?ed)",
+        r" (fuck|f\*+|piss) off ",
+    )
+)
 
 
 def normalise(text: str) -> str:
@@ -74,12 +105,55 @@ def normalise(text: str) -> str:
 
 
 def classify(text: str) -> str:
-    """STOP, START, HELP, or "" for an ordinary reply."""
+    """STOP, START, HELP, or "" for an ordinary reply (see the module doc)."""
     word = normalise(text)
-    if not word or len(word) > 40:
+    if not word:
         return ""
     table = _table(json.dumps(_configured(), sort_keys=True))
-    return table.get(word, "")
+    if len(word) <= 40 and word in table:
+        return table[word]
+    if match_mode() == "word" and contains_stop_word(text):
+        return STOP
+    return ""
+
+
+def classify_answer(answers) -> str:
+    """STOP when the title or postback data of a quick-reply or button answer
+    is (or, in "word" mode, contains) a stop word; "" otherwise. A button
+    never opts anyone in: its wording is ours, not the person's."""
+    return STOP if any(classify(a) == STOP for a in answers) else ""
+
+
+def needs_review(text: str) -> bool:
+    """Whether a reply that matched no keyword reads like an opt-out."""
+    if contains_stop_word(text):  # exact mode: "please stop" is not STOP
+        return True
+    words = _words(text)
+    return any(pattern.search(words) for pattern in REVIEW_PATTERNS)
+
+
+def contains_stop_word(text: str) -> bool:
+    """Whether a stop word (or phrase: "opt out") stands as a word in `text`."""
+    words = _words(text)
+    if words == " ":
+        return False
+    phrases = _stop_phrases(json.dumps(_configured(), sort_keys=True))
+    return any(phrase in words for phrase in phrases)
+
+
+def match_mode() -> str:
+    mode = str(getattr(settings, "INBOUND_STOP_MATCH", "word") or "word").lower()
+    if mode not in MATCH_MODES:
+        raise ValueError(f"INBOUND_STOP_MATCH must be one of {', '.join(MATCH_MODES)}")
+    return mode
+
+
+def _words(text: str) -> str:
+    """The reply's words, space-separated and padded: " stop please "."""
+    decomposed = unicodedata.normalize("NFKD", (text or "")[:MAX_WORDS_TEXT])
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    words = [w for w in _NOT_ALNUM.split(bare.casefold()) if w]
+    return " " + " ".join(words) + " "
 
 
 def keyword_lists() -> dict[str, dict[str, list[str]]]:
@@ -118,3 +192,16 @@ def _table(_configured_json: str) -> dict[str, str]:
     for word in REQUIRED_STOP:
         table[normalise(word)] = STOP
     return table
+
+
+@lru_cache(maxsize=8)
+def _stop_phrases(_configured_json: str) -> tuple[str, ...]:
+    """Every stop word as padded words (" opt out ") and run together
+    (" optout "), for `contains_stop_word`."""
+    table = _table(_configured_json)
+    phrases = {f" {word} " for word, kind in table.items() if kind == STOP}
+    for kinds in keyword_lists().values():
+        phrases.update(_words(word) for word in kinds.get("stop", []))
+    phrases.update(_words(word) for word in REQUIRED_STOP)
+    phrases.discard(" ")
+    return tuple(sorted(phrases))

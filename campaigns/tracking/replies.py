@@ -1,11 +1,15 @@
 """Inbound messages (replies) and Sinch's consent notifications.
 
 An inbound message becomes an InboundMessage row, linked to the contact (by
-channel identity) and the campaign (by the conversation metadata); STOP /
-START keywords (campaigns.tracking.keywords) go to the consent ledger with the
-message as evidence, for settings.INBOUND_STOP_PURPOSES (marketing by
-default); HELP is logged. Opt-out / opt-in notifications of Sinch's consent
-management go to the same ledger (source API).
+channel identity, phone numbers read as Sinch sends them: international
+digits without "+") and the campaign it answers (campaigns.tracking.
+attribution); STOP / START keywords (campaigns.tracking.keywords), in a text
+or a quick-reply / button answer, go to the consent ledger with the message
+as evidence, for settings.INBOUND_STOP_PURPOSES (marketing by default); HELP
+is logged; a reply that reads like an opt-out without a keyword is flagged for
+review. Opt-out / opt-in notifications of Sinch's consent management go to
+the same ledger (source API). Sinch's times are bounded by when the callback
+reached us (a time in the future counts as the time received).
 
 Why STOP opts out of marketing only (by default): a STOP nearly always
 answers a campaign, and the same person may still need the order, delivery
@@ -24,10 +28,10 @@ import logging
 
 from django.conf import settings
 
-from campaigns.dispatch.batch_request import CAMPAIGN_KEY
-from campaigns.models import Campaign, InboundMessage
+from campaigns.models import InboundMessage
 from campaigns.tracking import erased_senders, keywords
-from campaigns.tracking.event_chunk import Chunk, Outcome, State, as_int
+from campaigns.tracking.attribution import Reply, attribute_replies
+from campaigns.tracking.event_chunk import Chunk, Outcome, State
 from config.lib.redaction import mask_identity
 from contacts.models import ChannelIdentity, ConsentEvent, Contact
 from contacts.phones import InvalidIdentity, normalise_identity
@@ -43,7 +47,12 @@ CONSENT_ACTOR = "Sinch consent management"
 def _identity_key(channel: str, raw: str) -> tuple[str, str, bool]:
     """(channel, identity as stored, whether it is valid)."""
     try:
-        return channel, normalise_identity(channel, raw), True
+        international = wire.CALLBACK_PHONE_WITHOUT_PLUS
+        return (
+            channel,
+            normalise_identity(channel, raw, international=international),
+            True,
+        )
     except InvalidIdentity:
         return channel, raw, False
 
@@ -71,16 +80,8 @@ def apply_inbound(chunk: Chunk) -> None:
             message_id__in={m.message_id for _, m, _, _ in items if m.message_id}
         ).values_list("message_id", flat=True)
     )
-    campaign_refs = {
-        as_int(m.conversation_metadata.get(CAMPAIGN_KEY)) for _, m, _, _ in items
-    }
-    campaigns = set(
-        Campaign.objects.filter(pk__in={c for c in campaign_refs if c}).values_list(
-            "pk", flat=True
-        )
-    )
     purposes = _stop_purposes()
-    created = []
+    created, refs = [], []
     for event_id, message, at, (channel, identity, valid) in items:
         if message.message_id and message.message_id in seen_ids:
             chunk.outcomes.append(
@@ -99,30 +100,32 @@ def apply_inbound(chunk: Chunk) -> None:
                 Outcome(event_id, State.FAILED, "no channel identity", message.kind)
             )
             continue
-        keyword = keywords.classify(message.text) if message.text else ""
+        keyword, review = _classify(message)
+        claimed = message.envelope.accepted_time or at
+        occurred = min(claimed, at)
         if (channel, identity) in erased:
             reply, outcome = erased_senders.erased_reply(
                 event_id, message, at, erased[(channel, identity)], keyword
             )
+            reply.received_at = occurred
             created.append(reply)
+            refs.append(Reply(message.batch_id, None, "", occurred))
             chunk.outcomes.append(outcome)
             continue
-        occurred = message.envelope.accepted_time or at
         known = identities.get((channel, identity))
         if known is None and keyword == keywords.STOP and valid:
             known = _new_contact(channel, identity)
             identities[(channel, identity)] = known
-        campaign_id = as_int(message.conversation_metadata.get(CAMPAIGN_KEY))
-        campaign_id = campaign_id if campaign_id in campaigns else None
+        text = _reply_text(message)
         if known is not None and keyword in (keywords.STOP, keywords.START):
             evidence = Evidence(
-                wording=message.text[:1000],
+                wording=text[:1000],
                 note=(
                     f"{keyword} received as an inbound {channel} message from "
                     f"{identity} at {wire.format_time(occurred)}"
                     f" (Sinch message id {message.message_id or 'unknown'}"
-                    + (f", replying to campaign {campaign_id}" if campaign_id else "")
-                    + f"): {message.text!r}"
+                    + (f", batch {message.batch_id}" if message.batch_id else "")
+                    + f"): {text!r}"
                 ),
             )
             for purpose in purposes:
@@ -135,7 +138,8 @@ def apply_inbound(chunk: Chunk) -> None:
                     source=ConsentEvent.Source.INBOUND_KEYWORD,
                     evidence=evidence,
                     actor_name=INBOUND_ACTOR,
-                    occurred_at=occurred,
+                    occurred_at=claimed,
+                    received_at=at,
                 )
         if keyword == keywords.HELP:
             logger.info("HELP from %s %s", channel, mask_identity(identity))
@@ -145,13 +149,16 @@ def apply_inbound(chunk: Chunk) -> None:
                 channel=channel[:16],
                 identity=identity[:255],
                 contact_id=known.contact_id if known else None,
-                campaign_id=campaign_id,
-                text=message.text,
+                text=text,
                 keyword=keyword,
+                review=InboundMessage.Review.PENDING
+                if review
+                else InboundMessage.Review.NONE,
                 event_id=event_id,
                 message_id=message.message_id[:64],
             )
         )
+        refs.append(Reply(message.batch_id, created[-1].contact_id, identity, occurred))
         if known is None:
             chunk.outcomes.append(
                 Outcome(
@@ -159,14 +166,42 @@ def apply_inbound(chunk: Chunk) -> None:
                     State.ORPHAN,
                     f"no contact with {channel} identity {identity}",
                     message.kind,
-                    campaign_id,
                 )
             )
         else:
-            chunk.outcomes.append(
-                Outcome(event_id, State.PROCESSED, "", message.kind, campaign_id)
-            )
+            chunk.outcomes.append(Outcome(event_id, State.PROCESSED, "", message.kind))
+    _attribute(created, refs, chunk.outcomes)
     InboundMessage.objects.bulk_create(created)
+
+
+def _classify(message) -> tuple[str, bool]:
+    """(keyword, needs review) of a text or a quick-reply / button answer."""
+    keyword = keywords.classify(message.text) if message.text else ""
+    if not keyword and message.answers:
+        keyword = keywords.classify_answer(message.answers)
+    if keyword:
+        return keyword, False
+    wording = [message.text, *message.answers]
+    return "", any(keywords.needs_review(w) for w in wording if w)
+
+
+def _reply_text(message) -> str:
+    """What the person sent: the text, else the button answer's wording."""
+    if message.text or not message.answers:
+        return message.text
+    return "Button: " + " / ".join(message.answers)
+
+
+def _attribute(
+    created: list[InboundMessage], refs: list[Reply], outcomes: list[Outcome]
+) -> None:
+    """Link each new reply to the campaign it answers (and its outcome)."""
+    found = attribute_replies(refs)
+    by_event = {outcome.id: outcome for outcome in outcomes}
+    for row, attribution in zip(created, found, strict=True):
+        row.campaign_id = attribution.campaign_id
+        row.campaign_inferred = attribution.inferred
+        by_event[row.event_id].campaign_id = attribution.campaign_id
 
 
 def _new_contact(channel: str, identity: str) -> ChannelIdentity:
@@ -216,7 +251,8 @@ def apply_consents(chunk: Chunk) -> None:
                 )
             )
             continue
-        occurred = note.envelope.event_time or note.envelope.accepted_time or at
+        claimed = note.envelope.event_time or note.envelope.accepted_time or at
+        occurred = min(claimed, at)
         evidence = Evidence(
             note=(
                 f"{note.kind} notification of Sinch's consent management "
@@ -232,6 +268,7 @@ def apply_consents(chunk: Chunk) -> None:
                 source=ConsentEvent.Source.API,
                 evidence=evidence,
                 actor_name=CONSENT_ACTOR,
-                occurred_at=occurred,
+                occurred_at=claimed,
+                received_at=at,
             )
         chunk.outcomes.append(Outcome(event_id, State.PROCESSED, "", note.kind))

@@ -345,7 +345,20 @@ class ContactAdmin(admin.ModelAdmin):
                 occurred_at=data["occurred_at"],
             )
             self.log_change(request, contact, f"Recorded {event}")
-            self.message_user(request, f"Recorded {event} for {contact}.")
+            # Say what the ledger made of it: an opt-in may leave the number
+            # opted out (an opt-out that wins), and the admin must not read
+            # "Recorded" as "changed".
+            now = ConsentState(data["identity"].consent_for(data["purpose"]))
+            wanted = {
+                ConsentEvent.Kind.OPT_IN: ConsentState.OPTED_IN,
+                ConsentEvent.Kind.OPT_OUT: ConsentState.OPTED_OUT,
+            }[event.kind]
+            self.message_user(
+                request,
+                f"Recorded {event} for {contact}; the number is now {now.label}."
+                + ("" if now == wanted else " (an opt-out of theirs wins over it)"),
+                messages.SUCCESS if now == wanted else messages.WARNING,
+            )
             return redirect("admin:contacts_contact_change", contact.pk)
         return self._object_page(request, contact, "Record consent", form)
 

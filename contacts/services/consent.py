@@ -7,13 +7,22 @@ order (`occurred_at`, then recording order) with these rules:
   import (whatever consent source the file declared) leaves an opted-out
   identity opted out;
 - only an explicit opt-in (form, admin, keyword, API) newer than the opt-out
-  re-subscribes; on equal times the opt-out wins.
-Events can be recorded late (a delayed STOP): then the state is folded again
-from the ledger, so the stored state always equals `derive_state(ledger)`.
+  re-subscribes; on equal times the opt-out wins;
+- an opt-out a person gave (form, admin, STOP keyword, Sinch's consent
+  management, erasure) is only undone by an opt-in dated after it that was
+  also *received* after it: an opt-in that reached us first cannot win by
+  claiming a later date (a START dated 2099 does not pin a number opted in).
+An event's time is bounded by when we received it: a time in the future
+counts as "received now" (`record_consent`), and ledger rows written before
+that rule are read with `min(occurred_at, recorded_at)`.
+Events can be recorded late (a delayed STOP): the state is folded again from
+the ledger on every record, so the stored state always equals
+`derive_state(ledger)`.
 """
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,6 +32,12 @@ from contacts.services.audit import actor_label, record_audit
 
 Kind = ConsentEvent.Kind
 Source = ConsentEvent.Source
+# Opt-outs a person gave: an opt-in received before them never undoes them.
+PERSONAL_OPT_OUT_SOURCES = frozenset(
+    {Source.ADMIN, Source.FORM, Source.INBOUND_KEYWORD, Source.API, Source.ERASURE}
+)
+# A pending (unsaved) event was received after everything in the ledger.
+_NOT_RECORDED_YET = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -62,15 +77,60 @@ def came_via_import(event: ConsentEvent) -> bool:
     return event.import_job_id is not None or event.source == Source.IMPORT
 
 
+def is_personal_opt_out(event: ConsentEvent) -> bool:
+    """An opt-out the person gave us themselves (not a file's claim)."""
+    return (
+        event.kind == Kind.OPT_OUT
+        and not came_via_import(event)
+        and event.source in PERSONAL_OPT_OUT_SOURCES
+    )
+
+
+def received_at(event: ConsentEvent) -> datetime:
+    """When the event reached us (an unsaved one: after every saved one)."""
+    return event.recorded_at or _NOT_RECORDED_YET
+
+
+def effective_time(event: ConsentEvent) -> datetime:
+    """The event's time, bounded by when we received it."""
+    return min(event.occurred_at, received_at(event))
+
+
 def derive_state(events) -> dict[str, tuple[str, datetime | None]]:
     """Fold ledger events (any order) into {purpose: (state, since)}."""
     result: dict[str, tuple[str, datetime | None]] = {}
-    for event in sorted(events, key=lambda e: (e.occurred_at, e.pk or 0)):
-        state, at = result.get(event.purpose, (ConsentState.UNKNOWN, None))
-        result[event.purpose] = next_state(
-            state, at, event.kind, came_via_import(event), event.occurred_at
-        )
+    # purpose -> when the latest personal opt-out of the current opt-out was
+    # received; an opt-in received no later than that cannot undo it.
+    guard: dict[str, datetime] = {}
+    ordered = sorted(events, key=lambda e: (effective_time(e), e.pk or 0))
+    for event in ordered:
+        purpose = event.purpose
+        state, at = result.get(purpose, (ConsentState.UNKNOWN, None))
+        received = received_at(event)
+        if (
+            event.kind == Kind.OPT_IN
+            and purpose in guard
+            and received <= guard[purpose]
+        ):
+            continue
+        via_import = came_via_import(event)
+        state, at = next_state(state, at, event.kind, via_import, effective_time(event))
+        result[purpose] = (state, at)
+        if state != ConsentState.OPTED_OUT:
+            guard.pop(purpose, None)
+        elif is_personal_opt_out(event):
+            guard[purpose] = max(received, guard.get(purpose, received))
     return result
+
+
+def bounded_time(
+    occurred_at: datetime | None, received: datetime | None = None
+) -> datetime:
+    """An event time claimed from outside, never later than when we received
+    it (`received`, default now): a future timestamp counts as "now"."""
+    now = timezone.now()
+    ceiling = min(received or now, now)
+    return ceiling if occurred_at is None else min(occurred_at, ceiling)
 
 
 def refold(
@@ -99,15 +159,29 @@ def record_consent(
     actor=None,
     actor_name: str | None = None,
     occurred_at: datetime | None = None,
+    received_at: datetime | None = None,
 ) -> ConsentEvent:
     """Append a consent event and update the identity's state, atomically.
 
+    `occurred_at` (default now) is bounded by `received_at` (when the claim
+    reached us, e.g. the webhook's arrival; default now): a later time is
+    stored as the time received, and the evidence note keeps the claimed one.
     The identity row is locked, so a concurrent STOP and an admin opt-in are
-    applied one after the other. Returns the stored event; the state may be
-    unchanged (an import opt-in on an opted-out identity), the ledger still
-    keeps what was claimed.
+    applied one after the other, and the state is folded again from the whole
+    ledger. Returns the stored event; the state may be unchanged (an import
+    opt-in on an opted-out identity, an opt-in received before a STOP), the
+    ledger still keeps what was claimed.
     """
-    occurred_at = occurred_at or timezone.now()
+    bounded = bounded_time(occurred_at, received_at)
+    if occurred_at is not None and occurred_at > bounded:
+        evidence = dataclasses.replace(
+            evidence,
+            note=(
+                f"{evidence.note} [dated {occurred_at.isoformat()}, after it was "
+                f"received: counted at {bounded.isoformat()}]"
+            ).strip(),
+        )
+    occurred_at = bounded
     label = actor_name or actor_label(actor)
     with transaction.atomic():
         locked = ChannelIdentity.objects.select_for_update().get(pk=identity.pk)
@@ -126,12 +200,8 @@ def record_consent(
             occurred_at=occurred_at,
         )
         field = f"{purpose.lower()}_consent"
-        before, before_at = getattr(locked, field), getattr(locked, f"{field}_at")
-        if is_in_order(before_at, occurred_at):
-            via_import = source == Source.IMPORT
-            state, at = next_state(before, before_at, kind, via_import, occurred_at)
-        else:
-            state, at = refold(locked, purpose)
+        before = getattr(locked, field)
+        state, at = refold(locked, purpose)
         ChannelIdentity.objects.filter(pk=locked.pk).update(
             **{field: state, f"{field}_at": at}
         )

@@ -1,5 +1,7 @@
-"""Keywords in replies (campaigns.keywords): STOP, START and HELP, however
-they are typed, in several languages, and only when the whole message is one."""
+"""Keywords in replies (campaigns.tracking.keywords): STOP, START and HELP,
+however they are typed, in several languages; START and HELP only when the
+whole message is one, STOP also as a word in a sentence unless exact matching
+is set."""
 
 import pytest
 
@@ -65,7 +67,27 @@ def test_help_words(text):
         "start time?",
     ],
 )
-def test_other_messages_are_ordinary_replies(text):
+def test_with_exact_matching_other_messages_are_ordinary_replies(text, settings):
+    # Issue 11 (7): this was the default; sentences containing a stop word now
+    # opt out unless INBOUND_STOP_MATCH=exact.
+    settings.INBOUND_STOP_MATCH = "exact"
+    assert keywords.classify(text) == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "!!!",
+        "stopped",
+        "Do you have it in blue?",
+        "start time?",
+        "endless summer",
+        "I want to start now",
+        "help me choose",
+    ],
+)
+def test_replies_without_a_stop_word_as_a_word_are_ordinary(text):
     assert keywords.classify(text) == ""
 
 

@@ -66,10 +66,69 @@ def test_the_newest_event_wins(identity, t0):
     assert _stored(identity) == (ConsentState.OPTED_OUT, t0 + timedelta(hours=1))
 
 
-def test_an_older_opt_out_does_not_override_a_newer_opt_in(identity, t0):
+def test_an_older_opt_out_from_a_file_does_not_override_a_newer_opt_in(identity, t0):
+    # Issue 11 (4a) changed this rule for opt-outs a person gave (see the next
+    # test); a file's older opt-out still loses to a newer opt-in.
     _record(identity, "OPT_IN", at=t0 + timedelta(hours=2))
-    _record(identity, "OPT_OUT", at=t0)
+    _record(identity, "OPT_OUT", source="IMPORT", at=t0)
     assert _stored(identity) == (ConsentState.OPTED_IN, t0 + timedelta(hours=2))
+    assert _stored(identity) == _derived(identity)
+
+
+@pytest.mark.parametrize("source", ["FORM", "ADMIN", "INBOUND_KEYWORD", "API"])
+def test_an_opt_in_received_before_a_persons_opt_out_never_overrides_it(
+    identity, t0, source
+):
+    """A form opt-in dated 11:00 reaches us; then a STOP dated 10:00 (delayed):
+    the opt-in is dated after the opt-out but was not received after it, so
+    the person is opted out."""
+    _record(identity, "OPT_IN", at=t0 + timedelta(hours=2))
+    _record(identity, "OPT_OUT", source=source, at=t0)
+    assert _stored(identity) == (ConsentState.OPTED_OUT, t0)
+    assert _stored(identity) == _derived(identity)
+    # An opt-in both dated and received later does re-subscribe.
+    _record(identity, "OPT_IN", at=t0 + timedelta(hours=3))
+    assert _stored(identity) == (ConsentState.OPTED_IN, t0 + timedelta(hours=3))
+
+
+def test_a_future_dated_opt_in_counts_as_received_now(identity):
+    claimed = timezone.now().replace(year=2099)
+    before = timezone.now()
+    event = _record(identity, "OPT_IN", source="API", at=claimed)
+    assert before <= event.occurred_at <= timezone.now()
+    assert "2099" in event.evidence_note
+    assert _stored(identity) == (ConsentState.OPTED_IN, event.occurred_at)
+
+
+def test_an_event_time_is_bounded_by_when_it_was_received(identity, t0):
+    received = t0 + timedelta(minutes=5)
+    event = _record(
+        identity, "OPT_OUT", at=t0 + timedelta(days=1), received_at=received
+    )
+    assert event.occurred_at == received
+
+
+@pytest.mark.parametrize("source", ["ADMIN", "IMPORT"])
+def test_a_future_dated_opt_in_already_in_the_ledger_is_read_as_received(
+    identity, source
+):
+    """Rows written before times were bounded: an opt-in dated 2099 is read at
+    the time it was recorded, so a later opt-out wins, even one from a file."""
+    future = timezone.now().replace(year=2099)
+    ConsentEvent.objects.create(
+        identity=identity,
+        channel=identity.channel,
+        purpose="MARKETING",
+        kind="OPT_IN",
+        source="API",
+        actor_label="Sinch consent management",
+        occurred_at=future,
+    )
+    ChannelIdentity.objects.filter(pk=identity.pk).update(
+        marketing_consent=ConsentState.OPTED_IN, marketing_consent_at=future
+    )
+    _record(identity, "OPT_OUT", source=source, at=timezone.now())
+    assert _stored(identity)[0] == ConsentState.OPTED_OUT
     assert _stored(identity) == _derived(identity)
 
 
