@@ -190,7 +190,11 @@ INBOUND_STOP_PURPOSES = env.list("INBOUND_STOP_PURPOSES", default=["MARKETING"])
 # How a stop word opts out: "word" (default), a reply containing it as a word
 # ("stop please", "STOP!!! no more"); "exact", only a reply that is the word
 # as a whole (replies containing one are then flagged for review).
-INBOUND_STOP_MATCH = env.str("INBOUND_STOP_MATCH", default="word")
+INBOUND_STOP_MATCH = env.str("INBOUND_STOP_MATCH", default="word").lower()
+if INBOUND_STOP_MATCH not in ("word", "exact"):
+    raise ImproperlyConfigured(
+        f"INBOUND_STOP_MATCH must be word or exact (got {INBOUND_STOP_MATCH!r})."
+    )
 # A reply Sinch does not tie to a batch (`_batch_id`) is attributed to the last
 # campaign delivered to that number within this many days, marked inferred.
 REPLY_ATTRIBUTION_DAYS = env.int("REPLY_ATTRIBUTION_DAYS", default=3)

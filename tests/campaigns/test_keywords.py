@@ -124,3 +124,20 @@ def test_a_malformed_setting_is_refused_with_a_clear_message(settings):
     settings.INBOUND_KEYWORDS = ["STOP"]
     with pytest.raises(ValueError, match="INBOUND_KEYWORDS"):
         keywords.classify("hello")
+
+
+def test_a_stop_word_inside_a_sentence_opts_out_by_default():
+    for text in ("stop please", "STOP!!! no more", "I said: opt-out.", "quit it"):
+        assert keywords.classify(text) == keywords.STOP, text
+
+
+def test_start_and_help_inside_a_sentence_are_ordinary_replies():
+    # Only stopping counts inside a sentence: "start time?" opts nobody in.
+    assert keywords.classify("when does the sale start?") == ""
+    assert keywords.classify("help me pick a size") == ""
+
+
+def test_an_unknown_matching_mode_is_refused_with_a_clear_message(settings):
+    settings.INBOUND_STOP_MATCH = "fuzzy"
+    with pytest.raises(ValueError, match="INBOUND_STOP_MATCH"):
+        keywords.classify("stop please")
