@@ -95,7 +95,15 @@ class Contact(models.Model):
                 name="contact_external_id_unique",
             )
         ]
-        indexes = [models.Index(fields=["last_name", "first_name"])]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"]),
+            # Few rows: who was erased since a campaign's launch (its re-check).
+            models.Index(
+                fields=["erased_at"],
+                condition=Q(erased_at__isnull=False),
+                name="contact_erased_at",
+            ),
+        ]
 
     def __str__(self) -> str:
         if self.erased_at:
@@ -104,8 +112,48 @@ class Contact(models.Model):
         return name or self.external_id or f"Contact #{self.pk}"
 
 
+class ImmutableIdentityError(Exception):
+    """Raised when code tries to change a stored identity's value: a new number
+    is a new identity (contacts.services.identities.replace_identity)."""
+
+
+def _is_erasure_hash(value) -> bool:
+    # The one value an identity may take after it is stored: erasure's keyed
+    # hash (contacts.services.erasure.ERASED_PREFIX; not imported: erasure
+    # imports this module).
+    return isinstance(value, str) and value.startswith("erased:")
+
+
+class ChannelIdentityQuerySet(models.QuerySet):
+    """Refuses the bulk paths that would rewrite stored identity values."""
+
+    def update(self, **kwargs):
+        value = kwargs.get("identity")
+        # Expressions (bulk_update's CASE) are checked in bulk_update below.
+        if isinstance(value, str) and not _is_erasure_hash(value):
+            raise ImmutableIdentityError(
+                "A stored identity's value never changes; add a new identity."
+            )
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        if "identity" in fields:
+            objs = list(objs)
+            if not all(_is_erasure_hash(obj.identity) for obj in objs):
+                raise ImmutableIdentityError(
+                    "A stored identity's value never changes; add a new identity."
+                )
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+
 class ChannelIdentity(models.Model):
-    """How a contact is reached on one channel; holds the current consent state."""
+    """How a contact is reached on one channel; holds the current consent state.
+
+    `identity` is a fact, not a field: once stored it never changes (save()
+    and the queryset refuse it; only erasure replaces it with its keyed hash).
+    A new number is a new identity; the old one is retired (`retired_at`),
+    keeps its ledger and is never sent to again.
+    """
 
     contact = models.ForeignKey(
         Contact, on_delete=models.PROTECT, related_name="identities"
@@ -125,6 +173,14 @@ class ChannelIdentity(models.Model):
     origin_import = import_pointer()
     origin_line = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Replaced by another number: kept for its ledger, never sent to.",
+    )
+
+    objects = ChannelIdentityQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "channel identities"
@@ -143,6 +199,27 @@ class ChannelIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.identity}"
+
+    def save(self, *args, **kwargs):
+        stored = getattr(self, "_stored_identity", None)
+        if (
+            not self._state.adding
+            and stored is not None
+            and self.identity != stored
+            and not _is_erasure_hash(self.identity)
+        ):
+            raise ImmutableIdentityError(
+                f"{self.channel} identity #{self.pk} cannot change its value; "
+                "replace the number instead (a new identity, the old one retired)."
+            )
+        super().save(*args, **kwargs)
+        self._stored_identity = self.identity
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored_identity = instance.__dict__.get("identity")
+        return instance
 
     def consent_for(self, purpose: str) -> str:
         return getattr(self, f"{purpose.lower()}_consent")
@@ -258,6 +335,7 @@ class AuditEvent(AppendOnlyModel):
         EXPORT = "EXPORT", "export"
         LIST_CHANGE = "LIST_CHANGE", "list membership change"
         TEST_SEND = "TEST_SEND", "test send"
+        IDENTITY = "IDENTITY", "channel identity change"
         LAUNCH = "LAUNCH", "campaign launch"
         PAUSE = "PAUSE", "campaign pause"
         RESUME = "RESUME", "campaign resume"

@@ -9,8 +9,8 @@ goes to Sinch (`recheck_batch`). The consent and erasure part of the rule is
 
 A member is:
 
-- excluded (not sent, not a problem to fix): erased contact, opted out, no
-  consent record for the campaign's purpose on its channel, duplicate identity
+- excluded (not sent, not a problem to fix): erased contact or number, opted
+  out, no consent for the campaign's purpose on its channel, duplicate identity
   (an identity already seen for an earlier contact: the later one is dropped);
 - blocking (must be fixed before launch): no identity on the channel, an
   invalid identity, a placeholder with no value and no default;
@@ -35,6 +35,7 @@ from campaigns.authoring.rendering import MessagePlan
 from campaigns.models import Campaign, Recipient, TemplateParameter
 from contacts.models import ChannelIdentity, ConsentState, Contact, ListMembership
 from contacts.phones import PHONE_CHANNELS, InvalidIdentity, normalise_identity
+from contacts.services.suppression import ErasedNumbers, erased_numbers
 from sinch.channels import Channel
 
 CHUNK_SIZE = 5000
@@ -46,6 +47,7 @@ WARNING = "WARNING"
 # Problem keys and labels; a missing placeholder adds MISSING + its name.
 MISSING = "missing:"
 ERASED = "erased"
+ERASED_NUMBER = "erased_number"
 OPTED_OUT = "opted_out"
 NO_CONSENT = "no_consent"
 DUPLICATE = "duplicate"
@@ -122,7 +124,7 @@ class PresendResult:
 
 
 # A member row: the contact's columns, then its identity and consent on the
-# campaign's channel (None when it has none).
+# campaign's channel (None when it has none), then whether its number is erased.
 ID, FIRST_NAME, LAST_NAME, EXTERNAL_ID, ERASED_AT, ATTRIBUTES = range(6)
 
 
@@ -138,7 +140,9 @@ CONTACT_COLUMNS = (
 )
 
 
-IDENTITY, CONSENT = len(CONTACT_COLUMNS), len(CONTACT_COLUMNS) + 1
+IDENTITY, CONSENT, SUPPRESSED = (len(CONTACT_COLUMNS) + n for n in range(3))
+# A replaced (retired) number is never sent to; the filter costs no index.
+LIVE_IDENTITY = "ON i.contact_id = c.id AND i.channel = %s AND i.retired_at IS NULL "
 
 
 def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
@@ -146,8 +150,8 @@ def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
 
     Each chunk is a range of contact ids holding at least `chunk_size` members
     of one of the lists (found by an OFFSET on each list's (list, contact)
-    index), read with one query joining contact and identity. A contact with
-    several identities on the channel appears once, with the oldest.
+    index), read with one query joining contact and live identity. A contact with
+    several live identities on the channel appears once, with the oldest.
     """
     list_ids = list(campaign.lists.values_list("pk", flat=True))
     if not list_ids:
@@ -160,7 +164,7 @@ def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
         f"SELECT {columns}, i.identity, i.{consent} "
         f"FROM {Contact._meta.db_table} c "
         f"LEFT JOIN {ChannelIdentity._meta.db_table} i "
-        "ON i.contact_id = c.id AND i.channel = %s "
+        f"{LIVE_IDENTITY}"
         "WHERE c.id > %s AND c.id <= %s AND c.id IN ("
         f"SELECT m.contact_id FROM {membership} m "
         f"WHERE m.contact_list_id IN ({marks}) "
@@ -171,7 +175,7 @@ def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
         f"SELECT contact_id FROM {membership} WHERE contact_list_id = %s "
         "AND contact_id > %s ORDER BY contact_id LIMIT 1 OFFSET %s"
     )
-    last = start_after
+    last, erased = start_after, ErasedNumbers()
     while True:
         # A cursor per chunk, closed before the chunk is handed over: the
         # caller may queue tasks meanwhile, and django-q2's ORM broker closes
@@ -189,7 +193,7 @@ def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
             )
             rows = _first_identity(cursor.fetchall())
         if rows:
-            yield rows
+            yield _with_suppression(rows, campaign.channel, erased.among)
         if upper == LAST_ID:
             return
         last = upper
@@ -210,11 +214,20 @@ def rows_of(campaign: Campaign, contact_ids) -> list[tuple]:
             f"SELECT {columns}, i.identity, i.{consent_column(campaign)} "
             f"FROM {Contact._meta.db_table} c "
             f"LEFT JOIN {ChannelIdentity._meta.db_table} i "
-            "ON i.contact_id = c.id AND i.channel = %s "
+            f"{LIVE_IDENTITY}"
             f"WHERE c.id IN ({marks}) ORDER BY c.id, i.id",
             [campaign.channel, *ids],
         )
-        return _first_identity(cursor.fetchall())
+        rows = _first_identity(cursor.fetchall())
+    return _with_suppression(rows, campaign.channel, erased_numbers)
+
+
+def _with_suppression(rows: list[tuple], channel: str, erased_among) -> list[tuple]:
+    """`rows` with SUPPRESSED, looked up for those who would otherwise pass."""
+    yes = ConsentState.OPTED_IN
+    ok = (r[IDENTITY] for r in rows if r[CONSENT] == yes and not r[ERASED_AT])
+    erased = erased_among(channel, ok)
+    return [(*row, row[IDENTITY] in erased) for row in rows]
 
 
 def _first_identity(rows) -> list[tuple]:
@@ -289,9 +302,11 @@ class MemberChecker:
         result.audience += 1
         pk, identity, consent = row[ID], row[IDENTITY], row[CONSENT]
         label = self.channel_label
-        problem = consent_problem(row[ERASED_AT] is not None, identity, consent)
+        problem = consent_problem(row[ERASED_AT] or row[SUPPRESSED], identity, consent)
         if problem == ERASED:
-            return self._exclude(row, ERASED, "contact erased")
+            if row[ERASED_AT] is not None:
+                return self._exclude(row, ERASED, "contact erased")
+            return self._exclude(row, ERASED_NUMBER, "number erased (suppressed)")
         if problem == NO_IDENTITY:
             return self._block(row, NO_IDENTITY, f"no {label} identity")
         try:
@@ -451,12 +466,12 @@ def recheck_batch(
     Returns ((recipient id, identity, parameters) of those who may still
     receive it, in batch order; {reason: [recipient ids]} of the others).
     Consent is read from the contact's identity on the channel written exactly
-    as the frozen one (else its oldest identity there), in one query.
+    as the frozen one (gone if retired; else their oldest live one), in one query.
     """
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT r.id, r.identity, r.parameters, c.erased_at, i.identity, "
-            f"i.{consent_column(campaign)} "
+            f"i.{consent_column(campaign)}, i.retired_at "
             f"FROM {Recipient._meta.db_table} r "
             f"LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id "
             f"LEFT JOIN {ChannelIdentity._meta.db_table} i "
@@ -466,12 +481,16 @@ def recheck_batch(
         )
         rows = cursor.fetchall()
     found: dict[int, tuple] = {}
-    for pk, identity, parameters, erased_at, their_identity, state in rows:
-        if pk not in found or their_identity == identity:
-            found[pk] = (identity, parameters, erased_at, their_identity, state)
+    for pk, identity, parameters, erased_at, theirs, state, retired in rows:
+        rank = 0 if theirs == identity else 2 if retired or theirs is None else 1
+        theirs, state = (None, None) if retired else (theirs, state)
+        if pk not in found or rank < found[pk][0]:
+            found[pk] = (rank, identity, parameters, erased_at, theirs, state)
+    frozen = [entry[1] for entry in found.values()]
+    erased = erased_numbers(campaign.channel, frozen, since=campaign.launched_at)
     entries, dropped = [], {}
-    for pk, (identity, parameters, erased_at, their_identity, state) in found.items():
-        problem = consent_problem(erased_at is not None, their_identity, state)
+    for pk, (_, identity, parameters, erased_at, theirs, state) in found.items():
+        problem = consent_problem(erased_at or identity in erased, theirs, state)
         if problem is not None:
             dropped.setdefault(AFTER_LAUNCH[problem], []).append(pk)
             continue

@@ -41,7 +41,7 @@ def phone_forms(e164: str) -> set[str]:
     except phonenumbers.NumberParseException:
         return {e164}
     national = phonenumbers.national_significant_number(number)
-    forms = {e164, e164.lstrip("+"), national}
+    forms = {e164, e164.lstrip("+"), national, mask_number(e164)}
     for style in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
         written = phonenumbers.format_number(number, style)
         forms.add(written)
@@ -212,6 +212,15 @@ def scrub_files(root: Path, redactor: Redactor, contact_id=None) -> tuple[int, i
             path.unlink()
             deleted += 1
     return rewritten, deleted
+
+
+def mask_number(identity: str) -> str:
+    """An identity as audit rows and admin messages name it: enough to tell a
+    contact's numbers apart, not to dial one (+14155550101 -> +1415•••0101).
+    phone_forms includes it, so erasure removes it with the number."""
+    if len(identity) <= 8:
+        return identity[:2] + "•••"
+    return f"{identity[:5]}•••{identity[-4:]}"
 
 
 def mask_identity(value: str) -> str:

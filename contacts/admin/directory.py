@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from config.lib.pagination import CappedCountPaginator
+from config.lib.redaction import mask_number
 from contacts.admin.filters import (
     ChannelFilter,
     ConsentFilter,
@@ -19,11 +20,11 @@ from contacts.admin.filters import (
     ListFilter,
 )
 from contacts.admin.forms import (
-    ChannelIdentityForm,
     ContactListChoiceForm,
     OptOutForm,
     RecordConsentForm,
 )
+from contacts.admin.identities import ChannelIdentityInline, ReplaceIdentityViews
 from contacts.exporting import stream_csv
 from contacts.models import (
     ChannelIdentity,
@@ -37,18 +38,9 @@ from contacts.phones import phone_search_term
 from contacts.services.consent import record_consent, record_opt_out_for_contacts
 from contacts.services.erasure import erase_contact
 from contacts.services.lists import add_to_list, remove_from_list
+from contacts.services.suppression import SuppressedIdentityError
 
 MAX_BULK_OPT_OUT = 10_000
-
-
-class ChannelIdentityInline(admin.TabularInline):
-    model = ChannelIdentity
-    form = ChannelIdentityForm
-    extra = 0
-    fields = ("channel", "identity", "marketing_consent", "transactional_consent")
-    # Consent changes only through the ledger ("Record consent").
-    readonly_fields = ("marketing_consent", "transactional_consent")
-    can_delete = False
 
 
 class MembershipInline(admin.TabularInline):
@@ -64,7 +56,7 @@ def _has(request: HttpRequest, codename: str) -> bool:
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ReplaceIdentityViews, admin.ModelAdmin):
     list_display = (
         "display_name",
         "identities_display",
@@ -125,7 +117,10 @@ class ContactAdmin(admin.ModelAdmin):
 
     @admin.display(description="channel identities")
     def identities_display(self, obj: Contact) -> str:
-        return ", ".join(f"{i.channel} {i.identity}" for i in obj.identities.all())
+        return ", ".join(
+            f"{i.channel} {i.identity}" + (" (retired)" if i.retired_at else "")
+            for i in obj.identities.all()
+        )
 
     @admin.display(description="marketing consent")
     def marketing_display(self, obj: Contact) -> str:
@@ -323,6 +318,7 @@ class ContactAdmin(admin.ModelAdmin):
             path(
                 "<int:pk>/erase/", view(self.erase_view), name="contacts_contact_erase"
             ),
+            *self.identity_urls(),
             *super().get_urls(),
         ]
 
@@ -331,20 +327,27 @@ class ContactAdmin(admin.ModelAdmin):
             raise PermissionDenied
         contact = get_object_or_404(Contact, pk=pk, erased_at__isnull=True)
         form = RecordConsentForm(
-            request.POST if request.method == "POST" else None, contact=contact
+            request.POST if request.method == "POST" else None,
+            contact=contact,
+            identity_id=request.GET.get("identity"),
         )
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            event = record_consent(
-                identity=data["identity"],
-                kind=data["kind"],
-                purpose=data["purpose"],
-                source=data["source"],
-                evidence=form.evidence(),
-                actor=request.user,
-                occurred_at=data["occurred_at"],
-            )
-            self.log_change(request, contact, f"Recorded {event}")
+            try:
+                event = record_consent(
+                    identity=data["identity"],
+                    kind=data["kind"],
+                    purpose=data["purpose"],
+                    source=data["source"],
+                    evidence=form.evidence(),
+                    actor=request.user,
+                    occurred_at=data["occurred_at"],
+                )
+            except SuppressedIdentityError as exc:
+                form.add_error("identity", str(exc))
+                return self._object_page(request, contact, "Record consent", form)
+            number = mask_number(data["identity"].identity)
+            self.log_change(request, contact, f"Recorded {event} on {number}")
             # Say what the ledger made of it: an opt-in may leave the number
             # opted out (an opt-out that wins), and the admin must not read
             # "Recorded" as "changed".
@@ -355,7 +358,8 @@ class ContactAdmin(admin.ModelAdmin):
             }[event.kind]
             self.message_user(
                 request,
-                f"Recorded {event} for {contact}; the number is now {now.label}."
+                f"Recorded {event} on {number} for {contact}; the number is now "
+                f"{now.label}."
                 + ("" if now == wanted else " (an opt-out of theirs wins over it)"),
                 messages.SUCCESS if now == wanted else messages.WARNING,
             )
@@ -410,44 +414,3 @@ class ContactListAdmin(admin.ModelAdmin):
     def contacts_link(self, obj: ContactList) -> str:
         url = reverse("admin:contacts_contact_changelist")
         return format_html('<a href="{}?list={}">View contacts</a>', url, obj.pk)
-
-
-@admin.register(ChannelIdentity)
-class ChannelIdentityAdmin(admin.ModelAdmin):
-    form = ChannelIdentityForm
-    list_display = (
-        "identity",
-        "channel",
-        "contact",
-        "marketing_consent",
-        "transactional_consent",
-    )
-    list_filter = ("channel", "marketing_consent", "transactional_consent")
-    list_select_related = ("contact",)
-    search_fields = ("identity",)
-    search_help_text = "A phone number in any format or an identity (exact match)."
-    raw_id_fields = ("contact",)
-    show_full_result_count = False
-    paginator = CappedCountPaginator
-    ordering = ("-pk",)
-    readonly_fields = (
-        "marketing_consent",
-        "marketing_consent_at",
-        "transactional_consent",
-        "transactional_consent_at",
-        "origin_import",
-        "origin_line",
-        "created_at",
-    )
-    fields = ("contact", "channel", "identity", *readonly_fields)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(
-            identity__in={term, phone_search_term(term)} - {None}
-        ), False

@@ -2,10 +2,13 @@
 
 from django import forms
 from django.utils import timezone
+from django.utils.html import format_html
 
 from contacts.models import ChannelIdentity, ConsentEvent, ContactList, Purpose
 from contacts.phones import InvalidIdentity, normalise_identity
 from contacts.services.consent import Evidence
+from contacts.services.identities import IdentityTaken, check_new_identity
+from contacts.services.suppression import SuppressedIdentityError, is_suppressed
 
 MANUAL_SOURCES = [
     (value, label)
@@ -14,20 +17,81 @@ MANUAL_SOURCES = [
 ]
 
 
+class ShownAsText(forms.Widget):
+    """A stored value shown as text, not as an input to type over."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return format_html('<span class="stored-value">{}</span>', value or "")
+
+
 class ChannelIdentityForm(forms.ModelForm):
+    """Adds an identity; a stored one is shown, never edited (its fields are
+    disabled, so posted values are ignored: "Replace number" changes it)."""
+
     class Meta:
         model = ChannelIdentity
         fields = ("channel", "identity")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for name in ("channel", "identity"):
+                if name in self.fields:
+                    self.fields[name].disabled = True
+                    self.fields[name].widget = ShownAsText()
+
     def clean(self):
         data = super().clean()
         channel, raw = data.get("channel"), data.get("identity")
-        if channel and raw:
+        if channel and raw and not self.instance.pk:
             try:
                 data["identity"] = normalise_identity(channel, raw)
             except InvalidIdentity as exc:
                 self.add_error("identity", f"Not a valid {channel} identity: {exc}.")
+                return data
+            if is_suppressed(channel, data["identity"]):
+                self.add_error(
+                    "identity",
+                    "This number is suppressed (its owner was erased, or it was "
+                    "opted out and replaced): it cannot be added again.",
+                )
         return data
+
+
+class ReplaceIdentityForm(forms.Form):
+    """The new number for an identity (see services.identities.replace_identity)."""
+
+    new_identity = forms.CharField(
+        label="New number or identity",
+        max_length=128,
+        help_text="It starts with no consent: record the person's consent for it.",
+    )
+    retire = forms.BooleanField(
+        label="Retire the old one",
+        required=False,
+        initial=True,
+        help_text="A retired identity keeps its ledger and is never sent to again.",
+    )
+    note = forms.CharField(
+        label="Why", required=False, max_length=200, help_text="For the audit trail."
+    )
+
+    def __init__(self, *args, identity: ChannelIdentity, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.identity = identity
+
+    def clean_new_identity(self):
+        channel = self.identity.channel
+        try:
+            value = normalise_identity(channel, self.cleaned_data["new_identity"])
+            check_new_identity(channel, value)
+        except InvalidIdentity as exc:
+            raise forms.ValidationError(
+                f"Not a valid {channel} identity: {exc}."
+            ) from None
+        except (SuppressedIdentityError, IdentityTaken) as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return value
 
 
 class ContactListChoiceForm(forms.Form):
@@ -68,13 +132,14 @@ class OptOutForm(EvidenceFields):
 
 class RecordConsentForm(EvidenceFields):
     identity = forms.ModelChoiceField(queryset=ChannelIdentity.objects.none())
-    kind = forms.ChoiceField(choices=ConsentEvent.Kind.choices)
+    # No default: opting someone in by leaving a field as it was is how a
+    # "no" becomes a "yes".
+    kind = forms.ChoiceField(
+        choices=[("", "— choose opt-in or opt-out —"), *ConsentEvent.Kind.choices]
+    )
     purpose = forms.ChoiceField(choices=Purpose.choices)
     source = forms.ChoiceField(choices=MANUAL_SOURCES)
-    occurred_at = forms.DateTimeField(
-        initial=timezone.now,
-        help_text="When the person gave or withdrew consent.",
-    )
+    occurred_at = forms.DateTimeField(initial=timezone.now)
     evidence_ip = forms.GenericIPAddressField(
         label="IP address (when known)", required=False
     )
@@ -82,9 +147,25 @@ class RecordConsentForm(EvidenceFields):
         label="User agent (when known)", required=False, max_length=500
     )
 
-    def __init__(self, *args, contact, **kwargs):
+    def __init__(self, *args, contact, identity_id=None, **kwargs):
+        """`identity_id` (or the contact's only live identity) is preselected;
+        retired identities are not offered (they are never sent to)."""
         super().__init__(*args, **kwargs)
-        self.fields["identity"].queryset = contact.identities.all()
+        live = contact.identities.filter(retired_at__isnull=True).order_by("pk")
+        field = self.fields["identity"]
+        field.queryset = live
+        wanted = str(identity_id or "")
+        ids = list(live.values_list("pk", flat=True)[:2])
+        if wanted.isdigit() and live.filter(pk=int(wanted)).exists():
+            field.initial = int(wanted)
+        elif len(ids) == 1:
+            field.initial = ids[0]
+        zone = timezone.get_current_timezone_name()
+        self.fields[
+            "occurred_at"
+        ].help_text = (
+            f"When the person gave or withdrew consent, in the {zone} time zone."
+        )
 
     def clean_occurred_at(self):
         value = self.cleaned_data["occurred_at"]

@@ -95,13 +95,24 @@ class ChunkPlan:
         found = ChannelIdentity.objects.filter(pk__in=pks) if pks else []
         if pks and not self.importer.dry_run:
             found = found.select_for_update()
-        existing = {}
+        existing, retired = {}, {}
         for ident in found:
             if ident.identity in erased:
                 for row in erased[ident.identity]:
                     self.problems[row.line] = ERASED_PROBLEM
+            elif ident.retired_at is not None:
+                # A replaced number stays with its ledger (and its opt-out);
+                # bringing it back would give it consent again.
+                retired[(ident.channel, ident.identity)] = ident.contact_id
             else:
                 existing[(ident.channel, ident.identity)] = ident
+        for row in rows:
+            owner = retired.get((row.channel, row.identity))
+            if owner is not None:
+                self.problems[row.line] = (
+                    f"this number was replaced on contact #{owner} and is retired "
+                    "(it keeps its ledger and is never sent to); it is not imported"
+                )
         ext_ids = {r.external_id for r in rows if r.external_id}
         by_ext = dict(matching(Contact, "external_id", list(ext_ids), non_blank=True))
         for row in rows:

@@ -27,8 +27,17 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.utils import timezone
 
-from contacts.models import AuditEvent, ChannelIdentity, ConsentEvent, ConsentState
+from config.lib.redaction import mask_number
+from contacts.models import (
+    AuditEvent,
+    ChannelIdentity,
+    ConsentEvent,
+    ConsentState,
+    Contact,
+)
 from contacts.services.audit import actor_label, record_audit
+from contacts.services.erasure import ERASED_PREFIX
+from contacts.services.suppression import SuppressedIdentityError, is_suppressed
 
 Kind = ConsentEvent.Kind
 Source = ConsentEvent.Source
@@ -171,6 +180,9 @@ def record_consent(
     ledger. Returns the stored event; the state may be unchanged (an import
     opt-in on an opted-out identity, an opt-in received before a STOP), the
     ledger still keeps what was claimed.
+    An opt-in for a suppressed number (erased, or a retired identity) raises
+    SuppressedIdentityError and records nothing; opt-outs are always recorded.
+    The contact's `updated_at` moves.
     """
     bounded = bounded_time(occurred_at, received_at)
     if occurred_at is not None and occurred_at > bounded:
@@ -185,6 +197,8 @@ def record_consent(
     label = actor_name or actor_label(actor)
     with transaction.atomic():
         locked = ChannelIdentity.objects.select_for_update().get(pk=identity.pk)
+        if kind == Kind.OPT_IN:
+            refuse_opt_in_if_suppressed(locked)
         event = ConsentEvent.objects.create(
             identity=locked,
             channel=locked.channel,
@@ -207,6 +221,8 @@ def record_consent(
         )
         setattr(identity, field, state)
         setattr(identity, f"{field}_at", at)
+        Contact.objects.filter(pk=locked.contact_id).update(updated_at=timezone.now())
+        number = mask_number(locked.identity)
         record_audit(
             actor=actor,
             label=label,
@@ -214,13 +230,31 @@ def record_consent(
             target_type="contact",
             target_id=locked.contact_id,
             summary=(
-                f"{event.get_kind_display()} ({event.get_purpose_display()}) on "
-                f"{locked.channel} via {event.get_source_display()}: "
+                f"{event.get_kind_display()} ({event.get_purpose_display()}) "
+                f"on {locked.channel} {number} via {event.get_source_display()} "
+                f"by {label}: "
                 f"{ConsentState(before).label} -> {ConsentState(state).label}"
             ),
             details={"consent_event": event.pk, "identity": locked.pk},
         )
     return event
+
+
+def refuse_opt_in_if_suppressed(identity: ChannelIdentity) -> None:
+    """Raise SuppressedIdentityError when `identity` may not be opted in:
+    erased (its value is the keyed hash), retired, or a suppressed number."""
+    if identity.identity.startswith(ERASED_PREFIX):
+        raise SuppressedIdentityError("This identity was erased: it stays opted out.")
+    if identity.retired_at is not None:
+        raise SuppressedIdentityError(
+            f"{mask_number(identity.identity)} was replaced (retired): it is "
+            "never sent to, so it cannot be opted in."
+        )
+    if is_suppressed(identity.channel, identity.identity):
+        raise SuppressedIdentityError(
+            f"{mask_number(identity.identity)} is suppressed (its owner was "
+            "erased): it cannot be opted in."
+        )
 
 
 def record_opt_out_for_contacts(
