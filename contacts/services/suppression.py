@@ -26,6 +26,7 @@ How the paths use it:
 """
 
 import hashlib
+import hmac
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
@@ -44,27 +45,19 @@ class SuppressedIdentityError(ValueError):
 
 def keyed_hasher(channel: str) -> Callable[[str], str]:
     """erasure.erased_identity for `channel`, with the key set up once: the
-    send paths hash up to a million numbers. HMAC-SHA256 (RFC 2104) from its
-    two precomputed pads, a third faster than hmac.new per number."""
-    key = settings.ERASURE_HASH_KEY.encode()
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    send paths hash up to a million numbers, and copying a keyed HMAC is
+    about a third faster than building one per number."""
+    keyed = hmac.new(settings.ERASURE_HASH_KEY.encode(), digestmod=hashlib.sha256)
     prefix = b"" if channel in PHONE_CHANNELS else f"{channel}:".encode()
 
     def hashed(identity: str) -> str:
-        digest = inner.copy()
+        digest = keyed.copy()
         digest.update(prefix + identity.encode())
-        result = outer.copy()
-        result.update(digest.digest())
-        return ERASED_PREFIX + result.hexdigest()
+        return ERASED_PREFIX + digest.hexdigest()
 
     return hashed
 
 
-_BLOCK = hashlib.sha256().block_size
 CLOCK_MARGIN = timedelta(minutes=10)
 
 
