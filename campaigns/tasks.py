@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from campaigns.authoring.presend import run_requested_check
-from campaigns.dispatch import drain, freeze, settlement
+from campaigns.dispatch import cancellation, drain, freeze, late_optouts, settlement
 from campaigns.tracking import completion, receipts, reconciliation
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ def tick() -> str:
 
     - apply webhook events whose own task did not run within a few seconds;
     - settle batches whose submission outcome is unknown;
+    - read, and ask again, cancels Sinch has not confirmed yet (until the
+      send time), then cancel and replace scheduled batches holding people
+      who opted out or were erased after the launch;
     - restart drain loops where batches are due and nobody works on them;
     - move campaigns on whose batches are all out, or whose outcomes are all in.
     """
@@ -44,10 +47,15 @@ def tick() -> str:
     except Exception:  # a deadlock, say: the events stay NEW for the next tick
         logger.exception("tick: processing webhook events failed")
     counts = settlement.settle_uncertain_batches()
+    cancels = cancellation.retry_unconfirmed_cancels()
+    late = late_optouts.replace_late_optouts()
     started = drain.restart_idle_campaigns()
     drain.finish_dispatched_campaigns()
     completion.complete_finished_campaigns()
-    return f"tick: {counts}, {started} campaigns restarted"
+    return (
+        f"tick: {counts}, cancels {cancels}, late opt-outs {late}, "
+        f"{started} campaigns restarted"
+    )
 
 
 def reconcile_deliveries() -> str:

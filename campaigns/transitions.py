@@ -14,6 +14,7 @@ Nothing else in the code base writes `Campaign.status`.
                           └──nobody to send to──> FAILED
     SCHEDULED / SUBMITTING ──pause──> PAUSED ──resume──> SCHEDULED / SUBMITTING
     SCHEDULED / SUBMITTING ──all batches out──> SUBMITTED ──all outcomes──> COMPLETED
+    SUBMITTED ──a replacement batch is due──> SCHEDULED / SUBMITTING
     LAUNCHING … SUBMITTED ──cancel──> CANCELLED
 """
 
@@ -47,6 +48,9 @@ RESUME = Transition("resume", (S.PAUSED,), (S.SCHEDULED, S.SUBMITTING))
 ALL_SUBMITTED = Transition("all batches out", DISPATCHING, (S.SUBMITTED,))
 COMPLETE = Transition("all outcomes known", (S.SUBMITTED,), (S.COMPLETED,))
 CANCEL = Transition("cancel", ACTIVE, (S.CANCELLED,))
+REPLACEMENT_DUE = Transition(
+    "a replacement batch is due", (S.SUBMITTED,), (S.SCHEDULED, S.SUBMITTING)
+)
 
 TRANSITIONS = (
     LAUNCH,
@@ -57,6 +61,7 @@ TRANSITIONS = (
     ALL_SUBMITTED,
     COMPLETE,
     CANCEL,
+    REPLACEMENT_DUE,
 )
 
 
@@ -169,3 +174,11 @@ def all_submitted(campaign_id: int) -> bool:
 def complete(campaign_id: int) -> bool:
     """SUBMITTED -> COMPLETED: every recipient has a final outcome."""
     return _move(campaign_id, COMPLETE, S.COMPLETED)
+
+
+def replacement_due(campaign: Campaign) -> bool:
+    """SUBMITTED -> SCHEDULED/SUBMITTING: Sinch confirmed the cancel of a batch
+    that lost people after the launch, and its replacement is to be submitted
+    (campaigns.dispatch.replacement). False if the campaign was not SUBMITTED
+    (still dispatching: its loops submit the replacement anyway)."""
+    return _move(campaign.pk, REPLACEMENT_DUE, _running_status(campaign))

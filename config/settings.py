@@ -224,6 +224,17 @@ DISPATCH_PAUSE_MIN_BATCHES = env.int("DISPATCH_PAUSE_MIN_BATCHES", default=5)
 DISPATCH_FREEZE_WAIT_S = env.float("DISPATCH_FREEZE_WAIT_S", default=10.0)
 # Launches of larger audiences freeze their recipients on the worker.
 LAUNCH_INLINE_RECIPIENTS = env.int("LAUNCH_INLINE_RECIPIENTS", default=5_000)
+# How far ahead of its send time a batch is handed to Sinch (capped at Sinch's
+# 7-day window). Earlier, it is held here and re-checked for consent when
+# released; once at Sinch, a late opt-out costs a cancel and a replacement
+# batch, so this bounds that work to the opt-outs of the last day.
+SINCH_SCHEDULE_AHEAD_HOURS = env.int("SINCH_SCHEDULE_AHEAD_HOURS", default=24)
+# An opt-out or erasure at least this long before a scheduled batch's send
+# time never results in a message: the batch is cancelled and replaced.
+SCHEDULED_OPTOUT_MARGIN_S = env.int("SCHEDULED_OPTOUT_MARGIN_S", default=600)
+# How long a cancel waits for Sinch to confirm it (cancels are asynchronous);
+# unconfirmed ones are read again, and cancelled again, by the periodic tick.
+SINCH_CANCEL_CONFIRM_WAIT_S = env.float("SINCH_CANCEL_CONFIRM_WAIT_S", default=5.0)
 
 # --- delivery reconciliation (campaigns.tracking.reconciliation) ---------------------
 

@@ -34,6 +34,7 @@ from campaigns.dispatch.batch_states import (
     batch_counts,
     batch_description,
     batch_state,
+    replacement_notes,
     send_plan,
     state_filters,
     status_note,
@@ -115,6 +116,7 @@ def dispatch_context(campaign: Campaign) -> dict:
         "recipient_total": sum(by_status.values()),
         "excluded_reasons": excluded,
         "receipt": campaign.cancel_receipt,
+        "replacements": replacement_notes(campaign, now),
         "allowed": transitions.allowed(campaign),
     }
 
@@ -376,11 +378,17 @@ class DispatchAdminMixin:
                     request, f"{exc} Nothing was changed.", messages.ERROR
                 )
             else:
+                asked = receipt.get("cancel_requested", 0)
+                unconfirmed = (
+                    f", {asked:,} requested at Sinch and not yet confirmed"
+                    if asked
+                    else ""
+                )
                 self.message_user(
                     request,
                     f"Cancelled “{campaign}”: {receipt['prevented']:,} "
                     f"message{'s' if receipt['prevented'] != 1 else ''} prevented, "
-                    f"{receipt['already_sent']:,} already gone. "
+                    f"{receipt['already_sent']:,} already gone{unconfirmed}. "
                     "The cancellation receipt is below.",
                     messages.SUCCESS,
                 )

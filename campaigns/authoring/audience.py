@@ -459,9 +459,10 @@ AFTER_LAUNCH = {
 
 
 def recheck_batch(
-    campaign: Campaign, batch_id: int
+    campaign: Campaign, batch_id: int, *, status: str = Recipient.Status.PENDING
 ) -> tuple[list[tuple], dict[str, list[int]]]:
-    """Apply consent_problem again to a batch's PENDING recipients, now.
+    """Apply consent_problem again to a batch's recipients in `status` (PENDING
+    before it goes to Sinch; SUBMITTED for one scheduled there), now.
 
     Returns ((recipient id, identity, parameters) of those who may still
     receive it, in batch order; {reason: [recipient ids]} of the others).
@@ -477,7 +478,7 @@ def recheck_batch(
             f"LEFT JOIN {ChannelIdentity._meta.db_table} i "
             "ON i.contact_id = r.contact_id AND i.channel = %s "
             'WHERE r.batch_id = %s AND r.status = %s ORDER BY r."index", i.id',
-            [campaign.channel, batch_id, Recipient.Status.PENDING],
+            [campaign.channel, batch_id, status],
         )
         rows = cursor.fetchall()
     found: dict[int, tuple] = {}

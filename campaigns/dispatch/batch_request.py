@@ -17,6 +17,7 @@ Sinch reserves `_batch_id` and every metadata value is a string (spec §3.1,
 §9.4, §9.6): the key names below never start with "_", values are str().
 """
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,12 @@ TEST_KEY = "cm_test"  # "1" for a test send; absent otherwise
 RECIPIENT_KEY = "cm_recipient"  # Recipient.pk
 
 METADATA_KEYS = (BATCH_KEY, CAMPAIGN_KEY, TEST_KEY, RECIPIENT_KEY)
+
+
+def new_metadata_key(campaign_id: int, sequence: int) -> str:
+    """A fresh, unique Batch.metadata_key (a replacement batch gets its own:
+    Sinch must never take it for the batch it replaces)."""
+    return f"c{campaign_id}-b{sequence}-{uuid.uuid4().hex[:12]}"
 
 
 class BatchRequestError(ValueError):

@@ -8,13 +8,14 @@ condition of each (together they cover every batch exactly once) and
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from campaigns.dispatch import freeze
+from campaigns.dispatch import cancellation, freeze
 from campaigns.dispatch.freeze import FILLING
 from campaigns.models import Batch, Campaign
 from campaigns.models.states import RemoteBatchStatus
@@ -49,8 +50,8 @@ STATES = (
     State(
         "held",
         "held here",
-        "wait here until the send time is within Sinch's "
-        "7-day scheduling window; then they are handed to Sinch automatically",
+        "wait here until the send time is near (SINCH_SCHEDULE_AHEAD_HOURS); "
+        "then consent is checked again and they are handed to Sinch automatically",
     ),
     State("queued", "not submitted yet", "waiting for a worker to submit them"),
     State(
@@ -72,6 +73,20 @@ STATES = (
         "the time shown; they can still be cancelled",
     ),
     State(
+        "replacing",
+        "being replaced",
+        "people in them opted out or were erased after the launch: their "
+        "cancellation is requested at Sinch, not yet confirmed; once Sinch "
+        "confirms it, a replacement batch without those people is scheduled "
+        "for the same time",
+    ),
+    State(
+        "cancel_requested",
+        "cancellation requested",
+        "the cancel was asked of Sinch and is not confirmed yet; it is read and "
+        "asked again every minute until Sinch confirms it or the send time passes",
+    ),
+    State(
         "accepted",
         "accepted by Sinch",
         "handed to Sinch for sending now; they cannot be cancelled any more",
@@ -85,6 +100,18 @@ STATES = (
         "cancelled at Sinch",
         "Sinch confirmed the cancellation; never sent",
     ),
+    State(
+        "replaced",
+        "replaced",
+        "Sinch confirmed the cancellation; their other recipients went into a "
+        "replacement batch for the same send time",
+    ),
+    State(
+        "not_cancelled_in_time",
+        "sent: cancel not confirmed in time",
+        "Sinch did not confirm the cancellation before the send time, so they "
+        "were sent as scheduled (see the error)",
+    ),
 )
 
 
@@ -95,18 +122,27 @@ def state_filters(now: datetime) -> dict[str, Q]:
     """A Q per state key; together they cover every batch exactly once."""
     pending = Q(status=B.PENDING)
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
-    scheduled = Q(status=B.ACCEPTED, send_after__gt=now)
+    ahead = Q(status=B.ACCEPTED, send_after__gt=now) & ~Q(
+        remote_status__in=cancellation.TOO_LATE
+    )
+    asked = Q(cancel_requested_at__isnull=False)
+    replacing = Q(replace_reason="")
+    at_sinch = Q(status=B.CANCELLED) & ~Q(sinch_batch_id="")
     return {
         "held": pending & Q(attempts=0, not_before__gt=now),
         "queued": pending & Q(attempts=0) & due,
         "retrying": pending & Q(attempts__gt=0),
         "submitting": Q(status=B.SUBMITTING),
         "uncertain": Q(status=B.UNCERTAIN),
-        "scheduled": scheduled,
-        "accepted": Q(status=B.ACCEPTED) & ~scheduled,
+        "scheduled": ahead & ~asked,
+        "replacing": ahead & asked & ~replacing,
+        "cancel_requested": ahead & asked & replacing,
+        "accepted": Q(status=B.ACCEPTED) & ~ahead & ~asked,
         "failed": Q(status=B.FAILED),
         "cancelled_here": Q(status=B.CANCELLED, sinch_batch_id=""),
-        "cancelled_at_sinch": Q(status=B.CANCELLED) & ~Q(sinch_batch_id=""),
+        "cancelled_at_sinch": at_sinch & replacing,
+        "replaced": at_sinch & ~replacing,
+        "not_cancelled_in_time": Q(status=B.ACCEPTED) & ~ahead & asked,
     }
 
 
@@ -119,18 +155,39 @@ def batch_state(batch: Batch, now: datetime) -> str:
             return "held"
         return "queued"
     if batch.status == B.ACCEPTED:
-        scheduled = batch.send_after is not None and batch.send_after > now
-        return "scheduled" if scheduled else "accepted"
+        ahead = (
+            batch.send_after is not None
+            and batch.send_after > now
+            and batch.remote_status not in cancellation.TOO_LATE
+        )
+        asked = batch.cancel_requested_at is not None
+        if not ahead:
+            return "not_cancelled_in_time" if asked else "accepted"
+        if not asked:
+            return "scheduled"
+        return "replacing" if batch.replace_reason else "cancel_requested"
     if batch.status == B.CANCELLED:
-        return "cancelled_at_sinch" if batch.sinch_batch_id else "cancelled_here"
+        if not batch.sinch_batch_id:
+            return "cancelled_here"
+        return "replaced" if batch.replace_reason else "cancelled_at_sinch"
     return {B.SUBMITTING: "submitting", B.UNCERTAIN: "uncertain"}.get(
         batch.status, "failed"
     )
 
 
 def batch_description(batch: Batch, zone: str, now: datetime) -> str:
-    """What is happening to the batch, in words, with its times."""
-    key = batch_state(batch, now)
+    """What is happening to the batch, in words, with its times (and, for a
+    replacement batch, which batch it replaces)."""
+    text = _describe(batch, batch_state(batch, now), zone, now)
+    if batch.replaces_id is not None:
+        replaced = Batch.objects.filter(pk=batch.replaces_id).values_list(
+            "sequence", flat=True
+        )
+        text = f"{text} (replaces batch {replaced.get()})"
+    return text
+
+
+def _describe(batch: Batch, key: str, zone: str, now: datetime) -> str:
     label = STATE_BY_KEY[key].label
     label = label[0].upper() + label[1:]
     if key == "held" and batch.not_before == FILLING:
@@ -141,12 +198,55 @@ def batch_description(batch: Batch, zone: str, now: datetime) -> str:
         return f"{label} at {when(batch.not_before, zone)}"
     if key == "scheduled":
         return f"{label} for {when(batch.send_after, zone)}"
+    if key == "replacing":
+        return (
+            f"Being replaced: {batch.replace_reason} (cancellation requested at "
+            f"Sinch, not yet confirmed; send time {when(batch.send_after, zone)})"
+        )
+    if key == "cancel_requested":
+        return (
+            "Cancellation requested at Sinch, not yet confirmed (send time "
+            f"{when(batch.send_after, zone)})"
+        )
+    if key == "replaced":
+        by = batch.replacements.values_list("sequence", flat=True).first()
+        into = f"by batch {by}" if by else "(nobody left to send to)"
+        return f"Replaced {into}: {batch.replace_reason}"
+    if key == "not_cancelled_in_time":
+        extra = f", with {batch.replace_reason}" if batch.replace_reason else ""
+        return (
+            "Sent as scheduled: Sinch did not confirm the cancellation before "
+            f"the send time{extra}"
+        )
     if key == "accepted":
         if batch.remote_status == RemoteBatchStatus.PROCESSED:
             return "Processed by Sinch"
         if batch.send_after is not None:
             return f"{label} (send time {when(batch.send_after, zone)})"
     return label
+
+
+def replacement_notes(campaign: Campaign, now: datetime | None = None) -> dict:
+    """What late opt-outs did to the campaign's batches, in words: `notes`
+    (being replaced, replaced by which batch) and `warnings` (a batch sent
+    because Sinch did not confirm its cancellation before the send time)."""
+    now = now or timezone.now()
+    filters = state_filters(now)
+    batches = Batch.objects.filter(campaign=campaign, is_test=False)
+    notes, warnings = [], []
+    for batch in batches.filter(filters["replacing"]).order_by("sequence"):
+        notes.append(f"Batch {batch.sequence} being replaced: {batch.replace_reason}")
+    for batch in batches.filter(filters["replaced"]).order_by("sequence"):
+        text = _describe(batch, "replaced", campaign.send_time_zone, now)
+        notes.append(f"Batch {batch.sequence} {text[0].lower()}{text[1:]}")
+    for batch in batches.filter(filters["not_cancelled_in_time"]).order_by("sequence"):
+        extra = f", with {batch.replace_reason}" if batch.replace_reason else ""
+        warnings.append(
+            f"Batch {batch.sequence} ({batch.size} messages) was sent as "
+            "scheduled: Sinch did not confirm its cancellation before the send "
+            f"time{extra}."
+        )
+    return {"notes": notes, "warnings": warnings}
 
 
 def batch_counts(campaign: Campaign, now: datetime | None = None) -> dict:
@@ -203,4 +303,18 @@ def send_plan(campaign: Campaign, now: datetime | None = None) -> dict:
         "mode": mode,
         "send_time": when(campaign.send_at, zone),
         "hold_until": when(hold, zone),
+        "ahead": duration(freeze.schedule_horizon()),
+        "optout_margin": duration(
+            timedelta(seconds=settings.SCHEDULED_OPTOUT_MARGIN_S)
+        ),
     }
+
+
+def duration(span: timedelta) -> str:
+    """A setting's span in words: "24 hours", "10 minutes", "90 seconds"."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"

@@ -4,8 +4,10 @@
   batches already scheduled at Sinch stay scheduled there. **Resume**
   continues with the next batch not yet submitted.
 - **Cancel**: nothing not yet submitted is sent, batches scheduled at Sinch
-  are cancelled there (campaigns.dispatch.cancellation), and the receipt says
-  what was prevented and what had already gone.
+  are cancelled there (campaigns.dispatch.cancellation: asked, then confirmed
+  by Sinch, asked again by the tick until confirmed or the send time passes),
+  and the receipt says what was prevented, what is requested and not yet
+  confirmed, and what had already gone.
 
 The status changes are campaigns.transitions'; every action is audited. A
 None user means the system acted (e.g. the automatic pause).
@@ -50,10 +52,13 @@ def cancel(campaign: Campaign, user) -> dict:
         )
     campaign.refresh_from_db()
     cancellation.cancel_unsubmitted(campaign)
-    for batch in Batch.objects.filter(
-        campaign=campaign, is_test=False, status=BatchStatus.ACCEPTED
-    ).order_by("sequence"):
-        cancellation.cancel_accepted(batch)
+    # All asked first, then confirmed together (Sinch cancels asynchronously;
+    # what is not confirmed within the wait is read again by the tick).
+    cancellation.cancel_at_sinch(
+        Batch.objects.filter(
+            campaign=campaign, is_test=False, status=BatchStatus.ACCEPTED
+        ).order_by("sequence")
+    )
     receipt = cancellation.save_receipt(campaign)
     transitions.audit(
         campaign,

@@ -260,7 +260,7 @@ def submit(batch: Batch, context: SubmitContext) -> str:
         if released == BatchStatus.CANCELLED:
             cancellation.save_receipt(campaign)
         return released
-    send_after = _send_after(campaign)
+    send_after = _send_after(campaign, batch)
     request = batch_request.build_request(
         campaign, batch, entries, message=context.message, send_after=send_after
     )
@@ -288,13 +288,21 @@ def submit(batch: Batch, context: SubmitContext) -> str:
     )
 
 
-def _send_after(campaign: Campaign) -> datetime | None:
-    """send_after for the campaign's batches now: None sends at once."""
-    if campaign.send_at is None:
+def _send_after(campaign: Campaign, batch: Batch) -> datetime | None:
+    """send_after for the batch now: None sends at once. A replacement batch
+    keeps the send time Sinch had stored for the batch it replaces."""
+    send_at = campaign.send_at
+    if batch.replaces_id is not None:
+        send_at = (
+            Batch.objects.filter(pk=batch.replaces_id)
+            .values_list("send_after", flat=True)
+            .get()
+        )
+    if send_at is None:
         return None
-    if campaign.send_at - timezone.now() <= wire.SEND_AFTER_IMMEDIATE_WITHIN:
+    if send_at - timezone.now() <= wire.SEND_AFTER_IMMEDIATE_WITHIN:
         return None  # due (or overdue: a worker was down at the send time)
-    return campaign.send_at
+    return send_at
 
 
 def exclude_no_longer_eligible(batch: Batch, context: SubmitContext) -> list[tuple]:

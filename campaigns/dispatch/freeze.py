@@ -9,17 +9,17 @@ worker resumes after its last sealed batch.
 """
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from campaigns import counters, transitions
 from campaigns.authoring import audience
-from campaigns.dispatch import cancellation, drain
+from campaigns.dispatch import batch_request, cancellation, drain
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from config.lib.bulk import TableWriter
 from sinch import wire
@@ -27,16 +27,26 @@ from sinch.wire import SEND_AFTER_MAX_AHEAD
 
 Status = Campaign.Status
 # Sinch schedules at most this far ahead; a margin covers its rounding up to
-# the next 5 minutes and clock differences. Further out, batches wait here.
-SCHEDULE_HORIZON = SEND_AFTER_MAX_AHEAD - timedelta(minutes=15)
+# the next 5 minutes and clock differences.
+SINCH_HORIZON = SEND_AFTER_MAX_AHEAD - timedelta(minutes=15)
+
+
+def schedule_horizon() -> timedelta:
+    """How far ahead of the send time batches are handed to Sinch
+    (SINCH_SCHEDULE_AHEAD_HOURS, at most Sinch's window). Further out, they
+    wait here: a late opt-out then costs nothing (the re-check at release
+    drops the person), while one after the hand-over costs a cancel and a
+    replacement batch (campaigns.dispatch.late_optouts)."""
+    ahead = timedelta(hours=settings.SINCH_SCHEDULE_AHEAD_HOURS)
+    return min(ahead, SINCH_HORIZON)
 
 
 def hold_until(campaign: Campaign) -> datetime | None:
     """Until when the batches wait here: they go to Sinch once the send time
-    is within its scheduling horizon. None: submit now."""
+    is within the scheduling horizon. None: submit now."""
     if campaign.send_at is None:
         return None
-    return campaign.send_at - SCHEDULE_HORIZON
+    return campaign.send_at - schedule_horizon()
 
 
 def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -> str:
@@ -101,10 +111,11 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
                     if batch is not None:
                         sealed.append((batch.pk, size))
                     sequence += 1
+                    key = batch_request.new_metadata_key(campaign.pk, sequence)
                     batch = Batch.objects.create(
                         campaign=campaign,
                         sequence=sequence,
-                        metadata_key=f"c{campaign.pk}-b{sequence}-{uuid.uuid4().hex[:12]}",
+                        metadata_key=key,
                         not_before=FILLING,
                     )
                     size = 0

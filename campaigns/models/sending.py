@@ -12,6 +12,9 @@ class Batch(models.Model):
     `metadata_key` is sent as batch_metadata and identifies the batch at Sinch
     (after an uncertain outcome it is looked up by it before any resubmission).
     A test send is a batch with `is_test`, kept out of the campaign's figures.
+    A batch scheduled at Sinch that must lose people who opted out after the
+    launch gets a `replace_reason`; once Sinch confirms its cancel, a new batch
+    that `replaces` it takes the others, for the same send time.
     """
 
     class Status(models.TextChoices):
@@ -54,6 +57,25 @@ class Batch(models.Model):
     uncertain_since = models.DateTimeField(null=True, blank=True)
     remote_checked_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    cancel_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the cancel was first asked of Sinch (it confirms later).",
+    )
+    replace_reason = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Why it is cancelled at Sinch and replaced, e.g. "
+        "'1 person opted out after launch'.",
+    )
+    replaces = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replacements",
+        help_text="The batch this one replaces (same send time, fewer people).",
+    )
     last_receipt_at = models.DateTimeField(
         null=True, blank=True, help_text="When the last callback about it arrived."
     )

@@ -2,12 +2,14 @@
 
 An update sets Batch.remote_status as received (an opaque string), except
 that a known final status (PROCESSED, CANCELLED) is not replaced by a late
-known earlier one (READY, SCHEDULED).
+known earlier one (READY, SCHEDULED). A CANCELLED update settles the batch as
+every confirmed cancel is (campaigns.dispatch.cancellation.settle_cancelled).
 """
 
+from campaigns.dispatch import cancellation
 from campaigns.dispatch.batch_request import BATCH_KEY
 from campaigns.models import Batch, Campaign
-from campaigns.models.states import REMOTE_EARLY, REMOTE_FINAL
+from campaigns.models.states import REMOTE_EARLY, REMOTE_FINAL, RemoteBatchStatus
 from campaigns.tracking.event_chunk import Chunk, Outcome, State, lock_in_order
 from config.lib.bulk import bulk_update, db_time
 
@@ -58,7 +60,8 @@ def apply_batch_statuses(chunk: Chunk) -> None:
             Outcome(event_id, State.PROCESSED, "", update.kind, batch[3])
         )
     for batch_id, status in final.items():
-        if status != remote[batch_id]:
+        # CANCELLED again: the batch may not be settled yet (settling is idempotent).
+        if status != remote[batch_id] or status == RemoteBatchStatus.CANCELLED:
             chunk.remote_statuses[status].append(batch_id)
 
 
@@ -69,6 +72,9 @@ def write_last_receipts(chunk: Chunk) -> None:
     lock_in_order(Campaign, chunk.campaign_receipts)
     for status, ids in sorted(chunk.remote_statuses.items()):
         Batch.objects.filter(pk__in=ids).update(remote_status=status)
+    cancelled = chunk.remote_statuses.get(RemoteBatchStatus.CANCELLED)
+    if cancelled:
+        cancellation.settle_cancelled(cancelled)
     if chunk.batch_receipts:
         bulk_update(
             Batch._meta.db_table,

@@ -2,7 +2,8 @@
 
 Queue depth and oldest waiting task (django-q2's broker: ORM or Redis), the
 last Sinch callback, callbacks waiting to be processed, orphans, batches
-stuck in an uncertain state or in a submission past its lease, Sinch's last
+stuck in an uncertain state or in a submission past its lease, cancels Sinch
+has not confirmed (or not in time, see campaigns.dispatch.late_optouts), Sinch's last
 refusal of our credentials (sinch.models.AuthFailure), campaigns whose
 receipts stopped arriving, failed background tasks, and whether the product
 talks to the simulator or to Sinch. Every figure is one indexed or capped
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db.models import Min
 from django.utils import timezone
 
+from campaigns.dispatch import cancellation
 from campaigns.models import Batch, Campaign, WebhookEvent
 from sinch.config import sinch_settings
 
@@ -276,6 +278,57 @@ def batch_check(now: datetime) -> Check:
     )
 
 
+# A cancel Sinch did not confirm in time is shown for this long after the send time.
+NOT_IN_TIME_SHOWN = timedelta(days=7)
+
+
+def cancel_check(now: datetime) -> Check:
+    """Cancels asked of Sinch and not confirmed yet (WARN when the send time
+    is within SCHEDULED_OPTOUT_MARGIN_S), and batches sent because Sinch did
+    not confirm their cancellation before the send time (BAD)."""
+    margin = timedelta(seconds=settings.SCHEDULED_OPTOUT_MARGIN_S)
+    waiting = cancellation.unconfirmed_cancels(now)
+    late = cancellation.not_in_time(now).filter(send_after__gte=now - NOT_IN_TIME_SHOWN)
+    n_waiting, _ = _capped(waiting)
+    n_late, _ = _capped(late)
+    close = waiting.filter(send_after__lte=now + margin).exists()
+    level = BAD if n_late else WARN if close else OK
+    value = (
+        f"{n_waiting:,} requested and not yet confirmed, {n_late:,} not "
+        "confirmed before the send time (last 7 days)"
+    )
+    detail = (
+        "Sinch cancels asynchronously: a cancel (of a cancelled campaign, or of "
+        "a batch replaced after late opt-outs) is read and asked again every "
+        "minute until Sinch confirms it or the send time passes. A batch whose "
+        "cancel was not confirmed in time was sent as scheduled."
+    )
+    shown = list(
+        (late | waiting).select_related("campaign").order_by("send_after")[:LISTED]
+    )
+    return Check(
+        "cancels",
+        "Cancellations at Sinch",
+        value,
+        level,
+        detail,
+        rows=[
+            {
+                "pk": b.pk,
+                "campaign_pk": b.campaign_id,
+                "campaign": b.campaign.name,
+                "sequence": b.sequence,
+                "status": "sent: not confirmed in time"
+                if b.send_after <= now
+                else "requested, not yet confirmed",
+                "since": _stamp(b.cancel_requested_at, now),
+                "error": b.last_error or b.replace_reason,
+            }
+            for b in shown
+        ],
+    )
+
+
 # --- Sinch itself --------------------------------------------------------------
 
 
@@ -342,5 +395,6 @@ def checks(now: datetime | None = None, broker=None) -> list[Check]:
         task_failure_check(now),
         *webhook_checks(now),
         batch_check(now),
+        cancel_check(now),
         token_check(now),
     ]

@@ -223,33 +223,9 @@ def _record_statuses(
             )
         cancelled = by_status.get(RemoteBatchStatus.CANCELLED)
         if cancelled:
-            _settle_cancelled(campaign_id, cancelled)
-    if (
-        cancelled
-        and Campaign.objects.filter(
-            pk=campaign_id, status=Campaign.Status.CANCELLED
-        ).exists()
-    ):
-        cancellation.save_receipt(Campaign.objects.get(pk=campaign_id))
+            # Settled as every confirmed cancel is (receipt included).
+            cancellation.settle_cancelled(cancelled)
     return read
-
-
-def _settle_cancelled(campaign_id: int, batch_ids: list[int]) -> None:
-    """Batches Sinch cancelled: settled as a confirmed cancel is
-    (campaigns.dispatch.cancellation)."""
-    Batch.objects.filter(pk__in=batch_ids, status=BatchStatus.ACCEPTED).update(
-        status=BatchStatus.CANCELLED
-    )
-    n = Recipient.objects.filter(
-        batch_id__in=batch_ids, batch__status=BatchStatus.CANCELLED, status=R.SUBMITTED
-    ).update(status=R.CANCELLED)
-    counters.moved(campaign_id, R.SUBMITTED, R.CANCELLED, n)
-    logger.warning(
-        "campaign %s: Sinch reports %d batches cancelled; %d recipients cancelled",
-        campaign_id,
-        len(batch_ids),
-        n,
-    )
 
 
 # --- stalled receipts -------------------------------------------------------

@@ -4,7 +4,8 @@ One thread owns a heap of timed actions on the simulated clock. Request
 threads only push onto it, so an API call never waits for callbacks:
 
     accepted -> SCHEDULED --(send_after)--> READY --(processing delay)-->
-    PROCESSED -> messages drained at `drain_rate` -> receipts over time.
+    PROCESSED -> messages drained at `drain_rate` -> receipts over time;
+    SCHEDULED --cancel--(cancel delay)--> CANCELLED, unless due by then.
 
 Messages are generated lazily by the drain, never more than DRAIN_CAP
 pending actions ahead of the callback workers, so a million recipients
@@ -181,14 +182,30 @@ class Engine:
             self.later(self.knobs.processing_delay_s, self._processed, batch)
 
     def cancel(self, batch: Batch) -> bool:
-        """Cancel a scheduled batch before its time; False when too late."""
+        """Ask to cancel a scheduled batch (called from a request thread).
+
+        Like Sinch, asynchronously: the cancel takes effect `cancel_delay_s`
+        later (a status read meanwhile still says SCHEDULED), and a share
+        `cancel_failure_ratio` of cancels silently never happens. False when
+        it is too late already (not scheduled, or due).
+        """
         with self.state.lock:
             if batch.status != "SCHEDULED" or self.clock.now() >= batch.send_after:
                 return False
+        if self.rng.random() < self.knobs.cancel_failure_ratio:
+            logger.info("simulator: cancel of %s silently dropped", batch.batch_id)
+            return True
+        self.later(self.knobs.cancel_delay_s, self._cancelled, batch)
+        return True
+
+    def _cancelled(self, batch: Batch) -> None:
+        """A requested cancel takes effect, unless the batch went meanwhile."""
+        with self.state.lock:
+            if batch.status != "SCHEDULED" or self.clock.now() >= batch.send_after:
+                return
             batch.status = "CANCELLED"
             batch.body = None
-        self.later(0, self._emit_status, batch, "CANCELLED")
-        return True
+        self._emit_status(batch, "CANCELLED")
 
     def _due(self, batch: Batch) -> None:
         with self.state.lock:

@@ -61,6 +61,12 @@ class Knobs:
         wire.CALLBACK_RETRY_FIRST_S, "first retry delay, doubled each time"
     )
     callback_timeout_s: float = _knob(5.0, "real seconds to wait for the webhook")
+    cancel_delay_s: float = _knob(
+        2.0, "time before a cancel takes effect (a status read says SCHEDULED)"
+    )
+    cancel_failure_ratio: float = _knob(
+        0.0, "share of cancels that silently do not happen (still answered 200)"
+    )
     duplicate_ratio: float = _knob(0.0, "share of callbacks delivered twice")
     out_of_order_ratio: float = _knob(0.0, "share of messages whose receipts swap")
     drop_ratio: float = _knob(0.0, "share of callbacks never sent")

@@ -114,7 +114,7 @@ def test_a_send_time_beyond_sinchs_horizon_is_held_here(
     assert campaign.status == S.SCHEDULED
     batch = Batch.objects.get(campaign=campaign)
     assert batch.status == B.PENDING
-    assert batch.not_before == send_at - freeze.SCHEDULE_HORIZON
+    assert batch.not_before == send_at - freeze.schedule_horizon()
     assert _sent(control) == []
     tasks.tick()  # nothing is due yet
     assert _sent(control) == []

@@ -240,8 +240,10 @@ def test_without_a_free_request_slot_nothing_is_read_and_the_batches_stay_due(
 
 
 def test_a_batch_scheduled_at_sinch_is_not_silent_before_its_send_time(
-    launched, client, reads
+    launched, client, reads, control
 ):
+    # About the list read, not the cancel: the simulator cancels at once.
+    control.knobs(cancel_delay_s=0)
     campaign = launched(send_at=timezone.now() + timedelta(hours=2), wait=False)
     first = batches(campaign)[0]
     assert first.remote_status == "SCHEDULED"

@@ -30,6 +30,7 @@ def _moves(transition, campaign, user):
         transitions.ALL_SUBMITTED: lambda: transitions.all_submitted(campaign.pk),
         transitions.COMPLETE: lambda: transitions.complete(campaign.pk),
         transitions.CANCEL: lambda: transitions.cancel(campaign, user),
+        transitions.REPLACEMENT_DUE: lambda: transitions.replacement_due(campaign),
     }[transition]()
 
 

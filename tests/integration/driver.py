@@ -79,9 +79,8 @@ def launch(args) -> dict:
     if args.send_in is not None:
         send_at = timezone.now() + timedelta(seconds=args.send_in)
     elif args.held_for is not None:
-        send_at = (
-            timezone.now() + freeze.SCHEDULE_HORIZON + timedelta(seconds=args.held_for)
-        )
+        horizon = freeze.schedule_horizon()
+        send_at = timezone.now() + horizon + timedelta(seconds=args.held_for)
     campaign = Campaign.objects.create(
         name=f"Spring {n}", template=template, send_at=send_at
     )

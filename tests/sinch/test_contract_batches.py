@@ -1,5 +1,6 @@
 """Contract: the real client against the simulator over HTTP, every endpoint."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -186,10 +187,35 @@ def test_cancel_stops_a_scheduled_batch_and_nothing_else(client, control):
     client.cancel_batch(later.batch_id)
     client.cancel_batch(now.batch_id)
     client.cancel_batch("01NOSUCHBATCH0000000000000")  # 200 all the same
+    # Asynchronous, like Sinch: still SCHEDULED until the cancel takes effect.
+    assert client.get_batch(later.batch_id).status == "SCHEDULED"
+    control.wait_for_batch(later.batch_id, "CANCELLED")
     assert client.get_batch(later.batch_id).status == "CANCELLED"
     control.wait_for_batch(now.batch_id, "PROCESSED")
     client.cancel_batch(now.batch_id)
     assert client.get_batch(now.batch_id).status == "PROCESSED"
+
+
+def test_a_cancel_takes_effect_only_after_the_cancel_delay(client, control):
+    control.knobs(cancel_delay_s=600)
+    later = client.send_batch(batch(send_after=datetime.now(UTC) + timedelta(hours=2)))
+    client.cancel_batch(later.batch_id)
+    control.post("advance", seconds=300)
+    assert client.get_batch(later.batch_id).status == "SCHEDULED"
+    control.post("advance", seconds=301)
+    control.wait_for_batch(later.batch_id, "CANCELLED")
+
+
+def test_a_cancel_that_silently_fails_leaves_the_batch_scheduled(client, control):
+    control.knobs(cancel_failure_ratio=1, cancel_delay_s=0)
+    later = client.send_batch(batch(send_after=datetime.now(UTC) + timedelta(hours=2)))
+    client.cancel_batch(later.batch_id)  # answered 200 all the same
+    control.post("advance", seconds=60)
+    time.sleep(0.2)
+    assert client.get_batch(later.batch_id).status == "SCHEDULED"
+    control.knobs(cancel_failure_ratio=0)
+    client.cancel_batch(later.batch_id)
+    control.wait_for_batch(later.batch_id, "CANCELLED")
 
 
 def test_cancel_comes_too_late_once_the_time_has_passed(client, control):
