@@ -25,6 +25,7 @@ from contacts.services.consent import Evidence, record_consent
 from contacts.services.erasure import erase_contact
 from sinch import client as sinch_client
 from sinch.transport import RetryPolicy
+from tests.campaigns.test_health import check as health_check
 from tests.campaigns.test_receipts import batch_status, inbound, process
 
 S, B, R = Campaign.Status, Batch.Status, Recipient.Status
@@ -238,7 +239,7 @@ def test_a_cancel_meeting_500s_and_timeouts_is_retried_and_the_person_never_gets
 
 
 def test_when_sinch_never_confirms_in_time_the_page_and_health_say_so(
-    scheduled, control, tick, admin_client_for
+    scheduled, control, tick, admin_client_for, client, superuser
 ):
     control.knobs(cancel_failure_ratio=1)
     opt_out()
@@ -265,6 +266,10 @@ def test_when_sinch_never_confirms_in_time_the_page_and_health_say_so(
     (check,) = [c for c in health.checks() if c.key == "cancels"]
     assert check.level == health.BAD
     assert "1 not confirmed before the send time" in check.value
+    client.force_login(superuser)
+    row = health_check(client.get("/admin/health/"), "cancels")
+    assert row["level"] == health.BAD
+    assert "sent: not confirmed in time" in row["text"]
 
 
 def test_a_cancelled_campaign_never_says_already_gone_before_the_send_time(

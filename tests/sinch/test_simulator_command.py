@@ -38,6 +38,8 @@ def command_simulator(receiver):
             "--latency-s=0.05",
             "--processing-delay-s=0",
             "--failure-ratio=0",
+            "--cancel-delay-s=7",
+            "--cancel-failure-ratio=0.25",
         ],
         cwd=ROOT,
         env=env,
@@ -116,3 +118,8 @@ def test_if_needed_does_not_start_when_real_credentials_are_set(settings):
     call_command("sinch_simulator", if_needed=True, stdout=out)
     assert "the simulator is not started" in out.getvalue()
     assert "secret-1" not in out.getvalue()
+
+
+def test_the_asynchronous_cancel_is_set_from_the_command_line(command_simulator):
+    knobs = requests.get(command_simulator + "/_simulator/knobs", timeout=5).json()
+    assert (knobs["cancel_delay_s"], knobs["cancel_failure_ratio"]) == (7.0, 0.25)
