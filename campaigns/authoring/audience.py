@@ -461,8 +461,7 @@ AFTER_LAUNCH = {
 def recheck_batch(
     campaign: Campaign, batch_id: int, *, status: str = Recipient.Status.PENDING
 ) -> tuple[list[tuple], dict[str, list[int]]]:
-    """Apply consent_problem again to a batch's recipients in `status` (PENDING
-    before it goes to Sinch; SUBMITTED for one scheduled there), now.
+    """Apply consent_problem now to a batch's recipients in `status` (default PENDING).
 
     Returns ((recipient id, identity, parameters) of those who may still
     receive it, in batch order; {reason: [recipient ids]} of the others).
