@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -48,6 +49,21 @@ class ErasureReport:
 
     def lines(self) -> list[str]:
         return [f"{what}: {count}" for what, count in sorted(self.counts.items())]
+
+
+def keyed_hasher(channel: str) -> Callable[[str], str]:
+    """erasure.erased_identity for `channel`, with the key set up once: the
+    send paths hash up to a million numbers, and copying a keyed HMAC is
+    about a third faster than building one per number."""
+    keyed = hmac.new(settings.ERASURE_HASH_KEY.encode(), digestmod=hashlib.sha256)
+    prefix = b"" if channel in PHONE_CHANNELS else f"{channel}:".encode()
+
+    def hashed(identity: str) -> str:
+        digest = keyed.copy()
+        digest.update(prefix + identity.encode())
+        return ERASED_PREFIX + digest.hexdigest()
+
+    return hashed
 
 
 def erased_identity(channel: str, identity: str) -> str:
@@ -194,11 +210,18 @@ def find_erased(pairs) -> dict[tuple[str, str], ChannelIdentity]:
     """The erased identities behind (channel, identity as normalised) pairs,
     matched through the keyed hash (a phone number erased on one phone
     channel is erased on all of them); pairs not erased are left out."""
+    pairs = set(pairs)
+    # Receipts ask for every chunk: with nobody erased, nothing is hashed
+    # (one probe of the partial index on erased contacts).
+    if not pairs or not Contact.objects.filter(erased_at__isnull=False).exists():
+        return {}
+    hashers: dict[str, Callable[[str], str]] = {}
     hashes: dict[str, list[tuple[str, str]]] = {}
     for channel, value in pairs:
-        hashes.setdefault(erased_identity(channel, value), []).append((channel, value))
-    if not hashes:
-        return {}
+        hasher = hashers.get(channel) or hashers.setdefault(
+            channel, keyed_hasher(channel)
+        )
+        hashes.setdefault(hasher(value), []).append((channel, value))
     found: dict[tuple[str, str], ChannelIdentity] = {}
     for identity in ChannelIdentity.objects.filter(identity__in=hashes).order_by("pk"):
         for channel, value in hashes[identity.identity]:
