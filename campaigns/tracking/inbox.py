@@ -60,6 +60,12 @@ def store(body: str, nonce: str, signed_at: int) -> int | None:
     return row[0] if row else None
 
 
+def already_stored(nonce: str, body: str) -> bool:
+    """Whether the callback with this nonce is stored with this very body: a
+    delivery Sinch repeated because our first answer was lost."""
+    return WebhookEvent.objects.filter(nonce=nonce, body=body).exists()
+
+
 def queue_processor() -> None:
     """Queue one run of the processor (it drains every NEW event)."""
     async_task(PROCESSOR_TASK, task_name="process webhook events")

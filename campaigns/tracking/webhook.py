@@ -9,7 +9,10 @@ level, without the body:
 - 405 any method but POST;
 - 413 a body larger than WEBHOOK_MAX_BODY_BYTES (declared or read);
 - 401 unsigned, badly signed, outside the timestamp window, or a nonce seen
-  before (a replay);
+  before with another body;
+- 200 and nothing stored: the very callback stored before (same nonce, same
+  body), which Sinch delivers again when our first 200 was lost; refusing
+  it would have Sinch retry it again and again;
 - 400 not a JSON object;
 - 503 the database (or the missing webhook secret) keeps us from storing it:
   Sinch delivers it again later.
@@ -91,6 +94,9 @@ def sinch_webhook(request: HttpRequest) -> HttpResponse:
         logger.exception("Sinch webhook: could not store the callback (503)")
         return HttpResponse("try again later", status=503, content_type="text/plain")
     if event is None:
+        if inbox.already_stored(nonce, body):
+            logger.info("Sinch webhook: a callback stored before came again")
+            return HttpResponse("already received", content_type="text/plain")
         return _refuse(request, 401, "nonce already used (replay)", len(raw))
     inbox.wake_processor()
     return HttpResponse("ok", content_type="text/plain")

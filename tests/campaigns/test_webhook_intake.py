@@ -205,12 +205,21 @@ def test_the_timestamp_window_is_a_setting(refused, settings):
     refused(401, headers=signed(BODY, timestamp=int(time.time()) - 60))
 
 
-def test_a_replayed_nonce_is_refused_and_stored_once(refused, client):
+def test_a_callback_delivered_again_is_acknowledged_and_stored_once(db, client, wakes):
+    """Sinch delivers a callback again when our first 200 was lost: it gets a
+    200 (else Sinch retries it forever) and nothing new is stored."""
     headers = signed(BODY, nonce="seen-once")
     assert post(client, BODY, headers).status_code == 200
-    refused(401, headers=headers)
-    # Even re-signed with a fresh timestamp, the nonce is spent.
-    refused(401, headers=signed(BODY, nonce="seen-once"))
+    again = post(client, BODY, headers)
+    assert again.status_code == 200
+    assert again.content == b"already received"
+    assert WebhookEvent.objects.filter(nonce="seen-once").count() == 1
+
+
+def test_a_spent_nonce_with_another_body_is_refused(refused, client):
+    assert post(client, BODY, signed(BODY, nonce="seen-once")).status_code == 200
+    other = BODY.replace(b"DELIVERED", b"READ")
+    refused(401, other, signed(other, nonce="seen-once"))
     assert WebhookEvent.objects.filter(nonce="seen-once").count() == 1
 
 
