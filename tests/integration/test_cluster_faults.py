@@ -177,12 +177,16 @@ def test_a_campaign_due_while_no_cluster_ran_is_sent_once_when_one_starts(
         # A submission that met a transient error waits for the next minute
         # tick, as in production: say what happened, then let it come.
         warnings.warn(
-            f"not submitted after the first tick: {stack.batches(campaign)} "
-            f"{stack.results('dispatch_campaign')}",
+            f"not submitted after the first tick: {stack.campaign(campaign)} "
+            f"{stack.batches(campaign)} {stack.results('dispatch_campaign')}",
             stacklevel=1,
         )
         stack.driver("tick")
-        stack.wait(submitted, "the campaign to be submitted")
+        stack.wait(
+            submitted,
+            "the campaign to be submitted (now "
+            f"{stack.campaign(campaign)}, ticks: {stack.results('tick')})",
+        )
     _settled(stack, queued_loops=queued)
 
     posts = stack.recorder.posts()
