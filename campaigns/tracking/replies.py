@@ -67,14 +67,21 @@ def _find_identities(keys) -> dict[tuple[str, str], ChannelIdentity]:
     }
 
 
-def apply_inbound(chunk: Chunk) -> None:
+def _with_identities(callbacks):
+    """(items, known identities, erased identities) for (event id, callback,
+    at) triples: each item gets its identity key; one lookup of each kind."""
     items = []
-    for event_id, message, at in chunk.inbound:
-        ci = message.channel_identity
+    for event_id, callback, at in callbacks:
+        ci = callback.channel_identity
         key = _identity_key(ci.channel, ci.identity) if ci else ("", "", False)
-        items.append((event_id, message, at, key))
+        items.append((event_id, callback, at, key))
     identities = _find_identities(key for *_, key in items)
     erased = erased_senders.find(key for *_, key in items if key[:2] not in identities)
+    return items, identities, erased
+
+
+def apply_inbound(chunk: Chunk) -> None:
+    items, identities, erased = _with_identities(chunk.inbound)
     seen_ids = set(
         InboundMessage.objects.filter(
             message_id__in={m.message_id for _, m, _, _ in items if m.message_id}
@@ -217,13 +224,7 @@ def _stop_purposes() -> list[str]:
 
 
 def apply_consents(chunk: Chunk) -> None:
-    items = []
-    for event_id, note, at in chunk.consents:
-        ci = note.channel_identity
-        key = _identity_key(ci.channel, ci.identity) if ci else ("", "", False)
-        items.append((event_id, note, at, key))
-    identities = _find_identities(key for *_, key in items)
-    erased = erased_senders.find(key for *_, key in items if key[:2] not in identities)
+    items, identities, erased = _with_identities(chunk.consents)
     purposes = _stop_purposes()
     for event_id, note, at, (channel, identity, valid) in items:
         if (channel, identity) in erased:
