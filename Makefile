@@ -16,8 +16,17 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/acti
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
+# The official Sinch SDK, apart from our own `sinch` package (same import name),
+# for the contract tests: see requirements-sdk.txt.
+SDK := $(VENV)/sinch-sdk
+
+$(SDK)/.installed: requirements-sdk.txt | $(VENV)/bin/activate
+	rm -rf $(SDK)
+	$(PY) -m pip install -q --target $(SDK) -r requirements-sdk.txt
+	touch $@
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(SDK)/.installed
 
 .env:
 	cp .env.example .env

@@ -3,6 +3,7 @@ templates, campaigns and CSV files; the Sinch simulator and our client."""
 
 import csv
 import itertools
+import json
 from collections.abc import Iterable, Mapping
 
 import pytest
@@ -16,6 +17,7 @@ from contacts.services.consent import Evidence, record_consent
 from sinch.client import get_sinch_client
 from sinch.config import CREDENTIAL_SETTINGS
 from sinch.simulator import Simulator
+from tests.sdk.contract import SdkUnavailable, SdkValidator
 from tests.sinch.conftest import ACCOUNT, Control, fast_knobs
 
 _seq = itertools.count(1)
@@ -249,3 +251,35 @@ def sinch(settings, sim):
     get_sinch_client.cache_clear()
     yield sim
     get_sinch_client.cache_clear()
+
+
+# --- the official Sinch SDK, judging what we send (tests/sdk/contract.py) ---
+
+
+@pytest.fixture(scope="session")
+def sinch_sdk():
+    """One validator process for the session: the SDK's request models, strict."""
+    try:
+        validator = SdkValidator()
+    except SdkUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield validator
+    validator.close()
+
+
+@pytest.fixture
+def sent_batches(monkeypatch):
+    """The Batch API bodies our client sends (POST .../messages), as sent:
+    a list filled as the test goes; the calls still go to their target."""
+    from sinch.transport import Transport
+
+    bodies: list[dict] = []
+    real = Transport.request
+
+    def request(self, method, url, **kwargs):
+        if method == "POST" and url.endswith("/messages"):
+            bodies.append(json.loads(kwargs["body"]))
+        return real(self, method, url, **kwargs)
+
+    monkeypatch.setattr(Transport, "request", request)
+    return bodies
