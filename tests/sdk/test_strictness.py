@@ -146,6 +146,28 @@ CASES = {
         ),
         "template_message.parameters: Extra inputs are not permitted",
     ),
+    "a WhatsApp template without a language": (
+        lambda b: b.update(
+            message={
+                "template_message": {
+                    "channel_template": {"WHATSAPP": {"template_id": "spring"}}
+                }
+            }
+        ),
+        "a WhatsApp channel template needs its language_code",
+    ),
+    "a WhatsApp template language with a dash": (
+        lambda b: b.update(
+            message={
+                "template_message": {
+                    "channel_template": {
+                        "WHATSAPP": {"template_id": "spring", "language_code": "en-US"}
+                    }
+                }
+            }
+        ),
+        "in the underscore form (en_US), not 'en-US'",
+    ),
     "a template message without a template": (
         lambda b: b.update(message={"template_message": {}}),
         "needs channel_template or omni_template",

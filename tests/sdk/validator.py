@@ -19,8 +19,10 @@ send-message request is hardened: unknown keys are forbidden, only wire names
 (aliases) are accepted, open enums are closed to their listed values, and maps
 whose SDK description says "the key in the map must point to a valid
 conversation channel" get the channel enum as their key type. Two rules the
-SDK states but does not enforce are added: a message holds exactly one message
-kind, and a template message has `channel_template` or `omni_template`.
+SDK states in its descriptions but does not enforce are added: a message holds
+exactly one message kind; a template message has `channel_template` or
+`omni_template`; a WhatsApp channel template has a `language_code`, in the
+underscore form (`en_US`).
 """
 
 import json
@@ -133,7 +135,7 @@ class AppMessage(SendMessageRequestBody, AppMessageCommonProps):
     """A `message`: one kind, plus the overrides every app message may carry."""
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "AppMessage":
+    def _stated_rules(self) -> "AppMessage":
         kinds = [k for k in MESSAGE_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
@@ -144,6 +146,15 @@ class AppMessage(SendMessageRequestBody, AppMessageCommonProps):
         if template and not (template.channel_template or template.omni_template):
             raise ValueError(
                 "a template message needs channel_template or omni_template"
+            )
+        whatsapp = ((template and template.channel_template) or {}).get("WHATSAPP")
+        language = whatsapp and whatsapp.language_code
+        if whatsapp and not language:
+            raise ValueError("a WhatsApp channel template needs its language_code")
+        if language and "-" in language:
+            raise ValueError(
+                f"a WhatsApp channel template's language_code is in the underscore "
+                f"form (en_US), not {language!r}"
             )
         return self
 
@@ -180,7 +191,7 @@ def verdict(model: type[BaseModel], body: Any) -> list[str]:
     except pydantic.ValidationError as exc:
         errors = []
         for error in exc.errors(include_url=False):
-            where = ".".join(str(part) for part in error["loc"])
+            where = ".".join(str(part) for part in error["loc"]) or "(the body)"
             line = f"{where}: {error['msg']}"
             if line not in errors:
                 errors.append(line)

@@ -1,0 +1,234 @@
+"""Every message the product builds, of every kind, is one Sinch's official
+Python SDK accepts (issue 12, item 9).
+
+The judge is the `sinch` SDK's request models, hardened so that an unknown
+key, a wrong nesting or a value outside an enum is refused (tests/sdk/: the
+validator, its strictness proven in tests/sdk/test_strictness.py). What is
+judged is built by the product's real code: `MessageTemplate.sinch_message`
+for the authored message, and the Batch API bodies our client sends over HTTP
+(to the simulator) for a launched campaign (dispatch: `build_request`) and a
+test send (`build_batch_request`), recipients, identities, ttl, channel
+properties and priority order included.
+
+The SDK models the Conversation API only. A Batch API body is checked as one
+Conversation API send request per recipient; the Batch-only parts
+(`batch_metadata`, `send_after`, `parameters`, the `recipient_and_params`
+wrapper) have no SDK model and are checked against the wire notes instead
+(tests/sdk/contract.py says how). The SDK has no enum of channel property keys
+(its `channel_properties` is a map of strings): their values are checked, their
+keys are not; `send_after` is not in the SDK's request either.
+
+Refused today: nothing the product builds from a template it accepts, except
+the DOUBTFUL templates below (a WhatsApp template without a language, or with
+`en-US`), marked xfail until the channel-template work (issue 12, deliver 1)
+refuses or normalises them.
+
+Adding a template kind: add its samples to SAMPLES below, or
+test_every_template_kind_has_a_sample fails.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from campaigns.dispatch import test_send
+from campaigns.models import MessageTemplate
+from contacts.models import ConsentState
+
+Kind = MessageTemplate.Kind
+
+# Templates by kind: a name for each sample, and the template's fields. Each
+# builds a valid template of its kind (full_clean passes), with ${first_name}
+# (every test contact has one) wherever the kind has text. `channel` is the
+# campaign's channel for it: SMS when not given.
+SAMPLES: dict[str, dict[str, dict]] = {
+    Kind.TEXT: {"text": {"text": "Hi ${first_name}, spring sale!"}},
+    Kind.MEDIA: {"image": {"media_url": "https://shop.test/${first_name}.jpg"}},
+    Kind.CARD: {
+        "everything, with choices": {
+            "title": "Spring sale, ${first_name}",
+            "description": "20% off everything",
+            "media_url": "https://shop.test/spring.jpg",
+            "choices": "Show me\nNot now",
+        },
+        "a title and a description, without choices": {
+            "title": "Spring sale",
+            "description": "Hi ${first_name}",
+        },
+        "an image only": {"media_url": "https://shop.test/${first_name}.jpg"},
+    },
+    Kind.CHOICE: {
+        "with a prompt": {"text": "Hi ${first_name}, come?", "choices": "Yes\nNo"},
+        "without a prompt": {"text": "", "choices": "Yes\nNo\nMaybe"},
+    },
+    Kind.CHANNEL_TEMPLATE: {
+        "WhatsApp, with parameters": {
+            "channel": "WHATSAPP",
+            "template_channel": "WHATSAPP",
+            "template_id": "spring_sale",
+            "template_language": "en_US",
+            "template_parameters": {
+                "body[1]text": "${first_name}",
+                "button[0]url[1]text": "spring-${first_name}",
+            },
+        },
+        "WhatsApp, without parameters": {
+            "channel": "WHATSAPP",
+            "template_channel": "WHATSAPP",
+            "template_id": "welcome",
+            "template_language": "en_US",
+        },
+        "KakaoTalk": {
+            "channel": "KAKAOTALK",
+            "template_channel": "KAKAOTALK",
+            "template_id": "spring-1",
+            "template_parameters": {"name": "${first_name}"},
+        },
+    },
+}
+
+CASES = [
+    pytest.param(kind, fields, id=f"{kind} {name}")
+    for kind, samples in SAMPLES.items()
+    for name, fields in samples.items()
+]
+
+
+# Templates that build a message breaking a rule Sinch states (here: the SDK's
+# description of language_code). The product must refuse them (full_clean) or
+# make them right; it must never accept one and send what Sinch refuses.
+TEMPLATES_I12 = (
+    "the template form accepts it: i12-templates (issue 12, deliver 1) makes "
+    "WhatsApp's language required and normalised"
+)
+WHATSAPP_TEMPLATE = {
+    "template_channel": "WHATSAPP",
+    "template_id": "spring_sale",
+    "template_parameters": {"body[1]text": "${first_name}"},
+}
+DOUBTFUL = {
+    "a WhatsApp template without a language": pytest.param(
+        WHATSAPP_TEMPLATE, marks=pytest.mark.xfail(strict=True, reason=TEMPLATES_I12)
+    ),
+    "a WhatsApp template in en-US": pytest.param(
+        {**WHATSAPP_TEMPLATE, "template_language": "en-US"},
+        marks=pytest.mark.xfail(strict=True, reason=TEMPLATES_I12),
+    ),
+}
+
+
+@pytest.fixture
+def make_kind(make_template, make_audience, make_campaign):
+    """A checked, launchable campaign of a sample template to three people."""
+
+    def make(kind: str, fields: dict, **campaign_fields):
+        fields = dict(fields)
+        channel = fields.pop("channel", "SMS")
+        template = make_template(kind=kind, text=fields.pop("text", ""), **fields)
+        template.full_clean()  # the product accepts it as it is
+        audience = make_audience(opted_in=3, phone="+1415555{:04d}", channel=channel)
+        return make_campaign(
+            template, [audience], checked=True, channel=channel, **campaign_fields
+        )
+
+    return make
+
+
+def test_every_template_kind_has_a_sample():
+    missing = sorted(set(Kind.values) - set(SAMPLES))
+    assert not missing, (
+        f"no SDK contract sample for the template kind(s) {', '.join(missing)}: "
+        "add some to SAMPLES in tests/campaigns/test_sdk_contract.py"
+    )
+
+
+@pytest.mark.parametrize(("kind", "fields"), CASES)
+def test_each_kind_of_template_builds_a_message_sinch_accepts(
+    sinch_sdk, make_template, kind, fields
+):
+    fields = {k: v for k, v in fields.items() if k != "channel"}
+    template = make_template(kind=kind, text=fields.pop("text", ""), **fields)
+    template.full_clean()
+
+    message = template.sinch_message()
+
+    assert sinch_sdk.message_refusals(message) == []
+
+
+@pytest.mark.parametrize("fields", DOUBTFUL.values(), ids=DOUBTFUL.keys())
+def test_a_template_the_product_accepts_never_builds_a_message_sinch_refuses(
+    sinch_sdk, db, fields
+):
+    template = MessageTemplate(name="Doubtful", kind=Kind.CHANNEL_TEMPLATE, **fields)
+    try:
+        template.full_clean()
+    except ValidationError:
+        refusals = []  # the product refuses it, with its own message: right
+    else:
+        refusals = sinch_sdk.message_refusals(template.sinch_message())
+
+    assert refusals == [], "the product accepts a template Sinch refuses"
+
+
+@pytest.mark.parametrize(("kind", "fields"), CASES)
+def test_each_kind_of_campaign_goes_out_in_batches_sinch_accepts(
+    sinch_sdk, sinch, sent_batches, make_kind, launched_campaign, kind, fields
+):
+    campaign = launched_campaign(make_kind(kind, fields))
+
+    assert len(sent_batches) == 1, campaign.status
+    [body] = sent_batches
+    assert body["message"] == campaign.template.sinch_message()
+    assert len(body["recipient_and_params"]) == 3
+    assert sinch_sdk.batch_refusals(body) == []
+
+
+def test_a_scheduled_campaign_with_every_option_goes_out_in_batches_sinch_accepts(
+    sinch_sdk, sinch, sent_batches, make_kind, launched_campaign
+):
+    campaign = make_kind(
+        Kind.CARD,
+        SAMPLES[Kind.CARD]["everything, with choices"],
+        send_at=timezone.now() + timedelta(hours=2),
+        send_time_zone="Europe/Berlin",
+        ttl_seconds=86400,
+        sms_sender="MyShop",
+        channel_properties={"SMS_MAX_NUMBER_OF_MESSAGE_PARTS": "3"},
+        channel_priority_order=["SMS", "RCS"],
+    )
+    campaign.full_clean()
+
+    launched_campaign(campaign)
+
+    [body] = sent_batches
+    # Every option made it into the request, so each was judged.
+    assert {
+        "send_after",
+        "ttl",
+        "channel_properties",
+        "channel_priority_order",
+        "batch_metadata",
+        "message_metadata",
+    } <= set(body)
+    assert body["channel_properties"]["SMS_SENDER"] == "MyShop"
+    assert sinch_sdk.batch_refusals(body) == []
+
+
+def test_a_test_send_goes_out_as_a_batch_sinch_accepts(
+    sinch_sdk, sinch, sent_batches, make_kind, make_list, make_contact, marketer
+):
+    kind, fields = Kind.CHOICE, SAMPLES[Kind.CHOICE]["with a prompt"]
+    seed = make_list("Seed: marketing team")
+    for phone in ("+14155550201", "+14155550202"):
+        make_contact(phone, consent=ConsentState.OPTED_IN, lists=[seed])
+    campaign = make_kind(kind, fields, seed_list=seed, ttl_seconds=3600)
+
+    result = test_send.send_test(campaign, marketer)
+
+    assert result.ok, result.message
+    [body] = sent_batches
+    assert body["batch_metadata"]["cm_test"] == "1"
+    assert len(body["recipient_and_params"]) == 2
+    assert sinch_sdk.batch_refusals(body) == []
