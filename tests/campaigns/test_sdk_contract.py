@@ -23,11 +23,15 @@ the DOUBTFUL templates below (a WhatsApp template without a language, or with
 `en-US`), marked xfail until the channel-template work (issue 12, deliver 1)
 refuses or normalises them.
 
-Adding a template kind: add its samples to SAMPLES below, or
-test_every_template_kind_has_a_sample fails.
+Adding a template kind: add its samples to SAMPLES below (a Sample: the
+template's fields, a function adding its related rows, the campaign's
+channel), or test_every_template_kind_has_a_sample fails.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -39,61 +43,91 @@ from contacts.models import ConsentState
 
 Kind = MessageTemplate.Kind
 
-# Templates by kind: a name for each sample, and the template's fields. Each
-# builds a valid template of its kind (full_clean passes), with ${first_name}
-# (every test contact has one) wherever the kind has text. `channel` is the
-# campaign's channel for it: SMS when not given.
-SAMPLES: dict[str, dict[str, dict]] = {
-    Kind.TEXT: {"text": {"text": "Hi ${first_name}, spring sale!"}},
-    Kind.MEDIA: {"image": {"media_url": "https://shop.test/${first_name}.jpg"}},
+
+@dataclass(frozen=True)
+class Sample:
+    """A template of one kind: its fields; `parts` adds its related rows (e.g.
+    a carousel's cards) once it is saved; `channel` is the campaign's."""
+
+    fields: dict[str, Any]
+    channel: str = "SMS"
+    parts: Callable[[MessageTemplate], None] | None = None
+
+
+# Samples by kind, each named. Each is a template the product accepts
+# (full_clean passes), with ${first_name} (every test contact has one) wherever
+# the kind has a text.
+SAMPLES: dict[str, dict[str, Sample]] = {
+    Kind.TEXT: {"text": Sample({"text": "Hi ${first_name}, spring sale!"})},
+    Kind.MEDIA: {"image": Sample({"media_url": "https://shop.test/${first_name}.jpg"})},
     Kind.CARD: {
-        "everything, with choices": {
-            "title": "Spring sale, ${first_name}",
-            "description": "20% off everything",
-            "media_url": "https://shop.test/spring.jpg",
-            "choices": "Show me\nNot now",
-        },
-        "a title and a description, without choices": {
-            "title": "Spring sale",
-            "description": "Hi ${first_name}",
-        },
-        "an image only": {"media_url": "https://shop.test/${first_name}.jpg"},
+        "everything, with choices": Sample(
+            {
+                "title": "Spring sale, ${first_name}",
+                "description": "20% off everything",
+                "media_url": "https://shop.test/spring.jpg",
+                "choices": "Show me\nNot now",
+            }
+        ),
+        "a title and a description, without choices": Sample(
+            {"title": "Spring sale", "description": "Hi ${first_name}"}
+        ),
+        "an image only": Sample({"media_url": "https://shop.test/${first_name}.jpg"}),
     },
     Kind.CHOICE: {
-        "with a prompt": {"text": "Hi ${first_name}, come?", "choices": "Yes\nNo"},
-        "without a prompt": {"text": "", "choices": "Yes\nNo\nMaybe"},
+        "with a prompt": Sample(
+            {"text": "Hi ${first_name}, come?", "choices": "Yes\nNo"}
+        ),
+        "without a prompt": Sample({"choices": "Yes\nNo\nMaybe"}),
     },
     Kind.CHANNEL_TEMPLATE: {
-        "WhatsApp, with parameters": {
-            "channel": "WHATSAPP",
-            "template_channel": "WHATSAPP",
-            "template_id": "spring_sale",
-            "template_language": "en_US",
-            "template_parameters": {
-                "body[1]text": "${first_name}",
-                "button[0]url[1]text": "spring-${first_name}",
+        "WhatsApp, with parameters": Sample(
+            {
+                "template_channel": "WHATSAPP",
+                "template_id": "spring_sale",
+                "template_language": "en_US",
+                "template_parameters": {
+                    "body[1]text": "${first_name}",
+                    "button[0]url[1]text": "spring-${first_name}",
+                },
             },
-        },
-        "WhatsApp, without parameters": {
-            "channel": "WHATSAPP",
-            "template_channel": "WHATSAPP",
-            "template_id": "welcome",
-            "template_language": "en_US",
-        },
-        "KakaoTalk": {
-            "channel": "KAKAOTALK",
-            "template_channel": "KAKAOTALK",
-            "template_id": "spring-1",
-            "template_parameters": {"name": "${first_name}"},
-        },
+            channel="WHATSAPP",
+        ),
+        "WhatsApp, without parameters": Sample(
+            {
+                "template_channel": "WHATSAPP",
+                "template_id": "welcome",
+                "template_language": "en_US",
+            },
+            channel="WHATSAPP",
+        ),
+        "KakaoTalk": Sample(
+            {
+                "template_channel": "KAKAOTALK",
+                "template_id": "spring-1",
+                "template_parameters": {"name": "${first_name}"},
+            },
+            channel="KAKAOTALK",
+        ),
     },
 }
 
 CASES = [
-    pytest.param(kind, fields, id=f"{kind} {name}")
+    pytest.param(kind, sample, id=f"{kind} {name}")
     for kind, samples in SAMPLES.items()
-    for name, fields in samples.items()
+    for name, sample in samples.items()
 ]
+
+
+def build_template(make_template, kind: str, sample: Sample) -> MessageTemplate:
+    """The sample's template, saved with its parts; the product accepts it."""
+    fields = dict(sample.fields)
+    template = make_template(kind=kind, text=fields.pop("text", ""), **fields)
+    if sample.parts:
+        sample.parts(template)
+    template.full_clean()
+    template.save()
+    return template
 
 
 # Templates that build a message breaking a rule Sinch states (here: the SDK's
@@ -123,14 +157,17 @@ DOUBTFUL = {
 def make_kind(make_template, make_audience, make_campaign):
     """A checked, launchable campaign of a sample template to three people."""
 
-    def make(kind: str, fields: dict, **campaign_fields):
-        fields = dict(fields)
-        channel = fields.pop("channel", "SMS")
-        template = make_template(kind=kind, text=fields.pop("text", ""), **fields)
-        template.full_clean()  # the product accepts it as it is
-        audience = make_audience(opted_in=3, phone="+1415555{:04d}", channel=channel)
+    def make(kind: str, sample: Sample, **campaign_fields):
+        template = build_template(make_template, kind, sample)
+        audience = make_audience(
+            opted_in=3, phone="+1415555{:04d}", channel=sample.channel
+        )
         return make_campaign(
-            template, [audience], checked=True, channel=channel, **campaign_fields
+            template,
+            [audience],
+            checked=True,
+            channel=sample.channel,
+            **campaign_fields,
         )
 
     return make
@@ -144,13 +181,11 @@ def test_every_template_kind_has_a_sample():
     )
 
 
-@pytest.mark.parametrize(("kind", "fields"), CASES)
+@pytest.mark.parametrize(("kind", "sample"), CASES)
 def test_each_kind_of_template_builds_a_message_sinch_accepts(
-    sinch_sdk, make_template, kind, fields
+    sinch_sdk, make_template, kind, sample
 ):
-    fields = {k: v for k, v in fields.items() if k != "channel"}
-    template = make_template(kind=kind, text=fields.pop("text", ""), **fields)
-    template.full_clean()
+    template = build_template(make_template, kind, sample)
 
     message = template.sinch_message()
 
@@ -172,11 +207,11 @@ def test_a_template_the_product_accepts_never_builds_a_message_sinch_refuses(
     assert refusals == [], "the product accepts a template Sinch refuses"
 
 
-@pytest.mark.parametrize(("kind", "fields"), CASES)
+@pytest.mark.parametrize(("kind", "sample"), CASES)
 def test_each_kind_of_campaign_goes_out_in_batches_sinch_accepts(
-    sinch_sdk, sinch, sent_batches, make_kind, launched_campaign, kind, fields
+    sinch_sdk, sinch, sent_batches, make_kind, launched_campaign, kind, sample
 ):
-    campaign = launched_campaign(make_kind(kind, fields))
+    campaign = launched_campaign(make_kind(kind, sample))
 
     assert len(sent_batches) == 1, campaign.status
     [body] = sent_batches
@@ -219,11 +254,11 @@ def test_a_scheduled_campaign_with_every_option_goes_out_in_batches_sinch_accept
 def test_a_test_send_goes_out_as_a_batch_sinch_accepts(
     sinch_sdk, sinch, sent_batches, make_kind, make_list, make_contact, marketer
 ):
-    kind, fields = Kind.CHOICE, SAMPLES[Kind.CHOICE]["with a prompt"]
+    kind, sample = Kind.CHOICE, SAMPLES[Kind.CHOICE]["with a prompt"]
     seed = make_list("Seed: marketing team")
     for phone in ("+14155550201", "+14155550202"):
         make_contact(phone, consent=ConsentState.OPTED_IN, lists=[seed])
-    campaign = make_kind(kind, fields, seed_list=seed, ttl_seconds=3600)
+    campaign = make_kind(kind, sample, seed_list=seed, ttl_seconds=3600)
 
     result = test_send.send_test(campaign, marketer)
 
