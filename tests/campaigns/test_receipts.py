@@ -461,11 +461,16 @@ def test_batch_status_updates_are_kept_as_received(campaign):
     process()
     batch.refresh_from_db()
     assert batch.remote_status == "PROCESSED"
-    batch_status(batch, "SOMETHING_NEW")  # opaque: kept as received
+    batch_status(batch, "SOMETHING_NEW")  # unknown: never replaces a known one
+    process()
+    batch.refresh_from_db()
+    assert batch.remote_status == "PROCESSED"
+    assert batch.last_receipt_at is not None
+    Batch.objects.filter(pk=batch.pk).update(remote_status="")
+    batch_status(batch, "SOMETHING_NEW")  # nothing known yet: kept as received
     process()
     batch.refresh_from_db()
     assert batch.remote_status == "SOMETHING_NEW"
-    assert batch.last_receipt_at is not None
 
 
 def test_a_batch_status_update_is_found_by_batch_metadata_too(campaign):
