@@ -11,11 +11,14 @@ failure is never put on the wrong person. Without an identity the wire guess
 is trusted.
 """
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from campaigns.models import Recipient
 from sinch import wire
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,17 @@ def _pick(failure, candidates, identities) -> Resolved:
     if failure.channel_identity is None:
         return Resolved(candidates[0][1] if candidates else None)
     reported = (failure.channel_identity.channel, failure.channel_identity.identity)
-    for _, rid in candidates:
+    for position, rid in candidates:
         if same_person(reported, identities.get(rid, set())):
+            base = failure.message_index - position
+            if base != wire.PROCESSING_REPORT_INDEX_BASE:
+                # Evidence about Sinch's unconfirmed base: worth telling.
+                logger.warning(
+                    "a processing report counted positions from %s, not %s "
+                    "(sinch.wire.PROCESSING_REPORT_INDEX_BASE)",
+                    base,
+                    wire.PROCESSING_REPORT_INDEX_BASE,
+                )
             return Resolved(rid)
     if not candidates:
         return Resolved()
