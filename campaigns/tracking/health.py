@@ -253,9 +253,11 @@ def shape_check(events, now: datetime) -> Check:
         "Kept as received and not applied. An unknown batch callback key means "
         "Sinch sends a shape this product does not read yet: add the key to "
         "sinch/wire.py (BATCH_STATUS_UPDATE_KEYS or BATCH_PROCESSING_REPORT_KEYS) "
-        "and set the callbacks back to NEW. A processing report naming someone "
-        "else means the position Sinch reports does not match the batch as sent: "
-        "check those recipients' receipts at Sinch before acting on them.",
+        "and run `manage.py reprocess_callbacks`. A processing report naming "
+        "someone else means the position Sinch reports does not match the batch "
+        "as sent: check those recipients at Sinch; `manage.py reprocess_callbacks "
+        "--state MISMATCH` tries them again (they are never applied to someone "
+        "they do not name).",
         rows=[
             {
                 "pk": e["pk"],

@@ -233,3 +233,33 @@ def test_the_health_page_lists_callbacks_not_understood(client, superuser, campa
     assert row.group(1) == "warn"
     assert "1 of an unknown kind, 1 naming someone else" in html
     assert "add the key to sinch/wire.py" in html
+
+
+def test_kept_callbacks_are_processed_again_once_their_key_is_known(
+    campaign, monkeypatch
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    batch = Batch.objects.get(campaign=campaign)
+    event = store(
+        events.envelope(
+            ACCOUNT,
+            T0.timestamp(),
+            "batch_state_changed",
+            {"batch_id": batch.sinch_batch_id, "status": "COMPLETED"},
+        )
+    )
+    process()
+    assert state(event)[0] == State.UNKNOWN
+    keys = (*wire.BATCH_STATUS_UPDATE_KEYS, "batch_state_changed")
+    monkeypatch.setattr(wire, "BATCH_STATUS_UPDATE_KEYS", keys)  # the code learns it
+    out = StringIO()
+    call_command("reprocess_callbacks", "--state", "UNKNOWN", stdout=out)
+    assert "1 callbacks processed again: 1 processed" in out.getvalue()
+    assert state(event) == (State.PROCESSED, "")
+    assert remote(campaign) == "COMPLETED"
+    out = StringIO()
+    call_command("reprocess_callbacks", stdout=out)
+    assert "No kept callback" in out.getvalue()
