@@ -44,7 +44,7 @@ class RemoteBatchStatus(models.TextChoices):
     SCHEDULED = "SCHEDULED", "Scheduled"
     PROCESSED = "PROCESSED", "Processed"
     COMPLETED = "COMPLETED", "Completed"
-    PARTIAL = "PARTIAL", "Partly processed"
+    PARTIAL = "PARTIAL", "Partial"
     FAILED = "FAILED", "Failed"
     CANCELLED = "CANCELLED", "Cancelled"
 
