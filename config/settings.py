@@ -213,6 +213,9 @@ DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=2)
 DISPATCH_CLAIM_LEASE_S = env.int("DISPATCH_CLAIM_LEASE_S", default=600)
 # How long a batch Sinch does not know about stays uncertain before it is sent again.
 DISPATCH_UNCERTAIN_GRACE_S = env.int("DISPATCH_UNCERTAIN_GRACE_S", default=120)
+# A batch still uncertain after this is shown as a problem (health page,
+# campaign page) with what the operator can do.
+DISPATCH_UNCERTAIN_ALERT_S = env.int("DISPATCH_UNCERTAIN_ALERT_S", default=3600)
 # Submissions of one batch before it is failed (each claim counts, also one
 # whose worker was killed).
 DISPATCH_MAX_ATTEMPTS = env.int("DISPATCH_MAX_ATTEMPTS", default=5)

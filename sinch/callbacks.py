@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sinch import wire
+from sinch import variants, wire
 from sinch.payloads import ChannelIdentity
 
 
@@ -89,8 +89,10 @@ class BatchStatusUpdate(Callback):
 
 @dataclass(frozen=True)
 class ProcessingFailure:
-    message_index: int | None
+    message_index: int | None  # as Sinch wrote it (wire.PROCESSING_REPORT_INDEX_BASE)
     reason: Reason | None
+    # The recipient the entry names, when it names one (UNCONFIRMED, §5.3).
+    channel_identity: ChannelIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -165,10 +167,13 @@ def parse_callback(body: bytes | str | dict) -> Callback:
         if key in wire.CALLBACK_KEYS:
             parser = _PARSERS[wire.CALLBACK_KEYS[key]]
             return parser(wire.CALLBACK_KEYS[key], envelope, data, value)
-        if key.startswith("batch_") and "batch_id" in value:
-            if key == wire.BATCH_STATUS_UPDATE_KEY:
-                return _batch_status(envelope, data, value)
+        batch_kind = variants.batch_callback_kind(key)
+        if batch_kind == variants.STATUS_UPDATE:
+            return _batch_status(envelope, data, value)
+        if batch_kind == variants.PROCESSING_REPORT:
             return _processing_report(envelope, data, value)
+        if batch_kind == variants.UNKNOWN:
+            return UnknownCallback(wire.UNKNOWN_BATCH_CALLBACK_KIND, envelope, data)
     return UnknownCallback("UNKNOWN", envelope, data)
 
 
@@ -272,37 +277,33 @@ def _contact(kind, envelope, data, item) -> ContactNotification:
 
 
 def _batch_status(envelope, data, item) -> BatchStatusUpdate:
-    meta = item.get("meta_data") or item.get("metadata") or {}
     return BatchStatusUpdate(
         "BATCH_STATUS_UPDATE",
         envelope,
         data,
-        batch_id=str(item.get("batch_id", "")),
-        status=str(item.get("status", "")),
-        metadata=meta if isinstance(meta, dict) else _json_object(meta),
+        batch_id=str(item.get("batch_id") or ""),
+        status=str(item.get("status") or "").strip().upper(),
+        metadata=variants.batch_metadata(item),
     )
 
 
 def _processing_report(envelope, data, item) -> BatchProcessingReport:
-    entries = item.get("failed_messages")
-    if not isinstance(entries, list):
-        entries = [item] if "message_index" in item or "reason" in item else []
-    failures = tuple(
-        ProcessingFailure(
-            message_index=e.get("message_index")
-            if isinstance(e.get("message_index"), int)
-            else None,
-            reason=Reason.from_wire(e.get("reason")),
+    failures = []
+    for entry in variants.report_entries(item):
+        identity = variants.entry_identity(entry)
+        failures.append(
+            ProcessingFailure(
+                message_index=variants.entry_index(entry),
+                reason=Reason.from_wire(entry.get("reason")),
+                channel_identity=ChannelIdentity(*identity) if identity else None,
+            )
         )
-        for e in entries
-        if isinstance(e, dict)
-    )
     return BatchProcessingReport(
         "BATCH_PROCESSING_REPORT",
         envelope,
         data,
-        batch_id=str(item.get("batch_id", "")),
-        failures=failures,
+        batch_id=str(item.get("batch_id") or ""),
+        failures=tuple(failures),
     )
 
 

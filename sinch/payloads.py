@@ -13,7 +13,7 @@ from json.encoder import encode_basestring as _quote
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from sinch import wire
+from sinch import variants, wire
 from sinch.errors import SinchProtocolError
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -288,23 +288,22 @@ class BatchStatus:
 
     @classmethod
     def from_wire(cls, data: Any) -> "BatchStatus":
-        meta = data.get("meta_data") if isinstance(data, dict) else None
+        meta = variants.batch_metadata(data) if isinstance(data, dict) else {}
         return cls(
             batch_id=_required_str(data, "batch_id"),
             status=_required_str(data, "status"),
             send_after=_optional_time(data, "send_after"),
-            metadata={str(k): str(v) for k, v in (meta or {}).items()},
+            metadata={str(k): str(v) for k, v in meta.items()},
         )
 
     @classmethod
     def list_from_wire(cls, data: Any) -> list["BatchStatus"]:
-        if isinstance(data, dict):
-            # Tolerated: an object holding the array (§3.4 is UNCONFIRMED).
-            lists = [v for v in data.values() if isinstance(v, list)]
-            data = lists[0] if len(lists) == 1 else [] if not data else None
-        if not isinstance(data, list):
-            raise SinchProtocolError("unreadable batch list")
-        return [cls.from_wire(item) for item in data]
+        """Every shape of the by-metadata list (sinch.variants.batch_list)."""
+        try:
+            items = variants.batch_list(data)
+        except ValueError as exc:
+            raise SinchProtocolError(f"unreadable batch list: {exc}") from None
+        return [cls.from_wire(item) for item in items]
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,41 @@ CALLBACK_RATE_PER_S = 25  # callbacks per app per second; UNCONFIRMED (§5.1)
 # --- enums ---
 
 BATCH_STATUSES = ("READY", "SCHEDULED", "PROCESSED", "CANCELLED")  # confirmed (§4)
+# Sinch's event docs (and its skill) show a batch status update saying
+# COMPLETED, PARTIAL or FAILED, with message counts; the REST enum above never
+# does. Both styles are read (sinch.variants.batch_status_may_replace).
+BATCH_EVENT_STATUSES = ("COMPLETED", "PARTIAL", "FAILED")
+# Precedence of batch statuses: a status never replaces one of a higher rank,
+# nor a final one of the same rank (the first final status wins), so a batch
+# never moves backwards whatever order the callbacks and reads arrive in.
+# - SCHEDULED < READY < PROCESSED: the REST lifecycle (§4).
+# - COMPLETED / PARTIAL / FAILED say how processing ended: they refine
+#   PROCESSED (rank above it), and PROCESSED never replaces them.
+# - CANCELLED is final, of the same rank as the processing outcomes: Sinch
+#   cancels only a batch still waiting for its send time, so a CANCELLED after
+#   PROCESSED (or the reverse) cannot really happen. Should it arrive, the
+#   status already known is kept: a batch known to have gone out is never
+#   relabelled cancelled (its recipients may have got the message), and a
+#   confirmed cancel (its recipients already CANCELLED) is never undone.
+# - A status not listed here (Sinch may add some) is stored while nothing is
+#   known yet, and never replaces a known one.
+BATCH_STATUS_RANK = {
+    "SCHEDULED": 1,
+    "READY": 2,
+    "PROCESSED": 3,
+    "COMPLETED": 4,
+    "PARTIAL": 4,
+    "FAILED": 4,
+    "CANCELLED": 4,
+}
+# Final: nothing more happens to the batch at Sinch.
+BATCH_FINAL_STATUSES = frozenset(
+    {"PROCESSED", "COMPLETED", "PARTIAL", "FAILED", "CANCELLED"}
+)
+# The batch was expanded into messages (receipts follow): PROCESSED and the
+# event docs' outcomes. FAILED counts: "processing failed" may still have
+# sent part of it (UNCONFIRMED), and the receipts say what happened.
+BATCH_PROCESSED_STATUSES = frozenset({"PROCESSED", "COMPLETED", "PARTIAL", "FAILED"})
 PROCESSING_STRATEGIES = ("DEFAULT", "DISPATCH_ONLY")
 PROCESSING_MODES = ("CONVERSATION", "DISPATCH")
 MESSAGE_KINDS = (
@@ -151,9 +186,14 @@ REFUSE_RESERVED_METADATA_KEY = True
 CANCEL_BODY_ID_FIELD = "batch_id"
 # UNCONFIRMED: responses documented without fields are answered with {}.
 EMPTY_RESPONSE: dict = {}
-# UNCONFIRMED (§3.4): the by-metadata list is a bare JSON array. The client also
-# accepts an object holding one array.
+# UNCONFIRMED (§3.4, Appendix C): the by-metadata list. The OpenAPI page shows
+# the fields of one batch object; other sources read a bare JSON array. The
+# client reads all of them (sinch.variants.batch_list): a bare array, an
+# object holding the array under any key (the holder names below are only
+# tried first), one batch object, or an empty object (nothing found).
+# Pagination is not documented: settlement falls back to a read by id.
 LIST_BY_METADATA_IS_BARE_ARRAY = True
+BATCH_LIST_HOLDER_KEYS = ("batches", "batch_statuses", "items", "results", "data")
 # UNCONFIRMED (§3.1): an immediate batch echoes its acceptance time as send_after.
 # (send_after given but due within a minute, or past: echoed as sent.)
 
@@ -184,10 +224,53 @@ CALLBACK_KEYS = {
     "contact_merge_notification": "CONTACT_MERGE",
     "contact_update_notification": "CONTACT_UPDATE",
 }
-# UNCONFIRMED (§5.2, §5.3): the batch callbacks' keys and payloads. Any other
-# top-level "batch_*" object holding a batch_id is read as a processing report.
-BATCH_STATUS_UPDATE_KEY = "batch_status_update"
-BATCH_PROCESSING_REPORT_KEY = "batch_processing_report"
+# UNCONFIRMED (§5.2, §5.3): the batch callbacks' keys and payloads. The event
+# docs and the skill show `batch_status_update`; the trigger names are
+# BATCH_STATUS_UPDATE and "Batch Processing Report Notification". The other
+# names are plausible spellings of the same triggers, read alike. Any other
+# top-level "batch_*" object is an unknown batch callback: stored, shown on
+# the health page, never guessed to be one of these.
+BATCH_STATUS_UPDATE_KEYS = (
+    "batch_status_update",
+    "batch_status_update_notification",
+    "batch_status_notification",
+    "batch_status",
+    "batch_update",
+)
+BATCH_PROCESSING_REPORT_KEYS = (
+    "batch_processing_report",
+    "batch_processing_report_notification",
+    "batch_processing_notification",
+    "batch_report",
+    "batch_report_notification",
+)
+BATCH_STATUS_UPDATE_KEY = BATCH_STATUS_UPDATE_KEYS[0]
+BATCH_PROCESSING_REPORT_KEY = BATCH_PROCESSING_REPORT_KEYS[0]
+UNKNOWN_BATCH_CALLBACK_KIND = "UNKNOWN_BATCH_CALLBACK"
+# Where a status update may carry the batch's metadata (§3.3 names it
+# `meta_data`; the event docs show none at all: matched by batch_id then).
+BATCH_METADATA_FIELDS = ("meta_data", "metadata", "batch_metadata")
+# UNCONFIRMED (§5.3): a processing report lists failed recipients under one
+# of these keys, or is itself one entry.
+PROCESSING_REPORT_LIST_FIELDS = (
+    "failed_messages",
+    "failures",
+    "messages",
+    "recipients",
+)
+PROCESSING_REPORT_INDEX_FIELDS = ("message_index", "index", "recipient_index")
+# UNCONFIRMED (§5.3, Appendix C): `message_index` is the 0-based position in
+# recipient_and_params. When an entry names the recipient's identity
+# (PROCESSING_REPORT_IDENTITY_FIELDS), both 0- and 1-based positions are
+# checked against it and the one that matches is used
+# (campaigns.tracking.report_positions); an entry whose identity matches
+# neither is stored as a mismatch and never applied. Without an identity the
+# guess below is trusted.
+PROCESSING_REPORT_INDEX_BASE = 0
+PROCESSING_REPORT_INDEX_BASES = (0, 1)
+# `channel_identity` {channel, identity} (as in receipts), a `recipient` as
+# sent ({identified_by: {channel_identities: [...]}}), or flat fields.
+PROCESSING_REPORT_IDENTITY_FIELDS = ("channel_identity", "recipient", "identified_by")
 # Sinch's examples show callback identities without the "+" (§9.12): bare
 # digits of a phone identity are read as "+digits" first (contacts.phones).
 CALLBACK_PHONE_WITHOUT_PLUS = True

@@ -18,7 +18,7 @@ from django.utils import timezone
 from campaigns.dispatch import cancellation, freeze
 from campaigns.dispatch.freeze import FILLING
 from campaigns.models import Batch, Campaign
-from campaigns.models.states import RemoteBatchStatus
+from campaigns.models.states import REMOTE_PROCESSED, RemoteBatchStatus
 from config.lib.timezones import local_time
 
 B = Batch.Status
@@ -221,6 +221,9 @@ def _describe(batch: Batch, key: str, zone: str, now: datetime) -> str:
     if key == "accepted":
         if batch.remote_status == RemoteBatchStatus.PROCESSED:
             return "Processed by Sinch"
+        if batch.remote_status in REMOTE_PROCESSED:
+            outcome = RemoteBatchStatus(batch.remote_status).label.lower()
+            return f"Processed by Sinch ({outcome})"
         if batch.send_after is not None:
             return f"{label} (send time {when(batch.send_after, zone)})"
     return label

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 BatchStatus = Batch.Status
 RB = RemoteBatchStatus
 # Remote statuses after which a cancel can no longer work.
-TOO_LATE = (RB.READY, RB.PROCESSED, RB.FAILED)
+TOO_LATE = (RB.READY, RB.PROCESSED, RB.COMPLETED, RB.PARTIAL, RB.FAILED)
 # How often the confirmation is read while a cancel waits for it.
 CONFIRM_POLL_S = 0.25
 NOT_IN_TIME = (

@@ -10,6 +10,7 @@ from django.db import models
 
 from campaigns.models.campaign import Campaign
 from campaigns.models.sending import Recipient
+from sinch import variants, wire
 
 S = Campaign.Status
 R = Recipient.Status
@@ -33,25 +34,33 @@ FINISHED = (S.SUBMITTED, S.COMPLETED, S.CANCELLED, S.FAILED)
 class RemoteBatchStatus(models.TextChoices):
     """A batch's status as Sinch reports it (Batch.remote_status).
 
-    READY, SCHEDULED, PROCESSED and CANCELLED are documented for the Batch
-    API's status read; FAILED is what a batch status update may say. Empty
-    means not read yet.
+    READY, SCHEDULED, PROCESSED and CANCELLED are the Batch API's status
+    enum; COMPLETED, PARTIAL and FAILED are what Sinch's event docs show a
+    batch status update saying (sinch.wire). Another string Sinch sends is
+    stored as it came. Empty means not read yet.
     """
 
     READY = "READY", "Ready"
     SCHEDULED = "SCHEDULED", "Scheduled"
     PROCESSED = "PROCESSED", "Processed"
-    CANCELLED = "CANCELLED", "Cancelled"
+    COMPLETED = "COMPLETED", "Completed"
+    PARTIAL = "PARTIAL", "Partial"
     FAILED = "FAILED", "Failed"
+    CANCELLED = "CANCELLED", "Cancelled"
 
 
 RB = RemoteBatchStatus
-# No longer occupies Sinch's queue.
-REMOTE_DONE = frozenset({RB.PROCESSED, RB.CANCELLED, RB.FAILED})
-# Final for a batch status update: a later update never moves it back.
-REMOTE_FINAL = frozenset({RB.PROCESSED, RB.CANCELLED})
+# Final: no longer occupies Sinch's queue, and a later status never moves it
+# back (the precedence is sinch.wire.BATCH_STATUS_RANK, applied by
+# sinch.variants.batch_status_may_replace).
+REMOTE_DONE = frozenset(RB(s) for s in wire.BATCH_FINAL_STATUSES)
+REMOTE_FINAL = REMOTE_DONE
+# Expanded into messages: receipts are due.
+REMOTE_PROCESSED = frozenset(RB(s) for s in wire.BATCH_PROCESSED_STATUSES)
 # Not sent yet at Sinch.
 REMOTE_EARLY = frozenset({RB.READY, RB.SCHEDULED})
+may_replace = variants.batch_status_may_replace
+statuses_not_replaced_by = variants.statuses_not_replaced_by
 
 
 # --- recipients ---------------------------------------------------------------

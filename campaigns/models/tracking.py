@@ -42,6 +42,8 @@ class WebhookEvent(models.Model):
         ORPHAN = "ORPHAN", "Orphan: no matching message or batch"
         IGNORED = "IGNORED", "Ignored (nothing to do)"
         FAILED = "FAILED", "Processing failed"
+        UNKNOWN = "UNKNOWN", "Unknown kind: kept, not applied"
+        MISMATCH = "MISMATCH", "Names someone else: kept, not applied"
 
     received_at = models.DateTimeField()
     signed_at = models.DateTimeField(help_text="The signature's timestamp.")

@@ -1,17 +1,29 @@
 """Batch status updates, and the last-receipt times of batches and campaigns.
 
-An update sets Batch.remote_status as received (an opaque string), except
-that a known final status (PROCESSED, CANCELLED) is not replaced by a late
-known earlier one (READY, SCHEDULED). A CANCELLED update settles the batch as
-every confirmed cancel is (campaigns.dispatch.cancellation.settle_cancelled).
+An update sets Batch.remote_status as received, in the precedence of
+sinch.wire.BATCH_STATUS_RANK (campaigns.models.states.may_replace): a batch
+never moves backwards (a late SCHEDULED or READY never replaces PROCESSED or
+COMPLETED, CANCELLED never replaces a processed batch), and the event docs'
+COMPLETED / PARTIAL / FAILED are final like PROCESSED. A CANCELLED update
+settles the batch as every confirmed cancel is
+(campaigns.dispatch.cancellation.settle_cancelled).
+
+An update found by its metadata key for a batch whose Sinch id is not known
+yet (its submission's answer was lost: UNCERTAIN) records the Sinch id it
+carries, so that settlement can read the batch by id
+(campaigns.dispatch.settlement).
 """
 
 from campaigns.dispatch import cancellation
 from campaigns.dispatch.batch_request import BATCH_KEY
 from campaigns.models import Batch, Campaign
-from campaigns.models.states import REMOTE_EARLY, REMOTE_FINAL, RemoteBatchStatus
+from campaigns.models.states import RemoteBatchStatus, may_replace
 from campaigns.tracking.event_chunk import Chunk, Outcome, State, lock_in_order
 from config.lib.bulk import bulk_update, db_time
+
+# Batches whose Sinch id a callback may teach us: the submission's answer
+# was lost, or is not recorded yet.
+UNSETTLED = (Batch.Status.UNCERTAIN, Batch.Status.SUBMITTING)
 
 
 def apply_batch_statuses(chunk: Chunk) -> None:
@@ -34,10 +46,13 @@ def apply_batch_statuses(chunk: Chunk) -> None:
     by_key = {b[2]: b for b in batches}
     remote = {b[0]: b[4] for b in batches}
     final: dict[int, str] = {}
+    again: set[int] = set()
     for event_id, update, at in chunk.statuses:
         batch = by_sinch.get(update.batch_id) or by_key.get(
             str(update.metadata.get(BATCH_KEY, ""))
         )
+        if batch is not None and not batch[1] and update.batch_id:
+            chunk.learnt_sinch_ids[batch[0]] = update.batch_id
         if batch is None:
             chunk.outcomes.append(
                 Outcome(
@@ -51,8 +66,10 @@ def apply_batch_statuses(chunk: Chunk) -> None:
         batch_id = batch[0]
         current = final.get(batch_id, remote[batch_id])
         status = update.status[:32]
-        if not (current in REMOTE_FINAL and status in REMOTE_EARLY):
+        if may_replace(current, status):
             final[batch_id] = status
+        elif status == current == RemoteBatchStatus.CANCELLED:
+            again.add(batch_id)
         last = chunk.batch_receipts.get(batch_id)
         if last is None or at > last:
             chunk.batch_receipts[batch_id] = at
@@ -60,9 +77,11 @@ def apply_batch_statuses(chunk: Chunk) -> None:
             Outcome(event_id, State.PROCESSED, "", update.kind, batch[3])
         )
     for batch_id, status in final.items():
-        # CANCELLED again: the batch may not be settled yet (settling is idempotent).
-        if status != remote[batch_id] or status == RemoteBatchStatus.CANCELLED:
-            chunk.remote_statuses[status].append(batch_id)
+        chunk.remote_statuses[status].append(batch_id)
+    for batch_id in again - set(final):
+        # CANCELLED again: the batch may not be settled yet (settling is
+        # idempotent).
+        chunk.remote_statuses[RemoteBatchStatus.CANCELLED].append(batch_id)
 
 
 def write_last_receipts(chunk: Chunk) -> None:
@@ -72,6 +91,11 @@ def write_last_receipts(chunk: Chunk) -> None:
     lock_in_order(Campaign, chunk.campaign_receipts)
     for status, ids in sorted(chunk.remote_statuses.items()):
         Batch.objects.filter(pk__in=ids).update(remote_status=status)
+    for pk, sinch_id in sorted(chunk.learnt_sinch_ids.items()):
+        # Only while nobody recorded it: the submission's own answer wins.
+        Batch.objects.filter(pk=pk, sinch_batch_id="", status__in=UNSETTLED).update(
+            sinch_batch_id=sinch_id[:64]
+        )
     cancelled = chunk.remote_statuses.get(RemoteBatchStatus.CANCELLED)
     if cancelled:
         cancellation.settle_cancelled(cancelled)

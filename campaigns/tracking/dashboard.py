@@ -28,7 +28,7 @@ from campaigns.dispatch.batch_states import (
     when,
 )
 from campaigns.models import Batch, Campaign, CampaignTimeline, Recipient
-from campaigns.models.states import RemoteBatchStatus
+from campaigns.models.states import REMOTE_PROCESSED
 from campaigns.tracking import charts, failures
 from campaigns.tracking.attribution import campaign_replies
 from config.lib.timezones import local_time
@@ -80,7 +80,7 @@ def figures(campaign: Campaign) -> dict:
                 "size",
                 filter=Q(
                     status=Batch.Status.ACCEPTED,
-                    remote_status=RemoteBatchStatus.PROCESSED,
+                    remote_status__in=REMOTE_PROCESSED,
                 ),
             ),
             0,

@@ -11,7 +11,10 @@ move is reported to campaigns.counters and to the CampaignTimeline (per
 minute of the event, per status reached, counting the statuses a jump
 implies: READ received first also counts as queued and delivered), in the
 same transaction. A processing report fails the recipient at its index of
-the batch.
+the batch, checked against the identity the report names when it names one
+(campaigns.tracking.report_positions): a mismatch is kept, not applied.
+A receipt that names the Sinch batch of a recipient whose batch has no Sinch id
+yet (its submission's answer was lost) teaches that id to the batch.
 """
 
 from collections import Counter, defaultdict
@@ -23,6 +26,7 @@ from campaigns import counters
 from campaigns.dispatch.batch_request import CAMPAIGN_KEY, RECIPIENT_KEY
 from campaigns.models import CampaignTimeline, Recipient
 from campaigns.models.states import ALONG, RECEIPT_RANK, SUCCESS
+from campaigns.tracking import report_positions
 from campaigns.tracking.event_chunk import (
     Chunk,
     Outcome,
@@ -54,10 +58,10 @@ def apply_receipts(chunk: Chunk) -> None:
             )
             continue
         wanted[event_id] = (recipient_id, report, at)
-    positions: dict[tuple[str, int], int] = {}
-    if chunk.reports:
-        positions = _positions(chunk)
-    ids = {rid for rid, _, _ in wanted.values()} | set(positions.values())
+    positions = report_positions.resolve(chunk.reports) if chunk.reports else {}
+    ids = {rid for rid, _, _ in wanted.values()} | {
+        r.recipient_id for r in positions.values() if r.recipient_id is not None
+    }
     recipients = _load_recipients(ids)
     for event_id, (recipient_id, report, at) in wanted.items():
         row = recipients.get(recipient_id)
@@ -79,6 +83,9 @@ def apply_receipts(chunk: Chunk) -> None:
             continue
         code = report.reason.code if report.reason else ""
         advance(row, status, code, report.message_id, _minute(report, at))
+        if report.batch_id and not row.sinch_batch_id and row.batch_id:
+            # Its submission's answer was lost: Sinch's id for the batch.
+            chunk.learnt_sinch_ids[row.batch_id] = report.batch_id
         _seen(chunk, row, at)
         chunk.outcomes.append(
             Outcome(event_id, State.PROCESSED, "", report.kind, row.campaign_id)
@@ -147,28 +154,16 @@ def _mismatch(row: RecipientRow | None, recipient_id: int, report) -> str:
     return ""
 
 
-def _positions(chunk: Chunk) -> dict[tuple[str, int], int]:
-    """(Sinch batch id, index) -> recipient id, for the processing reports."""
-    batch_ids = {report.batch_id for _, report, _ in chunk.reports if report.batch_id}
-    indexes = {
-        f.message_index
-        for _, report, _ in chunk.reports
-        for f in report.failures
-        if f.message_index is not None
-    }
-    if not batch_ids or not indexes:
-        return {}
-    found = Recipient.objects.filter(
-        batch__sinch_batch_id__in=batch_ids, index__in=indexes
-    ).values_list("batch__sinch_batch_id", "index", "id")
-    return {(sinch_id, index): rid for sinch_id, index, rid in found}
-
-
 def _apply_processing_report(chunk, event_id, report, at, positions, recipients):
     hits = 0
     campaign_id = None
-    for failure in report.failures:
-        rid = positions.get((report.batch_id, failure.message_index))
+    mismatches = []
+    for n, failure in enumerate(report.failures):
+        found = positions.get((event_id, n))
+        if found is not None and found.mismatch:
+            mismatches.append(found.mismatch)
+            continue
+        rid = found.recipient_id if found is not None else None
         row = recipients.get(rid) if rid is not None else None
         if row is None:
             continue
@@ -177,7 +172,16 @@ def _apply_processing_report(chunk, event_id, report, at, positions, recipients)
         code = failure.reason.code if failure.reason else "PROCESSING_FAILED"
         advance(row, R.FAILED, code, "", _minute(report, at))
         _seen(chunk, row, at)
-    if hits:
+    if mismatches:
+        # Stored and shown on the health page; a failure is never put on
+        # someone the report does not name.
+        text = f"Sinch batch {report.batch_id or '?'}: " + "; ".join(mismatches)
+        if hits:
+            text = f"applied to {hits}, but {text}"
+        chunk.outcomes.append(
+            Outcome(event_id, State.MISMATCH, text[:2000], report.kind, campaign_id)
+        )
+    elif hits:
         chunk.outcomes.append(
             Outcome(event_id, State.PROCESSED, "", report.kind, campaign_id)
         )

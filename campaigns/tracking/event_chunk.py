@@ -52,6 +52,8 @@ class Chunk:
     batch_receipts: dict = field(default_factory=dict)  # batch id -> received_at
     campaign_receipts: dict = field(default_factory=dict)  # campaign -> received_at
     remote_statuses: dict = field(default_factory=lambda: defaultdict(list))
+    # batch id -> Sinch batch id a callback revealed (batch not settled yet)
+    learnt_sinch_ids: dict = field(default_factory=dict)
 
 
 def lock_in_order(model, ids) -> None:

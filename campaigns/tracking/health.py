@@ -228,7 +228,47 @@ def webhook_checks(now: datetime) -> list[Check]:
     )
     if n_failed:
         checks[-1].level = BAD
+    checks.append(shape_check(events, now))
     return checks
+
+
+def shape_check(events, now: datetime) -> Check:
+    """Callbacks in a shape the product does not know (an unknown `batch_*`
+    key), and processing reports whose identity names someone other than the
+    recipient at that position: kept, never applied."""
+    unknown = events.filter(state=WebhookEvent.State.UNKNOWN)
+    mismatch = events.filter(state=WebhookEvent.State.MISMATCH)
+    n_unknown, unknown_text = _capped(unknown)
+    n_mismatch, mismatch_text = _capped(mismatch)
+    latest = list(
+        (unknown | mismatch)
+        .order_by("-id")
+        .values("pk", "kind", "state", "error", "received_at")[:LISTED]
+    )
+    return Check(
+        "callback_shapes",
+        "Callbacks not understood",
+        f"{unknown_text} of an unknown kind, {mismatch_text} naming someone else",
+        WARN if n_unknown or n_mismatch else OK,
+        "Kept as received and not applied. An unknown batch callback key means "
+        "Sinch sends a shape this product does not read yet: add the key to "
+        "sinch/wire.py (BATCH_STATUS_UPDATE_KEYS or BATCH_PROCESSING_REPORT_KEYS) "
+        "and run `manage.py reprocess_callbacks`. A processing report naming "
+        "someone else means the position Sinch reports does not match the batch "
+        "as sent: check those recipients at Sinch; `manage.py reprocess_callbacks "
+        "--state MISMATCH` tries them again (they are never applied to someone "
+        "they do not name).",
+        rows=[
+            {
+                "pk": e["pk"],
+                "kind": e["kind"],
+                "state": e["state"],
+                "error": e["error"],
+                "since": _stamp(e["received_at"], now),
+            }
+            for e in latest
+        ],
+    )
 
 
 # --- batches ------------------------------------------------------------------
@@ -246,8 +286,11 @@ def batch_check(now: datetime) -> Check:
     stuck = list(
         (uncertain | overdue).select_related("campaign").order_by("claimed_at")[:LISTED]
     )
+    alert = timedelta(seconds=settings.DISPATCH_UNCERTAIN_ALERT_S)
     old_uncertain = [
-        b for b in stuck if b.uncertain_since and now - b.uncertain_since > grace * 5
+        b
+        for b in stuck
+        if b.uncertain_since and now - b.uncertain_since > min(grace * 5, alert)
     ]
     level = BAD if n_overdue or old_uncertain else WARN if n_uncertain else OK
     value = f"{n_uncertain:,} uncertain, {n_overdue:,} submitting past the lease"
@@ -255,7 +298,12 @@ def batch_check(now: datetime) -> Check:
         "An uncertain batch is looked up at Sinch (by its metadata) before it "
         "is ever sent again; one submitting for longer than the lease "
         f"({settings.DISPATCH_CLAIM_LEASE_S} s) lost its worker and is "
-        "reconciled by the periodic tick."
+        "reconciled by the periodic tick. When the list by metadata finds "
+        "nothing or cannot be read, a batch whose Sinch id a callback told is "
+        "read by that id; one Sinch is known to have is never sent again. "
+        "Still uncertain after a while: look its metadata key up in Sinch's "
+        "dashboard, fix the connection to Sinch (credentials, region: see "
+        "below), or cancel its campaign to give it up."
     )
     return Check(
         "batches",

@@ -126,3 +126,25 @@ def _matching(refs: dict[int, tuple]) -> list[int]:
             continue
         ready.append(pk)
     return ready
+
+
+# Callbacks kept unapplied that an operator may send through again, once the
+# code reads them (an unknown batch key added to sinch.wire) or Sinch's
+# records were checked (a processing report naming someone else).
+REQUEUABLE = (WebhookEvent.State.UNKNOWN, WebhookEvent.State.MISMATCH)
+
+
+def requeue_unapplied(states=REQUEUABLE) -> int:
+    """Kept callbacks in `states` go back to NEW (their reason cleared) for
+    the processor; returns how many. ValueError for any other state."""
+    states = tuple(states)
+    wrong = [s for s in states if s not in REQUEUABLE]
+    if wrong:
+        raise ValueError(
+            f"only {', '.join(REQUEUABLE)} callbacks are sent through again, "
+            f"not {', '.join(wrong)}"
+        )
+    return WebhookEvent.objects.filter(state__in=states).update(
+        state=WebhookEvent.State.NEW, error=""
+    )
+

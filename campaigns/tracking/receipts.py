@@ -26,7 +26,7 @@ from campaigns.models import WebhookEvent
 from campaigns.tracking import batch_statuses, deliveries, erased_senders, replies
 from campaigns.tracking.event_chunk import Chunk, Outcome, State, error_text
 from config.lib.bulk import bulk_update, db_time, id_lists
-from sinch import callbacks
+from sinch import callbacks, wire
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,19 @@ def _apply(rows) -> Counter:
             chunk.inbound.append(item)
         elif isinstance(parsed, callbacks.ConsentNotification):
             chunk.consents.append(item)
+        elif parsed.kind == wire.UNKNOWN_BATCH_CALLBACK_KIND:
+            # Never guessed to be a status update or a processing report:
+            # kept, and counted on the health page.
+            keys = [k for k in parsed.raw if k.startswith("batch_")][:3]
+            chunk.outcomes.append(
+                Outcome(
+                    event_id,
+                    State.UNKNOWN,
+                    f"unknown batch callback {', '.join(keys)}: stored, not "
+                    "applied (add its key to sinch.wire if Sinch sends it)",
+                    parsed.kind,
+                )
+            )
         else:
             chunk.outcomes.append(
                 Outcome(event_id, State.IGNORED, "nothing to do", parsed.kind)

@@ -60,8 +60,10 @@ from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from campaigns.models.states import (
     ACTIVE,
     REMOTE_DONE,
+    REMOTE_PROCESSED,
     WAITING,
     RemoteBatchStatus,
+    statuses_not_replaced_by,
 )
 from campaigns.tracking.completion import complete_finished_campaigns
 from campaigns.tracking.orphans import retry_orphans
@@ -209,19 +211,25 @@ def read_silent_batches(
 def _record_statuses(
     campaign_id: int, batches: dict[str, int], statuses: dict[str, str], now
 ) -> int:
-    """Store the statuses read; a final status already known is kept."""
+    """Store the statuses read, in the batch status precedence (a status
+    already known that outranks the one read is kept)."""
     by_status: dict[str, list[int]] = defaultdict(list)
     for sinch_id, status in statuses.items():
         by_status[status].append(batches[sinch_id])
     read = 0
     with transaction.atomic():
         for status, ids in by_status.items():
-            read += (
-                Batch.objects.filter(pk__in=ids, status=BatchStatus.ACCEPTED)
-                .exclude(remote_status__in=REMOTE_DONE)
-                .update(remote_status=status, remote_checked_at=now)
-            )
-        cancelled = by_status.get(RemoteBatchStatus.CANCELLED)
+            accepted = Batch.objects.filter(pk__in=ids, status=BatchStatus.ACCEPTED)
+            accepted.update(remote_checked_at=now)
+            read += accepted.exclude(
+                remote_status__in=statuses_not_replaced_by(status)
+            ).update(remote_status=status)
+        cancelled = list(
+            Batch.objects.filter(
+                pk__in=by_status.get(RemoteBatchStatus.CANCELLED, ()),
+                remote_status=RemoteBatchStatus.CANCELLED,
+            ).values_list("pk", flat=True)
+        )
         if cancelled:
             # Settled as every confirmed cancel is (receipt included).
             cancellation.settle_cancelled(cancelled)
@@ -245,7 +253,7 @@ def flag_stalled_campaigns(now: datetime | None = None) -> dict[str, int]:
     ids = set(waiting) | flagged
     if not ids:
         return {"flagged": 0, "cleared": 0}
-    processed = Q(remote_status=RemoteBatchStatus.PROCESSED)
+    processed = Q(remote_status__in=REMOTE_PROCESSED)
     became_due = Greatest(
         Coalesce("submitted_at", "created_at"),
         Coalesce("send_after", "submitted_at", "created_at"),
@@ -326,7 +334,7 @@ def _stall_reason(campaign, waiting, facts, draining, now, stall_after) -> str:
             campaign_id=campaign.pk,
             is_test=False,
             status__in=WAITING,
-            batch__remote_status=RemoteBatchStatus.PROCESSED,
+            batch__remote_status__in=REMOTE_PROCESSED,
         ).count()
         if not waiting:
             return ""

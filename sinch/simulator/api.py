@@ -246,8 +246,16 @@ class Api:
                 [("metadataKey", "metadataKey and metadataValue are required")],
             )
         with self.sim.state.lock:
-            found = self.sim.state.by_metadata.get((key, value[0]), [])
-            return Response(200, [b.to_wire() for b in found])
+            found = [
+                b.to_wire() for b in self.sim.state.by_metadata.get((key, value[0]), [])
+            ]
+        if self.sim.knobs.metadata_list_shape == "list":
+            return Response(200, found)
+        # "object": the API page's shape, one batch object (and, since it does
+        # not say, {} for none and a holder for several).
+        if len(found) == 1:
+            return Response(200, found[0])
+        return Response(200, {"batches": found} if found else {})
 
     def _contacts(self, request: Request) -> Response:
         data = _json(request.body)

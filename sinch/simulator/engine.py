@@ -48,6 +48,7 @@ class _Cursor:
         self.ready_at = ready_at
         self.index = 0
         self.items: list | None = None
+        self.failed = 0  # recipients reported in processing reports
 
     def load(self) -> None:
         data = json.loads(self.batch.body or b"{}")
@@ -223,11 +224,30 @@ class Engine:
         self._emit_status(batch, "PROCESSED")
         self._drain.append(_Cursor(batch, self.clock.now()))
 
-    def _emit_status(self, batch: Batch, status: str) -> None:
+    def _emit_status(self, batch: Batch, status: str, counts=None) -> None:
+        """A batch status update in the knobs' style. The event style tells
+        only how a batch ended (COMPLETED / PARTIAL / FAILED, once its
+        messages are generated: `_finished`) or that it was CANCELLED."""
+        style = self.knobs.batch_status_style
+        if style == "event" and status in ("SCHEDULED", "READY", "PROCESSED"):
+            return
         payload = events.batch_status_update(
-            self.account, batch, status, self.clock.now()
+            self.account,
+            batch,
+            status,
+            self.clock.now(),
+            style=style,
+            key=self.knobs.batch_status_key,
+            counts=counts,
         )
         self.emit(payload, "BATCH_STATUS_UPDATE", self.knobs.webhook_url)
+
+    def _finished(self, cursor: _Cursor) -> None:
+        """Every message of the batch was generated (or reported failed)."""
+        if self.knobs.batch_status_style == "event":
+            total = len(cursor.items or ())
+            status = events.event_outcome(total, cursor.failed)
+            self._emit_status(cursor.batch, status, (total, cursor.failed))
 
     # --- messages ---
 
@@ -243,6 +263,7 @@ class Engine:
                 cursor.load()
             if cursor.index >= len(cursor.items):
                 self._drain.popleft()
+                self._finished(cursor)
                 continue
             self._send_one(cursor, cursor.index, now)
             cursor.index += 1
@@ -262,9 +283,21 @@ class Engine:
             contact = self.state.contacts.get(recipient["contact_id"])
             if mode == "DISPATCH" or contact is None:
                 reason = "CONTACT_NOT_FOUND" if contact is None else "BAD_REQUEST"
+                known = contact["channel_identities"][:1] if contact else []
                 payload = events.processing_report(
-                    self.account, batch.batch_id, index, reason, now
+                    self.account,
+                    batch.batch_id,
+                    index,
+                    reason,
+                    now,
+                    style=self.knobs.batch_status_style,
+                    key=self.knobs.processing_report_key,
+                    base=self.knobs.report_index_base,
+                    identity=(known[0]["channel"], known[0]["identity"])
+                    if known
+                    else None,
                 )
+                cursor.failed += 1
                 self.emit(payload, "BATCH_PROCESSING_REPORT", self.knobs.webhook_url)
                 return
             pairs = [

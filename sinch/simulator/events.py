@@ -70,30 +70,79 @@ def delivery_report(
     return envelope(account, now, "message_delivery_report", item, **extra)
 
 
+# The keys each batch-callback style sends (the knobs may name another).
+STYLE_KEYS = {
+    "rest": (wire.BATCH_STATUS_UPDATE_KEY, wire.BATCH_PROCESSING_REPORT_KEY),
+    "event": ("batch_status_update", "batch_processing_report_notification"),
+}
+
+
 def batch_status_update(
-    account: Account, batch: Batch, status: str, now: float
+    account: Account,
+    batch: Batch,
+    status: str,
+    now: float,
+    *,
+    style: str = "rest",
+    key: str = "",
+    counts: tuple[int, int] | None = None,
 ) -> dict:
-    item = {
-        "batch_id": batch.batch_id,
-        "status": status,
-        "meta_data": batch.metadata,
-    }
-    return envelope(account, now, wire.BATCH_STATUS_UPDATE_KEY, item)
+    """A batch status update. rest: the REST enum with the batch's meta_data;
+    event: the event docs' shape (message counts, no metadata)."""
+    item: dict[str, Any] = {"batch_id": batch.batch_id, "status": status}
+    if style == "event":
+        total, failed = counts or (batch.size, 0)
+        item["total_messages"] = total
+        item["successful_messages"] = total - failed
+        item["failed_messages"] = failed
+        item["processing_time_ms"] = int(max(0.0, now - batch.send_after) * 1000)
+    else:
+        item["meta_data"] = batch.metadata
+    return envelope(account, now, key or STYLE_KEYS[style][0], item)
+
+
+def event_outcome(total: int, failed: int) -> str:
+    """How the event docs name the end of a batch's processing."""
+    if failed and failed >= total:
+        return "FAILED"
+    return "PARTIAL" if failed else "COMPLETED"
 
 
 def processing_report(
-    account: Account, batch_id: str, index: int, reason: str, now: float
+    account: Account,
+    batch_id: str,
+    index: int,
+    reason: str,
+    now: float,
+    *,
+    style: str = "rest",
+    key: str = "",
+    base: int = 0,
+    identity: tuple[str, str] | None = None,
 ) -> dict:
-    item = {
-        "batch_id": batch_id,
-        "message_index": index,
+    """One failed recipient (0-based `index`, written from `base`). rest: the
+    report is the entry; event: a list of entries (`failed_messages`), each
+    naming the recipient's identity when known."""
+    entry: dict[str, Any] = {
+        "message_index": index + base,
         "reason": {
             "code": reason,
             "description": wire.REASON_DESCRIPTIONS.get(reason, reason),
             "sub_code": wire.NO_SUB_CODE,
         },
     }
-    return envelope(account, now, wire.BATCH_PROCESSING_REPORT_KEY, item)
+    if identity is not None:
+        channel, value = identity
+        entry["channel_identity"] = {
+            "channel": channel,
+            "identity": callback_identity(channel, value),
+        }
+    item: dict[str, Any] = {"batch_id": batch_id}
+    if style == "event":
+        item["failed_messages"] = [entry]
+    else:
+        item.update(entry)
+    return envelope(account, now, key or STYLE_KEYS[style][1], item)
 
 
 def inbound(

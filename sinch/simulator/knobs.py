@@ -91,6 +91,33 @@ class Knobs:
     consent_management: str = _knob(
         "off", "STOP/START handling", ("off", "primary", "secondary")
     )
+    metadata_list_shape: str = _knob(
+        "list",
+        "by-metadata list: a bare array, or object (one batch object, {} for "
+        'none, {"batches": [...]} for several)',
+        ("list", "object"),
+    )
+    batch_status_style: str = _knob(
+        "rest",
+        "batch callbacks: rest (READY/SCHEDULED/PROCESSED/CANCELLED with "
+        "meta_data) or event (COMPLETED/PARTIAL/FAILED with counts, no "
+        "meta_data, once the batch is sent; listed failures)",
+        ("rest", "event"),
+    )
+    batch_status_key: str = _knob(
+        "",
+        "key of batch status updates (empty: the style's)",
+        ("", *wire.BATCH_STATUS_UPDATE_KEYS),
+    )
+    processing_report_key: str = _knob(
+        "",
+        "key of batch processing reports (empty: the style's)",
+        ("", *wire.BATCH_PROCESSING_REPORT_KEYS),
+    )
+    report_index_base: int = _knob(
+        wire.PROCESSING_REPORT_INDEX_BASE,
+        "position of the first recipient in processing reports (0 or 1)",
+    )
     seed: int = _knob(0, "random seed (0: random)")
 
     def __post_init__(self) -> None:
@@ -144,6 +171,8 @@ def coerce(name: str, value: Any) -> Any:
             raise ValueError(f"{name}: must not be negative")
         if name.endswith("_ratio") and result > 1:
             raise ValueError(f"{name}: a share between 0 and 1")
+    if name == "report_index_base" and result not in (0, 1):
+        raise ValueError("report_index_base: 0 or 1")
     if name == "time_factor" and result <= 0:
         raise ValueError("time_factor: must be positive")
     return result

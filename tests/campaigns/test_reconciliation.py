@@ -166,9 +166,11 @@ def receipt_arrives(campaign, at, status=R.DELIVERED) -> Recipient:
 # --- silent batches -------------------------------------------------------------
 
 
+@pytest.mark.parametrize("shape", ["list", "object"])
 def test_batches_silent_past_the_threshold_have_their_status_read_in_one_request(
-    launched, control, reads, slots
+    launched, control, reads, slots, shape
 ):
+    control.knobs(metadata_list_shape=shape)  # a bare array, or a holder
     campaign = launched()
     slots.clear()  # those dispatch took
     assert control.state()["counters"]["callbacks_dropped"] > 0

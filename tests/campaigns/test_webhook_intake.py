@@ -367,13 +367,15 @@ def test_waking_the_processor_is_debounced_and_never_drops_the_last_wake():
 # --- the simulator's real callbacks, end to end -------------------------------
 
 
+@pytest.mark.parametrize("style", ["rest", "event"])
 def test_the_simulators_signed_callbacks_are_stored_end_to_end(
-    live_server, sim, control, monkeypatch
+    live_server, sim, control, monkeypatch, style
 ):
-    """Receipts and batch status updates from the simulator, over HTTP to the
-    app, are all answered 200 and stored; an inbound STOP too."""
+    """Receipts and batch status updates from the simulator (in either style
+    of batch status update), over HTTP to the app, are all answered 200 and
+    stored; an inbound STOP too."""
     monkeypatch.setattr(inbox, "queue_processor", lambda: None)
-    control.knobs(webhook_url=live_server.url + URL)
+    control.knobs(webhook_url=live_server.url + URL, batch_status_style=style)
     sent = make_client(sim).send_batch(batch(3))
     control.post("inbound", identity="+15551230001", text="STOP")
 

@@ -40,6 +40,10 @@ def command_simulator(receiver):
             "--failure-ratio=0",
             "--cancel-delay-s=7",
             "--cancel-failure-ratio=0.25",
+            "--metadata-list-shape=object",
+            "--batch-status-style=event",
+            "--processing-report-key=batch_report",
+            "--report-index-base=1",
         ],
         cwd=ROOT,
         env=env,
@@ -95,12 +99,18 @@ def test_hand_started_simulator_sends_signed_receipts_for_a_batch(
     )
     assert sent.status_code == 200, sent.text
     bodies = receiver.wait_for(
-        lambda b: any(
-            x.get("message_delivery_report", {}).get("status") == "DELIVERED" for x in b
+        lambda b: (
+            any(
+                x.get("message_delivery_report", {}).get("status") == "DELIVERED"
+                for x in b
+            )
+            and any("batch_status_update" in x for x in b)
         ),
         timeout=10,
     )
-    assert any("batch_status_update" in b for b in bodies)
+    # --batch-status-style=event: only how the batch ended, with counts.
+    (update,) = [b["batch_status_update"] for b in bodies if "batch_status_update" in b]
+    assert (update["status"], update["total_messages"]) == ("COMPLETED", 1)
     for headers, body in receiver.requests:
         assert signatures.verify(headers, body, ["readme-secret"]).ok
 
@@ -123,3 +133,42 @@ def test_if_needed_does_not_start_when_real_credentials_are_set(settings):
 def test_the_asynchronous_cancel_is_set_from_the_command_line(command_simulator):
     knobs = requests.get(command_simulator + "/_simulator/knobs", timeout=5).json()
     assert (knobs["cancel_delay_s"], knobs["cancel_failure_ratio"]) == (7.0, 0.25)
+
+
+def test_the_shape_knobs_are_set_from_the_command_line_and_at_run_time(
+    command_simulator,
+):
+    url = command_simulator
+    knobs = requests.get(url + "/_simulator/knobs", timeout=5).json()
+    assert (
+        knobs["metadata_list_shape"],
+        knobs["batch_status_style"],
+        knobs["processing_report_key"],
+        knobs["report_index_base"],
+    ) == ("object", "event", "batch_report", 1)
+    token = requests.post(
+        url + "/oauth2/token",
+        auth=("sim-key-id", "sim-key-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    ).json()["access_token"]
+
+    def listed():
+        return requests.get(
+            url + "/v1/projects/sim-project/messages",
+            params={"metadataKey": "campaign_id", "metadataValue": "none"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).json()
+
+    assert listed() == {}  # the object shape: nothing found
+    changed = requests.post(
+        url + "/_simulator/knobs",
+        json={"metadata_list_shape": "list", "batch_status_style": "rest"},
+        timeout=5,
+    ).json()
+    assert (changed["metadata_list_shape"], changed["batch_status_style"]) == (
+        "list",
+        "rest",
+    )
+    assert listed() == []
