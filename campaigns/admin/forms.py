@@ -92,8 +92,10 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
             self.initial.setdefault("send_at_local", instance.local_send_time)
         values, self.unshown = props.stored_values(instance)
         for key, value in values.items():
-            name = "sms_sender" if key == rules.SMS_SENDER else props.field_name(key)
-            self.initial.setdefault(name, value)
+            if key == rules.SMS_SENDER:  # an old campaign kept it in the JSON
+                self.initial["sms_sender"] = value
+            else:
+                self.initial.setdefault(props.field_name(key), value)
         if self.unshown:
             self.fields[props.DROP_FIELD].widget = forms.CheckboxInput()
 
