@@ -102,7 +102,7 @@ PROPERTIES: dict[str, ChannelProperty] = {
             "WHATSAPP",
             BOOLEAN,
             "Link preview",
-            "Show a preview of a link in a text message.",
+            "Whether a link in a text message shows a preview (by default it does).",
             default="true",
             off_label="No link preview",
         ),

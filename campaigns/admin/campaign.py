@@ -255,7 +255,10 @@ class CampaignAdmin(
         fieldsets = list(super().get_fieldsets(request, obj))
         at = [name for name, _ in fieldsets].index("Channel") + 1
         if obj is None or self.has_change_permission(request, obj):
-            used = obj.channels() if obj else [Campaign.channel.field.default]
+            if request.method == "POST":  # shown again with errors
+                used = props.posted_channels(request.POST)
+            else:
+                used = obj.channels() if obj else [Campaign.channel.field.default]
             unshown = props.stored_values(obj)[1] if obj else {}
             fieldsets[at:at] = props.channel_fieldsets(used, unshown)
             return fieldsets

@@ -25,8 +25,10 @@ def _field(prop: registry.ChannelProperty) -> forms.Field:
     help_text = f"{prop.help} Sent as {prop.key}."
     common = {"required": False, "label": prop.label, "help_text": help_text}
     if prop.kind == registry.BOOLEAN:
+        ticked = "true"
         if inverted(prop.key):  # ticked: the non-default "false"
-            common["label"] = prop.off_label
+            common["label"], ticked = prop.off_label, "false"
+        common["help_text"] = f"{prop.help} Ticked: sent as {prop.key} = {ticked}."
         return forms.BooleanField(**common)
     if prop.kind == registry.INTEGER:
         return forms.IntegerField(
@@ -84,6 +86,16 @@ def stored_values(campaign) -> tuple[dict, dict]:
     if rules.SMS_SENDER in unshown and not campaign.sms_sender:
         values[rules.SMS_SENDER] = unshown.pop(rules.SMS_SENDER)
     return values, unshown
+
+
+def posted_channels(post) -> list[str]:
+    """The channels a submitted (not yet saved) campaign form names."""
+    order = [
+        part.strip().upper()
+        for part in post.get("channel_priority_order", "").split(",")
+        if part.strip()
+    ]
+    return rules.campaign_channels(post.get("channel", ""), order)
 
 
 def form_channels() -> list[str]:

@@ -102,7 +102,7 @@ def test_a_marketer_sets_properties_per_channel_and_sees_them_again(
     assert not re.search(r'name="cp_mms_strict_validation"[^>]*checked', html)
     assert 'name="cp_sms_max_number_of_message_parts" value="2"' in html
     assert "No link preview" in html
-    assert "Sent as WHATSAPP_PREVIEW_URL." in html
+    assert "Ticked: sent as WHATSAPP_PREVIEW_URL = false." in html
 
     # Saved again as shown, nothing changes.
     again = client.post(
