@@ -124,7 +124,7 @@ def channel_fieldsets(used: list[str], unshown: dict) -> list[tuple]:
         fieldsets.append((f"{Channel(channel).label} properties", options))
     if unshown:
         listing = format_html_join(
-            ", ", "<code>{}</code> = <code>{}</code>", unshown.items()
+            ", ", "<code>{}</code> = <code>{}</code>", sorted(unshown.items())
         )
         description = format_html(
             "{}: saved before, and no field here can show them. Tick the box "

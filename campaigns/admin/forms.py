@@ -114,7 +114,7 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
             self.add_error(
                 None,
                 "Stored channel properties Sinch does not accept: "
-                f"{', '.join(map(str, self.unshown))}. Tick “Remove the stored "
+                f"{', '.join(sorted(map(str, self.unshown)))}. Tick “Remove the stored "
                 "properties above” to remove them.",
             )
         self.instance.channel_properties = properties

@@ -257,8 +257,8 @@ def test_properties_sinch_no_longer_accepts_are_shown_on_edit_and_kept_until_rem
     errors = refused.context["adminform"].form.non_field_errors()
     assert (
         "Stored channel properties Sinch does not accept: "
-        "WHATSAPP_DISABLE_LINK_PREVIEW, KAKAO_TALK_SENDER_KEY, "
-        "MESSENGER_NOTIFICATION_TYPE."
+        "KAKAO_TALK_SENDER_KEY, MESSENGER_NOTIFICATION_TYPE, "
+        "WHATSAPP_DISABLE_LINK_PREVIEW."
     ) in errors[0]
     campaign.refresh_from_db()
     assert campaign.channel_properties == stored  # nothing lost
