@@ -9,6 +9,8 @@ in brackets); when Sinch turns out to differ, change it here.
 import re
 from datetime import UTC, datetime, timedelta
 
+from sinch import channel_properties
+
 # --- endpoints (confirmed, §0-§3) ----------------------------------------------
 
 TOKEN_PATH = "/oauth2/token"
@@ -34,31 +36,11 @@ SEND_AFTER_IMMEDIATE_WITHIN = timedelta(seconds=60)
 # ttl is "<seconds>s" within these bounds: single-send rule, by analogy (§3.1).
 TTL_PATTERN = re.compile(r"^([0-9]{1,12})s$")
 TTL_MIN_S, TTL_MAX_S = 3, 315_576_000_000
-CHANNEL_PROPERTY_MAX_LEN = 1024
-# Keys of `channel_properties` the product accepts. UNCONFIRMED beyond the SMS
-# ones (§3.1 names SMS_SENDER, SMS_MAX_NUMBER_OF_MESSAGE_PARTS,
-# SMS_FLASH_MESSAGE, MMS_SENDER, VIBER_SENDER_NAME); the rest follow the
-# Conversation API's channel-property documentation. Add keys here as needed.
-CHANNEL_PROPERTY_KEYS = frozenset(
-    {
-        "SMS_SENDER",
-        "SMS_MAX_NUMBER_OF_MESSAGE_PARTS",
-        "SMS_FLASH_MESSAGE",
-        "MMS_SENDER",
-        "MMS_STRICT_VALIDATION",
-        "MMS_FALLBACK_TEXT",
-        "MMS_DISABLE_FALLBACK_SMS",
-        "MMS_DISABLE_FALLBACK_SMS_LINK",
-        "VIBER_SENDER_NAME",
-        "VIBER_SENDER_AVATAR",
-        "KAKAO_TALK_SENDER_KEY",
-        "MESSENGER_MESSAGING_TYPE",
-        "MESSENGER_MESSAGE_TAG",
-        "MESSENGER_NOTIFICATION_TYPE",
-        "INSTAGRAM_MESSAGE_TAG",
-        "WHATSAPP_DISABLE_LINK_PREVIEW",
-    }
-)
+# Keys of `channel_properties`, their channels and value types: one registry,
+# sinch.channel_properties (Sinch's ChannelPropertyKey enum plus
+# WHATSAPP_PREVIEW_URL); its UNCONFIRMED entries are marked there.
+CHANNEL_PROPERTY_MAX_LEN = channel_properties.MAX_VALUE_LEN
+CHANNEL_PROPERTY_KEYS = channel_properties.KEYS
 TOKEN_TTL_S = 3599  # what Sinch's token endpoint answers (§1.2)
 API_RATE_LIMIT_PER_S = 800  # per project (§7); UNCONFIRMED for the batch host
 DRAIN_RATE_PER_S = 20  # messages drained to channels per app by default (§7)

@@ -157,6 +157,7 @@ LAYERS = (
     (
         "campaigns.models",
         "campaigns.placeholders",
+        "campaigns.channel_properties",
         "campaigns.counters",
         "campaigns.transitions",
         "campaigns.erasure",

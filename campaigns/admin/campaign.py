@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import transitions
+from campaigns.admin import channel_property_fields as props
 from campaigns.admin.dashboard import DashboardAdminMixin
 from campaigns.admin.dispatch import DispatchAdminMixin, DispatchFilter
 from campaigns.admin.forms import CampaignForm, PreviewForm
@@ -61,13 +62,9 @@ class CampaignAdmin(
         (
             "Channel",
             {
-                "fields": (
-                    "channel",
-                    "channel_priority_order",
-                    "ttl_seconds",
-                    "sms_sender",
-                    "channel_properties",
-                )
+                "fields": ("channel", "channel_priority_order", "ttl_seconds"),
+                "description": "The properties of the campaign's channels "
+                "follow, one section per channel.",
             },
         ),
         (
@@ -252,9 +249,21 @@ class CampaignAdmin(
         )
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
+        """The fixed sections; after "Channel", one section of typed channel
+        properties per channel (channel_property_fields.channel_fieldsets),
+        or, read-only, the properties as sent."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        at = [name for name, _ in fieldsets].index("Channel") + 1
         if obj is None or self.has_change_permission(request, obj):
+            if request.method == "POST":  # shown again with errors
+                used = props.posted_channels(request.POST)
+            else:
+                used = obj.channels() if obj else [Campaign.channel.field.default]
+            unshown = props.stored_values(obj)[1] if obj else {}
+            fieldsets[at:at] = props.channel_fieldsets(used, unshown)
             return fieldsets
+        fields = {"fields": ("sms_sender", "channel_properties")}
+        fieldsets[at:at] = [("Channel properties", fields)]
         # Read-only: the form-only send fields give way to the send time shown.
         return tuple(
             (

@@ -7,6 +7,8 @@ from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from campaigns import channel_properties as rules
+from campaigns.admin import channel_property_fields as props
 from campaigns.authoring import preview
 from campaigns.models import Campaign
 from config.lib import timezones
@@ -39,7 +41,14 @@ class ChannelListField(forms.CharField):
         return [part.strip().upper() for part in text.split(",") if part.strip()]
 
 
-class CampaignForm(forms.ModelForm):
+# The typed channel-property fields, declared on a base class so that the
+# admin's fieldsets may name them.
+ChannelPropertyFields = type(
+    "ChannelPropertyFields", (forms.Form,), props.declared_fields()
+)
+
+
+class CampaignForm(ChannelPropertyFields, forms.ModelForm):
     NOW, LATER = "now", "later"
     send_mode = forms.ChoiceField(
         label="Send",
@@ -72,7 +81,6 @@ class CampaignForm(forms.ModelForm):
             "channel_priority_order",
             "ttl_seconds",
             "sms_sender",
-            "channel_properties",
             "campaign_values",
         )
 
@@ -82,12 +90,71 @@ class CampaignForm(forms.ModelForm):
         if instance.send_at is not None:
             self.initial.setdefault("send_mode", self.LATER)
             self.initial.setdefault("send_at_local", instance.local_send_time)
+        values, self.unshown = props.stored_values(instance)
+        for key, value in values.items():
+            if key == rules.SMS_SENDER:  # an old campaign kept it in the JSON
+                self.initial["sms_sender"] = value
+            else:
+                self.initial.setdefault(props.field_name(key), value)
+        if self.unshown:
+            self.fields[props.DROP_FIELD].widget = forms.CheckboxInput()
 
     def clean(self):
         data = super().clean()
+        self._clean_channel_properties(data)
+        self._clean_send_time(data)
+        return data
+
+    def _clean_channel_properties(self, data) -> None:
+        """Build `channel_properties` from the typed fields and put each
+        problem on its field (campaigns.channel_properties)."""
+        properties = rules.wire_properties(props.field_values(data))
+        if self.unshown and not data.get(props.DROP_FIELD):
+            properties.update(self.unshown)  # kept: the save is refused
+            self.add_error(
+                None,
+                "Stored channel properties Sinch does not accept: "
+                f"{', '.join(sorted(map(str, self.unshown)))}. Tick “Remove the stored "
+                "properties above” to remove them.",
+            )
+        self.instance.channel_properties = properties
+        if {"channel", "channel_priority_order"} & set(self.errors):
+            return
+        if data.get("sms_sender"):
+            properties = {**properties, rules.SMS_SENDER: data["sms_sender"]}
+        channels = rules.campaign_channels(
+            data.get("channel"), data.get("channel_priority_order")
+        )
+        for key, message in rules.property_problems(properties, channels=channels):
+            if key in self.unshown:
+                continue
+            if key == rules.SMS_SENDER:
+                self.add_error("sms_sender", message)
+            else:
+                name = props.field_name(key or "")
+                self.add_error(name if name in self.fields else None, message)
+
+    def _update_errors(self, errors):
+        """The model's clean() repeats the channel-property problems that
+        `_clean_channel_properties` already put on their fields."""
+        if hasattr(errors, "error_dict"):
+            errors.error_dict.pop("channel_properties", None)
+            shown = self.errors.get("sms_sender", [])
+            sender = [
+                e
+                for e in errors.error_dict.pop("sms_sender", [])
+                if e.message not in shown
+            ]
+            if sender:
+                errors.error_dict["sms_sender"] = sender
+            if not errors.error_dict:
+                return
+        super()._update_errors(errors)
+
+    def _clean_send_time(self, data) -> None:
         self.instance.send_at = None
         if data.get("send_mode") != self.LATER:
-            return data
+            return
         local = data.get("send_at_local")
         zone = data.get("send_time_zone")
         if local is None and "send_at_local" not in self.errors:
@@ -95,19 +162,18 @@ class CampaignForm(forms.ModelForm):
         if not zone and "send_time_zone" not in self.errors:
             self.add_error("send_time_zone", "Choose the time zone of the send time.")
         if local is None or not zone:
-            return data
+            return
         try:
             timezones.time_zone(zone)
         except ValidationError as exc:
             self.add_error("send_time_zone", exc)
-            return data
+            return
         try:
             self.instance.send_at = timezones.send_instant(
                 local, zone, now=timezone.now()
             )
         except ValidationError as exc:
             self.add_error("send_at_local", exc)
-        return data
 
 
 class PreviewForm(forms.Form):

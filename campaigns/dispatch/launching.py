@@ -1,8 +1,8 @@
 """Launching a campaign: the Sender's button.
 
 `launch` checks that the campaign may go (`launch_problems`: a draft, a send
-time still ahead, a passing pre-send check), moves it to LAUNCHING
-(campaigns.transitions, audited), freezes its message
+time still ahead, channel properties Sinch accepts, a passing pre-send check),
+moves it to LAUNCHING (campaigns.transitions, audited), freezes its message
 (campaigns.authoring.rendering.freeze_message) and freezes its recipients
 (campaigns.dispatch.freeze), inline for a small audience or on a worker.
 Batches go to Sinch while the freeze still runs.
@@ -46,6 +46,10 @@ def launch_problems(campaign: Campaign, now: datetime | None = None) -> list[str
             "The send time has passed: edit the campaign and choose a new one, "
             'or "when launched".'
         )
+    problems.extend(
+        f"Channel properties: {message} Edit the campaign."
+        for _, message in campaign.channel_property_problems()
+    )
     ok, reasons = presend.campaign_can_launch(campaign)
     if not ok:
         problems.extend(reasons)

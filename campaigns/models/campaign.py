@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from campaigns import channel_properties
 from campaigns.models.templates import (
     MessageTemplate,
     TemplateParameter,
@@ -201,12 +202,15 @@ class Campaign(models.Model):
         for field, check in (
             ("channel_priority_order", self._priority_order_errors),
             ("sms_sender", self._sms_sender_errors),
-            ("channel_properties", self._channel_property_errors),
             ("campaign_values", self._campaign_value_errors),
         ):
             messages = check()
             if messages:
                 errors[field] = messages
+        for key, message in self.channel_property_problems():
+            from_sender = key == channel_properties.SMS_SENDER and self.sms_sender
+            field = "sms_sender" if from_sender else "channel_properties"
+            errors.setdefault(field, []).append(message)
         if errors:
             raise ValidationError(errors)
 
@@ -217,12 +221,28 @@ class Campaign(models.Model):
             return None
         return local_time(self.send_at, self.send_time_zone)
 
+    def channels(self) -> list[str]:
+        """The channel, then the fallback channels, each once."""
+        return channel_properties.campaign_channels(
+            self.channel, self.channel_priority_order
+        )
+
     def sinch_channel_properties(self) -> dict[str, str]:
         """`channel_properties` as sent to Sinch, the SMS sender included."""
         properties = dict(self.channel_properties or {})
         if self.sms_sender:
             properties["SMS_SENDER"] = self.sms_sender
         return properties
+
+    def channel_property_problems(self) -> list[tuple[str | None, str]]:
+        """(key, message) for what Sinch would refuse or ignore in the channel
+        properties, the SMS sender included (campaigns.channel_properties)."""
+        properties = self.channel_properties
+        if isinstance(properties, dict):
+            properties = self.sinch_channel_properties()
+        return channel_properties.property_problems(
+            properties, channels=self.channels()
+        )
 
     def _priority_order_errors(self) -> list[str]:
         order = self.channel_priority_order
@@ -245,27 +265,6 @@ class Campaign(models.Model):
         if self.sms_sender and "SMS_SENDER" in (self.channel_properties or {}):
             return ["Also set as SMS_SENDER in the channel properties; keep one."]
         return []
-
-    def _channel_property_errors(self) -> list[str]:
-        properties = self.channel_properties
-        if properties in (None, {}):
-            return []
-        if not is_string_map(properties):
-            return ['Must be an object of texts, e.g. {"SMS_SENDER": "MyShop"}.']
-        messages = []
-        unknown = sorted(set(properties) - wire.CHANNEL_PROPERTY_KEYS)
-        if unknown:
-            messages.append(
-                f"Unknown channel property: {', '.join(unknown)}. Known: "
-                f"{', '.join(sorted(wire.CHANNEL_PROPERTY_KEYS))}."
-            )
-        limit = wire.CHANNEL_PROPERTY_MAX_LEN
-        for key, value in properties.items():
-            if len(value) > limit:
-                messages.append(
-                    f"{key} is {len(value)} characters long; at most {limit}."
-                )
-        return messages
 
     def _campaign_value_errors(self) -> list[str]:
         values = self.campaign_values

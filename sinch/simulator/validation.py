@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sinch import wire
+from sinch import channel_properties, wire
 from sinch.channels import Channel
 
 CHANNELS = frozenset(Channel.values)
@@ -100,7 +100,7 @@ def validate_send(data: dict, *, app_id: str, now: datetime) -> Schedule:
     _recipients(data.get("recipient_and_params"), errors)
     for name in ("batch_metadata", "message_metadata", "conversation_metadata"):
         _metadata(data.get(name), name, errors)
-    _string_map(data.get("channel_properties"), "channel_properties", errors)
+    _channel_properties(data.get("channel_properties"), errors)
     strategy = data.get("processing_strategy")
     if strategy is not None and strategy not in wire.PROCESSING_STRATEGIES:
         errors.add("processing_strategy", f"Unknown value {strategy!r}")
@@ -265,10 +265,19 @@ def _string_map(value: Any, where: str, errors: Violations) -> None:
     for key, item in value.items():
         if not isinstance(item, str):
             errors.add(f"{where}.{key}", "must be a string")
-        elif (
-            len(item) > wire.CHANNEL_PROPERTY_MAX_LEN and where == "channel_properties"
-        ):
-            errors.add(f"{where}.{key}", "too long")
+
+
+def _channel_properties(value: Any, errors: Violations) -> None:
+    """Keys from Sinch's ChannelPropertyKey enum, values of their documented
+    type (sinch.channel_properties, its guesses left out); anything else is a
+    field violation."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        errors.add("channel_properties", "must be an object of strings")
+        return
+    for key, problem in channel_properties.problems(value, guesses=False).items():
+        errors.add(f"channel_properties.{key}", f"{key} {problem}")
 
 
 def _ttl(ttl: Any, errors: Violations) -> None:

@@ -85,25 +85,65 @@ def test_priority_order_starts_with_the_channel_and_lists_known_channels_once(
     assert "start with the campaign's channel, SMS" in message
 
 
-def test_channel_properties_keys_and_lengths(template):
+def test_channel_properties_keys_types_lengths_and_channels(template):
     values = {"offer": "1", "code": "2"}
     limit = wire.CHANNEL_PROPERTY_MAX_LEN
     ok = Campaign(
         name="C",
         template=template,
         campaign_values=values,
-        channel_properties={"SMS_SENDER": "x" * limit},
+        channel_properties={"SMS_SENDER": "x" * limit, "SMS_FLASH_MESSAGE": "true"},
     )
     ok.full_clean(exclude=["lists"])
     bad = Campaign(
         name="C",
         template=template,
         campaign_values=values,
-        channel_properties={"NOPE": "x", "MMS_SENDER": "y" * (limit + 1)},
+        channel="MMS",
+        channel_priority_order=["MMS", "SMS"],
+        channel_properties={
+            "NOPE": "x",
+            "MMS_SENDER": "y" * (limit + 1),
+            "SMS_FLASH_MESSAGE": "yes",
+            "WHATSAPP_PREVIEW_URL": "false",
+        },
     )
     message = " ".join(_errors(bad)["channel_properties"])
-    assert "Unknown channel property: NOPE" in message
-    assert f"MMS_SENDER is {limit + 1} characters long; at most {limit}" in message
+    assert "NOPE is not a channel property Sinch accepts" in message
+    assert f"(MMS_SENDER) is {limit + 1} characters long; at most {limit}" in message
+    assert 'Flash message (SMS_FLASH_MESSAGE) must be "true" or "false"' in message
+    assert (
+        "Link preview (WHATSAPP_PREVIEW_URL) is for WhatsApp, which is not one "
+        "of this campaign's channels (MMS, SMS)"
+    ) in message
+
+
+def test_an_mms_campaign_needs_an_mms_sender(template):
+    campaign = Campaign(
+        name="C",
+        template=template,
+        campaign_values={"offer": "1", "code": "2"},
+        channel="MMS",
+    )
+    message = " ".join(_errors(campaign)["channel_properties"])
+    assert "MMS sender (MMS_SENDER) is required" in message
+    campaign.channel_properties = {"MMS_SENDER": "+15550001111"}
+    campaign.full_clean(exclude=["lists"])
+
+
+def test_an_sms_sender_on_a_campaign_without_sms_is_refused_on_its_field(template):
+    campaign = Campaign(
+        name="C",
+        template=template,
+        campaign_values={"offer": "1", "code": "2"},
+        channel="WHATSAPP",
+        sms_sender="MyShop",
+    )
+    errors = _errors(campaign)
+    assert "channel_properties" not in errors
+    assert "is for SMS, which is not one of this campaign's channels" in " ".join(
+        errors["sms_sender"]
+    )
 
 
 def test_sms_sender_and_the_sms_sender_property_are_not_both_set(template):

@@ -1,6 +1,5 @@
 """Campaigns in the admin: Marketing and Sender write drafts, the others only read."""
 
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -38,7 +37,6 @@ def _form(template, lists, **fields):
         "channel_priority_order": "",
         "ttl_seconds": "",
         "sms_sender": "",
-        "channel_properties": "{}",
         "campaign_values": '{"offer": "20% off"}',
     }
     data.update(fields)
@@ -58,7 +56,7 @@ def test_a_marketer_schedules_a_campaign_in_a_chosen_zone(
             channel_priority_order="sms, WHATSAPP",
             ttl_seconds="3600",
             sms_sender="MyShop",
-            channel_properties='{"SMS_FLASH_MESSAGE": "true"}',
+            cp_sms_flash_message="on",
         ),
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -111,15 +109,11 @@ def test_a_campaign_sent_when_launched_has_no_send_time(
         ({"send_at_local_0": ""}, "send_at_local", "date"),
         ({"ttl_seconds": "2"}, "ttl_seconds", "3"),
         ({"ttl_seconds": "315576000001"}, "ttl_seconds", "315576000000"),
+        ({"sms_sender": "x" * 1025}, "sms_sender", "1024"),
         (
-            {"channel_properties": '{"SMS_SENDR": "x"}'},
-            "channel_properties",
-            "SMS_SENDR",
-        ),
-        (
-            {"channel_properties": json.dumps({"SMS_SENDER": "x" * 1025})},
-            "channel_properties",
-            "1024",
+            {"cp_sms_max_number_of_message_parts": "0"},
+            "cp_sms_max_number_of_message_parts",
+            "greater than or equal to 1",
         ),
         ({"campaign_values": "{}"}, "campaign_values", "offer"),
     ],
