@@ -24,7 +24,7 @@ class MessageTemplate(models.Model):
         LIST = "LIST", "List"
         LOCATION = "LOCATION", "Location"
         CONTACT_INFO = "CONTACT_INFO", "Contact info"
-        OMNI_TEMPLATE = "OMNI_TEMPLATE", "Omni template (Sinch Template Management)"
+        OMNI_TEMPLATE = "OMNI_TEMPLATE", "Omni template"
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TEXT)
@@ -155,10 +155,12 @@ class MessageTemplate(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
+        kind = self.get_kind_display().lower()
+        article = "an" if kind[0] in "aeiou" else "a"
         for field in self.REQUIRED.get(self.kind, ()):
             if not getattr(self, field).strip():
                 errors.setdefault(field, []).append(
-                    f"Required for a {self.get_kind_display().lower()} message."
+                    f"Required for {article} {kind} message."
                 )
         if self.kind == self.Kind.CARD and not any(
             getattr(self, f).strip() for f in ("title", "description", "media_url")
