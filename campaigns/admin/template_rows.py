@@ -60,8 +60,7 @@ class CarouselCardInline(RowInline):
     fields = ("title", "description", "media_url", "choices")
     extra = 1
     verbose_name_plural = (
-        f"carousel cards (1 to {wire.MAX_CAROUSEL_CARDS}, shown side by side; "
-        "placeholders such as ${first_name} work in every field)"
+        f"carousel cards: 1 to {wire.MAX_CAROUSEL_CARDS}, shown side by side"
     )
 
 
@@ -71,8 +70,8 @@ class ListItemInline(admin.TabularInline):
     fields = ("section", "title", "description", "postback_data")
     extra = 1
     verbose_name_plural = (
-        f"list items (1 to {wire.MAX_LIST_ITEMS} in all; rows with the same "
-        "section title form one section; placeholders such as ${first_name} work)"
+        f"list items: 1 to {wire.MAX_LIST_ITEMS} in all; the same section title "
+        "makes one section"
     )
     formfield_overrides = {
         models.CharField: {"widget": forms.TextInput(attrs={"size": 22})}
@@ -89,9 +88,7 @@ class ChannelOverrideInline(RowInline):
         "payload",
     )
     verbose_name_plural = (
-        "channel overrides: what one channel gets instead of this message "
-        f"(a text or an omni template on {', '.join(wire.OMNI_OVERRIDE_CHANNELS)}; "
-        "the channel's own payload on any channel)"
+        "channel overrides (optional): what one channel gets instead of this message"
     )
 
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from campaigns.authoring.sms import sms_strings
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
 from contacts.models import Contact
-from campaigns.authoring.sms import sms_strings
 from sinch.placeholders import render
 from sinch.wire import PLACEHOLDER
 

@@ -138,7 +138,13 @@ class ChannelOverride(TemplatePart):
         on_delete=models.CASCADE,
         related_name="overrides",
     )
-    channel = models.CharField(max_length=20, choices=Channel.choices)
+    channel = models.CharField(
+        max_length=20,
+        choices=Channel.choices,
+        help_text="A text or an omni template instead: "
+        + ", ".join(wire.OMNI_OVERRIDE_CHANNELS)
+        + " only. The channel's own payload: any channel.",
+    )
     form = models.CharField(
         "override with", max_length=10, choices=Form.choices, default=Form.TEXT
     )

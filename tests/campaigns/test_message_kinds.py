@@ -552,3 +552,46 @@ def test_the_sms_estimate_counts_what_an_sms_recipient_reads(
     text = plan.text(values)
     assert text == expected
     assert analyse(text).segments == (1 if len(expected) <= 160 else 2)
+
+
+def test_a_carousel_campaign_reaches_sinch_rendered_per_recipient(
+    client,
+    marketer,
+    sender,
+    sinch,
+    control,
+    make_audience,
+    make_campaign,
+    django_capture_on_commit_callbacks,
+):
+    import time
+
+    from campaigns.dispatch import launching
+
+    template = _create(
+        client,
+        marketer,
+        **{**CAROUSEL, "choices": ""},
+        **_rows(
+            "overrides",
+            [{"channel": "SMS", "form": "PAYLOAD", "payload": "Hi ${first_name}"}],
+        ),
+    )
+    template.parameters.filter(name="tier").update(default="all")
+    names = {"+14155550000": "Ann", "+14155550001": "Bo"}
+    customers = make_audience("Customers", names)
+    campaign = make_campaign(template, [customers], "Carousel", checked=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        launching.launch(campaign, sender)
+    deadline = time.monotonic() + 5
+    while len(messages := control.state()["messages"]) < 2:
+        assert time.monotonic() < deadline, messages
+        time.sleep(0.02)
+    rendered = {m["identity"].lstrip("+"): m["rendered"] for m in messages}
+    assert len(rendered) == 2
+    for identity, message in rendered.items():
+        name = names["+" + identity]
+        assert message["carousel_message"]["cards"][0]["title"] == (
+            f"Jackets for {name}"
+        )
+        assert message["explicit_channel_message"] == {"SMS": f"Hi {name}"}

@@ -7,9 +7,9 @@ from django.urls import reverse
 
 from campaigns.authoring import presend
 from campaigns.authoring.rendering import MessagePlan, freeze_message
+from campaigns.authoring.sms import sms_strings
 from campaigns.models import TemplateParameter
 from contacts.models import ConsentState
-from campaigns.authoring.sms import sms_strings
 from sinch.placeholders import render
 
 IN = ConsentState.OPTED_IN
