@@ -149,10 +149,6 @@ class MessageTemplate(models.Model):
             super().save(*args, **kwargs)
             self.sync_parameters()
 
-    @property
-    def choice_list(self) -> list[str]:
-        return [line.strip() for line in self.choices.splitlines() if line.strip()]
-
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         kind = self.get_kind_display().lower()
