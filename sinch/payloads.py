@@ -15,6 +15,18 @@ from typing import Any, NamedTuple
 
 from sinch import variants, wire
 from sinch.errors import SinchProtocolError
+from sinch.messages import (  # noqa: F401  (re-exported: the message parts)
+    AppMessage,
+    CalendarEvent,
+    Card,
+    Choice,
+    ContactEmail,
+    ContactPhone,
+    ListItem,
+    ListSection,
+    omni_template_reference,
+    omni_text,
+)
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -78,82 +90,6 @@ class ChannelIdentity(NamedTuple):
         if self.channel in PHONE_CHANNELS and self.identity.isdigit():
             return "+" + self.identity
         return self.identity
-
-
-@dataclass(frozen=True, slots=True)
-class AppMessage:
-    """One message definition: its kind (e.g. "text_message") and content."""
-
-    kind: str
-    content: Mapping[str, Any]
-    extras: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.kind not in wire.MESSAGE_KINDS:
-            raise ValueError(f"unknown message kind {self.kind!r}")
-
-    @classmethod
-    def text(cls, text: str) -> "AppMessage":
-        return cls("text_message", {"text": text})
-
-    @classmethod
-    def media(cls, url: str) -> "AppMessage":
-        return cls("media_message", {"url": url})
-
-    @classmethod
-    def card(
-        cls,
-        *,
-        title: str = "",
-        description: str = "",
-        media_url: str = "",
-        choices: Sequence[str] = (),
-    ) -> "AppMessage":
-        """A card; empty parts are left out, choices are text replies."""
-        content: dict[str, Any] = {}
-        if title:
-            content["title"] = title
-        if description:
-            content["description"] = description
-        if media_url:
-            content["media_message"] = {"url": media_url}
-        if choices:
-            content["choices"] = _text_choices(choices)
-        return cls("card_message", content)
-
-    @classmethod
-    def choice(cls, text: str, choices: Sequence[str]) -> "AppMessage":
-        """A prompt with text-reply choices (at most wire.MAX_CHOICES)."""
-        content: dict[str, Any] = {"choices": _text_choices(choices)}
-        if text:
-            content = {"text_message": {"text": text}, **content}
-        return cls("choice_message", content)
-
-    @classmethod
-    def channel_template(
-        cls,
-        channel: str,
-        template_id: str,
-        *,
-        language_code: str = "",
-        parameters: Mapping[str, str] = EMPTY,
-    ) -> "AppMessage":
-        """A template registered on one channel (e.g. a WhatsApp template)."""
-        template: dict[str, Any] = {"template_id": template_id}
-        if language_code:
-            template["language_code"] = language_code
-        if parameters:
-            template["parameters"] = _plain(parameters)
-        return cls("template_message", {"channel_template": {channel: template}})
-
-    def to_wire(self) -> dict[str, Any]:
-        return {self.kind: dict(self.content), **self.extras}
-
-
-def _text_choices(choices: Sequence[str]) -> list[dict[str, Any]]:
-    if len(choices) > wire.MAX_CHOICES:
-        raise ValueError(f"at most {wire.MAX_CHOICES} choices")
-    return [{"text_message": {"text": text}} for text in choices]
 
 
 class Recipient(NamedTuple):

@@ -27,6 +27,13 @@ MAX_RECIPIENTS = 1000  # confirmed (§3.1)
 MAX_CONTACTS = 1000  # confirmed (§3.5, §3.6)
 MAX_CONSENT_RECORDS = 1000  # UNCONFIRMED, by analogy (§7)
 MAX_CHOICES = 10  # confirmed for choice/card messages (§7)
+# Carousel: up to 10 cards, up to 3 choices below them (the SDKs' model docs).
+MAX_CAROUSEL_CARDS = 10
+MAX_CAROUSEL_CHOICES = 3
+# Choice list: up to 10 choices in all (Sinch's list-message page); up to 10
+# sections is WhatsApp's rule, the only channel showing lists natively.
+MAX_LIST_ITEMS = 10
+MAX_LIST_SECTIONS = 10
 # UNCONFIRMED (§7): a send_after more than a minute ahead is rounded up to the
 # next 5-minute mark; the rounded value may be at most 7 days ahead; a value
 # within a minute, or in the past, means "send now".
@@ -104,6 +111,17 @@ MESSAGE_EXTRA_KEYS = (
     "channel_specific_message",
     "agent",
 )
+# UNCONFIRMED: the channels `explicit_channel_omni_message` may name. The Node
+# SDK types its keys as the channel-template channels; the API reference says
+# any channel. The product offers these; the simulator accepts any channel.
+OMNI_OVERRIDE_CHANNELS = ("WHATSAPP", "KAKAOTALK", "WECHAT")
+# The message kinds an `explicit_channel_omni_message` value may be (the
+# SDKs' OmniMessageOverride); `template_reference` is an omni template.
+OMNI_OVERRIDE_KINDS = (*MESSAGE_KINDS[:-1], "template_reference")
+# UNCONFIRMED: how Sinch writes a location as SMS text (the SMS channel shows
+# locations "natively", without saying how). The segment estimate counts the
+# title, the label and a map link of this form.
+SMS_LOCATION_LINK = "https://maps.google.com/?q={latitude},{longitude}"
 DELIVERY_STATUSES = (
     "QUEUED_ON_CHANNEL",
     "DELIVERED",

@@ -8,12 +8,23 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.html import format_html
 
+from campaigns.admin.template_rows import (
+    GROUP_IDS,
+    OVERRIDES_GROUP,
+    ROW_INLINES,
+    posted_inlines,
+)
 from campaigns.models import MessageTemplate, TemplateParameter
 
 Kind = MessageTemplate.Kind
 
 # The channel template's own fields, beside the text fields of KIND_FIELDS.
 CHANNEL_TEMPLATE_EXTRA = ("template_channel", "template_parameters")
+# Other form fields and inline groups a kind shows, beside KIND_FIELDS.
+KIND_EXTRA = {
+    Kind.LOCATION.value: ["latitude", "longitude"],
+    Kind.OMNI_TEMPLATE.value: ["template_parameters"],
+}
 PLACEHOLDER_HELP = "Placeholders such as ${first_name} work here."
 
 
@@ -27,6 +38,13 @@ def kind_form_fields() -> dict[str, list[str]]:
         kind.value: list(names) for kind, names in MessageTemplate.KIND_FIELDS.items()
     }
     fields[Kind.CHANNEL_TEMPLATE.value] += CHANNEL_TEMPLATE_EXTRA
+    for kind, names in KIND_EXTRA.items():
+        fields[kind] += names
+    for kind, names in GROUP_IDS.items():
+        fields[kind] += names
+    for kind in fields:
+        if kind != Kind.CHANNEL_TEMPLATE.value:
+            fields[kind].append(OVERRIDES_GROUP)
     return fields
 
 
@@ -35,7 +53,7 @@ PLACEHOLDER_FIELDS = tuple(
     dict.fromkeys(
         name
         for kind, names in MessageTemplate.KIND_FIELDS.items()
-        if kind != Kind.CHANNEL_TEMPLATE
+        if kind not in (Kind.CHANNEL_TEMPLATE, Kind.OMNI_TEMPLATE)
         for name in names
     )
 )
@@ -64,7 +82,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "placeholder_list", "updated_at")
     list_filter = ("kind",)
     search_fields = ("name",)
-    inlines = [TemplateParameterInline]
+    inlines = [*ROW_INLINES, TemplateParameterInline]
     readonly_fields = (
         "campaigns_using",
         "placeholder_list",
@@ -84,11 +102,33 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Text, media, card and choice messages",
+            "Text, media, card, choice, carousel, list and location messages",
             {
-                "fields": ("text", "title", "description", "media_url", "choices"),
+                "fields": (
+                    "text",
+                    "title",
+                    "description",
+                    "media_url",
+                    "choices",
+                    ("latitude", "longitude"),
+                    "label",
+                ),
                 "description": "Only the fields of the chosen kind are used; "
-                "the others are kept but ignored.",
+                "the others are kept but ignored. A carousel's cards and a "
+                "list's items are edited below.",
+            },
+        ),
+        (
+            "Contact info",
+            {
+                "fields": (
+                    "contact_name",
+                    "contact_phones",
+                    "contact_emails",
+                    "contact_company",
+                ),
+                "description": "Used by the contact info kind only: the "
+                "contact card the recipient can save.",
             },
         ),
         (
@@ -97,10 +137,13 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                 "fields": (
                     "template_channel",
                     "template_id",
+                    "template_version",
                     "template_language",
                     "template_parameters",
                 ),
-                "description": "Used by the channel template kind only.",
+                "description": "Used by the channel template and omni template "
+                "kinds only. An omni template is one of Sinch's Template "
+                "Management; it needs its id and version.",
             },
         ),
         (
@@ -119,6 +162,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     class Media:
         # Shows only the fields of the chosen kind; without JS all are shown.
         js = ("campaigns/template_kind.js",)
+
+    def get_inline_instances(self, request, obj=None):
+        return posted_inlines(request, super().get_inline_instances(request, obj))
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -174,5 +220,6 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
-        # The inline may have re-saved a row whose placeholder is gone.
-        form.instance.sync_parameters()
+        # Rows may have gained or lost placeholders; the inline may have
+        # re-saved a row whose placeholder is gone.
+        form.instance.update_placeholders()

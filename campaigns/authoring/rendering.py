@@ -18,9 +18,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from campaigns.authoring.sms import sms_strings
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
 from contacts.models import Contact
-from sinch.placeholders import render, strings
+from sinch.placeholders import render
 from sinch.wire import PLACEHOLDER
 
 Source = TemplateParameter.Source
@@ -102,10 +103,10 @@ class MessagePlan:
         self.sources = tuple(sources)
         self.campaign_values = dict(campaign_values or {})
         self.placeholders = [s.name for s in self.sources]
-        # The message's string leaves joined by "\n", cut into literal text
-        # and (name, placeholder as written) pieces.
+        # The texts an SMS recipient reads (sms.sms_strings) joined by "\n",
+        # cut into literal text and (name, placeholder as written) pieces.
         pieces: list[str | tuple[str, str]] = []
-        for index, leaf in enumerate(strings(message)):
+        for index, leaf in enumerate(sms_strings(message)):
             if index:
                 pieces.append("\n")
             at = 0
@@ -182,9 +183,10 @@ class MessagePlan:
         )
 
     def text(self, values: Mapping[str, str]) -> str:
-        """Every text of the rendered message, joined by newlines.
+        """The rendered message as an SMS recipient reads it (an estimate
+        for the kinds Sinch converts to text: see sms.sms_strings).
 
-        The same as "\\n".join(strings(render(self.message, values))).
+        The same as "\\n".join(sms_strings(render(self.message, values))).
         """
         get = values.get
         return "".join(

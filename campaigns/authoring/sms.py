@@ -24,6 +24,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from sinch import wire
+from sinch.placeholders import strings
+
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
 
@@ -163,3 +166,123 @@ def _ucs2_parts(utf16: bytes, units: int) -> int:
         start = end
         parts += 1
     return parts + 1
+
+
+def sms_strings(message: dict) -> list[str]:
+    """The texts an SMS recipient gets for a Sinch `message`, in order.
+
+    An estimate: Sinch sends text and media natively and converts the other
+    kinds to plain text without documenting the layout. Counted here: every
+    text a recipient would read (titles, descriptions, the choices' titles,
+    links and phone numbers, a location's map link of wire.SMS_LOCATION_LINK's
+    form), never postback data, ids, times or types. An omni template's text
+    is kept at Sinch, so only its parameter values count (an underestimate).
+    A message's own SMS override replaces it.
+    """
+    payload = (message.get("explicit_channel_message") or {}).get("SMS")
+    if isinstance(payload, str):
+        return [payload]
+    override = (message.get("explicit_channel_omni_message") or {}).get("SMS")
+    if isinstance(override, dict) and override:
+        return sms_strings(override)
+    texts: list[str] = []
+    for kind, content in message.items():
+        if kind in _LAYOUTS and isinstance(content, dict):
+            _LAYOUTS[kind](content, texts)
+    return texts
+
+
+def _add(texts: list[str], *values) -> None:
+    texts.extend(v for v in values if isinstance(v, str))
+
+
+def _text(content: dict, texts: list[str]) -> None:
+    _add(texts, content.get("text"))
+
+
+def _media(content: dict, texts: list[str]) -> None:
+    _add(texts, content.get("url"))
+
+
+def _choices(choices, texts: list[str]) -> None:
+    for choice in choices or ():
+        for kind, content in choice.items():
+            if kind == "text_message":
+                _add(texts, content.get("text"))
+            elif kind == "location_message":
+                _location(content, texts)
+            elif isinstance(content, dict):
+                _add(
+                    texts,
+                    content.get("title"),
+                    content.get("url"),
+                    content.get("phone_number"),
+                    content.get("fallback_url"),
+                )
+
+
+def _card(content: dict, texts: list[str]) -> None:
+    _add(texts, content.get("title"), content.get("description"))
+    _add(texts, (content.get("media_message") or {}).get("url"))
+    _choices(content.get("choices"), texts)
+
+
+def _choice(content: dict, texts: list[str]) -> None:
+    _add(texts, (content.get("text_message") or {}).get("text"))
+    _choices(content.get("choices"), texts)
+
+
+def _carousel(content: dict, texts: list[str]) -> None:
+    for card in content.get("cards") or ():
+        _card(card, texts)
+    _choices(content.get("choices"), texts)
+
+
+def _location(content: dict, texts: list[str]) -> None:
+    _add(texts, content.get("title"), content.get("label"))
+    point = content.get("coordinates") or {}
+    if "latitude" in point and "longitude" in point:
+        texts.append(wire.SMS_LOCATION_LINK.format(**point))
+
+
+def _list(content: dict, texts: list[str]) -> None:
+    _add(texts, content.get("title"), content.get("description"))
+    _add(texts, (content.get("media") or {}).get("url"))
+    for section in content.get("sections") or ():
+        _add(texts, section.get("title"))
+        for item in section.get("items") or ():
+            choice = item.get("choice") or {}
+            _add(texts, choice.get("title"), choice.get("description"))
+
+
+def _contact_info(content: dict, texts: list[str]) -> None:
+    _add(texts, (content.get("name") or {}).get("full_name"))
+    for phone in content.get("phone_numbers") or ():
+        _add(texts, phone.get("phone_number"))
+    for email in content.get("email_addresses") or ():
+        _add(texts, email.get("email_address"))
+    _add(texts, (content.get("organization") or {}).get("company"))
+    for url in content.get("urls") or ():
+        _add(texts, url.get("url"))
+
+
+def _template(content: dict, texts: list[str]) -> None:
+    if "channel_template" in content:
+        texts.extend(strings(content["channel_template"]))
+    omni = content.get("omni_template") or content.get("template_reference")
+    if isinstance(omni, dict):
+        _add(texts, *(omni.get("parameters") or {}).values())
+
+
+_LAYOUTS = {
+    "text_message": _text,
+    "media_message": _media,
+    "card_message": _card,
+    "choice_message": _choice,
+    "carousel_message": _carousel,
+    "location_message": _location,
+    "list_message": _list,
+    "contact_info_message": _contact_info,
+    "template_message": _template,
+    "template_reference": _template,
+}

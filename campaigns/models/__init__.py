@@ -7,6 +7,7 @@ the rest of the code reads instead of spelling statuses out again.
 
 from campaigns.models.campaign import Campaign
 from campaigns.models.sending import Batch, CampaignCount, Recipient, RequestWindow
+from campaigns.models.template_parts import CarouselCard, ChannelOverride, ListItem
 from campaigns.models.templates import MessageTemplate, TemplateParameter
 from campaigns.models.tracking import CampaignTimeline, InboundMessage, WebhookEvent
 
@@ -15,7 +16,10 @@ __all__ = [
     "Campaign",
     "CampaignCount",
     "CampaignTimeline",
+    "CarouselCard",
+    "ChannelOverride",
     "InboundMessage",
+    "ListItem",
     "MessageTemplate",
     "Recipient",
     "RequestWindow",

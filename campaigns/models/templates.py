@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from campaigns import placeholders
+from campaigns.models import message_lines, messages
 from sinch import wire
 from sinch.channels import Channel
-from sinch.payloads import AppMessage
 
 
 class MessageTemplate(models.Model):
@@ -20,24 +20,56 @@ class MessageTemplate(models.Model):
         CARD = "CARD", "Card"
         CHOICE = "CHOICE", "Choice"
         CHANNEL_TEMPLATE = "CHANNEL_TEMPLATE", "Channel template"
+        CAROUSEL = "CAROUSEL", "Carousel"
+        LIST = "LIST", "List"
+        LOCATION = "LOCATION", "Location"
+        CONTACT_INFO = "CONTACT_INFO", "Contact info"
+        OMNI_TEMPLATE = "OMNI_TEMPLATE", "Omni template"
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TEXT)
     text = models.TextField(
         blank=True, help_text="Text message, or the prompt of a choice message."
     )
-    title = models.CharField(max_length=200, blank=True, help_text="Card title.")
-    description = models.TextField(blank=True, help_text="Card description.")
+    title = models.CharField(
+        max_length=200, blank=True, help_text="Card, list or location title."
+    )
+    description = models.TextField(blank=True, help_text="Card or list description.")
     media_url = models.CharField(
         "media URL",
         max_length=1000,
         blank=True,
-        help_text="Media message, or the card's image or video.",
+        help_text="Media message, or the card's or list's image or video.",
     )
     choices = models.TextField(
         blank=True,
-        help_text=f"Card or choice replies, one per line (at most {wire.MAX_CHOICES}).",
+        help_text=f"Card or choice buttons (at most {wire.MAX_CHOICES}), or the "
+        f"buttons below a carousel (at most {wire.MAX_CAROUSEL_CHOICES}). "
+        + message_lines.CHOICES_HELP,
     )
+    latitude = models.FloatField(
+        null=True, blank=True, help_text="Location, e.g. 52.5200."
+    )
+    longitude = models.FloatField(
+        null=True, blank=True, help_text="Location, e.g. 13.4050."
+    )
+    label = models.CharField(
+        max_length=200, blank=True, help_text="Location label, e.g. the address."
+    )
+    contact_name = models.CharField(
+        "contact name", max_length=200, blank=True, help_text="Full name."
+    )
+    contact_phones = models.TextField(
+        "phone numbers",
+        blank=True,
+        help_text="One per line, with an optional type: +493012345678 | WORK",
+    )
+    contact_emails = models.TextField(
+        "email addresses",
+        blank=True,
+        help_text="One per line, with an optional type: info@shop.example | WORK",
+    )
+    contact_company = models.CharField("company", max_length=200, blank=True)
     template_channel = models.CharField(
         max_length=20, choices=Channel.choices, default=Channel.WHATSAPP
     )
@@ -46,6 +78,11 @@ class MessageTemplate(models.Model):
     )
     template_language = models.CharField(
         max_length=20, blank=True, help_text="Language code, e.g. en_US."
+    )
+    template_version = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="Omni template version, e.g. 2, or latest.",
     )
     template_parameters = models.JSONField(
         default=dict,
@@ -63,12 +100,40 @@ class MessageTemplate(models.Model):
         Kind.CARD: ("title", "description", "media_url", "choices"),
         Kind.CHOICE: ("text", "choices"),
         Kind.CHANNEL_TEMPLATE: ("template_id", "template_language"),
+        Kind.CAROUSEL: ("choices",),
+        Kind.LIST: ("title", "description", "media_url"),
+        Kind.LOCATION: ("title", "label"),
+        Kind.CONTACT_INFO: (
+            "contact_name",
+            "contact_phones",
+            "contact_emails",
+            "contact_company",
+        ),
+        Kind.OMNI_TEMPLATE: ("template_id", "template_version", "template_language"),
     }
     REQUIRED = {
         Kind.TEXT: ("text",),
         Kind.MEDIA: ("media_url",),
         Kind.CHOICE: ("choices",),
         Kind.CHANNEL_TEMPLATE: ("template_id",),
+        Kind.LIST: ("title",),
+        Kind.LOCATION: ("title",),
+        Kind.CONTACT_INFO: ("contact_name", "contact_phones"),
+        Kind.OMNI_TEMPLATE: ("template_id", "template_version"),
+    }
+    # The one-per-line fields, their parser and how many lines they may have.
+    LINE_FIELDS = {
+        Kind.CARD: {"choices": message_lines.parse_choices},
+        Kind.CHOICE: {"choices": message_lines.parse_choices},
+        Kind.CAROUSEL: {
+            "choices": lambda text: message_lines.parse_choices(
+                text, wire.MAX_CAROUSEL_CHOICES
+            )
+        },
+        Kind.CONTACT_INFO: {
+            "contact_phones": message_lines.parse_phones,
+            "contact_emails": message_lines.parse_emails,
+        },
     }
 
     class Meta:
@@ -84,16 +149,14 @@ class MessageTemplate(models.Model):
             super().save(*args, **kwargs)
             self.sync_parameters()
 
-    @property
-    def choice_list(self) -> list[str]:
-        return [line.strip() for line in self.choices.splitlines() if line.strip()]
-
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
+        kind = self.get_kind_display().lower()
+        article = "an" if kind[0] in "aeiou" else "a"
         for field in self.REQUIRED.get(self.kind, ()):
             if not getattr(self, field).strip():
                 errors.setdefault(field, []).append(
-                    f"Required for a {self.get_kind_display().lower()} message."
+                    f"Required for {article} {kind} message."
                 )
         if self.kind == self.Kind.CARD and not any(
             getattr(self, f).strip() for f in ("title", "description", "media_url")
@@ -101,10 +164,23 @@ class MessageTemplate(models.Model):
             errors.setdefault("title", []).append(
                 "A card needs a title, a description or a media URL."
             )
-        count = len(self.choice_list)
-        if "choices" in self.KIND_FIELDS[self.kind] and count > wire.MAX_CHOICES:
-            errors.setdefault("choices", []).append(
-                f"At most {wire.MAX_CHOICES} choices ({count} given)."
+        for field, parse in self.LINE_FIELDS.get(self.kind, {}).items():
+            try:
+                parse(getattr(self, field))
+            except ValidationError as exc:
+                errors.setdefault(field, []).extend(exc.messages)
+        if self.kind == self.Kind.LOCATION:
+            for field, bound in (("latitude", 90), ("longitude", 180)):
+                value = getattr(self, field)
+                if value is None or not -bound <= value <= bound:
+                    errors.setdefault(field, []).append(
+                        f"Required for a location: a number from -{bound} to {bound}."
+                    )
+        if self.kind == self.Kind.OMNI_TEMPLATE and not is_string_map(
+            self.template_parameters
+        ):
+            errors.setdefault("template_parameters", []).append(
+                'Must be an object of texts, e.g. {"name": "${first_name}"}.'
             )
         if self.kind == self.Kind.CHANNEL_TEMPLATE and not is_string_map(
             self.template_parameters
@@ -149,31 +225,42 @@ class MessageTemplate(models.Model):
         ):
             for key, value in self.template_parameters.items():
                 yield "template_parameters", f'Template parameter "{key}"', value
+        if self.kind == self.Kind.OMNI_TEMPLATE and is_string_map(
+            self.template_parameters
+        ):
+            for key, value in self.template_parameters.items():
+                yield "template_parameters", f'Template parameter "{key}"', value
+        if self.pk is None:
+            return
+        rows = []
+        if self.kind == self.Kind.CAROUSEL:
+            rows += self.cards.all()
+        if self.kind == self.Kind.LIST:
+            rows += self.list_items.all()
+        if self.kind != self.Kind.CHANNEL_TEMPLATE:
+            rows += self.overrides.all()
+        for row in rows:
+            what = f"{row._meta.verbose_name.capitalize()} {row}"
+            for field, label, text in row.texts():
+                yield field, f"{what}: {label}", text
+
+    def update_placeholders(self) -> None:
+        """Placeholders read again, rows included (after rows were edited)."""
+        try:
+            found = self.extract_placeholders()
+        except ValidationError:
+            return  # a malformed row is refused by its own clean()
+        if found != self.placeholders:
+            self.placeholders = found
+            MessageTemplate.objects.filter(pk=self.pk).update(placeholders=found)
+        self.sync_parameters()
 
     def sinch_message(self) -> dict[str, Any]:
-        """The Sinch `message` object, placeholders left for Sinch to fill."""
-        kind = self.Kind
-        if self.kind == kind.TEXT:
-            message = AppMessage.text(self.text)
-        elif self.kind == kind.MEDIA:
-            message = AppMessage.media(self.media_url)
-        elif self.kind == kind.CARD:
-            message = AppMessage.card(
-                title=self.title,
-                description=self.description,
-                media_url=self.media_url,
-                choices=self.choice_list,
-            )
-        elif self.kind == kind.CHOICE:
-            message = AppMessage.choice(self.text, self.choice_list)
-        else:
-            message = AppMessage.channel_template(
-                self.template_channel,
-                self.template_id,
-                language_code=self.template_language,
-                parameters=self.template_parameters or {},
-            )
-        return message.to_wire()
+        """The Sinch `message` object, placeholders left for Sinch to fill.
+
+        Raises ValidationError or ValueError when the template is incomplete.
+        """
+        return messages.build(self)
 
     def sync_parameters(self) -> None:
         """One TemplateParameter per placeholder: add new ones, drop old ones."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from sinch import channel_properties, wire
 from sinch.channels import Channel
+from sinch.simulator.message_checks import check_message
 
 CHANNELS = frozenset(Channel.values)
 RESERVED = wire.RESERVED_METADATA_KEY
@@ -96,7 +97,7 @@ def validate_send(data: dict, *, app_id: str, now: datetime) -> Schedule:
         errors.add("app_id", "app_id is required")
     elif data["app_id"] != app_id:
         errors.add("app_id", f"Unknown app {data['app_id']!r}")
-    _message(data.get("message"), errors)
+    check_message(data.get("message"), errors)
     _recipients(data.get("recipient_and_params"), errors)
     for name in ("batch_metadata", "message_metadata", "conversation_metadata"):
         _metadata(data.get(name), name, errors)
@@ -116,50 +117,6 @@ def validate_send(data: dict, *, app_id: str, now: datetime) -> Schedule:
     schedule = _send_after(data.get("send_after"), now, errors)
     errors.raise_if_any()
     return schedule
-
-
-def _message(message: Any, errors: Violations) -> None:
-    if not isinstance(message, dict):
-        errors.add("message", "message is required")
-        return
-    kinds = [key for key in message if key in wire.MESSAGE_KINDS]
-    unknown = [
-        key
-        for key in message
-        if key not in wire.MESSAGE_KINDS and key not in wire.MESSAGE_EXTRA_KEYS
-    ]
-    if len(kinds) != 1:
-        errors.add("message", "exactly one message type must be set")
-    for key in unknown:
-        errors.add(f"message.{key}", "unknown field")
-    if len(kinds) == 1:
-        _content(kinds[0], message[kinds[0]], errors)
-
-
-def _content(kind: str, content: Any, errors: Violations) -> None:
-    where = f"message.{kind}"
-    if not isinstance(content, dict):
-        errors.add(where, "must be an object")
-        return
-    required = {
-        "text_message": ("text",),
-        "media_message": ("url",),
-        "choice_message": ("choices",),
-        "carousel_message": ("cards",),
-        "location_message": ("coordinates", "title"),
-        "list_message": ("title", "sections"),
-        "contact_info_message": ("name", "phone_numbers"),
-    }.get(kind, ())
-    for name in required:
-        if not content.get(name):
-            errors.add(f"{where}.{name}", f"{name} is required")
-    if kind == "template_message" and not (
-        content.get("omni_template") or content.get("channel_template")
-    ):
-        errors.add(where, "omni_template or channel_template is required")
-    choices = content.get("choices")
-    if isinstance(choices, list) and len(choices) > wire.MAX_CHOICES:
-        errors.add(f"{where}.choices", f"at most {wire.MAX_CHOICES} choices")
 
 
 def _recipients(items: Any, errors: Violations) -> None:

@@ -7,9 +7,10 @@ from django.urls import reverse
 
 from campaigns.authoring import presend
 from campaigns.authoring.rendering import MessagePlan, freeze_message
+from campaigns.authoring.sms import sms_strings
 from campaigns.models import TemplateParameter
 from contacts.models import ConsentState
-from sinch.placeholders import render, strings
+from sinch.placeholders import render
 
 IN = ConsentState.OPTED_IN
 
@@ -30,6 +31,31 @@ KINDS = [
         "template_language": "en",
         "template_parameters": {"1": "${first_name}", "2": "${offer}"},
     },
+    {
+        "kind": "LOCATION",
+        "title": "${first_name}'s store",
+        "label": "${offer}",
+        "latitude": 52.5,
+        "longitude": 13.4,
+    },
+    {
+        "kind": "CONTACT_INFO",
+        "contact_name": "${first_name}",
+        "contact_phones": "+493012345678 | WORK",
+        "contact_emails": "${code}@shop.example",
+    },
+    {
+        "kind": "OMNI_TEMPLATE",
+        "template_id": "t",
+        "template_version": "1",
+        "template_parameters": {"name": "${first_name}", "offer": "${offer}"},
+    },
+    {
+        "kind": "CHOICE",
+        "text": "Pick",
+        "choices": "Yes | postback: ${code}\nShop | https://s.example/${code}\n"
+        "Call | tel:+493012345678",
+    },
 ]
 TRICKY = ["Ann", "<b>bold</b>", "${code}", "$", "{x}", "", "Zoë ★", "a\nb", "${"]
 
@@ -45,7 +71,7 @@ def test_the_fast_text_is_exactly_the_rendered_message_texts(make_template, fiel
             for name in template.placeholders
             if rng.random() < 0.8  # some missing: left as written
         }
-        expected = "\n".join(strings(render(plan.message, values)))
+        expected = "\n".join(sms_strings(render(plan.message, values)))
         assert plan.text(values) == expected
 
 

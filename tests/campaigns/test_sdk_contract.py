@@ -38,7 +38,12 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from campaigns.dispatch import test_send
-from campaigns.models import MessageTemplate
+from campaigns.models import (
+    CarouselCard,
+    ChannelOverride,
+    ListItem,
+    MessageTemplate,
+)
 from contacts.models import ConsentState
 
 Kind = MessageTemplate.Kind
@@ -110,6 +115,128 @@ SAMPLES: dict[str, dict[str, Sample]] = {
             channel="KAKAOTALK",
         ),
     },
+}
+
+ACTIONS = (
+    "Yes | postback: yes-${first_name}\n"
+    "Visit the shop | https://shop.test/${first_name}\n"
+    "Call us | tel:+14155550100\n"
+    "Save the date | calendar: 2027-01-10 18:00-20:00 Launch party"
+    " | https://shop.test/launch"
+)
+
+
+def _cards(template: MessageTemplate) -> None:
+    CarouselCard.objects.create(
+        template=template,
+        position=0,
+        title="Jackets for ${first_name}",
+        description="20% off",
+        media_url="https://shop.test/jacket.jpg",
+        choices=ACTIONS,
+    )
+    CarouselCard.objects.create(template=template, position=1, description="Shoes")
+
+
+def _items(template: MessageTemplate) -> None:
+    for position, (section, title) in enumerate(
+        [("Fruit", "Mango"), ("Fruit", "Strawberry"), ("", "Vanilla")]
+    ):
+        ListItem.objects.create(
+            template=template,
+            position=position,
+            section=section,
+            title=title,
+            description="for ${first_name}",
+            postback_data=title.lower(),
+        )
+
+
+def _overrides(template: MessageTemplate) -> None:
+    ChannelOverride.objects.create(
+        template=template,
+        channel="WHATSAPP",
+        form=ChannelOverride.Form.TEMPLATE,
+        omni_template_id="spring",
+        omni_version="latest",
+        omni_language="en_US",
+    )
+    ChannelOverride.objects.create(
+        template=template,
+        channel="KAKAOTALK",
+        form=ChannelOverride.Form.TEXT,
+        text="Hi ${first_name}",
+    )
+    ChannelOverride.objects.create(
+        template=template,
+        channel="SMS",
+        form=ChannelOverride.Form.PAYLOAD,
+        payload="Hi ${first_name}, by SMS",
+    )
+
+
+SAMPLES[Kind.TEXT]["with channel overrides"] = Sample(
+    {"text": "Hi ${first_name}"}, parts=_overrides
+)
+SAMPLES[Kind.CHOICE]["with links, calls, calendar entries and postback data"] = Sample(
+    {"text": "Hi ${first_name}", "choices": ACTIONS}
+)
+SAMPLES[Kind.CARD]["with every kind of action"] = Sample(
+    {"title": "Spring", "choices": ACTIONS}
+)
+SAMPLES[Kind.CAROUSEL] = {
+    "two cards and a choice below": Sample(
+        {"choices": "All offers | https://shop.test/offers"}, parts=_cards
+    ),
+    "cards only": Sample({}, parts=_cards),
+}
+SAMPLES[Kind.LIST] = {
+    "sections with a media header": Sample(
+        {
+            "title": "Pick a flavour, ${first_name}",
+            "description": "Ice cream of the week",
+            "media_url": "https://shop.test/ice.jpg",
+        },
+        parts=_items,
+    ),
+    "a title only": Sample({"title": "Pick"}, parts=_items),
+}
+SAMPLES[Kind.LOCATION] = {
+    "with a label": Sample(
+        {
+            "title": "Our store, ${first_name}",
+            "label": "Alexanderplatz 1",
+            "latitude": 52.5219,
+            "longitude": 13.4132,
+        }
+    ),
+    "without a label": Sample({"title": "Store", "latitude": -33.9, "longitude": 18}),
+}
+SAMPLES[Kind.CONTACT_INFO] = {
+    "everything": Sample(
+        {
+            "contact_name": "Care for ${first_name}",
+            "contact_phones": "+14155550100 | WORK\n+4915112345678",
+            "contact_emails": "care@shop.test | WORK",
+            "contact_company": "Shop Inc.",
+        }
+    ),
+    "a name and a number": Sample(
+        {"contact_name": "Care", "contact_phones": "+14155550100"}
+    ),
+}
+SAMPLES[Kind.OMNI_TEMPLATE] = {
+    "with parameters": Sample(
+        {
+            "template_id": "01HXSPRING",
+            "template_version": "latest",
+            "template_language": "en_US",
+            "template_parameters": {"name": "${first_name}"},
+        }
+    ),
+    "without language or parameters": Sample(
+        {"template_id": "01HXSPRING", "template_version": "2"}
+    ),
 }
 
 CASES = [

@@ -10,6 +10,13 @@ from campaigns.models import MessageTemplate
 
 ADD = reverse("admin:campaigns_messagetemplate_add")
 CHANGELIST = reverse("admin:campaigns_messagetemplate_changelist")
+KIND_EXTRA = {
+    "CHANNEL_TEMPLATE": ["template_channel", "template_parameters"],
+    "LOCATION": ["latitude", "longitude", "overrides-group"],
+    "OMNI_TEMPLATE": ["template_parameters", "overrides-group"],
+    "CAROUSEL": ["cards-group", "overrides-group"],
+    "LIST": ["list_items-group", "overrides-group"],
+}
 
 
 def _form(**fields):
@@ -151,11 +158,11 @@ def test_the_page_carries_the_fields_of_each_kind(
         assert "campaigns/template_kind.js" in html
         kind_fields = json.loads(_KindSelect(html).attrs["data-kind-fields"])
         assert set(kind_fields) == set(MessageTemplate.Kind.values)
-        # The model's text fields of the kind, plus the channel template's own.
+        # The model's text fields of the kind, plus the kind's other fields
+        # and its rows; every kind but the channel template may be overridden
+        # per channel.
         assert kind_fields[kind] == list(MessageTemplate.KIND_FIELDS[kind]) + (
-            ["template_channel", "template_parameters"]
-            if kind == MessageTemplate.Kind.CHANNEL_TEMPLATE
-            else []
+            KIND_EXTRA.get(kind, ["overrides-group"])
         )
         # Without JavaScript every field is on the page.
         for name in ("text", "title", "media_url", "choices", "template_id"):

@@ -10,7 +10,17 @@
 "use strict";
 (function () {
   function rowsOf(name) {
-    return document.querySelectorAll(".form-row.field-" + name);
+    // An inline's group ("cards-group") or a field's row ("field-title").
+    if (name.endsWith("-group")) {
+      const group = document.getElementById(name);
+      return group ? [group] : [];
+    }
+    // Rows of the template's own form, not those of an inline's rows.
+    return Array.from(
+      document.querySelectorAll(".form-row.field-" + name)
+    ).filter(function (row) {
+      return !row.closest(".inline-group");
+    });
   }
 
   function update(select, kindFields) {
