@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0004_batch_replacement_after_late_optouts'),
+        ('campaigns', '0005_batch_callback_shapes'),
     ]
 
     operations = [
