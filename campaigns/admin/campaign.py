@@ -64,6 +64,7 @@ class CampaignAdmin(
                 "fields": (
                     "channel",
                     "channel_priority_order",
+                    "whatsapp_window_only",
                     "ttl_seconds",
                     "sms_sender",
                     "channel_properties",

@@ -70,6 +70,7 @@ class CampaignForm(forms.ModelForm):
             "send_time_zone",
             "channel",
             "channel_priority_order",
+            "whatsapp_window_only",
             "ttl_seconds",
             "sms_sender",
             "channel_properties",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sinch import wire
+from sinch import channel_templates, wire
 from sinch.channels import Channel
 
 CHANNELS = frozenset(Channel.values)
@@ -157,9 +157,38 @@ def _content(kind: str, content: Any, errors: Violations) -> None:
         content.get("omni_template") or content.get("channel_template")
     ):
         errors.add(where, "omni_template or channel_template is required")
+    if kind == "template_message":
+        _channel_templates(content.get("channel_template"), where, errors)
     choices = content.get("choices")
     if isinstance(choices, list) and len(choices) > wire.MAX_CHOICES:
         errors.add(f"{where}.choices", f"at most {wire.MAX_CHOICES} choices")
+
+
+def _channel_templates(entries: Any, where: str, errors: Violations) -> None:
+    """Each channel template names a template; a WhatsApp one also its
+    language and its parameters in WhatsApp's component form."""
+    if entries is None:
+        return
+    if not isinstance(entries, dict):
+        errors.add(f"{where}.channel_template", "must be an object")
+        return
+    for channel, reference in entries.items():
+        at = f"{where}.channel_template.{channel}"
+        if channel not in CHANNELS:
+            errors.add(at, _bad_channel(channel))
+        if not isinstance(reference, dict) or not reference.get("template_id"):
+            errors.add(f"{at}.template_id", "template_id is required")
+            continue
+        parameters = reference.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            errors.add(f"{at}.parameters", "must be an object of strings")
+            continue
+        if channel != "WHATSAPP":
+            continue
+        if not reference.get("language_code"):
+            errors.add(f"{at}.language_code", "language_code is required")
+        for error in channel_templates.whatsapp_key_errors(parameters):
+            errors.add(f"{at}.parameters", error)
 
 
 def _recipients(items: Any, errors: Violations) -> None:
