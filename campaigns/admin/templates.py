@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.html import format_html
 
+from campaigns.admin.forms import ParameterLinesField
 from campaigns.models import MessageTemplate, TemplateParameter
 
 Kind = MessageTemplate.Kind
@@ -15,6 +16,13 @@ Kind = MessageTemplate.Kind
 # The channel template's own fields, beside the text fields of KIND_FIELDS.
 CHANNEL_TEMPLATE_EXTRA = ("template_channel", "template_parameters")
 PLACEHOLDER_HELP = "Placeholders such as ${first_name} work here."
+PARAMETERS_HELP = (
+    "One parameter per line: key = value. WhatsApp names them by component: "
+    "body[1]text = ${first_name} (the body's first parameter), "
+    "header[1]text or header[1]image.link = https://… (the header), "
+    "button[0]url[1]text = ${code} or button[0]quick_reply[1]payload = yes "
+    "(a button)."
+)
 
 
 def kind_form_fields() -> dict[str, list[str]]:
@@ -121,6 +129,10 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         js = ("campaigns/template_kind.js",)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "template_parameters":
+            return ParameterLinesField(
+                label="Template parameters", required=False, help_text=PARAMETERS_HELP
+            )
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if field is not None and db_field.name in PLACEHOLDER_FIELDS:
             field.help_text = f"{field.help_text} {PLACEHOLDER_HELP}".strip()

@@ -23,10 +23,10 @@ def test_a_bare_parameter_key_is_shown_in_its_right_form(
         ["WhatsApp", "KakaoTalk", "WeChat"]
     )
     help_text = page.locator(".form-row.field-template_parameters .help")
-    expect(help_text).to_contain_text('"body[1]text": "${first_name}"')
+    expect(help_text).to_contain_text("body[1]text = ${first_name}")
     page.fill("#id_template_id", "order_shipped")
     page.fill("#id_template_language", "en-us")
-    page.fill("#id_template_parameters", '{"1": "${first_name}"}')
+    page.fill("#id_template_parameters", "1 = ${first_name}")
     screenshot("whatsapp-01-template-bare-key")
     page.click("input[name=_continue]")
 
@@ -36,7 +36,7 @@ def test_a_bare_parameter_key_is_shown_in_its_right_form(
     screenshot("whatsapp-02-template-right-form-shown")
     assert not MessageTemplate.objects.exists()
 
-    page.fill("#id_template_parameters", '{"body[1]text": "${first_name}"}')
+    page.fill("#id_template_parameters", "body[1]text = ${first_name}")
     page.click("input[name=_continue]")
     expect(page).to_have_url(re.compile(r"/messagetemplate/\d+/change/$"))
     expect(page.locator("#id_template_language")).to_have_value("en_US")

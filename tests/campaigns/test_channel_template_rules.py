@@ -109,7 +109,7 @@ def test_only_channels_with_templates_are_offered(client, marketer):
         "WECHAT",
     ]
     help_text = form.fields["template_parameters"].help_text
-    assert '"body[1]text": "${first_name}"' in help_text
+    assert "body[1]text = ${first_name} (the body's first parameter)" in help_text
     assert '{"1":' not in help_text
 
 
@@ -155,3 +155,58 @@ def test_the_admin_form_shows_the_right_key_form_and_keeps_the_input(client, mar
     assert "use body[1]text" in form.errors["template_parameters"][0]
     assert '"1": "${first_name}"' in response.content.decode().replace("&quot;", '"')
     assert not MessageTemplate.objects.exists()
+
+
+def test_parameters_are_written_one_per_line_and_stored_as_json(client, marketer):
+    client.force_login(marketer)
+    data = {
+        "name": "Shipped",
+        "kind": "CHANNEL_TEMPLATE",
+        "template_channel": "WHATSAPP",
+        "template_id": "order_shipped",
+        "template_language": "en",
+        "template_parameters": "1 = ${first_name}\nheader[1]image.link = https://x.test/a?s=1",
+        "parameters-TOTAL_FORMS": 0,
+        "parameters-INITIAL_FORMS": 0,
+    }
+    response = client.post(ADD, data)
+    errors = response.context["adminform"].form.errors["template_parameters"]
+    assert errors == [
+        '"1" is a bare key, which WhatsApp does not recognise: use body[1]text '
+        "for the body's first parameter (header[1]text or header[1]image.link for "
+        "the header, button[0]url[1]text or button[0]quick_reply[1]payload for a "
+        "button)."
+    ]
+    data["template_parameters"] = data["template_parameters"].replace(
+        "1 =", "body[1]text ="
+    )
+    assert client.post(ADD, data).status_code == 302
+    template = MessageTemplate.objects.get()
+    assert template.template_parameters == {
+        "body[1]text": "${first_name}",
+        "header[1]image.link": "https://x.test/a?s=1",
+    }
+    change = reverse("admin:campaigns_messagetemplate_change", args=[template.pk])
+    shown = client.get(change).context["adminform"].form["template_parameters"]
+    assert "body[1]text = ${first_name}\nheader[1]image.link" in str(shown)
+
+
+def test_a_line_without_an_equals_sign_is_refused_with_its_number(client, marketer):
+    client.force_login(marketer)
+    response = client.post(
+        ADD,
+        {
+            "name": "Shipped",
+            "kind": "CHANNEL_TEMPLATE",
+            "template_channel": "WHATSAPP",
+            "template_id": "order_shipped",
+            "template_language": "en",
+            "template_parameters": "body[1]text = ${first_name}\nheader[1]text",
+            "parameters-TOTAL_FORMS": 0,
+            "parameters-INITIAL_FORMS": 0,
+        },
+    )
+    errors = response.context["adminform"].form.errors["template_parameters"]
+    assert errors == [
+        "Line 2 ('header[1]text'): write key = value, e.g. body[1]text = ${first_name}."
+    ]
