@@ -268,3 +268,28 @@ def test_only_a_transactional_campaign_may_use_the_window(make_campaign, make_te
         info.value.message_dict["whatsapp_window_only"]
     )
     assert "24 hours" in channel_rules.campaign_problems(campaign)[0]
+
+
+def test_the_freeze_refuses_a_campaign_launched_before_the_rule(
+    make_campaign, make_template, whatsapp_people, sender
+):
+    from campaigns import transitions
+    from campaigns.authoring.rendering import freeze_message
+    from campaigns.dispatch import freeze
+
+    people = whatsapp_people()
+    _on_whatsapp(people)
+    campaign = make_campaign(make_template(), [people], channel="WHATSAPP")
+    # As a launch before this rule did: LAUNCHING with the message frozen.
+    assert transitions.launch(
+        campaign, sender, now=timezone.now(), summary="Launched", details={}
+    )
+    campaign.refresh_from_db()
+    freeze_message(campaign)
+
+    freeze.freeze_recipients(campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == campaign.Status.FAILED
+    assert "Not sent: This campaign is sent on WhatsApp" in campaign.status_reason
+    assert "24 hours" in campaign.status_reason
+    assert not Recipient.objects.filter(campaign=campaign).exists()
