@@ -198,6 +198,9 @@ if INBOUND_STOP_MATCH not in ("word", "exact"):
 # A reply Sinch does not tie to a batch (`_batch_id`) is attributed to the last
 # campaign delivered to that number within this many days, marked inferred.
 REPLY_ATTRIBUTION_DAYS = env.int("REPLY_ATTRIBUTION_DAYS", default=3)
+# WhatsApp's customer-service window: a free-form message (anything but a
+# WhatsApp template) reaches only people who wrote within this many hours.
+WHATSAPP_WINDOW_HOURS = env.int("WHATSAPP_WINDOW_HOURS", default=24)
 
 # --- dispatch ---------------------------------------------------------------
 

@@ -122,6 +122,54 @@ OMNI_OVERRIDE_KINDS = (*MESSAGE_KINDS[:-1], "template_reference")
 # locations "natively", without saying how). The segment estimate counts the
 # title, the label and a map link of this form.
 SMS_LOCATION_LINK = "https://maps.google.com/?q={latitude},{longitude}"
+# Channels with channel-specific templates (confirmed: Conversation API
+# "Managing templates": WhatsApp, KakaoTalk and WeChat only). A template
+# message whose only entry is one of them cannot be sent on any other channel.
+CHANNEL_TEMPLATE_CHANNELS = ("WHATSAPP", "KAKAOTALK", "WECHAT")
+# WhatsApp channel-template parameter keys (confirmed: Conversation API
+# "WhatsApp template support"): <component>[<n>]<field> for header and body,
+# button[<i>]<sub_type>[<n>]<field> for buttons; parameters count from 1,
+# buttons from 0; fields text, payload, image.link, video.link,
+# document.link, document.filename, <media>.provider.name. The language
+# code is required and only the underscore form (en_US) is accepted.
+# UNCONFIRMED, read from Sinch's MCP-server sources and WhatsApp's own
+# component types: carousel[<card>] before a part, the button types beyond
+# quick_reply and url, and the fields coupon_code, location.*, action.*,
+# currency.*, date_time.*. All are accepted so that no real key is refused.
+WHATSAPP_TEMPLATE_BUTTON_TYPES = (
+    "quick_reply",
+    "url",
+    "copy_code",
+    "flow",
+    "catalog",
+    "mpm",
+    "voice_call",
+    "otp",
+)
+WHATSAPP_TEMPLATE_PLAIN_FIELDS = ("text", "payload", "coupon_code")
+WHATSAPP_TEMPLATE_OBJECT_FIELDS = (
+    "image",
+    "video",
+    "document",
+    "location",
+    "action",
+    "currency",
+    "date_time",
+)
+WHATSAPP_TEMPLATE_MAX_BUTTONS = 10  # UNCONFIRMED (Sinch's old page said 3)
+WHATSAPP_TEMPLATE_MAX_CARDS = 10  # confirmed ("at most ten cards")
+# UNCONFIRMED: how Sinch answers a WhatsApp template with a bare key ("1")
+# or no language. The product never sends one (the template's validation and
+# the pre-send check refuse it); the simulator answers 400 with a field
+# violation so a test shows the failure (Sinch may instead accept the batch
+# and fail every message).
+# WhatsApp's customer-service window (confirmed: "Sending a message outside
+# of a 24-hour customer service window requires an approved template"). A
+# free-form message (any kind but a WhatsApp channel template) to someone
+# who has not written within it fails with this reason. The product reads
+# the window's length from the WHATSAPP_WINDOW_HOURS setting.
+WHATSAPP_WINDOW_HOURS = 24
+WHATSAPP_WINDOW_REASON = "OUTSIDE_ALLOWED_SENDING_WINDOW"
 DELIVERY_STATUSES = (
     "QUEUED_ON_CHANNEL",
     "DELIVERED",

@@ -185,6 +185,23 @@ def make_template(db):
 
 
 @pytest.fixture
+def make_whatsapp_template(make_template):
+    """A WhatsApp channel template (the only kind WhatsApp delivers outside
+    its 24-hour window) whose body's first parameter is ${first_name}."""
+
+    def make(name: str | None = None, **fields) -> MessageTemplate:
+        values = {
+            "template_id": "offer",
+            "template_language": "en",
+            "template_parameters": {"body[1]text": "${first_name}"},
+            **fields,
+        }
+        return make_template(name, kind=MessageTemplate.Kind.CHANNEL_TEMPLATE, **values)
+
+    return make
+
+
+@pytest.fixture
 def make_campaign(make_template):
     """A campaign (a draft unless `status` says otherwise) of `template`, a new
     one when None, to `lists`; `checked`: its pre-send check has run."""

@@ -62,7 +62,12 @@ class CampaignAdmin(
         (
             "Channel",
             {
-                "fields": ("channel", "channel_priority_order", "ttl_seconds"),
+                "fields": (
+                    "channel",
+                    "channel_priority_order",
+                    "whatsapp_window_only",
+                    "ttl_seconds",
+                ),
                 "description": "The properties of the campaign's channels "
                 "follow, one section per channel.",
             },

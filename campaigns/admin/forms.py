@@ -1,5 +1,6 @@
 """Forms of the campaign admin."""
 
+import json
 from datetime import datetime
 
 from django import forms
@@ -41,6 +42,47 @@ class ChannelListField(forms.CharField):
         return [part.strip().upper() for part in text.split(",") if part.strip()]
 
 
+class ParameterLinesField(forms.CharField):
+    """A channel template's parameters, one `key = value` per line (stored as
+    the JSON object Sinch is sent). A JSON object pasted as is is read too."""
+
+    widget = forms.Textarea(attrs={"rows": 5, "cols": 60, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{key} = {text}" for key, text in value.items())
+        return value
+
+    def to_python(self, value):
+        text = (super().to_python(value) or "").strip()
+        if text.startswith("{"):
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise ValidationError(f"Not a JSON object: {exc}.") from None
+            if not isinstance(data, dict):
+                raise ValidationError("Write one key = value per line.")
+            return data
+        found: dict[str, str] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, sep, item = line.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ValidationError(
+                    f"Line {number} ({line.strip()!r}): write key = value, "
+                    "e.g. body[1]text = ${first_name}."
+                )
+            if key in found:
+                raise ValidationError(f"Line {number}: {key} is given twice.")
+            found[key] = item.strip()
+        return found
+
+    def has_changed(self, initial, data):
+        return self.to_python(data) != (initial or {})
+
+
 # The typed channel-property fields, declared on a base class so that the
 # admin's fieldsets may name them.
 ChannelPropertyFields = type(
@@ -79,6 +121,7 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
             "send_time_zone",
             "channel",
             "channel_priority_order",
+            "whatsapp_window_only",
             "ttl_seconds",
             "sms_sender",
             "campaign_values",

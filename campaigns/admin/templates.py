@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.html import format_html
 
+from campaigns.admin.forms import ParameterLinesField
 from campaigns.admin.template_rows import (
     GROUP_IDS,
     OVERRIDES_GROUP,
@@ -26,6 +27,13 @@ KIND_EXTRA = {
     Kind.OMNI_TEMPLATE.value: ["template_parameters"],
 }
 PLACEHOLDER_HELP = "Placeholders such as ${first_name} work here."
+PARAMETERS_HELP = (
+    "One parameter per line: key = value. WhatsApp names them by component: "
+    "body[1]text = ${first_name} (the body's first parameter), "
+    "header[1]text or header[1]image.link = https://… (the header), "
+    "button[0]url[1]text = ${code} or button[0]quick_reply[1]payload = yes "
+    "(a button)."
+)
 
 
 def kind_form_fields() -> dict[str, list[str]]:
@@ -167,6 +175,10 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         return posted_inlines(request, super().get_inline_instances(request, obj))
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "template_parameters":
+            return ParameterLinesField(
+                label="Template parameters", required=False, help_text=PARAMETERS_HELP
+            )
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if field is not None and db_field.name in PLACEHOLDER_FIELDS:
             field.help_text = f"{field.help_text} {PLACEHOLDER_HELP}".strip()

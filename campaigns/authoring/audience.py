@@ -10,8 +10,8 @@ goes to Sinch (`recheck_batch`). The consent and erasure part of the rule is
 A member is:
 
 - excluded (not sent, not a problem to fix): erased contact or number, opted
-  out, no consent for the campaign's purpose on its channel, duplicate identity
-  (an identity already seen for an earlier contact: the later one is dropped);
+  out, no consent for the purpose on its channel, outside WhatsApp's window,
+  duplicate identity (an identity seen for an earlier contact: dropped);
 - blocking (must be fixed before launch): no identity on the channel, an
   invalid identity, a placeholder with no value and no default;
 - ok, possibly with warnings: UCS-2 after substitution, too many SMS parts,
@@ -30,7 +30,7 @@ from typing import Any
 
 from django.db import connection
 
-from campaigns.authoring import estimates, sms, suspicious
+from campaigns.authoring import channel_rules, estimates, sms, suspicious
 from campaigns.authoring.rendering import MessagePlan
 from campaigns.models import Campaign, Recipient, TemplateParameter
 from contacts.models import ChannelIdentity, ConsentState, Contact, ListMembership
@@ -41,8 +41,7 @@ from sinch.channels import Channel
 CHUNK_SIZE = 5000
 EXAMPLES = 100
 
-OK, BLOCKING, EXCLUDED = "OK", "BLOCKING", "EXCLUDED"
-WARNING = "WARNING"
+OK, BLOCKING, EXCLUDED, WARNING = "OK", "BLOCKING", "EXCLUDED", "WARNING"
 
 # Problem keys and labels; a missing placeholder adds MISSING + its name.
 MISSING = "missing:"
@@ -127,7 +126,6 @@ class PresendResult:
 # campaign's channel (None when it has none), then whether its number is erased.
 ID, FIRST_NAME, LAST_NAME, EXTERNAL_ID, ERASED_AT, ATTRIBUTES = range(6)
 
-
 CONTACT_COLUMNS = (
     "id",
     "first_name",
@@ -138,7 +136,6 @@ CONTACT_COLUMNS = (
     "language",
     "time_zone",
 )
-
 
 IDENTITY, CONSENT, SUPPRESSED = (len(CONTACT_COLUMNS) + n for n in range(3))
 # A replaced (retired) number is never sent to; the filter costs no index.
@@ -270,6 +267,7 @@ class MemberChecker:
         self.render = render
         self.values: dict[str, str] = {}  # the last OK member's values
         self.plan = MessagePlan.for_campaign(campaign)
+        self.window = channel_rules.window_for(campaign, self.plan.message)
         self.channel = campaign.channel
         self.channel_label = Channel(campaign.channel).label
         self.is_sms = campaign.channel == Channel.SMS
@@ -323,6 +321,8 @@ class MemberChecker:
             return self._exclude(row, OPTED_OUT, "opted out", canonical)
         if problem == NO_CONSENT:
             return self._exclude(row, NO_CONSENT, "no consent record", canonical)
+        if self.window and not self.window.allows(pk):
+            return self._exclude(row, self.window.KEY, self.window.label, canonical)
         key = self._key(canonical)
         if key in self.seen:
             return self._exclude(

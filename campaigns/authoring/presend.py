@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from campaigns.authoring import audience, estimates, sms
+from campaigns.authoring import audience, channel_rules, estimates, sms
 from campaigns.authoring.audience import (
     BLOCKING,
     EXCLUDED,
@@ -137,11 +137,15 @@ def _summary(result: PresendResult, campaign: Campaign) -> dict[str, Any]:
 
 
 def campaign_can_launch(campaign: Campaign) -> tuple[bool, list[str]]:
-    """Whether the stored pre-send check allows a launch, and what to fix if not."""
+    """Whether the stored pre-send check allows a launch, and what to fix if not.
+
+    The channels' rules (campaigns.authoring.channel_rules) are read anew,
+    so a rule is never bypassed by a check stored before it applied.
+    """
+    reasons = channel_rules.campaign_problems(campaign)
     summary = campaign.presend
     if not summary or campaign.presend_at is None:
-        return False, ["Run the pre-send check first."]
-    reasons = []
+        return False, [*reasons, "Run the pre-send check first."]
     changed = [campaign.updated_at]
     if not campaign.message_snapshot:  # a frozen message ignores template edits
         changed.append(campaign.template.updated_at)

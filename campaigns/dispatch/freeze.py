@@ -18,7 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from campaigns import counters, transitions
-from campaigns.authoring import audience
+from campaigns.authoring import audience, channel_rules
 from campaigns.dispatch import batch_request, cancellation, drain
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from config.lib.bulk import TableWriter
@@ -63,6 +63,12 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     if campaign.status != Status.LAUNCHING:
         return f"campaign {campaign_id} is {campaign.status}: nothing to freeze"
+    # The launch refuses these already; a campaign launched before a rule
+    # existed is stopped here, unless part of it is frozen (and maybe sent).
+    refused = channel_rules.campaign_problems(campaign)
+    if refused and not Batch.objects.filter(campaign=campaign).exists():
+        transitions.nobody_to_send(campaign, "Not sent: " + " ".join(refused))
+        return f"campaign {campaign_id}: refused by the channels' rules"
     checker = audience.MemberChecker(campaign, render=False)
     resume_after, sequence = _resume_point(campaign, checker)
 

@@ -64,6 +64,14 @@ class Campaign(models.Model):
     purpose = models.CharField(
         max_length=13, choices=Purpose.choices, default=Purpose.MARKETING
     )
+    whatsapp_window_only = models.BooleanField(
+        "WhatsApp: only people who wrote to us in the last 24 hours",
+        default=False,
+        help_text="Transactional campaigns only. WhatsApp delivers a message "
+        "that is not a WhatsApp template only within 24 hours of the person's "
+        "last message to you (WHATSAPP_WINDOW_HOURS); with this ticked, the "
+        "others are left out with the reason.",
+    )
     send_at = models.DateTimeField(
         null=True, blank=True, help_text="UTC instant; empty: send when launched."
     )
@@ -203,6 +211,7 @@ class Campaign(models.Model):
             ("channel_priority_order", self._priority_order_errors),
             ("sms_sender", self._sms_sender_errors),
             ("campaign_values", self._campaign_value_errors),
+            ("whatsapp_window_only", self._window_errors),
         ):
             messages = check()
             if messages:
@@ -260,6 +269,15 @@ class Campaign(models.Model):
         if self.channel and order[0] != self.channel:
             messages.append(f"Must start with the campaign's channel, {self.channel}.")
         return messages
+
+    def _window_errors(self) -> list[str]:
+        if self.whatsapp_window_only and self.purpose != Purpose.TRANSACTIONAL:
+            return [
+                "Only a transactional campaign may write to people within "
+                "WhatsApp's 24-hour window; a marketing message on WhatsApp "
+                "needs a WhatsApp template."
+            ]
+        return []
 
     def _sms_sender_errors(self) -> list[str]:
         if self.sms_sender and "SMS_SENDER" in (self.channel_properties or {}):

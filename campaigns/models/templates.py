@@ -7,8 +7,25 @@ from django.db import models, transaction
 
 from campaigns import placeholders
 from campaigns.models import message_lines, messages
-from sinch import wire
+from sinch import channel_templates, wire
 from sinch.channels import Channel
+
+# Only these channels have channel-specific templates at Sinch.
+TEMPLATE_CHANNEL_CHOICES = [
+    (c.value, c.label)
+    for c in Channel
+    if c.value in channel_templates.TEMPLATE_CHANNELS
+]
+
+
+def template_channel_error(value: str) -> str:
+    """Why a channel template cannot be registered on `value`, in words."""
+    names = ", ".join(label for _, label in TEMPLATE_CHANNEL_CHOICES)
+    return (
+        f"{value} has no channel-specific templates at Sinch; only {names} do. "
+        "For other channels write the message itself (a text, media, card or "
+        "choice message)."
+    )
 
 
 class MessageTemplate(models.Model):
@@ -71,13 +88,16 @@ class MessageTemplate(models.Model):
     )
     contact_company = models.CharField("company", max_length=200, blank=True)
     template_channel = models.CharField(
-        max_length=20, choices=Channel.choices, default=Channel.WHATSAPP
+        max_length=20, choices=TEMPLATE_CHANNEL_CHOICES, default=Channel.WHATSAPP
     )
     template_id = models.CharField(
         "template id", max_length=200, blank=True, help_text="As registered."
     )
     template_language = models.CharField(
-        max_length=20, blank=True, help_text="Language code, e.g. en_US."
+        max_length=20,
+        blank=True,
+        help_text="The language it is registered in, e.g. en or en_US "
+        "(required for WhatsApp; en-us is stored as en_US).",
     )
     template_version = models.CharField(
         max_length=50,
@@ -87,7 +107,9 @@ class MessageTemplate(models.Model):
     template_parameters = models.JSONField(
         default=dict,
         blank=True,
-        help_text='The template\'s own parameters, e.g. {"1": "${first_name}"}.',
+        help_text="The template's own parameters. WhatsApp names them by "
+        'component, e.g. {"body[1]text": "${first_name}", '
+        '"header[1]image.link": "https://…", "button[0]url[1]text": "${code}"}.',
     )
     placeholders = models.JSONField(default=list, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -182,12 +204,9 @@ class MessageTemplate(models.Model):
             errors.setdefault("template_parameters", []).append(
                 'Must be an object of texts, e.g. {"name": "${first_name}"}.'
             )
-        if self.kind == self.Kind.CHANNEL_TEMPLATE and not is_string_map(
-            self.template_parameters
-        ):
-            errors.setdefault("template_parameters", []).append(
-                'Must be an object of texts, e.g. {"1": "${first_name}"}.'
-            )
+        if self.kind == self.Kind.CHANNEL_TEMPLATE:
+            for field, messages in self.channel_template_errors().items():
+                errors.setdefault(field, []).extend(messages)
         try:
             self.placeholders = self.extract_placeholders()
         except ValidationError as exc:
@@ -195,6 +214,53 @@ class MessageTemplate(models.Model):
                 errors.setdefault(field, []).extend(messages)
         if errors:
             raise ValidationError(errors)
+
+    def clean_fields(self, exclude=None) -> None:
+        # A channel stored before the choices were narrowed gets its own
+        # message (from clean()), and none when the kind does not use it.
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.error_dict
+            if self.template_channel not in channel_templates.TEMPLATE_CHANNELS:
+                errors.pop("template_channel", None)
+            if errors:
+                raise ValidationError(errors) from None
+
+    def channel_template_errors(self) -> dict[str, list[str]]:
+        """What Sinch would refuse in this channel template, by field.
+
+        The language of a WhatsApp template is normalised on the way
+        (`en-us` -> `en_US`).
+        """
+        errors: dict[str, list[str]] = {}
+        channel = self.template_channel
+        if channel not in channel_templates.TEMPLATE_CHANNELS:
+            errors["template_channel"] = [template_channel_error(channel)]
+        params = self.template_parameters
+        if not is_string_map(params):
+            errors["template_parameters"] = [
+                'Must be an object of texts, e.g. {"body[1]text": "${first_name}"}.'
+            ]
+        elif channel == Channel.WHATSAPP and (
+            bad := channel_templates.whatsapp_key_errors(params)
+        ):
+            errors["template_parameters"] = bad
+        if channel == Channel.WHATSAPP:
+            language = self.template_language.strip()
+            if not language:
+                errors["template_language"] = [
+                    "Required for a WhatsApp template: the language it is "
+                    "registered in, e.g. en or en_US."
+                ]
+            elif not wire.PLACEHOLDER.fullmatch(language):
+                try:
+                    self.template_language = channel_templates.normalise_language(
+                        language
+                    )
+                except ValueError as exc:
+                    errors["template_language"] = [str(exc)]
+        return errors
 
     def extract_placeholders(self) -> list[str]:
         """Every placeholder of the kind's text fields, in order of first use.
@@ -220,14 +286,8 @@ class MessageTemplate(models.Model):
         for field in self.KIND_FIELDS[self.kind]:
             label = str(self._meta.get_field(field).verbose_name).capitalize()
             yield field, label, getattr(self, field)
-        if self.kind == self.Kind.CHANNEL_TEMPLATE and is_string_map(
-            self.template_parameters
-        ):
-            for key, value in self.template_parameters.items():
-                yield "template_parameters", f'Template parameter "{key}"', value
-        if self.kind == self.Kind.OMNI_TEMPLATE and is_string_map(
-            self.template_parameters
-        ):
+        templates = (self.Kind.CHANNEL_TEMPLATE, self.Kind.OMNI_TEMPLATE)
+        if self.kind in templates and is_string_map(self.template_parameters):
             for key, value in self.template_parameters.items():
                 yield "template_parameters", f'Template parameter "{key}"', value
         if self.pk is None:

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from sinch import wire
+from sinch import channel_templates, wire
 from sinch.placeholders import render
 from sinch.simulator import events, outcomes
 from sinch.simulator.clock import SimClock
@@ -63,6 +63,9 @@ class _Cursor:
         self.correlation_id = data.get("correlation_id", "")
         self.content_type = data.get("message_content_type", "")
         self.dispatch_only = data.get("processing_strategy") == "DISPATCH_ONLY"
+        self.free_form_on_whatsapp = channel_templates.free_form_on_whatsapp(
+            self.message
+        )
 
 
 class Engine:
@@ -343,6 +346,11 @@ class Engine:
             rng=self.rng,
             blocked=lambda identity: self._blocked(identity, cursor.content_type),
             expired=expired,
+            window_closed=lambda channel, identity: (
+                cursor.free_form_on_whatsapp
+                and channel == "WHATSAPP"
+                and self._window_closed(identity, now)
+            ),
         )
         with self.state.lock:
             self.state.messages.append(message)
@@ -354,6 +362,13 @@ class Engine:
 
     def _mode(self, cursor: _Cursor) -> str:
         return "DISPATCH" if cursor.dispatch_only else self.knobs.processing_mode
+
+    def _window_closed(self, identity: str, now: float) -> bool:
+        """WhatsApp's customer-service window: open `whatsapp_window_h` hours
+        after the identity's last inbound WhatsApp message."""
+        with self.state.lock:
+            wrote = self.state.whatsapp_inbound.get(identity_key(identity))
+        return wrote is None or now - wrote > self.knobs.whatsapp_window_h * 3600
 
     def _blocked(self, identity: str, content_type: str) -> bool:
         if self.knobs.consent_management != "primary":

@@ -27,6 +27,9 @@ def receive(engine: Engine, *, channel: str, identity: str, text: str) -> str:
         metadata = engine.state.conversations.get(key, "") if keep else ""
     message_id = ulid()
     now = engine.clock.now()
+    if channel == "WHATSAPP":
+        with engine.state.lock:
+            engine.state.whatsapp_inbound[key] = now
     payload = events.inbound(
         engine.account,
         message_id=message_id,

@@ -88,6 +88,11 @@ class Knobs:
     dispatch_retention: bool = _knob(
         False, "keep conversation metadata for replies in DISPATCH mode"
     )
+    whatsapp_window_h: float = _knob(
+        float(wire.WHATSAPP_WINDOW_HOURS),
+        "hours after an end user's last WhatsApp message in which a message "
+        "other than a WhatsApp template is delivered",
+    )
     consent_management: str = _knob(
         "off", "STOP/START handling", ("off", "primary", "secondary")
     )

@@ -8,7 +8,7 @@ validation.Violations (anything with add(where, what)).
 
 from typing import Any
 
-from sinch import wire
+from sinch import channel_templates, wire
 from sinch.channels import Channel
 
 CHANNELS = frozenset(Channel.values)
@@ -206,6 +206,19 @@ def _template(content: dict, where: str, errors) -> None:
                 errors.add(at, f"Unknown channel {key!r}")
             elif not (isinstance(reference, dict) and reference.get("template_id")):
                 errors.add(f"{at}.template_id", "template_id is required")
+            elif key == "WHATSAPP":
+                _whatsapp_template(reference, at, errors)
+
+
+def _whatsapp_template(reference: dict, at: str, errors) -> None:
+    """A WhatsApp template also names its language, and its parameters in
+    WhatsApp's component form (sinch.channel_templates)."""
+    if not reference.get("language_code"):
+        errors.add(f"{at}.language_code", "language_code is required")
+    parameters = reference.get("parameters") or {}
+    if isinstance(parameters, dict):
+        for error in channel_templates.whatsapp_key_errors(parameters):
+            errors.add(f"{at}.parameters", error)
 
 
 def _reference(content: dict, where: str, errors) -> None:

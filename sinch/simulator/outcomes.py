@@ -2,7 +2,10 @@
 
 QUEUED_ON_CHANNEL -> DELIVERED (-> READ where the channel reports reads), or
 FAILED with a reason; with more than one channel, a failure on all but the
-last gives SWITCHING_CHANNEL and the next channel is tried.
+last gives SWITCHING_CHANNEL and the next channel is tried. A channel whose
+sending window is closed for the identity (WhatsApp's 24 hours, for a
+message other than a WhatsApp template) fails with
+OUTSIDE_ALLOWED_SENDING_WINDOW.
 """
 
 import random
@@ -18,7 +21,12 @@ PHONE = re.compile(r"^\+?[1-9][0-9]{6,14}$")
 # Failures that happen before the channel accepted the message: no
 # QUEUED_ON_CHANNEL receipt precedes them.
 BEFORE_CHANNEL = frozenset(
-    {"RECIPIENT_INVALID_CHANNEL_IDENTITY", "RECIPIENT_NOT_OPTED_IN", "MESSAGE_EXPIRED"}
+    {
+        "RECIPIENT_INVALID_CHANNEL_IDENTITY",
+        "RECIPIENT_NOT_OPTED_IN",
+        "MESSAGE_EXPIRED",
+        wire.WHATSAPP_WINDOW_REASON,
+    }
 )
 
 
@@ -48,13 +56,19 @@ def plan(
     rng: random.Random,
     blocked: Callable[[str], bool],
     expired: bool = False,
+    window_closed: Callable[[str, str], bool] = lambda channel, identity: False,
 ) -> list[Step]:
-    """The receipts of one message sent to `identities` (in fallback order)."""
+    """The receipts of one message sent to `identities` (in fallback order).
+
+    `window_closed(channel, identity)`: the channel's sending window is closed.
+    """
     steps: list[Step] = []
     clock = 0.0
     last = len(identities) - 1
     for n, (channel, identity) in enumerate(identities):
         reason = _failure(channel, identity, knobs, rng, blocked, expired)
+        if not reason and window_closed(channel, identity):
+            reason = wire.WHATSAPP_WINDOW_REASON
         if not reason:
             clock += _gap(knobs, rng)
             steps.append(Step(clock, "QUEUED_ON_CHANNEL", channel, identity))

@@ -118,6 +118,8 @@ class State:
             self.opt_outs: dict[str, set[str]] = defaultdict(set)
             # Conversation metadata of the last message to an identity, for replies.
             self.conversations: dict[str, str] = {}
+            # When each identity last wrote on WhatsApp (its 24-hour window).
+            self.whatsapp_inbound: dict[str, float] = {}
             self.tokens: dict[str, float] = {}
             self.injected: deque[dict] = deque()
             self.counters: Counter = Counter()

@@ -39,8 +39,9 @@ def erased_elsewhere(make_contact):
 
 
 @pytest.fixture
-def whatsapp_campaign(make_campaign, make_template, make_audience):
-    """A WhatsApp campaign to two opted-in people (+14155550300, ...301)."""
+def whatsapp_campaign(make_campaign, make_whatsapp_template, make_audience):
+    """A WhatsApp campaign (a WhatsApp template) to two opted-in people
+    (+14155550300, ...301)."""
 
     def make(**fields):
         customers = make_audience("Customers", 0)
@@ -51,7 +52,7 @@ def whatsapp_campaign(make_campaign, make_template, make_audience):
             )
             _opt_in(identity)
             customers.memberships.create(contact=contact)
-        template = make_template("Offer", "Hi ${first_name}!")
+        template = make_whatsapp_template("Offer")
         return make_campaign(template, [customers], channel="WHATSAPP", **fields)
 
     return make

@@ -29,7 +29,10 @@ KINDS = [
         "kind": "CHANNEL_TEMPLATE",
         "template_id": "welcome_${code}",
         "template_language": "en",
-        "template_parameters": {"1": "${first_name}", "2": "${offer}"},
+        "template_parameters": {
+            "body[1]text": "${first_name}",
+            "body[2]text": "${offer}",
+        },
     },
     {
         "kind": "LOCATION",

@@ -18,10 +18,9 @@ wrapper) have no SDK model and are checked against the wire notes instead
 (its `channel_properties` is a map of strings): their values are checked, their
 keys are not; `send_after` is not in the SDK's request either.
 
-Refused today: nothing the product builds from a template it accepts, except
-the DOUBTFUL templates below (a WhatsApp template without a language, or with
-`en-US`), marked xfail until the channel-template work (issue 12, deliver 1)
-refuses or normalises them.
+Refused today: nothing the product builds from a template it accepts; the
+DOUBTFUL templates below (a WhatsApp template without a language, or with
+`en-US`) are refused or normalised by the template's validation.
 
 Adding a template kind: add its samples to SAMPLES below (a Sample: the
 template's fields, a function adding its related rows, the campaign's
@@ -260,23 +259,14 @@ def build_template(make_template, kind: str, sample: Sample) -> MessageTemplate:
 # Templates that build a message breaking a rule Sinch states (here: the SDK's
 # description of language_code). The product must refuse them (full_clean) or
 # make them right; it must never accept one and send what Sinch refuses.
-TEMPLATES_I12 = (
-    "the template form accepts it: i12-templates (issue 12, deliver 1) makes "
-    "WhatsApp's language required and normalised"
-)
 WHATSAPP_TEMPLATE = {
     "template_channel": "WHATSAPP",
     "template_id": "spring_sale",
     "template_parameters": {"body[1]text": "${first_name}"},
 }
 DOUBTFUL = {
-    "a WhatsApp template without a language": pytest.param(
-        WHATSAPP_TEMPLATE, marks=pytest.mark.xfail(strict=True, reason=TEMPLATES_I12)
-    ),
-    "a WhatsApp template in en-US": pytest.param(
-        {**WHATSAPP_TEMPLATE, "template_language": "en-US"},
-        marks=pytest.mark.xfail(strict=True, reason=TEMPLATES_I12),
-    ),
+    "a WhatsApp template without a language": WHATSAPP_TEMPLATE,
+    "a WhatsApp template in en-US": {**WHATSAPP_TEMPLATE, "template_language": "en-US"},
 }
 
 

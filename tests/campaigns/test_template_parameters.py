@@ -120,7 +120,7 @@ def test_values_holding_placeholders_or_html_are_inserted_literally(make_contact
                 "kind": "CHANNEL_TEMPLATE",
                 "template_id": "promo",
                 "template_language": "en_US",
-                "template_parameters": {"1": "${first_name}"},
+                "template_parameters": {"body[1]text": "${first_name}"},
             },
             "template_message",
         ),
@@ -159,14 +159,14 @@ def test_card_and_choice_messages_have_the_documented_shape():
         "card_message": {"title": "Sale", "media_message": {"url": "u"}}
     }
     assert AppMessage.channel_template(
-        "WHATSAPP", "promo", language_code="en_US", parameters={"1": "${a}"}
+        "WHATSAPP", "promo", language_code="en_US", parameters={"body[1]text": "${a}"}
     ).to_wire() == {
         "template_message": {
             "channel_template": {
                 "WHATSAPP": {
                     "template_id": "promo",
                     "language_code": "en_US",
-                    "parameters": {"1": "${a}"},
+                    "parameters": {"body[1]text": "${a}"},
                 }
             }
         }

@@ -38,7 +38,10 @@ def _template(**fields) -> MessageTemplate:
                 "kind": "CHANNEL_TEMPLATE",
                 "template_id": "promo_${g}",
                 "template_language": "${h}",
-                "template_parameters": {"1": "${first_name}", "2": "x ${i}"},
+                "template_parameters": {
+                    "body[1]text": "${first_name}",
+                    "body[2]text": "x ${i}",
+                },
             },
             ["g", "h", "first_name", "i"],
         ),
@@ -95,7 +98,8 @@ def test_plain_dollar_amounts_are_not_placeholders():
             {
                 "kind": "CHANNEL_TEMPLATE",
                 "template_id": "promo",
-                "template_parameters": {"1": "${x"},
+                "template_language": "en",
+                "template_parameters": {"body[1]text": "${x"},
             },
             "template_parameters",
         ),

@@ -113,6 +113,8 @@ def test_delivery_goes_queued_delivered_read_on_channels_with_read_receipts(
     client, receiver, control
 ):
     control.knobs(read_ratio=1.0)
+    # A free-form message on WhatsApp: the person wrote first (the window).
+    control.post("inbound", channel="WHATSAPP", identity="+15551230001", text="hi")
     client.send_batch(
         SendBatchRequest(
             message=AppMessage.text("x"),

@@ -44,6 +44,7 @@ def command_simulator(receiver):
             "--batch-status-style=event",
             "--processing-report-key=batch_report",
             "--report-index-base=1",
+            "--whatsapp-window-h=0.5",
         ],
         cwd=ROOT,
         env=env,
@@ -172,3 +173,55 @@ def test_the_shape_knobs_are_set_from_the_command_line_and_at_run_time(
         "rest",
     )
     assert listed() == []
+
+
+def test_the_whatsapp_window_is_set_from_the_command_line(command_simulator, receiver):
+    url = command_simulator
+    knobs = requests.get(url + "/_simulator/knobs", timeout=5).json()
+    assert knobs["whatsapp_window_h"] == 0.5
+    token = requests.post(
+        url + "/oauth2/token",
+        auth=("sim-key-id", "sim-key-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    ).json()["access_token"]
+    requests.post(
+        url + "/_simulator/inbound",
+        json={"channel": "WHATSAPP", "identity": "+15551230001", "text": "hi"},
+        timeout=5,
+    ).raise_for_status()
+    # Forty minutes later the half-hour window is closed.
+    requests.post(url + "/_simulator/advance", json={"seconds": 2400}, timeout=5)
+    sent = requests.post(
+        url + "/v1/projects/sim-project/messages",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "app_id": "01SIMAPP000000000000000000",
+            "message": {"text_message": {"text": "Your order shipped"}},
+            "recipient_and_params": [
+                {
+                    "recipient": {
+                        "identified_by": {
+                            "channel_identities": [
+                                {"channel": "WHATSAPP", "identity": "+15551230001"}
+                            ]
+                        }
+                    }
+                }
+            ],
+        },
+        timeout=5,
+    )
+    assert sent.status_code == 200, sent.text
+    bodies = receiver.wait_for(
+        lambda b: any(
+            x.get("message_delivery_report", {}).get("status") == "FAILED" for x in b
+        ),
+        timeout=10,
+    )
+    failed = [
+        x["message_delivery_report"]
+        for x in bodies
+        if x.get("message_delivery_report", {}).get("status") == "FAILED"
+    ]
+    assert failed[0]["reason"]["code"] == "OUTSIDE_ALLOWED_SENDING_WINDOW"
