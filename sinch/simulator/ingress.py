@@ -7,7 +7,8 @@ READY ones, and PROCESSED ones the drain has not finished; a scheduled
 batch joins it at its send_after. A new batch is refused as a whole when,
 with it, the queue would hold more than the limit at its due time or at any
 later batch's (a projection at the drain rate): 429 RESOURCE_EXHAUSTED with a
-Retry-After saying when the room comes (UNCONFIRMED in sinch.wire).
+Retry-After saying when the room comes (UNCONFIRMED in sinch.wire). With
+`drain_rate` 0 (no limit) nothing waits, so nothing is refused.
 """
 
 import math
@@ -20,11 +21,10 @@ from sinch.simulator.validation import ApiError
 def check(sim, *, due: float, size: int) -> None:
     """Raise the queue-full error if `size` messages due at `due` (simulated
     time) do not fit; call with sim.state.lock held."""
-    limit = sim.knobs.ingress_queue_limit
-    if not limit:
+    limit, rate = sim.knobs.ingress_queue_limit, sim.knobs.drain_rate
+    if not limit or not rate:  # no limit, or no drain rate: nothing waits
         return
     now = sim.clock.now()
-    rate = sim.knobs.drain_rate
     arrivals: dict[float, int] = defaultdict(int)
     arrivals[now] += sim.engine.queued_now()
     for batch in sim.state.batches.values():
@@ -36,10 +36,8 @@ def check(sim, *, due: float, size: int) -> None:
     arrivals[due] += size
     queued, last, worst = 0.0, None, 0.0
     for point in sorted(arrivals):
-        if rate and last is not None:
+        if last is not None:
             queued = max(0.0, queued - rate * (point - last))
-        elif not rate:
-            queued = 0.0  # no drain limit: only what arrives at once waits
         queued += arrivals[point]
         last = point
         if point >= due:
@@ -48,7 +46,7 @@ def check(sim, *, due: float, size: int) -> None:
     if over <= 0:
         return
     sim.state.counters["batches_refused_queue_full"] += 1
-    wait = (due - now) + (over / rate if rate else 1.0)
+    wait = (due - now) + over / rate
     retry_after = max(1, math.ceil(wait / sim.knobs.time_factor))
     raise ApiError(
         wire.INGRESS_QUEUE_FULL_STATUS,

@@ -13,6 +13,7 @@ messages, Sinch draining 3 messages in 10 minutes.
 
 import html
 import re
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,9 +21,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
+from campaigns import tasks
 from campaigns.dispatch import control as controls
 from campaigns.dispatch import drain, ingress, launching
+from campaigns.dispatch.batch_request import BATCH_KEY
 from campaigns.models import Batch, Campaign, Recipient
+from tests.campaigns.test_late_optouts import opt_out
 
 S, B, R = Campaign.Status, Batch.Status, Recipient.Status
 MIN = timedelta(minutes=1)
@@ -252,3 +256,63 @@ def test_later_waves_wait_here_until_their_own_send_time_is_near(
     assert (second.status, second.send_after) == (B.ACCEPTED, start + 20 * MIN)
     third.refresh_from_db()
     assert third.status == B.PENDING
+
+
+def test_a_full_queue_at_sinch_puts_the_batch_back_and_it_goes_once_later(
+    small_batches, make_launchable, launched_campaign, sinch, control
+):
+    # Sinch's queue holds 4 messages and sends one per 1000 s.
+    control.knobs(ingress_queue_limit=4, drain_rate=0.001, processing_delay_s=0)
+    campaign = launched_campaign(make_launchable(), dispatch=False)
+    drain.run_dispatcher(campaign.pk)
+    first, second, third = Batch.objects.filter(campaign=campaign).order_by("sequence")
+    assert (first.status, third.status) == (B.ACCEPTED, B.ACCEPTED)
+    # The second did not fit: back to PENDING until Sinch says, not an attempt.
+    assert second.status == B.PENDING
+    assert "queue is full" in second.last_error
+    assert "RESOURCE_EXHAUSTED" in second.last_error
+    assert second.attempts == 0
+    assert second.not_before > timezone.now() + timedelta(minutes=15)
+    drain.run_dispatcher(campaign.pk)  # not due yet: not resent
+    assert len(control.state()["batches"]) == 2
+    # The queue drained (Sinch's Retry-After has passed): it goes, once.
+    control.knobs(drain_rate=0)
+    Batch.objects.filter(pk=second.pk).update(not_before=timezone.now() - MIN)
+    drain.run_dispatcher(campaign.pk)
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == (B.ACCEPTED, 1)
+    keys = [b["meta_data"][BATCH_KEY] for b in control.state()["batches"]]
+    assert sorted(keys) == sorted(
+        Batch.objects.filter(campaign=campaign).values_list("metadata_key", flat=True)
+    )
+    assert Campaign.objects.get(pk=campaign.pk).status == S.SUBMITTED
+    deadline = time.monotonic() + 10
+    while len(control.state()["messages"]) < 7:
+        assert time.monotonic() < deadline, "the simulator never sent them all"
+        time.sleep(0.05)
+    sent_to = [m["identity"] for m in control.state()["messages"]]
+    assert len(sent_to) == len(set(sent_to)) == 7
+
+
+def test_a_replacement_batch_keeps_its_waves_send_time(
+    tight,
+    make_launchable,
+    at_two,
+    launched_campaign,
+    sinch,
+    control,
+    django_capture_on_commit_callbacks,
+):
+    campaign = launched_campaign(send_at=at_two)
+    second = Batch.objects.get(campaign=campaign, sequence=2)
+    leaver = Recipient.objects.filter(batch=second).first().identity
+    opt_out(leaver)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.tick()
+    second.refresh_from_db()
+    assert second.status == B.CANCELLED
+    new = Batch.objects.get(replaces=second)
+    assert (new.status, new.size) == (B.ACCEPTED, 2)
+    assert new.wave_at == new.send_after == at_two + 10 * MIN
+    campaign.refresh_from_db()
+    assert [n for _, n in waves(campaign)] == [3, 3, 1]  # the plan is unchanged

@@ -40,6 +40,7 @@ def command_simulator(receiver):
             "--failure-ratio=0",
             "--cancel-delay-s=7",
             "--cancel-failure-ratio=0.25",
+            "--ingress-queue-limit=2",
         ],
         cwd=ROOT,
         env=env,
@@ -123,3 +124,41 @@ def test_if_needed_does_not_start_when_real_credentials_are_set(settings):
 def test_the_asynchronous_cancel_is_set_from_the_command_line(command_simulator):
     knobs = requests.get(command_simulator + "/_simulator/knobs", timeout=5).json()
     assert (knobs["cancel_delay_s"], knobs["cancel_failure_ratio"]) == (7.0, 0.25)
+
+
+def test_the_ingress_queue_limit_is_set_from_the_command_line(command_simulator):
+    url = command_simulator
+    knobs = requests.get(url + "/_simulator/knobs", timeout=5).json()
+    assert knobs["ingress_queue_limit"] == 2
+    token = requests.post(
+        url + "/oauth2/token",
+        auth=("sim-key-id", "sim-key-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    ).json()["access_token"]
+    three = [
+        {
+            "recipient": {
+                "identified_by": {
+                    "channel_identities": [
+                        {"channel": "SMS", "identity": f"+1555123000{n}"}
+                    ]
+                }
+            }
+        }
+        for n in range(3)
+    ]
+    refused = requests.post(
+        url + "/v1/projects/sim-project/messages",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "app_id": "01SIMAPP000000000000000000",
+            "message": {"text_message": {"text": "Hi"}},
+            "recipient_and_params": three,
+        },
+        timeout=5,
+    )
+    # Three messages into a queue of two: refused, and told when to retry.
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert int(refused.headers["Retry-After"]) >= 1
