@@ -340,6 +340,12 @@ class DispatchAdminMixin:
             )
         else:
             going = f"Its batches are scheduled at Sinch for {plan['send_time']}."
+        waves = ingress.waves_of(campaign)
+        if len(waves) > 1:
+            going += (
+                f" It goes in {len(waves)} waves (Sinch's queue), the last at "
+                f"{when(waves[-1].at, campaign.send_time_zone)}."
+            )
         if not inline:
             going = (
                 "Its recipients are being frozen on a worker; then: "
