@@ -65,7 +65,8 @@ class Queue:
         self.loads[now] += initial
 
     def add(self, at: datetime, messages: int) -> None:
-        self.loads[at if at <= self.now else slot_of(at)] += messages
+        """`messages` due at `at` (they arrive at the slot Sinch rounds it to)."""
+        self.loads[slot_of(at)] += messages
 
     def _trajectory(self, extra: datetime | None = None) -> list[tuple]:
         """(time, messages queued just after that time's arrivals) by time."""
@@ -104,7 +105,7 @@ class Queue:
 
     def drained_by(self, at: datetime) -> datetime:
         """When the messages queued at `at` (its arrivals included) are gone."""
-        at = at if at <= self.now else slot_of(at)
+        at = slot_of(at)
         queued = dict(self._trajectory(at)).get(at, 0.0)
         return at + timedelta(seconds=queued / self.rate)
 
@@ -176,7 +177,7 @@ def current_queue(
             planned = [Wave(send_at, ok, math.ceil(ok / wire.MAX_RECIPIENTS))]
         for wave in planned:
             if wave.at >= since:
-                queue.add(max(wave.at, now), wave.recipients)
+                queue.add(wave.at, wave.recipients)
     return queue
 
 
@@ -287,7 +288,7 @@ def _extend(campaign: Campaign, waves: list[Wave]) -> datetime:
     now = timezone.now()
     queue = current_queue(now, exclude=campaign.pk)
     for wave in waves:
-        queue.add(max(wave.at, now), wave.recipients)
+        queue.add(wave.at, wave.recipients)
     last = waves[-1]
     start = max(last.at, now)
     extra = plan_waves(wire.MAX_RECIPIENTS, start, queue).waves[0]

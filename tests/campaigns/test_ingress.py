@@ -321,3 +321,23 @@ def test_a_replacement_batch_keeps_its_waves_send_time(
     assert new.wave_at == new.send_after == at_two + 10 * MIN
     campaign.refresh_from_db()
     assert [n for _, n in waves(campaign)] == [3, 3, 1]  # the plan is unchanged
+
+
+def test_a_batch_beyond_the_plan_gets_the_next_slot_with_room(
+    tight, make_launchable, at_two, launched_campaign
+):
+    # The audience grew between the pre-send check and the freeze.
+    campaign = launched_campaign(send_at=at_two, dispatch=False)
+    assert [n for _, n in waves(campaign)] == [3, 3, 1]
+    # A fourth batch: the last wave (1 message) has room for it beside.
+    assert ingress.wave_for(campaign, 4) == at_two + 20 * MIN
+    assert waves(Campaign.objects.get(pk=campaign.pk))[-1] == (
+        at_two + 20 * MIN,
+        4,
+    )
+    # A fifth: the queue is full then, it goes once Sinch sent those.
+    fifth = ingress.wave_for(campaign, 5)
+    assert fifth > at_two + 20 * MIN
+    stored = waves(Campaign.objects.get(pk=campaign.pk))
+    assert stored[-1] == (fifth, 3)
+    assert fullest_queue([stored], 0.005) <= 4
