@@ -209,6 +209,13 @@ SINCH_MAX_REQUESTS_PER_S = env.int("SINCH_MAX_REQUESTS_PER_S", default=100)
 # Messages handed to Sinch and not yet processed, across campaigns (Sinch
 # queues at most 500,000 per app): further batches wait below this.
 SINCH_MAX_IN_FLIGHT_MESSAGES = env.int("SINCH_MAX_IN_FLIGHT_MESSAGES", default=400_000)
+# A scheduled campaign larger than the room left under that cap at its send
+# time goes in waves (later send times, one per drained queue); a launch
+# whose last wave would start more than this many hours after the send time
+# (or after the campaign's ttl) is refused (campaigns.dispatch.ingress).
+SINCH_INGRESS_MAX_SPREAD_HOURS = env.float(
+    "SINCH_INGRESS_MAX_SPREAD_HOURS", default=24.0
+)
 # Drain loops started per campaign (one per worker is enough).
 DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=2)
 # A batch claimed longer ago than this, with no outcome, is treated as uncertain

@@ -51,6 +51,17 @@ CHANNEL_PROPERTY_KEYS = channel_properties.KEYS
 TOKEN_TTL_S = 3599  # what Sinch's token endpoint answers (§1.2)
 API_RATE_LIMIT_PER_S = 800  # per project (§7); UNCONFIRMED for the batch host
 DRAIN_RATE_PER_S = 20  # messages drained to channels per app by default (§7)
+# The app's MT ingress queue (§7): Sinch documents at most 500,000 messages
+# per app (the app's `queue_stats`: outbound_limit, default 500000, and
+# outbound_size), drained at DRAIN_RATE_PER_S, among its 429 rate limits.
+INGRESS_QUEUE_LIMIT = 500_000
+# UNCONFIRMED (§7): what a send does when the queue is full is not documented.
+# Assumed: refused as a whole with 429 RESOURCE_EXHAUSTED, the batch not
+# processed (the client treats it as retryable, like any 429), with a
+# Retry-After saying when the room comes when Sinch knows. Also assumed: a
+# scheduled batch counts for the time it comes due (Sinch rounds send_after
+# up to 5 minutes), checked when it is sent to the API.
+INGRESS_QUEUE_FULL_STATUS = 429
 CALLBACK_RATE_PER_S = 25  # callbacks per app per second; UNCONFIRMED (§5.1)
 
 # --- enums ---

@@ -13,6 +13,7 @@ scheduled at Sinch, processed, failed or cancelled.
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
@@ -26,7 +27,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from campaigns import counters, transitions
-from campaigns.dispatch import control, launching
+from campaigns.dispatch import control, ingress, launching
 from campaigns.dispatch.batch_states import (
     BATCHES_SHOWN,
     STATE_BY_KEY,
@@ -49,6 +50,24 @@ PAUSE_PERM = "campaigns.pause_campaign"
 CANCEL_PERM = "campaigns.cancel_campaign"
 B = Batch.Status
 S = Campaign.Status
+
+
+def waves_context(plan: ingress.Plan | None, zone: str) -> dict | None:
+    """A scheduled campaign's waves for a page (None: sent when launched)."""
+    if plan is None:
+        return None
+    return {
+        "waves": [
+            {"at": when(w.at, zone), "recipients": w.recipients, "batches": w.batches}
+            for w in plan.waves
+        ],
+        "staggered": plan.staggered,
+        "finish_at": when(plan.finish_at, zone),
+        "room": plan.room,
+        "cap": settings.SINCH_MAX_IN_FLIGHT_MESSAGES,
+        "rate": settings.SINCH_DRAIN_RATE_PER_S,
+        "problem": plan.problem,
+    }
 
 
 def dispatch_context(campaign: Campaign) -> dict:
@@ -117,6 +136,16 @@ def dispatch_context(campaign: Campaign) -> dict:
         "excluded_reasons": excluded,
         "receipt": campaign.cancel_receipt,
         "replacements": replacement_notes(campaign, now),
+        "ingress": waves_context(
+            ingress.Plan(
+                send_at=campaign.send_at,
+                recipients=0,
+                waves=ingress.waves_of(campaign),
+            )
+            if campaign.ingress_waves
+            else None,
+            zone,
+        ),
         "allowed": transitions.allowed(campaign),
     }
 
@@ -279,6 +308,7 @@ class DispatchAdminMixin:
             problems=launching.launch_problems(campaign),
             presend=campaign.presend,
             plan=send_plan(campaign),
+            ingress=waves_context(ingress.plan_for(campaign), campaign.send_time_zone),
             lists=list(campaign.lists.all()),
             presend_at=when(campaign.presend_at, campaign.send_time_zone),
         )
@@ -310,6 +340,12 @@ class DispatchAdminMixin:
             )
         else:
             going = f"Its batches are scheduled at Sinch for {plan['send_time']}."
+        waves = ingress.waves_of(campaign)
+        if len(waves) > 1:
+            going += (
+                f" It goes in {len(waves)} waves (Sinch's queue), the last at "
+                f"{when(waves[-1].at, campaign.send_time_zone)}."
+            )
         if not inline:
             going = (
                 "Its recipients are being frozen on a worker; then: "

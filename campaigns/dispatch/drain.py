@@ -17,7 +17,9 @@ recipient from getting the campaign twice, or without consent:
   no new batch while the messages in flight at Sinch would exceed the cap
   (campaigns.dispatch.in_flight).
 - **Auto-pause**: when too many recent submissions failed.
-- **Scheduling**: a send time within Sinch's horizon is sent as send_after;
+- **Scheduling**: a send time within Sinch's horizon is sent as send_after
+  (each batch its wave's: campaigns.dispatch.ingress staggers a scheduled
+  campaign larger than the room in Sinch's queue);
   further out, batches are held here (`not_before`) and a one-off django-q2
   schedule, backed by the periodic tick, releases them. A send time that
   passed while no worker ran is sent at once, when one runs.
@@ -289,9 +291,10 @@ def submit(batch: Batch, context: SubmitContext) -> str:
 
 
 def _send_after(campaign: Campaign, batch: Batch) -> datetime | None:
-    """send_after for the batch now: None sends at once. A replacement batch
-    keeps the send time Sinch had stored for the batch it replaces."""
-    send_at = campaign.send_at
+    """send_after for the batch now: None sends at once. A batch goes at its
+    wave's send time (campaigns.dispatch.ingress), a replacement batch at the
+    send time Sinch had stored for the batch it replaces."""
+    send_at = batch.wave_at or campaign.send_at
     if batch.replaces_id is not None:
         send_at = (
             Batch.objects.filter(pk=batch.replaces_id)

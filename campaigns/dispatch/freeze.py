@@ -14,12 +14,12 @@ from json.encoder import encode_basestring
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from campaigns import counters, transitions
 from campaigns.authoring import audience, channel_rules
-from campaigns.dispatch import batch_request, cancellation, drain
+from campaigns.dispatch import batch_request, cancellation, drain, ingress
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from config.lib.bulk import TableWriter
 from sinch import wire
@@ -41,12 +41,14 @@ def schedule_horizon() -> timedelta:
     return min(ahead, SINCH_HORIZON)
 
 
-def hold_until(campaign: Campaign) -> datetime | None:
-    """Until when the batches wait here: they go to Sinch once the send time
-    is within the scheduling horizon. None: submit now."""
-    if campaign.send_at is None:
+def hold_until(campaign: Campaign, send_at: datetime | None = None) -> datetime | None:
+    """Until when the batches (of the wave at `send_at`, default the first)
+    wait here: they go to Sinch once their send time is within the
+    scheduling horizon. None: submit now."""
+    send_at = send_at or campaign.send_at
+    if send_at is None:
         return None
-    return campaign.send_at - schedule_horizon()
+    return send_at - schedule_horizon()
 
 
 def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -> str:
@@ -87,9 +89,8 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
         {"campaign_id": campaign.pk, "is_test": False},
         now=now,
     )
-    not_before = hold_until(campaign)
-    held = not_before is not None and not_before > now
     batch: Batch | None = None
+    releases: set[datetime] = set()  # when held batches come due
     size = 0
     dispatching = False
     pending, excluded = Recipient.Status.PENDING, Recipient.Status.EXCLUDED
@@ -115,7 +116,7 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
                     continue
                 if batch is None or size == wire.MAX_RECIPIENTS:
                     if batch is not None:
-                        sealed.append((batch.pk, size))
+                        sealed.append((batch, size))
                     sequence += 1
                     key = batch_request.new_metadata_key(campaign.pk, sequence)
                     batch = Batch.objects.create(
@@ -123,6 +124,7 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
                         sequence=sequence,
                         metadata_key=key,
                         not_before=FILLING,
+                        wave_at=ingress.wave_for(campaign, sequence),
                     )
                     size = 0
                 out.append(
@@ -140,12 +142,13 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
             writer.insert(out)
             ok = sum(1 for r in out if r[5] == pending)
             counters.add(campaign.pk, {pending: ok, excluded: len(out) - ok})
-            _seal(sealed, not_before)
-        if sealed and not held and not dispatching:
+            due_now = _seal(campaign, sealed, now, releases)
+        if due_now and not dispatching:
             drain.start(campaign.pk)  # submits sealed batches meanwhile
             dispatching = True
     if batch is not None:
-        _seal([(batch.pk, size)], not_before)
+        _seal(campaign, [(batch, size)], now, releases)
+    ingress.record_frozen(campaign)
 
     result = checker.result
     if not Batch.objects.filter(campaign=campaign, is_test=False).exists():
@@ -162,9 +165,14 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
             cancellation.cancel_unsubmitted(campaign)
             cancellation.save_receipt(campaign)
         return f"campaign {campaign_id}: {campaign.status} while freezing"
-    if held:
-        drain.schedule_release(campaign.pk, not_before)
-    else:
+    for when in sorted(releases):
+        drain.schedule_release(campaign.pk, when)
+    # Loops submit what is due now and finish the campaign once all is sent.
+    if (
+        Batch.objects.filter(campaign=campaign, is_test=False)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .exists()
+    ):
         drain.start(campaign.pk)
     return (
         f"campaign {campaign_id}: {result.ok:,} recipients in {sequence:,} "
@@ -176,10 +184,23 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
 FILLING = datetime(9999, 12, 31, tzinfo=UTC)
 
 
-def _seal(batches: list[tuple[int, int]], not_before: datetime | None) -> None:
-    """Make complete batches claimable (or held until `not_before`)."""
-    for pk, size in batches:
-        Batch.objects.filter(pk=pk).update(size=size, not_before=not_before)
+def _seal(
+    campaign: Campaign,
+    batches: list[tuple[Batch, int]],
+    now: datetime,
+    releases: set[datetime],
+) -> bool:
+    """Make complete batches claimable, or held until their wave's send time
+    is within the horizon (added to `releases`). True if one is due now."""
+    due_now = False
+    for batch, size in batches:
+        not_before = hold_until(campaign, batch.wave_at)
+        if not_before is not None and not_before > now:
+            releases.add(not_before)
+        else:
+            due_now = True
+        Batch.objects.filter(pk=batch.pk).update(size=size, not_before=not_before)
+    return due_now
 
 
 def _resume_point(campaign: Campaign, checker) -> tuple[int, int]:

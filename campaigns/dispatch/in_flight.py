@@ -30,16 +30,19 @@ CAP_REFRESH_BATCHES = 20
 REMOTE_REREAD_S = 2.0
 
 
-def in_flight_messages() -> int:
-    """Messages handed to Sinch for sending now and not yet processed."""
+def in_flight_messages(*, without_waves: bool = False) -> int:
+    """Messages handed to Sinch for sending now and not yet processed
+    (`without_waves`: only those of batches sent without a planned wave;
+    scheduled waves are counted by campaigns.dispatch.ingress)."""
     now = timezone.now()
-    total = (
+    batches = (
         Batch.objects.filter(status=BatchStatus.ACCEPTED)
         .exclude(remote_status__in=REMOTE_DONE)
         .filter(Q(send_after__isnull=True) | Q(send_after__lte=now + CLOCK_SKEW))
-        .aggregate(n=Sum("size"))["n"]
     )
-    return total or 0
+    if without_waves:
+        batches = batches.filter(wave_at__isnull=True)
+    return batches.aggregate(n=Sum("size"))["n"] or 0
 
 
 def room_in_flight() -> bool:

@@ -5,7 +5,9 @@ time still ahead, channel properties Sinch accepts, a passing pre-send check),
 moves it to LAUNCHING (campaigns.transitions, audited), freezes its message
 (campaigns.authoring.rendering.freeze_message) and freezes its recipients
 (campaigns.dispatch.freeze), inline for a small audience or on a worker.
-Batches go to Sinch while the freeze still runs.
+Batches go to Sinch while the freeze still runs. A scheduled campaign's
+waves (campaigns.dispatch.ingress) are planned and stored at the launch: one
+that Sinch's queue has no room for in time is not launched.
 """
 
 import uuid
@@ -19,7 +21,7 @@ from django_q.tasks import async_task
 from campaigns import transitions
 from campaigns.authoring import presend
 from campaigns.authoring.rendering import freeze_message
-from campaigns.dispatch import freeze
+from campaigns.dispatch import freeze, ingress
 from campaigns.models import Campaign
 
 Status = Campaign.Status
@@ -53,6 +55,10 @@ def launch_problems(campaign: Campaign, now: datetime | None = None) -> list[str
     ok, reasons = presend.campaign_can_launch(campaign)
     if not ok:
         problems.extend(reasons)
+    if not problems and campaign.send_at is not None:
+        plan = ingress.plan_for(campaign, now)
+        if plan is not None and plan.problem:
+            problems.append(plan.problem)
     return problems
 
 
@@ -87,6 +93,14 @@ def launch(campaign: Campaign, user) -> bool:
         if not won:
             raise LaunchError(["The campaign has just been launched by someone else."])
         campaign.refresh_from_db()
+        plan = ingress.plan_for(campaign)
+        if plan is not None and plan.problem:  # taken meanwhile: rolled back
+            raise LaunchError([plan.problem])
+        if plan is not None:
+            campaign.ingress_waves = plan.to_json()
+            Campaign.objects.filter(pk=campaign.pk).update(
+                ingress_waves=campaign.ingress_waves
+            )
         freeze_message(campaign)
     if (summary.get("audience") or 0) <= settings.LAUNCH_INLINE_RECIPIENTS:
         freeze.freeze_recipients(campaign.pk)

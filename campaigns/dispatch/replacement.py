@@ -70,6 +70,7 @@ def hand_over(batch: Batch) -> Batch | None:
         metadata_key=new_metadata_key(campaign.pk, sequence),
         size=len(entries),
         replaces=batch,
+        wave_at=batch.wave_at,  # it keeps its slot in Sinch's queue
     )
     # The rows keep their ids and positions: receipts find them by id.
     n = Recipient.objects.filter(batch=batch, status=R.SUBMITTED).update(

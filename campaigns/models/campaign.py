@@ -137,6 +137,16 @@ class Campaign(models.Model):
     presend_at = models.DateTimeField(
         "pre-send check at", null=True, blank=True, editable=False
     )
+    ingress_waves = models.JSONField(
+        "waves",
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="A scheduled campaign's send times at Sinch, planned at the "
+        "launch so Sinch's queue never holds more than the in-flight cap "
+        '(campaigns.dispatch.ingress): [{"at": ISO time, "recipients": n, '
+        '"batches": n}, ...].',
+    )
     presend_state = models.CharField(
         "pre-send check state",
         max_length=8,

@@ -44,6 +44,13 @@ class Batch(models.Model):
     send_after = models.DateTimeField(
         null=True, blank=True, help_text="Effective send time as Sinch stored it."
     )
+    wave_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Send time of the batch's wave (a scheduled campaign larger "
+        "than the room in Sinch's queue goes in several; "
+        "campaigns.dispatch.ingress).",
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     not_before = models.DateTimeField(

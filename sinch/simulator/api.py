@@ -1,7 +1,8 @@
 """The token endpoint and the Batch API, as request -> response functions.
 
 Order of checks on /v1 routes: bearer token (401), project (403), rate limit
-and injected faults (429/500), then the endpoint. An injected timeout is
+and injected faults (429/500), then the endpoint (a send: validation (400),
+then room in the app's queue (429, sinch.simulator.ingress)). An injected timeout is
 processed first and answered late, which is the case that forces the client
 to reconcile: the batch exists although the caller never heard so.
 """
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from sinch import wire
-from sinch.simulator import inbound, validation
+from sinch.simulator import inbound, ingress, validation
 from sinch.simulator.ids import ulid
 from sinch.simulator.state import Batch, identity_key
 from sinch.simulator.validation import ApiError
@@ -205,7 +206,9 @@ class Api:
             scheduled=outcome.scheduled,
             callback_url=outcome.callback_url,
         )
-        self.sim.state.add_batch(batch)
+        with self.sim.state.lock:  # checked and stored at once
+            ingress.check(self.sim, due=batch.send_after, size=batch.size)
+            self.sim.state.add_batch(batch)
         self.sim.engine.accept(batch)
         send_after = wire.format_time(outcome.send_after)
         return Response(200, {"batch_id": batch.batch_id, "send_after": send_after})

@@ -172,6 +172,16 @@ class Engine:
             wait = min(wait, self.clock.real_seconds(self._next_drain - now))
         return max(wait, 0.001)
 
+    def queued_now(self) -> int:
+        """Messages of processed batches the drain has not sent yet."""
+        total = 0
+        for cursor in list(self._drain):
+            items = cursor.items
+            total += (len(items) if items is not None else cursor.batch.size) - (
+                cursor.index
+            )
+        return total
+
     def _pending(self) -> int:
         return len(self._heap) + self.sender.backlog()
 

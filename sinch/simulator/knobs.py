@@ -50,6 +50,10 @@ class Knobs:
     drain_rate: float = _knob(
         float(wire.DRAIN_RATE_PER_S), "messages sent per second per app (0: no limit)"
     )
+    ingress_queue_limit: int = _knob(
+        wire.INGRESS_QUEUE_LIMIT,
+        "messages the app's queue holds, due and not yet sent (0: no limit)",
+    )
     callback_rate: float = _knob(
         float(wire.CALLBACK_RATE_PER_S), "callbacks per real second (0: no limit)"
     )

@@ -548,10 +548,10 @@ def _release_is_due(campaign) -> Schedule:
     (release,) = Schedule.objects.filter(func="campaigns.tasks.dispatch_campaign")
     assert release.args == str(campaign.pk)
     Schedule.objects.filter(pk=release.pk).update(next_run=ago(1))
-    Campaign.objects.filter(pk=campaign.pk).update(
-        send_at=timezone.now() + timedelta(hours=1)
-    )
-    Batch.objects.filter(campaign=campaign).update(not_before=ago(1))
+    send_at = timezone.now() + timedelta(hours=1)
+    Campaign.objects.filter(pk=campaign.pk).update(send_at=send_at)
+    # The batches' wave (campaigns.dispatch.ingress) is that send time too.
+    Batch.objects.filter(campaign=campaign).update(not_before=ago(1), wave_at=send_at)
     return release
 
 

@@ -45,6 +45,7 @@ def command_simulator(receiver):
             "--processing-report-key=batch_report",
             "--report-index-base=1",
             "--whatsapp-window-h=0.5",
+            "--ingress-queue-limit=2",
         ],
         cwd=ROOT,
         env=env,
@@ -225,3 +226,41 @@ def test_the_whatsapp_window_is_set_from_the_command_line(command_simulator, rec
         if x.get("message_delivery_report", {}).get("status") == "FAILED"
     ]
     assert failed[0]["reason"]["code"] == "OUTSIDE_ALLOWED_SENDING_WINDOW"
+
+
+def test_the_ingress_queue_limit_is_set_from_the_command_line(command_simulator):
+    url = command_simulator
+    knobs = requests.get(url + "/_simulator/knobs", timeout=5).json()
+    assert knobs["ingress_queue_limit"] == 2
+    token = requests.post(
+        url + "/oauth2/token",
+        auth=("sim-key-id", "sim-key-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    ).json()["access_token"]
+    three = [
+        {
+            "recipient": {
+                "identified_by": {
+                    "channel_identities": [
+                        {"channel": "SMS", "identity": f"+1555123000{n}"}
+                    ]
+                }
+            }
+        }
+        for n in range(3)
+    ]
+    refused = requests.post(
+        url + "/v1/projects/sim-project/messages",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "app_id": "01SIMAPP000000000000000000",
+            "message": {"text_message": {"text": "Hi"}},
+            "recipient_and_params": three,
+        },
+        timeout=5,
+    )
+    # Three messages into a queue of two: refused, and told when to retry.
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert int(refused.headers["Retry-After"]) >= 1
