@@ -207,7 +207,7 @@ def test_presend_counts_per_fallback_channel_who_cannot_fall_back_and_why(
     assert "opted out on SMS" in html
 
 
-# --- the re-check before each Sinch call ------------------------------------------------
+# --- the re-check before each Sinch call -----------------------------------------
 
 
 def test_a_fallback_opted_out_after_launch_is_left_out_of_the_request(
