@@ -276,6 +276,11 @@ def test_a_late_fallback_opt_out_replaces_a_batch_scheduled_at_sinch(
     assert batch.replace_reason == (
         "1 fallback left out (Viber Business Messages: opted out after launch)"
     )
+    # Sinch confirmed the cancel: the replacement holds Bob, without Viber.
+    assert batch.status == Batch.Status.CANCELLED
+    bob = Recipient.objects.get(contact=people["Bob"])
+    assert bob.batch.replaces_id == batch.pk
+    assert bob.fallback_identities == []
 
 
 # --- receipts ------------------------------------------------------------------------
