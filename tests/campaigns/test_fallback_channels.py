@@ -12,7 +12,7 @@ from django.urls import reverse
 from campaigns.authoring import presend, recheck
 from campaigns.dispatch import drain, late_optouts, test_send
 from campaigns.models import Batch, Recipient
-from campaigns.tracking import receipts
+from campaigns.tracking import receipts, results_csv
 from contacts.models import ChannelIdentity, ConsentState
 from contacts.services.consent import Evidence, record_consent
 from contacts.services.erasure import erase_contact
@@ -326,6 +326,9 @@ def test_a_delivery_on_the_fallback_channel_lands_on_the_recipient_with_its_chan
         Recipient.Status.DELIVERED,
         "WHATSAPP",
     )
+    [header, *rows] = results_csv.result_rows(campaign)
+    results = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert results[ann.pk]["delivered_on"] == "SMS"
     page = admin_client.get(
         reverse("admin:campaigns_recipient_change", args=[ann.pk])
     ).content.decode()
