@@ -10,6 +10,7 @@ request; the recipient is still sent on the others).
 """
 
 import json
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from django.db import connection
@@ -44,9 +45,9 @@ class Entry(NamedTuple):
     identity: str
     parameters: dict[str, Any]
     # [[channel, identity], ...] still allowed, in priority order.
-    fallbacks: list
+    fallbacks: Sequence
     # Fallback channels left out now: ["WhatsApp: opted out after launch"].
-    lost: list[str]
+    lost: Sequence[str]
 
 
 def _json(value) -> Any:
@@ -94,19 +95,24 @@ def recheck_batch(
         contact_id, frozen_fallbacks = more
         kept.append((pk, identity, _json(parameters), contact_id, frozen_fallbacks))
     allowed = _recheck_fallbacks(campaign, kept)
+    new = tuple.__new__  # a million entries per campaign: no per-call overhead
     for pk, identity, parameters, _, _ in kept:
-        pairs, lost = allowed.get(pk, ([], []))
-        entries.append(Entry(pk, identity, parameters, pairs, lost))
+        pairs, lost = allowed.get(pk, NONE)
+        entries.append(new(Entry, (pk, identity, parameters, pairs, lost)))
     return entries, dropped
+
+
+NONE: tuple = ((), ())  # no fallback identities, none lost
 
 
 def _recheck_fallbacks(campaign: Campaign, kept: list[tuple]) -> dict[int, tuple]:
     """{recipient id: (fallback pairs still allowed, [what was left out])}
     for the recipients in `kept` that have fallback identities."""
+    # Most rows hold none ("[]" as stored): only the others are parsed.
     frozen = {
         pk: (contact_id, pairs)
         for pk, _, _, contact_id, raw in kept
-        if (pairs := _json(raw) or [])
+        if raw and raw != "[]" and (pairs := _json(raw))
     }
     if not frozen:
         return {}
