@@ -328,7 +328,7 @@ def test_a_delivery_on_the_fallback_channel_lands_on_the_recipient_with_its_chan
     )
     [header, *rows] = results_csv.result_rows(campaign)
     results = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
-    assert results[ann.pk]["delivered_on"] == "SMS"
+    assert results[str(ann.pk)]["delivered_on"] == "SMS"
     page = admin_client.get(
         reverse("admin:campaigns_recipient_change", args=[ann.pk])
     ).content.decode()
