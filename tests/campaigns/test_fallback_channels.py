@@ -21,7 +21,7 @@ from sinch.simulator.state import identity_key
 from tests.campaigns.test_receipts import store
 
 IN, OUT = ConsentState.OPTED_IN, ConsentState.OPTED_OUT
-ORDER = ["WHATSAPP", "SMS", "VIBERBM"]
+ORDER = ["RCS", "SMS", "VIBERBM"]
 
 
 @pytest.fixture
@@ -47,16 +47,16 @@ def add_identity(db):
 
 @pytest.fixture
 def people(make_list, make_contact, add_identity):
-    """Everyone opted in on WhatsApp (the first channel), with other numbers:
+    """Everyone opted in on RCS (the first channel), with other numbers:
     Ann also on SMS and Viber; Bob on Viber only; Cleo opted out on SMS and
     without consent on Viber; Dan has an SMS number without consent only;
-    Eve has only her WhatsApp number."""
+    Eve has only her RCS number."""
     audience = make_list("Fans")
     made = {}
     for n, name in enumerate(["Ann", "Bob", "Cleo", "Dan", "Eve"]):
         made[name] = make_contact(
             f"+1415555{n:04d}",
-            channel="WHATSAPP",
+            channel="RCS",
             consent=IN,
             lists=[audience],
             first_name=name,
@@ -79,7 +79,7 @@ def campaign(people, make_template, make_campaign):
         [people["list"]],
         "Fans",
         checked=True,
-        channel="WHATSAPP",
+        channel="RCS",
         channel_priority_order=ORDER,
     )
 
@@ -131,9 +131,9 @@ def test_the_request_names_each_recipients_identities_in_the_priority_order(
     sent = identities_sent(body)
     for name, fallbacks in EXPECTED.items():
         first = ChannelIdentity.objects.get(
-            contact=people[name], channel="WHATSAPP"
+            contact=people[name], channel="RCS"
         ).identity
-        assert sent[name] == [["WHATSAPP", first], *fallbacks], name
+        assert sent[name] == [["RCS", first], *fallbacks], name
 
 
 def test_a_single_channel_campaign_sends_one_identity_each(
@@ -141,7 +141,7 @@ def test_a_single_channel_campaign_sends_one_identity_each(
 ):
     control.knobs(processing_delay_s=600)
     campaign = make_campaign(
-        make_template(), [people["list"]], checked=True, channel="WHATSAPP"
+        make_template(), [people["list"]], checked=True, channel="RCS"
     )
     launched_campaign(campaign)
     assert set(map(len, identities_sent(bodies_at_sinch(sinch)[0]).values())) == {1}
@@ -151,8 +151,8 @@ def test_a_single_channel_campaign_sends_one_identity_each(
 def test_a_number_is_never_reused_on_a_channel_its_owner_did_not_consent_on(
     make_list, make_contact, make_template, make_campaign, launched_campaign, sinch
 ):
-    """Consent is per channel: Fay's SMS opt-in does not cover WhatsApp, so
-    her number does not go to WhatsApp, although it could reach her there."""
+    """Consent is per channel: Fay's SMS opt-in does not cover RCS, so
+    her number does not go to RCS, although it could reach her there."""
     fans = make_list("Fay's list")
     fay = make_contact("+14155550042", consent=IN, lists=[fans], first_name="Fay")
     campaign = make_campaign(
@@ -160,11 +160,11 @@ def test_a_number_is_never_reused_on_a_channel_its_owner_did_not_consent_on(
         [fans],
         checked=True,
         channel="SMS",
-        channel_priority_order=["SMS", "WHATSAPP"],
+        channel_priority_order=["SMS", "RCS"],
     )
-    whatsapp = campaign.presend["fallbacks"][0]
-    assert (whatsapp["with"], whatsapp["without"]) == (0, 1)
-    assert whatsapp["problems"]["no_identity"]["label"] == "no WhatsApp identity"
+    rcs = campaign.presend["fallbacks"][0]
+    assert (rcs["with"], rcs["without"]) == (0, 1)
+    assert rcs["problems"]["no_identity"]["label"] == "no RCS identity"
     launched_campaign(campaign)
     row = Recipient.objects.get(contact=fay)
     assert (row.identity, row.fallback_identities) == ("+14155550042", [])
@@ -177,7 +177,7 @@ def test_presend_counts_per_fallback_channel_who_cannot_fall_back_and_why(
     campaign, admin_client
 ):
     summary = campaign.presend
-    assert summary["ok"] == 5  # everyone is still sent on WhatsApp
+    assert summary["ok"] == 5  # everyone is still sent on RCS
     by_channel = {f["channel"]: f for f in summary["fallbacks"]}
     assert list(by_channel) == ["SMS", "VIBERBM"]
     sms, viber = by_channel["SMS"], by_channel["VIBERBM"]
@@ -227,7 +227,7 @@ def test_a_fallback_opted_out_after_launch_is_left_out_of_the_request(
 
     sent = identities_sent(bodies_at_sinch(sinch)[0])
     assert sent["Ann"] == [
-        ["WHATSAPP", "+14155550000"],
+        ["RCS", "+14155550000"],
         ["VIBERBM", "+14155552000"],
     ]
     ann = Recipient.objects.get(contact=people["Ann"])
@@ -289,9 +289,9 @@ def test_a_late_fallback_opt_out_replaces_a_batch_scheduled_at_sinch(
 def test_a_delivery_on_the_fallback_channel_lands_on_the_recipient_with_its_channel(
     campaign, people, sinch, control, launched_campaign, admin_client
 ):
-    """WhatsApp refuses Ann (opted out at Sinch): Sinch switches to SMS and
+    """RCS refuses Ann (opted out at Sinch): Sinch switches to SMS and
     delivers there; the simulator's real receipts move her row."""
-    control.knobs(consent_management="primary")
+    control.knobs(consent_management="primary", read_ratio=0)
     from sinch.client import get_sinch_client
 
     get_sinch_client().insert_consents([ConsentRecord("+14155550000")])
@@ -324,7 +324,7 @@ def test_a_delivery_on_the_fallback_channel_lands_on_the_recipient_with_its_chan
     eve = Recipient.objects.get(contact=people["Eve"])
     assert (eve.status, eve.delivered_channel) == (
         Recipient.Status.DELIVERED,
-        "WHATSAPP",
+        "RCS",
     )
     [header, *rows] = results_csv.result_rows(campaign)
     results = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
@@ -349,6 +349,6 @@ def test_a_test_send_carries_the_fallback_identities(
     assert result.ok, result.message
     sent = identities_sent(bodies_at_sinch(sinch)[0])
     assert sent["Ann"][1:] == EXPECTED["Ann"]
-    assert sent["Cleo"] == [["WHATSAPP", "+14155550002"]]
+    assert sent["Cleo"] == [["RCS", "+14155550002"]]
     ann = Recipient.objects.get(is_test=True, contact=people["Ann"])
     assert ann.fallback_identities == EXPECTED["Ann"]
