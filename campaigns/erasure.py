@@ -2,7 +2,8 @@
 
 - Recipients keep their status, counts and failure codes (campaign figures
   do not change); the identity becomes the same keyed hash the contact's
-  identity becomes, the values put into the message are emptied.
+  identity becomes, the fallback identities and the values put into the
+  message are emptied.
 - Replies (InboundMessage) from the person keep their time, keyword and
   links; the identity becomes the keyed hash and the text goes.
 - Raw webhook bodies that mention the person (their replies, the receipts of
@@ -53,11 +54,16 @@ def forget_recipient_data(
 def _recipients(contact_id: int, redactor: Redactor) -> int:
     rows = Recipient.objects.filter(contact_id=contact_id).select_related("campaign")
     changed = 0
-    for recipient in rows.only("pk", "identity", "reason", "campaign__channel"):
-        if recipient.identity.startswith(ERASED_PREFIX):
+    fields = ("pk", "identity", "fallback_identities", "reason", "campaign__channel")
+    for recipient in rows.only(*fields):
+        hashed = recipient.identity.startswith(ERASED_PREFIX)
+        if hashed and not recipient.fallback_identities:
             continue
         Recipient.objects.filter(pk=recipient.pk).update(
-            identity=erased_identity(recipient.campaign.channel, recipient.identity),
+            identity=recipient.identity
+            if hashed
+            else erased_identity(recipient.campaign.channel, recipient.identity),
+            fallback_identities=[],
             parameters={},
             reason=redactor.redact(recipient.reason)[:255],
         )

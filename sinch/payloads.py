@@ -307,23 +307,28 @@ _ONE_IDENTITY = (
     '{"recipient":{"identified_by":{"channel_identities":'
     '[{"channel":%s,"identity":%s}]}}'
 )
+_IDENTITIES = '{"recipient":{"identified_by":{"channel_identities":[%s]}}'
 
 
 def _recipients_json(recipients: Sequence[Recipient]) -> str:
     """json of recipient_and_params, fast: the usual recipient (one identity,
-    string parameters) costs one format and a few C calls. Anything else, or
-    a value that is not a string, takes Recipient.to_json."""
+    or several in fallback order; string parameters) costs one format and a
+    few C calls. Anything else, or a value that is not a string, takes
+    Recipient.to_json."""
     quote = _quote
     parts = []
     for r in recipients:
         try:
             identities = r.identities
-            if r.contact_id or len(identities) != 1 or identities[0].app_id:
+            if r.contact_id or not identities:
                 raise TypeError
-            text = _ONE_IDENTITY % (
-                quote(identities[0].channel),
-                quote(identities[0].identity),
-            )
+            if len(identities) == 1 and not identities[0].app_id:
+                text = _ONE_IDENTITY % (
+                    quote(identities[0].channel),
+                    quote(identities[0].identity),
+                )
+            else:
+                text = _IDENTITIES % ",".join([i.to_json() for i in identities])
             if r.parameters:
                 text += (
                     ',"parameters":{'

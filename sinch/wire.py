@@ -203,10 +203,18 @@ REASON_DESCRIPTIONS = {
     "OUTSIDE_ALLOWED_SENDING_WINDOW": "Outside the channel's allowed sending window.",
     "CONTACT_NOT_FOUND": "No contact with this contact_id.",
     "NO_CHANNEL_IDENTITY_FOR_CONTACT": "The contact has no identity on any channel.",
-    "NO_CHANNELS_LEFT": "Every channel in the fallback order failed.",
+    "NO_CHANNELS_LEFT": "No channel left to try: none of the order has an identity.",
     "MESSAGE_EXPIRED": "The message expired (ttl) before it was delivered.",
 }
 NO_SUB_CODE = "UNSPECIFIED_SUB_CODE"
+# Fallback (the send-message docs): the channels tried, in order, are those of
+# channel_priority_order when given, else the recipient's channel_identities;
+# a channel is tried only through an identity on it, and NO_CHANNELS_LEFT is
+# the reason when no channel is left to try. UNCONFIRMED: that an identity on
+# a channel the order does not list is not tried; that the NO_CHANNELS_LEFT
+# receipt names the recipient's first identity; and that the last channel's
+# failure carries its own reason (not NO_CHANNELS_LEFT).
+NO_CHANNELS_LEFT = "NO_CHANNELS_LEFT"
 
 # --- errors (§8) ---
 

@@ -65,6 +65,7 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "identity",
         "status",
+        "delivered_channel",
         "failure",
         "reason",
         "batch_number",
@@ -85,8 +86,10 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = (
         "campaign",
         "identity",
+        "fallbacks",
         "contact",
         "status",
+        "delivered_channel",
         "failure",
         "failure_code",
         "reason",
@@ -107,6 +110,12 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return ""
         kind = failures.describe(obj.failure_code)
         return f"{kind.label} ({kind.class_label})"
+
+    @admin.display(description="then, on fallback")
+    def fallbacks(self, obj: Recipient) -> str:
+        """The fallback identities sent after `identity`, in priority order."""
+        pairs = obj.fallback_identities or []
+        return ", then ".join(f"{channel} {identity}" for channel, identity in pairs)
 
     @admin.display(description="batch", ordering="batch__sequence")
     def batch_number(self, obj: Recipient):

@@ -3,9 +3,11 @@
 Every path that decides whether a person gets a campaign reads it here: the
 preview (`member_statuses`), the pre-send check and the launch freeze
 (`MemberChecker`), the test send, and the re-check just before each batch
-goes to Sinch (`recheck_batch`). The consent and erasure part of the rule is
-`consent_problem`; the checker adds what only a whole-audience walk can see
-(a valid identity, values for every placeholder, duplicates).
+goes to Sinch (campaigns.authoring.recheck). The consent and erasure part of
+the rule is `consent_problem` (campaigns.authoring.consent_rule); the checker
+adds what only a whole-audience walk can see (a valid identity, values for
+every placeholder, duplicates). A recipient's identities on the campaign's
+fallback channels follow the same rule (campaigns.authoring.fallback_identities).
 
 A member is:
 
@@ -31,8 +33,17 @@ from typing import Any
 from django.db import connection
 
 from campaigns.authoring import channel_rules, estimates, sms, suspicious
+from campaigns.authoring import fallback_identities as fallbacks
+from campaigns.authoring.consent_rule import (
+    ERASED,
+    NO_CONSENT,
+    NO_IDENTITY,
+    OPTED_OUT,
+    consent_column,
+    consent_problem,
+)
 from campaigns.authoring.rendering import MessagePlan
-from campaigns.models import Campaign, Recipient, TemplateParameter
+from campaigns.models import Campaign, TemplateParameter
 from contacts.models import ChannelIdentity, ConsentState, Contact, ListMembership
 from contacts.phones import PHONE_CHANNELS, InvalidIdentity, normalise_identity
 from contacts.services.suppression import ErasedNumbers, erased_numbers
@@ -42,42 +53,15 @@ CHUNK_SIZE = 5000
 EXAMPLES = 100
 
 OK, BLOCKING, EXCLUDED, WARNING = "OK", "BLOCKING", "EXCLUDED", "WARNING"
+FALLBACK = "FALLBACK"  # a fallback channel left out for a recipient
 
 # Problem keys and labels; a missing placeholder adds MISSING + its name.
 MISSING = "missing:"
-ERASED = "erased"
 ERASED_NUMBER = "erased_number"
-OPTED_OUT = "opted_out"
-NO_CONSENT = "no_consent"
 DUPLICATE = "duplicate"
-NO_IDENTITY = "no_identity"
 INVALID_IDENTITY = "invalid_identity"
 UCS2 = "ucs2"
 TOO_LONG = "too_long"
-
-
-def consent_column(campaign: Campaign) -> str:
-    """The identity column holding consent for the campaign's purpose."""
-    return f"{campaign.purpose.lower()}_consent"
-
-
-def consent_problem(erased: bool, identity: str | None, consent: str | None):
-    """Why a person may not receive a campaign as far as erasure and consent
-    go (ERASED, NO_IDENTITY, OPTED_OUT or NO_CONSENT), or None if they may.
-
-    `identity` and `consent` are their identity on the campaign's channel and
-    its consent state for the campaign's purpose (None: no identity). Only an
-    explicit opt-in lets a message through; erasure and opt-out come first.
-    """
-    if erased:
-        return ERASED
-    if identity is None:
-        return NO_IDENTITY
-    if consent == ConsentState.OPTED_OUT:
-        return OPTED_OUT
-    if consent != ConsentState.OPTED_IN:
-        return NO_CONSENT
-    return None
 
 
 @dataclass
@@ -123,7 +107,8 @@ class PresendResult:
 
 
 # A member row: the contact's columns, then its identity and consent on the
-# campaign's channel (None when it has none), then whether its number is erased.
+# campaign's channel (None when it has none), then whether its number is erased,
+# then (campaigns with fallback channels only) its fallback candidates.
 ID, FIRST_NAME, LAST_NAME, EXTERNAL_ID, ERASED_AT, ATTRIBUTES = range(6)
 
 CONTACT_COLUMNS = (
@@ -137,7 +122,7 @@ CONTACT_COLUMNS = (
     "time_zone",
 )
 
-IDENTITY, CONSENT, SUPPRESSED = (len(CONTACT_COLUMNS) + n for n in range(3))
+IDENTITY, CONSENT, SUPPRESSED, FALLBACKS = (len(CONTACT_COLUMNS) + n for n in range(4))
 # A replaced (retired) number is never sent to; the filter costs no index.
 LIVE_IDENTITY = "ON i.contact_id = c.id AND i.channel = %s AND i.retired_at IS NULL "
 
@@ -190,7 +175,7 @@ def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
             )
             rows = _first_identity(cursor.fetchall())
         if rows:
-            yield _with_suppression(rows, campaign.channel, erased.among)
+            yield _with_suppression(rows, campaign, erased.among)
         if upper == LAST_ID:
             return
         last = upper
@@ -216,15 +201,19 @@ def rows_of(campaign: Campaign, contact_ids) -> list[tuple]:
             [campaign.channel, *ids],
         )
         rows = _first_identity(cursor.fetchall())
-    return _with_suppression(rows, campaign.channel, erased_numbers)
+    return _with_suppression(rows, campaign, erased_numbers)
 
 
-def _with_suppression(rows: list[tuple], channel: str, erased_among) -> list[tuple]:
-    """`rows` with SUPPRESSED, looked up for those who would otherwise pass."""
+def _with_suppression(rows: list[tuple], campaign, erased_among) -> list[tuple]:
+    """`rows` with SUPPRESSED, looked up for those who would otherwise pass,
+    and FALLBACKS when the campaign has fallback channels."""
     yes = ConsentState.OPTED_IN
     ok = (r[IDENTITY] for r in rows if r[CONSENT] == yes and not r[ERASED_AT])
-    erased = erased_among(channel, ok)
-    return [(*row, row[IDENTITY] in erased) for row in rows]
+    erased = erased_among(campaign.channel, ok)
+    if not fallbacks.fallback_channels(campaign):
+        return [(*row, row[IDENTITY] in erased) for row in rows]
+    found = fallbacks.candidates(campaign, [r[ID] for r in rows], erased_among)
+    return [(*row, row[IDENTITY] in erased, found.get(row[ID], ())) for row in rows]
 
 
 def _first_identity(rows) -> list[tuple]:
@@ -266,6 +255,12 @@ class MemberChecker:
         launch needs only each member's status and values)."""
         self.render = render
         self.values: dict[str, str] = {}  # the last OK member's values
+        self.fallbacks: list[list[str]] = []  # and its fallback identities
+        self.fallback = (
+            fallbacks.FallbackChecker(campaign)
+            if fallbacks.fallback_channels(campaign)
+            else None
+        )
         self.plan = MessagePlan.for_campaign(campaign)
         self.window = channel_rules.window_for(campaign, self.plan.message)
         self.channel = campaign.channel
@@ -366,11 +361,13 @@ class MemberChecker:
             return [pk, canonical, BLOCKING, f"no value for {names}", "", "", ""]
 
         self.values = values
+        notes: list[str] = []
+        if self.fallback is not None:
+            self.fallbacks = self._fallbacks(row, notes)
         if not self.render:
             result.ok += 1
             return [pk, canonical, OK, "", "", "", ""]
         text = self.plan.text(values)
-        notes: list[str] = []
         encoding, segments = "", ""
         if self.is_sms:
             info = sms.analyse(text, result.max_parts)
@@ -390,6 +387,17 @@ class MemberChecker:
                 notes.append(f"{segments} parts, more than {result.max_parts}")
         result.ok += 1
         return [pk, canonical, OK, "; ".join(notes), encoding, segments, text]
+
+    def _fallbacks(self, row: tuple, notes: list[str]) -> list[list[str]]:
+        """The member's fallback identities; counts the channels left out."""
+        pairs, left = self.fallback.check(row[FALLBACKS])
+        for channel, key in left:
+            text = fallbacks.reason_text(channel, key)
+            self.result.problem(f"{fallbacks.KEY}{channel}:{key}", FALLBACK, text).add(
+                row
+            )
+            notes.append(f"no {fallbacks.label(channel)} fallback: {text}")
+        return pairs
 
     def _key(self, canonical: str) -> int | str:
         """How an identity is kept in `seen` (phone numbers as ints: less memory)."""
@@ -446,55 +454,3 @@ def _max_parts(campaign: Campaign) -> int | None:
         return int(raw) if raw not in (None, "") else None
     except (TypeError, ValueError):
         return None
-
-
-# Why a recipient frozen at launch is dropped at the re-check before its batch
-# goes to Sinch, by consent_problem's answer.
-AFTER_LAUNCH = {
-    ERASED: "erased or identity removed after launch",
-    NO_IDENTITY: "erased or identity removed after launch",
-    OPTED_OUT: "opted out after launch",
-    NO_CONSENT: "consent withdrawn after launch",
-}
-
-
-def recheck_batch(
-    campaign: Campaign, batch_id: int, *, status: str = Recipient.Status.PENDING
-) -> tuple[list[tuple], dict[str, list[int]]]:
-    """Apply consent_problem now to a batch's recipients in `status` (default PENDING).
-
-    Returns ((recipient id, identity, parameters) of those who may still
-    receive it, in batch order; {reason: [recipient ids]} of the others).
-    Consent is read from the contact's identity on the channel written exactly
-    as the frozen one (gone if retired; else their oldest live one), in one query.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT r.id, r.identity, r.parameters, c.erased_at, i.identity, "
-            f"i.{consent_column(campaign)}, i.retired_at "
-            f"FROM {Recipient._meta.db_table} r "
-            f"LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id "
-            f"LEFT JOIN {ChannelIdentity._meta.db_table} i "
-            "ON i.contact_id = r.contact_id AND i.channel = %s "
-            'WHERE r.batch_id = %s AND r.status = %s ORDER BY r."index", i.id',
-            [campaign.channel, batch_id, status],
-        )
-        rows = cursor.fetchall()
-    found: dict[int, tuple] = {}
-    for pk, identity, parameters, erased_at, theirs, state, retired in rows:
-        rank = 0 if theirs == identity else 2 if retired or theirs is None else 1
-        theirs, state = (None, None) if retired else (theirs, state)
-        if pk not in found or rank < found[pk][0]:
-            found[pk] = (rank, identity, parameters, erased_at, theirs, state)
-    frozen = [entry[1] for entry in found.values()]
-    erased = erased_numbers(campaign.channel, frozen, since=campaign.launched_at)
-    entries, dropped = [], {}
-    for pk, (_, identity, parameters, erased_at, theirs, state) in found.items():
-        problem = consent_problem(erased_at or identity in erased, theirs, state)
-        if problem is not None:
-            dropped.setdefault(AFTER_LAUNCH[problem], []).append(pk)
-            continue
-        if isinstance(parameters, str):
-            parameters = json.loads(parameters)
-        entries.append((pk, identity, parameters))
-    return entries, dropped

@@ -25,10 +25,17 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from campaigns.authoring import audience, channel_rules, estimates, sms
+from campaigns.authoring import (
+    audience,
+    channel_rules,
+    estimates,
+    fallback_identities,
+    sms,
+)
 from campaigns.authoring.audience import (
     BLOCKING,
     EXCLUDED,
+    FALLBACK,
     MISSING,
     WARNING,
     PresendResult,
@@ -88,6 +95,7 @@ def run_presend_check(
     os.replace(partial, path)
     result.csv_path = str(path)
     result.summary = _summary(result, campaign)
+    result.summary["fallbacks"] = _fallbacks(result, checker)
     # update(), not save(): the check is not an edit (updated_at stays).
     campaign.presend = result.summary
     campaign.presend_at = timezone.now()
@@ -98,7 +106,12 @@ def run_presend_check(
 
 
 def _summary(result: PresendResult, campaign: Campaign) -> dict[str, Any]:
-    by_kind: dict[str, dict[str, Any]] = {BLOCKING: {}, EXCLUDED: {}, WARNING: {}}
+    by_kind: dict[str, dict[str, Any]] = {
+        BLOCKING: {},
+        EXCLUDED: {},
+        WARNING: {},
+        FALLBACK: {},
+    }
     for key, problem in sorted(result.problems.items()):
         by_kind[problem.kind][key] = {
             "label": problem.label,
@@ -134,6 +147,26 @@ def _summary(result: PresendResult, campaign: Campaign) -> dict[str, Any]:
         summary["cost"] = cost.text
         summary["cost_total"] = str(cost.total)
     return summary
+
+
+def _fallbacks(result: PresendResult, checker) -> list[dict[str, Any]]:
+    """Per fallback channel, in priority order: how many of the recipients
+    can fall back to it, and why the others cannot (they are still sent on
+    the channels they have): {"channel", "label", "with", "without",
+    "problems": {key: {"label", "count", "examples"}}}."""
+    campaign_fallbacks = fallback_identities.summary(checker.fallback, result.ok)
+    for entry in campaign_fallbacks:
+        prefix = f"{fallback_identities.KEY}{entry['channel']}:"
+        entry["problems"] = {
+            key.removeprefix(prefix): {
+                "label": problem.label,
+                "count": problem.count,
+                "examples": problem.examples,
+            }
+            for key, problem in sorted(result.problems.items())
+            if problem.kind == FALLBACK and key.startswith(prefix)
+        }
+    return campaign_fallbacks
 
 
 def campaign_can_launch(campaign: Campaign) -> tuple[bool, list[str]]:

@@ -111,7 +111,10 @@ def build_batch_request(
     return build_request(
         campaign,
         batch,
-        [(row.pk, row.identity, row.parameters or {}) for row in rows],
+        [
+            (row.pk, row.identity, row.parameters or {}, row.fallback_identities)
+            for row in rows
+        ],
         message=app_message(message or campaign_message(campaign)),
     )
 
@@ -119,13 +122,17 @@ def build_batch_request(
 def build_request(
     campaign: Campaign,
     batch: Batch,
-    entries: Sequence[tuple[int, str, Mapping[str, Any]]],
+    entries: Sequence[tuple],
     *,
     message: AppMessage,
     send_after: datetime | None = None,
 ) -> SendBatchRequest:
-    """The request for `entries` (recipient row id, identity, parameters), in
-    the order given: what dispatch and test sends both submit."""
+    """The request for `entries` (recipient row id, identity, parameters,
+    fallback identities [[channel, identity], ...]; more items are ignored),
+    in the order given: what dispatch and test sends both submit. Each
+    recipient's identities go in the campaign's priority order: its identity
+    on the campaign's channel, then its fallback identities (Sinch falls back
+    only to channels named in `channel_identities`)."""
     channel = campaign.channel
     key = RECIPIENT_KEY
     wire_recipients = []
@@ -133,7 +140,7 @@ def build_request(
     # A million recipients per campaign pass here: positional NamedTuples, and
     # the parameters as given when every key and value is already a string
     # (they are, as frozen at launch), else converted with str().
-    for pk, identity, parameters in entries:
+    for pk, identity, parameters, fallbacks, *_ in entries:
         for k, v in parameters.items():
             if k.__class__ is not str or v.__class__ is not str:
                 parameters = {
@@ -141,11 +148,10 @@ def build_request(
                     for k, v in parameters.items()
                 }
                 break
-        append(
-            SinchRecipient(
-                (ChannelIdentity(channel, identity),), "", parameters, {key: str(pk)}
-            )
-        )
+        identities = (ChannelIdentity(channel, identity),)
+        if fallbacks:
+            identities += tuple(ChannelIdentity(c, i) for c, i in fallbacks)
+        append(SinchRecipient(identities, "", parameters, {key: str(pk)}))
     return SendBatchRequest(
         message=message,
         recipients=wire_recipients,

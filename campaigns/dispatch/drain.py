@@ -10,7 +10,8 @@ recipient from getting the campaign twice, or without consent:
   call, is the intent; `attempts` counts every claim. A batch is submitted at
   most DISPATCH_MAX_ATTEMPTS times: the claim after that fails it.
 - **Consent, again**: just before the call, recipients who may no longer
-  receive it (campaigns.authoring.audience) are excluded.
+  receive it (campaigns.authoring.recheck) are excluded, and fallback
+  identities that may no longer be used are left out of the request.
 - **Uncertain outcomes** are settled at Sinch before any resubmission
   (campaigns.dispatch.settlement), at each loop start and by the tick.
 - **Limits**: a request slot (campaigns.dispatch.ratelimit) before each call;
@@ -38,7 +39,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from campaigns import counters, transitions
-from campaigns.authoring import audience
+from campaigns.authoring import recheck
 from campaigns.authoring.rendering import MessagePlan
 from campaigns.dispatch import (
     batch_request,
@@ -308,18 +309,22 @@ def _send_after(campaign: Campaign, batch: Batch) -> datetime | None:
     return send_at
 
 
-def exclude_no_longer_eligible(batch: Batch, context: SubmitContext) -> list[tuple]:
+def exclude_no_longer_eligible(
+    batch: Batch, context: SubmitContext
+) -> list[recheck.Entry]:
     """Exclude recipients who may no longer receive the campaign (the rule of
-    campaigns.authoring.audience, read for the whole batch in one query);
-    return (id, identity, parameters) of the rest, in batch order."""
+    campaigns.authoring.recheck, read for the whole batch in a query or
+    two); return the rest, in batch order. A fallback identity that may no
+    longer be used leaves the recipient's row too (it is never sent)."""
     campaign = context.campaign
-    entries, dropped = audience.recheck_batch(campaign, batch.pk)
+    entries, dropped = recheck.recheck_batch(campaign, batch.pk)
     with transaction.atomic():
         for reason, ids in dropped.items():
             n = Recipient.objects.filter(pk__in=ids, status=R.PENDING).update(
                 status=R.EXCLUDED, reason=reason, batch=None, index=None
             )
             counters.moved(campaign.pk, R.PENDING, R.EXCLUDED, n)
+        recheck.record_lost_fallbacks(entries)
     return entries
 
 

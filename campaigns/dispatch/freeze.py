@@ -2,10 +2,12 @@
 
 `freeze_recipients` walks the audience (campaigns.authoring.audience), applying
 the rule now, and writes one Recipient row per member: PENDING in a batch of
-at most wire.MAX_RECIPIENTS, or EXCLUDED with the reason. Batches are sealed
-as they fill, and the drain loops (campaigns.dispatch.drain) start submitting
-sealed batches while the freeze goes on. A freeze interrupted by a dead
-worker resumes after its last sealed batch.
+at most wire.MAX_RECIPIENTS (with its identities on the campaign's fallback
+channels, campaigns.authoring.fallback_identities), or EXCLUDED with the
+reason. Batches are sealed as they fill, and the drain loops
+(campaigns.dispatch.drain) start submitting sealed batches while the freeze
+goes on. A freeze interrupted by a dead worker resumes after its last sealed
+batch.
 """
 
 import json
@@ -75,19 +77,15 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     resume_after, sequence = _resume_point(campaign, checker)
 
     now = timezone.now()
+    # A campaign with fallback channels writes each recipient's fallback
+    # identities too; a single-channel one leaves the column at its default.
+    with_fallbacks = checker.fallback is not None
+    columns = ["batch_id", "index", "contact_id", "identity", "parameters"]
+    columns += ["status", "reason"]
+    if with_fallbacks:
+        columns.append("fallback_identities")
     writer = TableWriter(
-        Recipient,
-        [
-            "batch_id",
-            "index",
-            "contact_id",
-            "identity",
-            "parameters",
-            "status",
-            "reason",
-        ],
-        {"campaign_id": campaign.pk, "is_test": False},
-        now=now,
+        Recipient, columns, {"campaign_id": campaign.pk, "is_test": False}, now=now
     )
     batch: Batch | None = None
     releases: set[datetime] = set()  # when held batches come due
@@ -102,17 +100,16 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
             for row in rows:
                 contact_id, identity, status, reason = checker.check(row)[:4]
                 if status != audience.OK:
-                    out.append(
-                        (
-                            None,
-                            None,
-                            contact_id,
-                            identity or "",
-                            "{}",
-                            excluded,
-                            _reason(status, reason),
-                        )
+                    row_out = (
+                        None,
+                        None,
+                        contact_id,
+                        identity or "",
+                        "{}",
+                        excluded,
+                        _reason(status, reason),
                     )
+                    out.append((*row_out, "[]") if with_fallbacks else row_out)
                     continue
                 if batch is None or size == wire.MAX_RECIPIENTS:
                     if batch is not None:
@@ -127,17 +124,18 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
                         wave_at=ingress.wave_for(campaign, sequence),
                     )
                     size = 0
-                out.append(
-                    (
-                        batch.pk,
-                        size,
-                        contact_id,
-                        identity,
-                        _values_json(checker.values),
-                        pending,
-                        "",
-                    )
+                row_out = (
+                    batch.pk,
+                    size,
+                    contact_id,
+                    identity,
+                    _values_json(checker.values),
+                    pending,
+                    "",
                 )
+                if with_fallbacks:
+                    row_out += (_pairs_json(checker.fallbacks),)
+                out.append(row_out)
                 size += 1
             writer.insert(out)
             ok = sum(1 for r in out if r[5] == pending)
@@ -254,6 +252,18 @@ def _values_json(values: dict[str, str]) -> str:
         )
     except TypeError:  # not a string: the general encoder
         return json.dumps(values, ensure_ascii=False)
+
+
+def _pairs_json(pairs: list[list[str]]) -> str:
+    """[[channel, identity], ...] as JSON text (channels and identities are
+    plain strings: encode_basestring escapes anything else)."""
+    return (
+        "["
+        + ", ".join(
+            [f"[{encode_basestring(c)}, {encode_basestring(i)}]" for c, i in pairs]
+        )
+        + "]"
+    )
 
 
 def _reason(status: str, reason: str) -> str:

@@ -3,9 +3,10 @@
 A batch handed to Sinch with a send time ahead (campaigns.dispatch.freeze,
 SINCH_SCHEDULE_AHEAD_HOURS) still holds everyone frozen at the launch. The
 periodic tick (`replace_late_optouts`) re-checks each such batch with the
-one rule (campaigns.authoring.audience.recheck_batch, one query per batch);
-a batch that now holds someone who opted out or was erased gets a
-`replace_reason` ("1 person opted out after launch") and its cancel is asked
+one rule (campaigns.authoring.recheck.recheck_batch, a query or two per
+batch); a batch that now holds someone who opted out or was erased, or a
+fallback identity that may no longer be used, gets a `replace_reason` ("1
+person opted out after launch") and its cancel is asked
 of Sinch. Sinch cancels asynchronously: only once it confirms CANCELLED (a
 status read, a callback, or a list read: campaigns.dispatch.cancellation
 settles them all) is a replacement batch without them created and submitted
@@ -25,7 +26,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from campaigns.authoring import audience
+from campaigns.authoring import recheck
 from campaigns.dispatch import cancellation, replacement
 from campaigns.models import Batch, Recipient
 from campaigns.models.states import ACTIVE
@@ -60,12 +61,13 @@ def replace_late_optouts(now: datetime | None = None) -> dict[str, int]:
     checked = 0
     for batch in scheduled_batches(now).iterator(chunk_size=200):
         checked += 1
-        _, dropped = audience.recheck_batch(
+        entries, dropped = recheck.recheck_batch(
             batch.campaign, batch.pk, status=Recipient.Status.SUBMITTED
         )
-        if not dropped:
+        lost = recheck.lost_fallbacks(entries)
+        if not dropped and not lost:
             continue
-        reason = replacement.describe(dropped)
+        reason = replacement.describe(dropped, lost)
         if not Batch.objects.filter(
             pk=batch.pk, status=BatchStatus.ACCEPTED, cancel_requested_at__isnull=True
         ).update(replace_reason=reason):

@@ -7,7 +7,8 @@ Sinch **confirms** the cancel (never before: invariant 2, nobody twice),
 `hand_over` runs as part of settling it (campaigns.dispatch.cancellation):
 
 - the people consent_problem now rejects are EXCLUDED with the reason
-  ("opted out after launch");
+  ("opted out after launch"); fallback identities it now rejects leave
+  their rows (the person is still sent on the others);
 - the others move, with their rows (same ids, same positions, so receipts
   still find them), into a new PENDING batch that `replaces` the cancelled
   one, with a new metadata key and the next sequence number; drain submits
@@ -22,7 +23,7 @@ from django.db.models import Max
 from django_q.tasks import async_task
 
 from campaigns import counters, transitions
-from campaigns.authoring import audience
+from campaigns.authoring import recheck
 from campaigns.dispatch.batch_request import new_metadata_key
 from campaigns.models import Batch, Campaign, Recipient
 
@@ -30,16 +31,30 @@ R = Recipient.Status
 NOT_DROPPED = "; sent anyway: Sinch did not confirm the cancel before the send time"
 
 
-def describe(dropped: dict[str, list[int]]) -> str:
+def describe(
+    dropped: dict[str, list[int]], lost: dict[str, list[int]] | None = None
+) -> str:
     """Who left, in words, from recheck_batch's {reason: [ids]}: e.g. "1
     person opted out after launch" or "3 people: 2 opted out after launch,
-    1 consent withdrawn after launch"."""
+    1 consent withdrawn after launch"; then the fallback identities left out
+    (recheck.lost_fallbacks), e.g. "1 fallback left out (WhatsApp: opted out
+    after launch)"."""
+    parts = []
     total = sum(len(ids) for ids in dropped.values())
-    who = "1 person" if total == 1 else f"{total} people"
-    if len(dropped) == 1:
-        return f"{who} {next(iter(dropped))}"
-    parts = ", ".join(f"{len(ids)} {reason}" for reason, ids in dropped.items())
-    return f"{who}: {parts}"
+    if total:
+        who = "1 person" if total == 1 else f"{total} people"
+        if len(dropped) == 1:
+            parts.append(f"{who} {next(iter(dropped))}")
+        else:
+            each = ", ".join(f"{len(ids)} {why}" for why, ids in dropped.items())
+            parts.append(f"{who}: {each}")
+    if lost:
+        n = sum(len(ids) for ids in lost.values())
+        what = ", ".join(
+            why if len(ids) == 1 else f"{why} ({len(ids)})" for why, ids in lost.items()
+        )
+        parts.append(f"{n} fallback{'s' if n != 1 else ''} left out ({what})")
+    return "; ".join(parts)[:255]
 
 
 def hand_over(batch: Batch) -> Batch | None:
@@ -48,14 +63,16 @@ def hand_over(batch: Batch) -> Batch | None:
     others into a new batch replacing it. Returns the new batch (None when
     nobody is left)."""
     campaign = Campaign.objects.select_for_update().get(pk=batch.campaign_id)
-    entries, dropped = audience.recheck_batch(campaign, batch.pk, status=R.SUBMITTED)
+    entries, dropped = recheck.recheck_batch(campaign, batch.pk, status=R.SUBMITTED)
     for reason, ids in dropped.items():
         n = Recipient.objects.filter(pk__in=ids, status=R.SUBMITTED).update(
             status=R.EXCLUDED, reason=reason, batch=None, index=None
         )
         counters.moved(campaign.pk, R.SUBMITTED, R.EXCLUDED, n)
-    if dropped:
-        Batch.objects.filter(pk=batch.pk).update(replace_reason=describe(dropped))
+    lost = recheck.lost_fallbacks(entries)
+    recheck.record_lost_fallbacks(entries)
+    if dropped or lost:
+        Batch.objects.filter(pk=batch.pk).update(replace_reason=describe(dropped, lost))
     if not entries:
         return None
     sequence = (
@@ -92,9 +109,9 @@ def record_not_dropped(batch: Batch) -> int:
     """The batch went with people it should have lost (Sinch did not confirm
     the cancel in time): their rows say so. Returns how many."""
     campaign = batch.campaign
-    _, dropped = audience.recheck_batch(campaign, batch.pk, status=R.SUBMITTED)
+    entries, dropped = recheck.recheck_batch(campaign, batch.pk, status=R.SUBMITTED)
     total = 0
-    for reason, ids in dropped.items():
+    for reason, ids in [*dropped.items(), *recheck.lost_fallbacks(entries).items()]:
         total += Recipient.objects.filter(pk__in=ids).update(
             reason=(reason + NOT_DROPPED)[:255]
         )

@@ -80,6 +80,8 @@ class Member:
     parameters: dict[str, str] = field(default_factory=dict)
     text: str = ""  # what the person will see, placeholders filled
     warnings: str = ""  # e.g. "UCS-2 because of ë"
+    # [[channel, identity], ...] on the campaign's fallback channels.
+    fallbacks: list[list[str]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -236,7 +238,13 @@ def plan_test_send(campaign: Campaign) -> SendTestPlan:
             continue
         members.append(
             Member(
-                contact, SEND, identity, parameters=values, text=text, warnings=reason
+                contact,
+                SEND,
+                identity,
+                parameters=values,
+                text=text,
+                warnings=reason,
+                fallbacks=checker.fallbacks,
             )
         )
     message = message_plan.message
@@ -284,6 +292,7 @@ def send_test(
                 contact=m.contact,
                 is_test=True,
                 identity=m.identity,
+                fallback_identities=m.fallbacks,
                 parameters=m.parameters,
                 status=Recipient.Status.PENDING,
             )

@@ -162,6 +162,14 @@ class Recipient(models.Model):
     )
     is_test = models.BooleanField(default=False)
     identity = models.CharField(max_length=255)
+    # [[channel, identity], ...] for the campaign's fallback channels, in its
+    # priority order, after `identity` on its first channel; only channels the
+    # person has a consented identity on (campaigns.authoring.fallback_identities).
+    fallback_identities = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The fallback channels' identities, in priority order.",
+    )
     parameters = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.PENDING
@@ -174,6 +182,11 @@ class Recipient(models.Model):
         default=False,
         help_text="Sinch reported SWITCHING_CHANNEL: a later success may "
         "follow a failure on the first channel.",
+    )
+    delivered_channel = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The channel a delivery or read receipt named.",
     )
     message_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

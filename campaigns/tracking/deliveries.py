@@ -5,13 +5,15 @@ against the campaign and Sinch batch id it also carries). A status never moves
 backwards (campaigns.models.states.RECEIPT_RANK): QUEUED_ON_CHANNEL <
 DELIVERED < READ; FAILED is final unless the recipient was switched to a
 fallback channel (SWITCHING_CHANNEL) and a success follows; a success is never
-undone by a late FAILED. A receipt delivered twice therefore changes nothing
-the second time, and receipts in any order end in the same state. Every actual
-move is reported to campaigns.counters and to the CampaignTimeline (per
-minute of the event, per status reached, counting the statuses a jump
-implies: READ received first also counts as queued and delivered), in the
-same transaction. A processing report fails the recipient at its index of
-the batch, checked against the identity the report names when it names one
+undone by a late FAILED. The channel a success receipt names is kept
+(`delivered_channel`: the fallback channel when the first one failed). A
+receipt delivered twice therefore changes nothing the second time, and
+receipts in any order end in the same state. Every actual move is reported
+to campaigns.counters and to the CampaignTimeline (per minute of the event,
+per status reached, counting the statuses a jump implies: READ received
+first also counts as queued and delivered), in the same transaction. A
+processing report fails the recipient at its index of the batch, checked
+against the identity the report names when it names one
 (campaigns.tracking.report_positions): a mismatch is kept, not applied.
 A receipt that names the Sinch batch of a recipient whose batch has no Sinch id
 yet (its submission's answer was lost) teaches that id to the batch.
@@ -83,6 +85,7 @@ def apply_receipts(chunk: Chunk) -> None:
             continue
         code = report.reason.code if report.reason else ""
         advance(row, status, code, report.message_id, _minute(report, at))
+        _delivered_on(row, status, report.channel_identity)
         if report.batch_id and not row.sinch_batch_id and row.batch_id:
             # Its submission's answer was lost: Sinch's id for the batch.
             chunk.learnt_sinch_ids[row.batch_id] = report.batch_id
@@ -120,6 +123,20 @@ def advance(row: RecipientRow, status: str, code: str, message_id: str, minute) 
         return False
     _move(row, status, minute)
     return True
+
+
+def _delivered_on(row: RecipientRow, status: str, identity) -> None:
+    """Note the channel a success receipt names (a fallback channel when the
+    first one failed: SWITCHING_CHANNEL, then DELIVERED on the next)."""
+    channel = identity.channel[:16] if identity is not None else ""
+    if (
+        channel
+        and status in SUCCESS
+        and row.status in SUCCESS
+        and row.delivered_channel != channel
+    ):
+        row.delivered_channel = channel
+        row.changed = True
 
 
 def _move(row: RecipientRow, status: str, minute) -> None:
@@ -229,6 +246,7 @@ def _load_recipients(ids) -> dict[int, RecipientRow]:
             "failure_code",
             "switched_channel",
             "message_id",
+            "delivered_channel",
         ):
             row = RecipientRow(*values[:3], values[3] or "", *values[4:])
             row.start_status = row.status
@@ -247,6 +265,7 @@ def _write_recipients(rows, now: datetime) -> None:
             ("failure_code", "text"),
             ("switched_channel", "boolean"),
             ("message_id", "text"),
+            ("delivered_channel", "text"),
             ("updated_at", "timestamptz"),
         ],
         [
@@ -256,6 +275,7 @@ def _write_recipients(rows, now: datetime) -> None:
                 row.failure_code,
                 row.switched,
                 row.message_id,
+                row.delivered_channel,
                 db_time(now),
             )
             for row in changed

@@ -35,6 +35,7 @@ class RecipientRow:
     failure_code: str
     switched: bool
     message_id: str
+    delivered_channel: str = ""
     start_status: str = ""
     changed: bool = False
     reached: list = field(default_factory=list)  # (status, minute)

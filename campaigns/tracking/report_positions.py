@@ -31,14 +31,18 @@ class Resolved:
 
 def recipient_identities(rows: Iterable[tuple]) -> dict[int, set[tuple[str, str]]]:
     """Every (channel, identity) each recipient can be reached on, from rows
-    of (recipient id, identity, campaign channel).
+    of (recipient id, identity, campaign channel[, fallback identities]).
 
     The one place that says who a recipient is: a recipient reached on a
-    fallback channel under another identity adds that pair here.
+    fallback channel under another identity adds that pair here (its
+    `fallback_identities`, [[channel, identity], ...]).
     """
     found: dict[int, set[tuple[str, str]]] = {}
-    for recipient_id, identity, channel in rows:
-        found.setdefault(recipient_id, set()).add((channel, identity))
+    for recipient_id, identity, channel, *fallbacks in rows:
+        mine = found.setdefault(recipient_id, set())
+        mine.add((channel, identity))
+        for pairs in fallbacks:
+            mine.update((c, i) for c, i in pairs or ())
     return found
 
 
@@ -75,11 +79,16 @@ def resolve(reports: list) -> dict[tuple[int, int], Resolved]:
         Recipient.objects.filter(
             batch__sinch_batch_id__in=batch_ids, index__in=indexes
         ).values_list(
-            "batch__sinch_batch_id", "index", "id", "identity", "campaign__channel"
+            "batch__sinch_batch_id",
+            "index",
+            "id",
+            "identity",
+            "campaign__channel",
+            "fallback_identities",
         )
     )
-    at = {(sinch_id, index): rid for sinch_id, index, rid, _, _ in rows}
-    identities = recipient_identities((rid, i, c) for _, _, rid, i, c in rows)
+    at = {(sinch_id, index): rid for sinch_id, index, rid, *_ in rows}
+    identities = recipient_identities(row[2:] for row in rows)
     resolved: dict[tuple[int, int], Resolved] = {}
     for event_id, report, _ in reports:
         for n, failure in enumerate(report.failures):

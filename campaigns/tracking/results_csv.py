@@ -21,6 +21,7 @@ RESULT_HEADER = [
     "batch",
     "sinch_message_id",
     "switched_channel",
+    "delivered_on",
     "updated_at",
 ]
 
@@ -48,12 +49,13 @@ def result_rows(campaign: Campaign) -> Iterator[list[str]]:
                 "batch__sequence",
                 "message_id",
                 "switched_channel",
+                "delivered_channel",
                 "updated_at",
             )[:CSV_CHUNK]
         )
         if not chunk:
             return
-        for pk, contact, identity, status, code, reason, seq, mid, sw, at in chunk:
+        for pk, contact, identity, status, code, reason, seq, mid, sw, on, at in chunk:
             failed = status == R.FAILED
             kind = failures.describe(code) if failed else None
             yield [
@@ -70,6 +72,7 @@ def result_rows(campaign: Campaign) -> Iterator[list[str]]:
                     seq or "",
                     mid,
                     "yes" if sw else "",
+                    on,
                     at.isoformat() if at else "",
                 )
             ]

@@ -323,6 +323,7 @@ class Engine:
             pairs = [(c["channel"], c["identity"]) for c in identities]
             priority = cursor.priority
             contact_id = ""
+        given = pairs
         pairs = outcomes.order_identities(pairs, priority)
         batch_key = {wire.RESERVED_METADATA_KEY: batch.batch_id}
         metadata = {
@@ -335,12 +336,13 @@ class Engine:
             **(item.get("conversation_metadata") or {}),
             **batch_key,
         }
+        named = pairs[0] if pairs else given[0] if given else ("", "")
         message = Message(
             message_id=ulid(),
             batch_id=batch.batch_id,
             index=index,
-            channel=pairs[0][0],
-            identity=pairs[0][1],
+            channel=named[0],
+            identity=named[1],
             contact_id=contact_id,
             metadata=json.dumps(
                 metadata, separators=events.COMPACT, ensure_ascii=False
@@ -350,18 +352,21 @@ class Engine:
         )
         conversation_json = json.dumps(conversation, separators=events.COMPACT)
         expired = cursor.ttl is not None and now - cursor.ready_at > cursor.ttl
-        steps = outcomes.plan(
-            pairs,
-            knobs=self.knobs,
-            rng=self.rng,
-            blocked=lambda identity: self._blocked(identity, cursor.content_type),
-            expired=expired,
-            window_closed=lambda channel, identity: (
-                cursor.free_form_on_whatsapp
-                and channel == "WHATSAPP"
-                and self._window_closed(identity, now)
-            ),
-        )
+        if not pairs:
+            steps = outcomes.no_channels_left(named, knobs=self.knobs, rng=self.rng)
+        else:
+            steps = outcomes.plan(
+                pairs,
+                knobs=self.knobs,
+                rng=self.rng,
+                blocked=lambda identity: self._blocked(identity, cursor.content_type),
+                expired=expired,
+                window_closed=lambda channel, identity: (
+                    cursor.free_form_on_whatsapp
+                    and channel == "WHATSAPP"
+                    and self._window_closed(identity, now)
+                ),
+            )
         with self.state.lock:
             self.state.messages.append(message)
             batch.counts["QUEUED"] += 1

@@ -42,11 +42,25 @@ class Step:
 def order_identities(
     identities: list[tuple[str, str]], priority: list[str]
 ) -> list[tuple[str, str]]:
-    """Identities in channel-priority order (the rest keep their own order)."""
+    """The identities Sinch tries, in order (wire: fallback). With a channel
+    priority order, its channels in its order, each through the recipient's
+    (first) identity on it: a channel without one is skipped, an identity on a
+    channel the order does not list is not tried. Without one, the
+    identities as given. Empty: no channel left (NO_CHANNELS_LEFT)."""
     if not priority:
         return identities
-    rank = {channel: i for i, channel in enumerate(priority)}
-    return sorted(identities, key=lambda item: rank.get(item[0], len(rank)))
+    mine: dict[str, str] = {}
+    for channel, identity in identities:
+        mine.setdefault(channel, identity)
+    return [(channel, mine[channel]) for channel in priority if channel in mine]
+
+
+def no_channels_left(
+    named: tuple[str, str], *, knobs: Knobs, rng: random.Random
+) -> list[Step]:
+    """The receipt of a message with no channel to try: FAILED, naming the
+    recipient's first identity (wire: fallback)."""
+    return [Step(_gap(knobs, rng), "FAILED", *named, wire.NO_CHANNELS_LEFT)]
 
 
 def plan(

@@ -4,7 +4,7 @@ check, the freeze and the re-check before each Sinch call agree."""
 import pytest
 from django.utils import timezone
 
-from campaigns.authoring import audience
+from campaigns.authoring import audience, recheck
 from campaigns.authoring.audience import (
     ERASED,
     NO_CONSENT,
@@ -72,8 +72,8 @@ def test_the_recheck_before_each_call_agrees_with_the_checker_on_every_state(
 
     kept, dropped = set(), {}
     for batch in Batch.objects.filter(campaign=campaign, is_test=False):
-        entries, reasons = audience.recheck_batch(campaign, batch.pk)
-        kept |= {pk for pk, _, _ in entries}
+        entries, reasons = recheck.recheck_batch(campaign, batch.pk)
+        kept |= {entry.pk for entry in entries}
         for reason, ids in reasons.items():
             dropped.setdefault(reason, set()).update(ids)
 
@@ -114,6 +114,6 @@ def test_the_recheck_reads_consent_from_the_identity_written_as_frozen(
         source="FORM",
         evidence=Evidence(wording="Opted out on the second number"),
     )
-    entries, dropped = audience.recheck_batch(campaign, recipient.batch_id)
-    assert recipient.pk in {pk for pk, _, _ in entries}
+    entries, dropped = recheck.recheck_batch(campaign, recipient.batch_id)
+    assert recipient.pk in {entry.pk for entry in entries}
     assert dropped == {}

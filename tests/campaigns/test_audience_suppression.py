@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from campaigns.authoring import audience, presend
+from campaigns.authoring import audience, presend, recheck
 from campaigns.dispatch import launching, test_send
 from campaigns.models import Recipient
 from contacts.models import ChannelIdentity, ConsentState, Contact
@@ -113,9 +113,9 @@ def test_a_number_replaced_after_launch_is_dropped_at_the_recheck(
         evidence=Evidence(wording="Yes, on my new number"),
     )
 
-    entries, dropped = audience.recheck_batch(launchable_campaign, recipient.batch_id)
+    entries, dropped = recheck.recheck_batch(launchable_campaign, recipient.batch_id)
 
-    assert recipient.pk not in {pk for pk, _, _ in entries}
+    assert recipient.pk not in {entry.pk for entry in entries}
     assert dropped == {"erased or identity removed after launch": [recipient.pk]}
 
 
@@ -174,9 +174,9 @@ def test_a_number_erased_after_launch_is_dropped_at_the_recheck(
     assert frozen.status == S.PENDING
 
     erase_contact(contact=eve, actor=None)  # Sam's number, erased on SMS
-    entries, dropped = audience.recheck_batch(campaign, frozen.batch_id)
+    entries, dropped = recheck.recheck_batch(campaign, frozen.batch_id)
 
-    assert frozen.pk not in {pk for pk, _, _ in entries}
+    assert frozen.pk not in {entry.pk for entry in entries}
     assert dropped == {"erased or identity removed after launch": [frozen.pk]}
     assert len(entries) == 2
 

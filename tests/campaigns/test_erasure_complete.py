@@ -34,6 +34,7 @@ from contacts.importing.importer import run_import
 from contacts.importing.jobs import create_import_job, store_upload
 from contacts.models import AuditEvent, ChannelIdentity, ConsentState, Contact
 from contacts.services.audit import record_audit
+from contacts.services.consent import Evidence, record_consent
 from contacts.services.erasure import erase_contact, erased_identity
 
 NUMBER = "+14155550101"
@@ -174,8 +175,25 @@ def zebulon_with_history(
     import_people(write_csv, customers)
     pending = import_people(write_csv, make_list("Fair"), validate_only=True)
     zebulon = Contact.objects.get(first_name="Zebulon")
+    # His number on Viber too, opted in: the campaign's fallback channel.
+    viber = ChannelIdentity.objects.create(
+        contact=zebulon, channel="VIBERBM", identity=NUMBER
+    )
+    record_consent(
+        identity=viber,
+        kind="OPT_IN",
+        purpose="MARKETING",
+        source="FORM",
+        evidence=Evidence(wording="Viber offers, 2026"),
+    )
     template = make_template("Sale", "Hi ${first_name} from ${city}: sale!")
-    campaign = make_campaign(template, [customers], "Sale", checked=True)
+    campaign = make_campaign(
+        template,
+        [customers],
+        "Sale",
+        checked=True,
+        channel_priority_order=["SMS", "VIBERBM"],
+    )
     # A WhatsApp campaign: Zebulon is an excluded example of its pre-send summary.
     make_campaign(
         template, [customers], "On WhatsApp", checked=True, channel="WHATSAPP"
@@ -184,7 +202,7 @@ def zebulon_with_history(
     (media / "exports").mkdir()
     export = media / "exports" / "all.csv"
     call_command("export_contacts", str(export), stdout=StringIO())
-    identity = zebulon.identities.get()
+    identity = zebulon.identities.get(channel="SMS")
     LogEntry.objects.log_actions(
         compliance_admin.pk,
         [zebulon],
@@ -225,6 +243,7 @@ def test_after_erasure_no_table_no_file_and_no_log_holds_the_person(
         "InboundMessage.text",
         "WebhookEvent.body",
         "Recipient.identity",
+        "Recipient.fallback_identities",
         "Campaign.presend",
         "LogEntry.object_repr",
         "ImportJob.sample_errors",
@@ -250,7 +269,7 @@ def test_after_erasure_no_table_no_file_and_no_log_holds_the_person(
     )
     assert [n for n in FORMS if n in logged] == []
     # What is kept: his suppressed identity, the ledger, the figures.
-    identity = ChannelIdentity.objects.get(contact=zebulon)
+    identity = ChannelIdentity.objects.get(contact=zebulon, channel="SMS")
     assert identity.identity == erased_identity("SMS", NUMBER)
     assert identity.marketing_consent == ConsentState.OPTED_OUT
     assert Recipient.objects.filter(campaign=campaign, status="DELIVERED").count() == 3

@@ -43,7 +43,8 @@ from campaigns.models import (
     ListItem,
     MessageTemplate,
 )
-from contacts.models import ConsentState
+from contacts.models import ChannelIdentity, ConsentState
+from contacts.services.consent import Evidence, record_consent
 
 Kind = MessageTemplate.Kind
 
@@ -351,10 +352,26 @@ def test_a_scheduled_campaign_with_every_option_goes_out_in_batches_sinch_accept
         channel_priority_order=["SMS", "RCS"],
     )
     campaign.full_clean()
+    # Each person also opted in on RCS, the fallback: two identities each.
+    for sms in ChannelIdentity.objects.filter(contact__lists__campaigns=campaign):
+        rcs = ChannelIdentity.objects.create(
+            contact=sms.contact, channel="RCS", identity=sms.identity
+        )
+        record_consent(
+            identity=rcs,
+            kind="OPT_IN",
+            purpose="MARKETING",
+            source="FORM",
+            evidence=Evidence(wording="Offers by RCS"),
+        )
 
     launched_campaign(campaign)
 
     [body] = sent_batches
+    assert [
+        [c["channel"] for c in r["recipient"]["identified_by"]["channel_identities"]]
+        for r in body["recipient_and_params"]
+    ] == [["SMS", "RCS"]] * 3
     # Every option made it into the request, so each was judged.
     assert {
         "send_after",

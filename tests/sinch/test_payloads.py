@@ -95,6 +95,30 @@ def test_fast_json_body_equals_the_dict_form():
         ],
     )
     assert json.loads(plain.to_json()) == plain.to_wire()
+    # Fallback identities go in the order given.
+    fallback = SendBatchRequest(
+        message=AppMessage.text("x"),
+        channel_priority_order=["WHATSAPP", "SMS", "VIBERBM"],
+        recipients=[
+            Recipient(
+                identities=[
+                    ChannelIdentity("WHATSAPP", "+15551230001"),
+                    ChannelIdentity("SMS", "+15551230002"),
+                    ChannelIdentity("VIBERBM", "+15551230003", app_id="01OTHER"),
+                ],
+                parameters={"name": "N"},
+                message_metadata={"ref": "1"},
+            )
+        ],
+    )
+    data = json.loads(fallback.to_json())
+    assert data == fallback.to_wire()
+    identities = data["recipient_and_params"][0]["recipient"]["identified_by"]
+    assert [c["channel"] for c in identities["channel_identities"]] == [
+        "WHATSAPP",
+        "SMS",
+        "VIBERBM",
+    ]
     with_app = _request(app_id="01OWN")
     assert json.loads(with_app.to_json(app_id="01DEFAULT"))["app_id"] == "01OWN"
 
