@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from campaigns.authoring import audience
+from campaigns.authoring import audience, channel_rules
 from campaigns.dispatch import batch_request
 from campaigns.models import Batch, Campaign, Recipient
 from contacts.models import AuditEvent, Contact, ContactList, ListMembership
@@ -63,6 +63,11 @@ class SeedListTooLarge(SendTestRefused):
 
 class NobodySendable(SendTestRefused):
     pass
+
+
+class ChannelRulesBroken(SendTestRefused):
+    """The message cannot be sent on the campaign's channels (a channel
+    template elsewhere than its channel, free-form text on WhatsApp)."""
 
 
 class SentMeanwhile(SendTestRefused):
@@ -216,6 +221,10 @@ def plan_test_send(campaign: Campaign) -> SendTestPlan:
             f"The seed list “{seed}” has {count:,} members; a test send goes to "
             f"at most {MAX_SEED_LIST:,} (one batch). Choose a smaller seed list."
         )
+
+    problems = channel_rules.campaign_problems(campaign)
+    if problems:
+        raise ChannelRulesBroken(" ".join(problems))
 
     # The audience rule, one member at a time (as the pre-send check: same
     # order, so of two members sharing an identity the later is out).

@@ -331,6 +331,18 @@ def test_a_seed_list_nobody_on_which_can_receive_it_is_refused(
     _nothing_happened(control)
 
 
+def test_a_test_send_on_whatsapp_of_a_text_message_is_refused_with_the_24_hour_rule(
+    sinch, control, campaign, members, marketer
+):
+    campaign.channel = "WHATSAPP"
+    campaign.sms_sender = ""
+    campaign.save()
+
+    with pytest.raises(test_send.ChannelRulesBroken, match="24 hours"):
+        test_send.send_test(campaign, marketer)
+    _nothing_happened(control)
+
+
 # --- what Sinch answers ---
 
 
