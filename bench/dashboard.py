@@ -178,8 +178,9 @@ def fill(n: int) -> int:
                 "campaigns_recipient",
                 'id, campaign_id, batch_id, "index", contact_id, is_test, identity, '
                 "parameters, status, reason, failure_code, switched_channel, "
-                "message_id, created_at, updated_at",
-                recipients,
+                "message_id, created_at, updated_at, fallback_identities, "
+                "delivered_channel",
+                [(*row, "[]", "") for row in recipients],
             )
         say(f"filled {stop:,} / {n:,} recipients")
     # A small earlier campaign after the big one in id order.
@@ -190,7 +191,8 @@ def fill(n: int) -> int:
             "campaigns_recipient",
             'id, campaign_id, batch_id, "index", contact_id, is_test, identity, '
             "parameters, status, reason, failure_code, switched_channel, "
-            "message_id, created_at, updated_at",
+            "message_id, created_at, updated_at, fallback_identities, "
+            "delivered_channel",
             [
                 (
                     rid + j + 1,
@@ -208,6 +210,8 @@ def fill(n: int) -> int:
                     "",
                     now,
                     now,
+                    "[]",
+                    "",
                 )
                 for j in range(1000)
             ],

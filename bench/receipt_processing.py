@@ -198,8 +198,8 @@ def prepare(recipients: int) -> tuple[int, Counter]:
                 "campaigns_recipient",
                 'id, campaign_id, batch_id, "index", is_test, identity, parameters, '
                 "status, reason, failure_code, switched_channel, message_id, "
-                "created_at, updated_at",
-                rows,
+                "created_at, updated_at, fallback_identities, delivered_channel",
+                [(*row, "[]", "") for row in rows],
             )
             _insert(
                 cur,

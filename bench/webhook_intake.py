@@ -105,9 +105,10 @@ def make_campaign(name: str, n: int) -> tuple[int, list[bytes]]:
         cursor.execute(
             f"INSERT INTO {table} (campaign_id, batch_id, index, is_test, identity, "
             "parameters, status, reason, failure_code, switched_channel, "
-            "message_id, created_at, updated_at) "
+            "message_id, created_at, updated_at, fallback_identities, "
+            "delivered_channel) "
             "SELECT %s, b.id, g %% %s, false, '+1555' || lpad(g::text, 7, '0'), "
-            "'{}'::jsonb, %s, '', '', false, '', now(), now() "
+            "'{}'::jsonb, %s, '', '', false, '', now(), now(), '[]'::jsonb, '' "
             "FROM generate_series(0, %s - 1) g "
             "JOIN campaigns_batch b ON b.campaign_id = %s AND b.sequence = g / %s + 1",
             [campaign.pk, BATCH_SIZE, "SUBMITTED", n, campaign.pk, BATCH_SIZE],
