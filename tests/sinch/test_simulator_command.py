@@ -22,6 +22,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _token(url: str) -> str:
+    """An access token from the simulator, as the README's curl example gets one."""
+    return requests.post(
+        url + "/oauth2/token",
+        auth=("sim-key-id", "sim-key-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    ).json()["access_token"]
+
+
 @pytest.fixture
 def command_simulator(receiver):
     port = free_port()
@@ -72,12 +82,7 @@ def test_hand_started_simulator_sends_signed_receipts_for_a_batch(
     command_simulator, receiver
 ):
     url = command_simulator
-    token = requests.post(
-        url + "/oauth2/token",
-        auth=("sim-key-id", "sim-key-secret"),
-        data={"grant_type": "client_credentials"},
-        timeout=5,
-    ).json()["access_token"]
+    token = _token(url)
     sent = requests.post(
         url + "/v1/projects/sim-project/messages",
         headers={"Authorization": f"Bearer {token}"},
@@ -148,12 +153,7 @@ def test_the_shape_knobs_are_set_from_the_command_line_and_at_run_time(
         knobs["processing_report_key"],
         knobs["report_index_base"],
     ) == ("object", "event", "batch_report", 1)
-    token = requests.post(
-        url + "/oauth2/token",
-        auth=("sim-key-id", "sim-key-secret"),
-        data={"grant_type": "client_credentials"},
-        timeout=5,
-    ).json()["access_token"]
+    token = _token(url)
 
     def listed():
         return requests.get(
@@ -180,12 +180,7 @@ def test_the_whatsapp_window_is_set_from_the_command_line(command_simulator, rec
     url = command_simulator
     knobs = requests.get(url + "/_simulator/knobs", timeout=5).json()
     assert knobs["whatsapp_window_h"] == 0.5
-    token = requests.post(
-        url + "/oauth2/token",
-        auth=("sim-key-id", "sim-key-secret"),
-        data={"grant_type": "client_credentials"},
-        timeout=5,
-    ).json()["access_token"]
+    token = _token(url)
     requests.post(
         url + "/_simulator/inbound",
         json={"channel": "WHATSAPP", "identity": "+15551230001", "text": "hi"},
@@ -232,12 +227,7 @@ def test_the_ingress_queue_limit_is_set_from_the_command_line(command_simulator)
     url = command_simulator
     knobs = requests.get(url + "/_simulator/knobs", timeout=5).json()
     assert knobs["ingress_queue_limit"] == 2
-    token = requests.post(
-        url + "/oauth2/token",
-        auth=("sim-key-id", "sim-key-secret"),
-        data={"grant_type": "client_credentials"},
-        timeout=5,
-    ).json()["access_token"]
+    token = _token(url)
     three = [
         {
             "recipient": {
