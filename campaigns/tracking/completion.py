@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from django.db.models import Exists, OuterRef
+
 from campaigns import transitions
 from campaigns.models import Campaign, CampaignCount, Recipient
 from campaigns.models.states import WAITING
@@ -16,18 +18,15 @@ def complete_finished_campaigns(now: datetime | None = None) -> int:
     queued on a channel (a READ may still follow a DELIVERED: that changes
     figures, not the campaign's state). Returns how many campaigns completed.
     """
-    open_statuses = (R.PENDING, *WAITING)
-    waiting = set(
-        CampaignCount.objects.filter(
-            status__in=open_statuses,
-            count__gt=0,
-            campaign__status=Campaign.Status.SUBMITTED,
-        ).values_list("campaign_id", flat=True)
+    # One query: the campaign's status and its counts are read together, so a
+    # campaign that becomes SUBMITTED meanwhile is never taken for done.
+    waiting = CampaignCount.objects.filter(
+        campaign=OuterRef("pk"), status__in=(R.PENDING, *WAITING), count__gt=0
     )
-    done = Campaign.objects.filter(status=Campaign.Status.SUBMITTED).exclude(
-        pk__in=waiting
+    counted = CampaignCount.objects.filter(campaign=OuterRef("pk"))
+    done = Campaign.objects.filter(
+        Exists(counted), ~Exists(waiting), status=Campaign.Status.SUBMITTED
     )
-    done = done.filter(counts__isnull=False).distinct()
     return sum(
         transitions.complete(campaign_id)
         for campaign_id in done.values_list("pk", flat=True)

@@ -575,3 +575,29 @@ def test_a_campaign_whose_recipients_all_have_an_outcome_is_completed(
     assert complete_finished_campaigns() == 1
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
+
+
+def test_a_campaign_that_becomes_submitted_during_the_check_is_not_completed(
+    make_template, make_audience, make_campaign, launched_campaign, sinch, monkeypatch
+):
+    # The tick checks completion in one process while a drain loop in another
+    # marks the campaign SUBMITTED: its three recipients still wait for their
+    # receipts, so it must not be taken for done.
+    from campaigns.tracking.completion import complete_finished_campaigns
+
+    template = make_template("Racing", "Hi ${first_name}")
+    customers = make_audience("Racing customers", 3, phone="+1415777{:04d}")
+    campaign = make_campaign(template, [customers], "Racing", checked=True)
+    launched_campaign(campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SUBMITTING)
+    real_filter = Campaign.objects.filter
+
+    def the_drain_loop_finishes_meanwhile(*args, **kwargs):
+        real_filter(pk=campaign.pk).update(status=Campaign.Status.SUBMITTED)
+        return real_filter(*args, **kwargs)
+
+    monkeypatch.setattr(Campaign.objects, "filter", the_drain_loop_finishes_meanwhile)
+    assert complete_finished_campaigns() == 0
+    monkeypatch.undo()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SUBMITTED
