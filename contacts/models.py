@@ -341,6 +341,8 @@ class AuditEvent(AppendOnlyModel):
         RESUME = "RESUME", "campaign resume"
         CANCEL = "CANCEL", "campaign cancel"
         RETRY = "RETRY", "retry of failed recipients"
+        APPROVAL = "APPROVAL", "launch approval"
+        EXEMPTION = "EXEMPTION", "compliance exemption"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

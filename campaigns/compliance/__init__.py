@@ -1,0 +1,3 @@
+"""Compliance guards: when each recipient may be messaged (time zones, quiet
+hours, local-time sends), how often (the frequency cap), who must agree to a
+large launch (four-eyes approval), and the opt-out footer."""
