@@ -28,9 +28,32 @@ from _common import (
     workdir,
 )
 
+# A world-wide audience (`fill(world=True)`): contact i's number comes from
+# the i % 10-th of these, each a range of valid numbers; every seventh contact
+# has a time zone of its own (the rest are inferred from the number).
+WORLD_NUMBERS = (
+    lambda i: f"+1{2012000000 + i}",  # New Jersey: America/New_York
+    lambda i: f"+1{2012000000 + i}",
+    lambda i: f"+1{3122000000 + i}",  # Chicago
+    lambda i: f"+1{4152000000 + i}",  # San Francisco
+    lambda i: f"+44{7400000000 + i}",  # UK mobile: London and the islands
+    lambda i: f"+49{15110000000 + i}",  # Germany
+    lambda i: f"+61{412000000 + i}",  # Australian mobile: eight zones
+    lambda i: f"+55{11910000000 + i}",  # Sao Paulo
+    lambda i: f"+81{9010000000 + i}",  # Japan
+    lambda i: f"+1{3032000000 + i}",  # Denver
+)
+WORLD_OWN_ZONE = "Europe/Paris"
 
-def fill(n: int) -> str:
-    """Insert n contacts with identities, consent and memberships; return a phone."""
+
+def fill(n: int, *, world: bool = False) -> str:
+    """Insert n contacts with identities, consent and memberships; return a phone.
+
+    By default every contact is in UTC with a New Jersey number; `world`
+    spreads the numbers over four countries and ten time zones
+    (WORLD_NUMBERS) and leaves the contacts' own zone empty but for every
+    seventh (WORLD_OWN_ZONE).
+    """
     from django.db import connection, transaction
 
     from contacts.models import ContactList
@@ -48,14 +71,15 @@ def fill(n: int) -> str:
         stop = min(n, start + chunk)
         ids = range(start + 1, stop + 1)
         contacts = [
-            (i, f"First{i}", f"Last{i % 5000}", "en", "UTC", "{}", "", now, now)
+            (i, f"First{i}", f"Last{i % 5000}", "en", zone, "{}", "", now, now)
             for i in ids
+            for zone in [_zone(i, world)]
         ]
         identities = []
         for i in ids:
             state = rng.choice(states)
             identities.append(
-                (i, i, "SMS", f"+1{2012000000 + i}", state, now, "UNKNOWN", now)
+                (i, i, "SMS", _number(i, world), state, now, "UNKNOWN", now)
             )
         members = [(i, lists[i % 2], i, now, "IMPORT") for i in ids]
         with transaction.atomic(), connection.cursor() as cur:
@@ -101,6 +125,16 @@ def fill(n: int) -> str:
     return f"+1{2012000000 + n // 2}"
 
 
+def _zone(i: int, world: bool) -> str:
+    if not world:
+        return "UTC"
+    return WORLD_OWN_ZONE if i % 7 == 0 else ""
+
+
+def _number(i: int, world: bool) -> str:
+    if not world:
+        return f"+1{2012000000 + i}"
+    return WORLD_NUMBERS[i % len(WORLD_NUMBERS)](i)
 
 
 def measure(client, url: str, repeat: int, rows: int | None) -> tuple[float, float]:
