@@ -52,8 +52,7 @@ def senders_to_tell(approval: LaunchApproval) -> list[str]:
     role, or the permission given directly), the requester excepted."""
     users = (
         get_user_model()
-        .objects.with_perm(LAUNCH_PERM, include_superusers=False)
-        .filter(is_active=True)
+        .objects.with_perm(LAUNCH_PERM, is_active=True, include_superusers=False)
         .exclude(email="")
         .exclude(pk=approval.requested_by_id)
         .order_by("pk")

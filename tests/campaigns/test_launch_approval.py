@@ -384,3 +384,19 @@ def test_no_e_mail_leaves_when_the_request_is_refused(
     ):
         approvals.request_launch(launchable_campaign, marketer)
     assert mailoutbox == []
+
+
+def test_a_sender_who_requests_is_not_e_mailed_about_their_own_request(
+    threshold,
+    launchable_campaign,
+    make_user,
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
+    sandra = make_user("sandra", roles.SENDER, email="sandra@example.com")
+    make_user("sam", roles.SENDER, email="sam@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        approvals.request_launch(launchable_campaign, sandra)
+
+    assert [m.to for m in mailoutbox] == [["sam@example.com"]]
