@@ -102,7 +102,11 @@ class ApprovalAdminMixin:
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         campaign = Campaign.objects.filter(pk=object_id).first()
-        if campaign is not None and campaign.status == Campaign.Status.DRAFT:
+        # A draft shows whether it needs approval; a launched campaign, the
+        # approval it was launched with.
+        if campaign is not None and (
+            campaign.status == Campaign.Status.DRAFT or campaign.approvals.exists()
+        ):
             extra_context["approval"] = approval_context(campaign)
         return super().change_view(request, object_id, form_url, extra_context)
 
