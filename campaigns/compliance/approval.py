@@ -353,7 +353,8 @@ def confirm_for_launch(campaign: Campaign) -> LaunchApproval | None:
     if approval_needed(campaign) is None:
         return None
     approval = (
-        LaunchApproval.objects.select_for_update()
+        # of=self: PostgreSQL locks no nullable side of an outer join (the users).
+        LaunchApproval.objects.select_for_update(of=("self",))
         .filter(
             campaign=campaign, withdrawn_at__isnull=True, decision=Decision.APPROVED
         )

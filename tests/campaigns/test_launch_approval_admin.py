@@ -355,5 +355,5 @@ def test_the_launch_page_shows_the_audience_now_against_the_check(
 
     page = client.get(url("launch", campaign)).content.decode()
 
-    assert "<th>Audience now</th><td>9" in page
+    assert "<th>On the lists now</th><td>9" in page
     assert "(8 at the check; a change of up to 100 is accepted)" in page
