@@ -6,34 +6,112 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0009_recipient_fallback_identities'),
+        ("campaigns", "0009_recipient_fallback_identities"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LaunchApproval',
+            name="LaunchApproval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('requested_at', models.DateTimeField()),
-                ('decision', models.CharField(choices=[('PENDING', 'Waiting for approval'), ('APPROVED', 'Approved'), ('REJECTED', 'Rejected')], default='PENDING', max_length=8)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('reason', models.TextField(blank=True, help_text='Why it was rejected.')),
-                ('fingerprint', models.CharField(help_text='SHA-256 of the message as it would be frozen and of the audience definition, at the request.', max_length=64)),
-                ('audience', models.PositiveIntegerField(help_text='Recipients the pre-send check found when it was requested: the approval covers this many (within LAUNCH_AUDIENCE_TOLERANCE).', verbose_name='recipients')),
-                ('cost_total', models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
-                ('lists', models.JSONField(default=list, help_text='The lists at the request: [{"id": 1, "name": "Customers"}].', verbose_name='audience lists')),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True)),
-                ('withdrawn_reason', models.TextField(blank=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='approvals', to='campaigns.campaign')),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("requested_at", models.DateTimeField()),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Waiting for approval"),
+                            ("APPROVED", "Approved"),
+                            ("REJECTED", "Rejected"),
+                        ],
+                        default="PENDING",
+                        max_length=8,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "reason",
+                    models.TextField(blank=True, help_text="Why it was rejected."),
+                ),
+                (
+                    "fingerprint",
+                    models.CharField(
+                        help_text="SHA-256 of the message as it would be frozen and of the audience definition, at the request.",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "audience",
+                    models.PositiveIntegerField(
+                        help_text="Recipients the pre-send check found when it was requested: the approval covers this many (within LAUNCH_AUDIENCE_TOLERANCE).",
+                        verbose_name="recipients",
+                    ),
+                ),
+                (
+                    "cost_total",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=14, null=True
+                    ),
+                ),
+                (
+                    "lists",
+                    models.JSONField(
+                        default=list,
+                        help_text='The lists at the request: [{"id": 1, "name": "Customers"}].',
+                        verbose_name="audience lists",
+                    ),
+                ),
+                ("withdrawn_at", models.DateTimeField(blank=True, null=True)),
+                ("withdrawn_reason", models.TextField(blank=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="approvals",
+                        to="campaigns.campaign",
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-requested_at', '-pk'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('withdrawn_at__isnull', True), ('decision__in', ['PENDING', 'APPROVED'])), fields=('campaign',), name='one_open_launch_approval')],
+                "ordering": ["-requested_at", "-pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(
+                            ("withdrawn_at__isnull", True),
+                            ("decision__in", ["PENDING", "APPROVED"]),
+                        ),
+                        fields=("campaign",),
+                        name="one_open_launch_approval",
+                    )
+                ],
             },
         ),
     ]
