@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from campaigns.authoring.presend import run_requested_check
+from campaigns.compliance import notify
 from campaigns.dispatch import cancellation, drain, freeze, late_optouts, settlement
 from campaigns.tracking import completion, receipts, reconciliation
 
@@ -67,3 +68,8 @@ def reconcile_deliveries() -> str:
 def process_webhook_events() -> str:
     """Apply every stored NEW webhook event (campaigns.tracking.receipts)."""
     return receipts.summary(receipts.process_pending())
+
+
+def send_approval_mail(approval_id: int, event: str, link: str = "") -> str:
+    """E-mail about a launch approval (campaigns.compliance.notify)."""
+    return notify.send_approval_mail(approval_id, event, link)

@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.lib.tolerance import parse_amount, parse_tolerance
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -134,6 +136,19 @@ if not ERASURE_HASH_KEY:
         )
     ERASURE_HASH_KEY = "dev-only-erasure-key"
 
+# --- e-mail -----------------------------------------------------------------
+
+# Where e-mail goes, as a URL: smtp+tls://user:password@smtp.example.com:587,
+# consolemail:// (printed). Empty: no e-mail is sent.
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, ... from the URL.
+    globals().update(env.email_url_config(EMAIL_URL))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+# Seconds an SMTP connection may take before the e-mail is given up.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
 # --- contacts ---------------------------------------------------------------
 
 # Region used to read phone numbers written without a country code, e.g. "US".
@@ -176,6 +191,32 @@ SMS_PRICES = env.json("SMS_PRICES", default={"default": 0.0075})
 SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="EUR")
 # Pre-send checks of larger audiences run on the worker, with a progress bar.
 PRESEND_INLINE_RECIPIENTS = env.int("PRESEND_INLINE_RECIPIENTS", default=10_000)
+
+# --- launch guards (campaigns.compliance) -------------------------------------
+
+# Four-eyes approval: a campaign whose pre-send check found at least this many
+# recipients needs the approval of a second Sender before it is launched
+# (0: never for its size).
+APPROVAL_MIN_RECIPIENTS = env.int("APPROVAL_MIN_RECIPIENTS", default=10_000)
+if APPROVAL_MIN_RECIPIENTS < 0:
+    raise ImproperlyConfigured(
+        f"APPROVAL_MIN_RECIPIENTS must be 0 or more (got {APPROVAL_MIN_RECIPIENTS})."
+    )
+# ... and so does one whose estimated cost, in SMS_PRICE_CURRENCY, is at least
+# this much (empty: never for its cost).
+APPROVAL_MIN_COST = parse_amount(
+    "APPROVAL_MIN_COST", env.str("APPROVAL_MIN_COST", default="")
+)
+# Sender address of the e-mails telling Senders that a launch waits for them.
+APPROVAL_EMAIL_FROM = env.str("APPROVAL_EMAIL_FROM", default="campaigns@localhost")
+# How far the audience may drift from the last pre-send check (and the
+# recipients from an approval's) before a launch is refused: a percentage, a
+# number of people, or both, the larger applying ("5%,100").
+LAUNCH_AUDIENCE_TOLERANCE = env.str("LAUNCH_AUDIENCE_TOLERANCE", default="5%,100")
+try:
+    parse_tolerance(LAUNCH_AUDIENCE_TOLERANCE)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"LAUNCH_AUDIENCE_TOLERANCE: {exc}") from exc
 
 # --- inbound messages -------------------------------------------------------
 

@@ -79,3 +79,15 @@ def test_an_unknown_sinch_region_is_refused():
     result = _settings(SINCH_REGION="mars")
     assert result.returncode != 0
     assert "SINCH_REGION must be one of us, eu, br" in result.stderr
+
+
+def test_a_bad_audience_tolerance_or_approval_cost_stops_the_start():
+    result = _settings(LAUNCH_AUDIENCE_TOLERANCE="lots")
+    assert result.returncode != 0
+    assert "LAUNCH_AUDIENCE_TOLERANCE: 'lots' is neither a percentage" in (
+        result.stderr
+    )
+    result = _settings(APPROVAL_MIN_COST="fifty euros")
+    assert result.returncode != 0
+    assert "APPROVAL_MIN_COST must be an amount such as 50 or 12.50" in result.stderr
+    assert _settings(LAUNCH_AUDIENCE_TOLERANCE="2%", APPROVAL_MIN_COST="50").stdout

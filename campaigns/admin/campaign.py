@@ -12,8 +12,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import transitions
 from campaigns.admin import channel_property_fields as props
+from campaigns.admin.approval import ApprovalAdminMixin, approval_context
 from campaigns.admin.dashboard import DashboardAdminMixin
-from campaigns.admin.dispatch import DispatchAdminMixin, DispatchFilter
+from campaigns.admin.dispatch import LAUNCH_PERM, DispatchAdminMixin, DispatchFilter
 from campaigns.admin.forms import CampaignForm, PreviewForm
 from campaigns.admin.retry import RetryFailedAdminMixin
 from campaigns.admin.test_send import SendTestAdminMixin
@@ -25,6 +26,7 @@ from contacts.services.audit import record_audit
 
 @admin.register(Campaign)
 class CampaignAdmin(
+    ApprovalAdminMixin,
     DashboardAdminMixin,
     DispatchAdminMixin,
     RetryFailedAdminMixin,
@@ -38,6 +40,7 @@ class CampaignAdmin(
         "channel",
         "status",
         "dispatch_state",
+        "approval_state",
         "dashboard_link",
         "send_time",
         "created_at",
@@ -129,6 +132,7 @@ class CampaignAdmin(
                 name="campaigns_campaign_retry",
             ),
             *self.dispatch_urls(),
+            *self.approval_urls(),
             *self.dashboard_urls(),
             *super().get_urls(),
         ]
@@ -230,6 +234,16 @@ class CampaignAdmin(
         previews = preview.preview_contacts(
             campaign, ([chosen] if chosen else []) + sample
         )
+        can_launch = presend.campaign_can_launch(campaign)
+        approval = approval_context(campaign)
+        # Who may edit it asks for the launch when approval is needed, or
+        # when they may not launch it themselves.
+        can_request = (
+            self.has_change_permission(request, campaign)
+            and can_launch[0]
+            and approval["open"] is None
+            and (approval["needed"] or not request.user.has_perm(LAUNCH_PERM))
+        )
         return TemplateResponse(
             request,
             "admin/campaigns/campaign/preview.html",
@@ -245,10 +259,12 @@ class CampaignAdmin(
                 "sample_size": size,
                 "lists": list(campaign.lists.all()),
                 "presend": campaign.presend,
-                "can_launch": presend.campaign_can_launch(campaign),
+                "can_launch": can_launch,
                 "allowed": transitions.allowed(campaign),
                 "presend_running": presend.check_in_progress(campaign),
                 "can_run_presend": self.has_change_permission(request, campaign),
+                "approval": approval,
+                "can_request_launch": can_request,
                 "can_download_presend": self.can_download_presend(request),
             },
         )

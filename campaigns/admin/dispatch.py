@@ -27,6 +27,8 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from campaigns import counters, transitions
+from campaigns.admin.approval import approval_context
+from campaigns.compliance import drift
 from campaigns.dispatch import control, ingress, launching
 from campaigns.dispatch.batch_states import (
     BATCHES_SHOWN,
@@ -311,6 +313,8 @@ class DispatchAdminMixin:
             ingress=waves_context(ingress.plan_for(campaign), campaign.send_time_zone),
             lists=list(campaign.lists.all()),
             presend_at=when(campaign.presend_at, campaign.send_time_zone),
+            drift=drift.audience_drift(campaign),
+            approval=approval_context(campaign),
         )
 
     def _launch(self, request, campaign: Campaign):

@@ -3,7 +3,7 @@
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.html import format_html
@@ -15,6 +15,7 @@ from campaigns.admin.template_rows import (
     ROW_INLINES,
     posted_inlines,
 )
+from campaigns.compliance import approval as approvals
 from campaigns.models import MessageTemplate, TemplateParameter
 
 Kind = MessageTemplate.Kind
@@ -235,3 +236,19 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         # Rows may have gained or lost placeholders; the inline may have
         # re-saved a row whose placeholder is gone.
         form.instance.update_placeholders()
+        if change and (form.has_changed() or any(f.has_changed() for f in formsets)):
+            # The drafts using it would send something else than was approved.
+            withdrawn = approvals.withdraw_for_template(
+                form.instance,
+                request.user,
+                f"its template “{form.instance}” was edited by "
+                f"{request.user.get_username()}",
+            )
+            if withdrawn:
+                self.message_user(
+                    request,
+                    f"The launch approval or request of {withdrawn} draft "
+                    f"campaign{'s' if withdrawn != 1 else ''} using this template "
+                    "was withdrawn: they need a new pre-send check and request.",
+                    messages.WARNING,
+                )

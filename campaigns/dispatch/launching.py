@@ -1,7 +1,9 @@
 """Launching a campaign: the Sender's button.
 
 `launch` checks that the campaign may go (`launch_problems`: a draft, a send
-time still ahead, channel properties Sinch accepts, a passing pre-send check),
+time still ahead, channel properties Sinch accepts, a passing pre-send check
+whose audience has not drifted since, and a second Sender's approval when
+the campaign is large or costly: campaigns.compliance),
 moves it to LAUNCHING (campaigns.transitions, audited), freezes its message
 (campaigns.authoring.rendering.freeze_message) and freezes its recipients
 (campaigns.dispatch.freeze), inline for a small audience or on a worker.
@@ -21,6 +23,8 @@ from django_q.tasks import async_task
 from campaigns import transitions
 from campaigns.authoring import presend
 from campaigns.authoring.rendering import freeze_message
+from campaigns.compliance import approval as approvals
+from campaigns.compliance import drift
 from campaigns.dispatch import freeze, ingress
 from campaigns.models import Campaign
 
@@ -55,6 +59,10 @@ def launch_problems(campaign: Campaign, now: datetime | None = None) -> list[str
     ok, reasons = presend.campaign_can_launch(campaign)
     if not ok:
         problems.extend(reasons)
+    moved = drift.audience_drift(campaign)
+    if moved is not None and moved.problem:
+        problems.append(moved.problem)
+    problems.extend(approvals.approval_problems(campaign))
     if not problems and campaign.send_at is not None:
         plan = ingress.plan_for(campaign, now)
         if plan is not None and plan.problem:
@@ -68,19 +76,33 @@ def launch(campaign: Campaign, user) -> bool:
     Returns True when the recipients were frozen inline (small audience),
     False when the freeze was queued for a worker.
     """
+    # An approval that no longer covers the campaign is withdrawn (audited)
+    # first, so the refusal below says why.
+    approvals.withdraw_stale(campaign, user)
     problems = launch_problems(campaign)
     if problems:
         raise LaunchError(problems)
     summary = campaign.presend or {}
     when = f"at {campaign.send_at:%Y-%m-%d %H:%M} UTC" if campaign.send_at else "now"
     with transaction.atomic():
+        try:
+            approval = approvals.confirm_for_launch(campaign)
+        except approvals.ApprovalError as exc:
+            raise LaunchError([str(exc)]) from exc
+        approved = approvals.launch_details(approval)
         won = transitions.launch(
             campaign,
             user,
             now=timezone.now(),
             summary=f"Launched campaign {campaign} to send {when}: "
             f"{summary.get('ok', 0):,} recipients at the pre-send check, "
-            f"{summary.get('excluded', 0):,} excluded",
+            f"{summary.get('excluded', 0):,} excluded"
+            + (
+                f"; approved by {approved['approved_by']} at "
+                f"{approval.decided_at:%Y-%m-%d %H:%M} UTC"
+                if approval and approved
+                else ""
+            ),
             details={
                 "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
                 "presend_at": campaign.presend_at.isoformat()
@@ -88,6 +110,7 @@ def launch(campaign: Campaign, user) -> bool:
                 else None,
                 "presend_ok": summary.get("ok"),
                 "presend_excluded": summary.get("excluded"),
+                "approval": approved,
             },
         )
         if not won:

@@ -5,6 +5,7 @@ Authoring (templates.py, campaign.py), sending (sending.py) and tracking
 the rest of the code reads instead of spelling statuses out again.
 """
 
+from campaigns.models.approvals import LaunchApproval
 from campaigns.models.campaign import Campaign
 from campaigns.models.sending import Batch, CampaignCount, Recipient, RequestWindow
 from campaigns.models.template_parts import CarouselCard, ChannelOverride, ListItem
@@ -19,6 +20,7 @@ __all__ = [
     "CarouselCard",
     "ChannelOverride",
     "InboundMessage",
+    "LaunchApproval",
     "ListItem",
     "MessageTemplate",
     "Recipient",
