@@ -326,7 +326,7 @@ def presend_summary(campaign, plan, tally: FooterTally | None) -> dict[str, str]
                 f"footer ({reason}): marketing SMS must tell people how to opt out."
             )
         return {"note": f"No compliance footer: {reason}.", "warning": warning}
-    if tally is None:  # SMS is a fallback: nothing was rendered as SMS
+    if tally is None or not tally.by_value:  # nobody was rendered as SMS
         texts = ", ".join(f"“{v.strip()}”" for v in footer.values() if v)
         note = f"Footer added on SMS: {texts or 'none'} (by the contact's language)"
     else:
