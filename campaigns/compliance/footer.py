@@ -362,3 +362,15 @@ def _added(tally: FooterTally) -> str:
             "already ends with it"
         )
     return note
+
+
+def frozen_note(campaign) -> str:
+    """The footer a launched campaign's message was frozen with, in words
+    ("" before the launch, or when it has none): for the dashboard."""
+    frozen = Footer.from_json((campaign.message_snapshot or {}).get("footer"))
+    if frozen is None:
+        return ""
+    texts = ", ".join(f"“{v.strip()}”" for v in frozen.values() if v)
+    if not texts:
+        return "Compliance footer: none added, the template already ends with it."
+    return f"Compliance footer added on SMS: {texts} (by the contact's language)."

@@ -6,6 +6,7 @@ person gets is read back from the simulator's own state.
 import time
 
 import pytest
+from django.urls import reverse
 
 from campaigns.authoring import presend
 from campaigns.dispatch import launching, test_send
@@ -75,10 +76,17 @@ def test_a_test_send_delivers_the_footer_in_each_persons_language(
 
 
 def test_a_launched_campaign_delivers_the_footer_in_each_persons_language(
-    sinch, control, campaign, sender, django_capture_on_commit_callbacks
+    sinch, control, campaign, sender, client, django_capture_on_commit_callbacks
 ):
     presend.run_presend_check(campaign)
     campaign.refresh_from_db()
+    client.force_login(sender)
+    launch_page = client.get(
+        reverse("admin:campaigns_campaign_launch", args=[campaign.pk])
+    ).content.decode()
+    assert "Footer added: “Acme Shoes: Reply STOP to opt out” (2 recipients)" in (
+        launch_page
+    )
     with django_capture_on_commit_callbacks(execute=True):
         launching.launch(campaign, sender)
 
@@ -87,3 +95,10 @@ def test_a_launched_campaign_delivers_the_footer_in_each_persons_language(
     # the same for everyone of a language: no personal data).
     anna = Recipient.objects.get(campaign=campaign, identity="+14155550301")
     assert anna.parameters == {"first_name": "Anna", "cm_footer": GERMAN}
+
+    dashboard = client.get(
+        reverse("admin:campaigns_campaign_dashboard", args=[campaign.pk])
+    ).content.decode()
+    assert "Compliance footer added on SMS: “Acme Shoes: Reply STOP to opt out”" in (
+        dashboard
+    )
