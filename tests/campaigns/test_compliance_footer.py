@@ -122,6 +122,9 @@ def test_no_footer_when_the_setting_is_empty(settings, sale, customers):
 
     texts = texts_by_person(sale, people)
     assert all(text.endswith("spring sale!") for text in texts.values()), texts
+    assert MessagePlan.for_campaign(sale).message == {
+        "text_message": {"text": "Hi ${first_name}, spring sale!"}
+    }
 
 
 def test_the_footer_is_not_added_twice_when_the_template_ends_with_it(
