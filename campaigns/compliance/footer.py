@@ -40,6 +40,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from campaigns.authoring.sms import analyse, sms_strings
 from campaigns.placeholders import FOOTER_PARAMETER
+from sinch import wire
 
 PLACEHOLDER = "${" + FOOTER_PARAMETER + "}"
 SMS = "SMS"
@@ -226,7 +227,7 @@ def not_added_reason(campaign, message: Mapping[str, Any]) -> str:
     if not footer_settings().enabled:
         return "the compliance footer is off (COMPLIANCE_FOOTER_OPT_OUT is empty)"
     if sms_text(message) is None:
-        kind = next((k for k in message if k.endswith("_message")), "message")
+        kind = next((k for k in message if k in wire.MESSAGE_KINDS), "message")
         if kind == "text_message":
             return "the template gives SMS its own payload, which is sent as written"
         kind = kind.removesuffix("_message").replace("_", " ")
