@@ -453,3 +453,11 @@ def test_well_formed_settings_pass_the_check(footer_on):
         "de": "Antworte STOP zum Abmelden",
         "fr": "Répondez STOP pour vous désabonner",
     }
+
+
+def test_an_approval_covers_the_footer_that_would_be_sent(footer_on, sale):
+    from campaigns.compliance.fingerprint import fingerprint
+
+    approved = fingerprint(sale)
+    footer_on.COMPLIANCE_FOOTER_ORGANISATION = "Other Name"
+    assert fingerprint(sale) != approved
