@@ -16,6 +16,7 @@ Target (design §8): <= 30 s and peak RSS <= 300 MB for 1,000,000 recipients.
 """
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -165,8 +166,10 @@ def verify(n: int, found: dict, media: str, campaign_id: int) -> list[str]:
     if found["excluded"] != counts["OPTED_OUT"] + counts["UNKNOWN"]:
         problems.append(f"excluded {found['excluded']} != {counts}")
     csv_file = Path(media) / "presend" / f"campaign-{campaign_id}.csv"
-    with open(csv_file, "rb") as handle:
-        rows = sum(1 for _ in handle) - 1
+    # Records, not lines: a rendered text may span lines (the compliance
+    # footer starts on a line of its own).
+    with open(csv_file, newline="", encoding="utf-8") as handle:
+        rows = sum(1 for _ in csv.reader(handle)) - 1
     if rows != n:
         problems.append(f"CSV has {rows} rows, expected {n}")
     return problems

@@ -8,6 +8,7 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from campaigns import checks  # noqa: F401  (registers the system checks)
         from campaigns.erasure import forget_recipient_data
         from campaigns.schedules import ensure_schedules
         from contacts.services.erasure import contact_erased

@@ -11,6 +11,10 @@ import re
 
 from sinch import wire
 
+# The parameter holding each recipient's compliance footer
+# (campaigns.compliance.footer): never a template's own placeholder.
+FOOTER_PARAMETER = "cm_footer"
+
 _NAME_CHAR = re.compile(r"[A-Za-z0-9_.\-]")
 
 
@@ -59,6 +63,12 @@ def _placeholder_at(text: str, start: int) -> tuple[str | None, int]:
         )
     if not name:
         raise PlaceholderError(position, 'empty placeholder "${}"')
+    if name == FOOTER_PARAMETER:
+        raise PlaceholderError(
+            position,
+            f'"{name}" is reserved for the compliance footer, which is added to '
+            "marketing SMS by itself (COMPLIANCE_FOOTER_OPT_OUT); choose another name",
+        )
     if is_reserved(name):
         raise PlaceholderError(
             position, f'"{name}" is reserved by Sinch and cannot be a placeholder'

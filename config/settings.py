@@ -218,6 +218,20 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"LAUNCH_AUDIENCE_TOLERANCE: {exc}") from exc
 
+# --- compliance footer (campaigns.compliance.footer) -------------------------
+
+# The compliance footer appended to marketing SMS text messages, e.g.
+# "Acme Shoes: Reply STOP to opt out" (campaigns/compliance/footer.py).
+# The sender's name before the opt-out instruction; empty: the instruction only.
+COMPLIANCE_FOOTER_ORGANISATION = env.str("COMPLIANCE_FOOTER_ORGANISATION", default="")
+# The opt-out instruction; empty turns the footer off.
+COMPLIANCE_FOOTER_OPT_OUT = env.str(
+    "COMPLIANCE_FOOTER_OPT_OUT", default="Reply STOP to opt out"
+)
+# The instruction per contact language (BCP 47, "de-AT" falls back to "de"),
+# "de=Antworte STOP zum Abmelden;fr=Répondez STOP pour vous désabonner".
+COMPLIANCE_FOOTER_BY_LANGUAGE = env.str("COMPLIANCE_FOOTER_BY_LANGUAGE", default="")
+
 # --- inbound messages -------------------------------------------------------
 
 # Extra or replacement keywords per language code, e.g.

@@ -19,3 +19,7 @@ DISPATCH_FREEZE_WAIT_S = 0
 # Test threads (live server, concurrency tests) must not keep connections open
 # past their work, or the test database cannot be dropped at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# The compliance footer changes every marketing SMS text: tests that describe
+# it turn it on (tests/campaigns/test_compliance_footer.py); the others read
+# the template's text as written.
+COMPLIANCE_FOOTER_OPT_OUT = ""

@@ -18,6 +18,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
+from campaigns.compliance import footer
 from campaigns.models import Campaign
 from campaigns.tracking import dashboard as data
 from campaigns.tracking import results_csv
@@ -104,6 +105,7 @@ class DashboardAdminMixin:
                 "recipients_url": recipients_url,
                 "replies_url": self._replies_url(request, campaign),
                 "can_export": self.can_export_results(request),
+                "footer_note": footer.frozen_note(campaign),
             },
         )
 

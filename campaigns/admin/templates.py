@@ -16,6 +16,7 @@ from campaigns.admin.template_rows import (
     posted_inlines,
 )
 from campaigns.compliance import approval as approvals
+from campaigns.compliance import footer
 from campaigns.models import MessageTemplate, TemplateParameter
 
 Kind = MessageTemplate.Kind
@@ -96,6 +97,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         "campaigns_using",
         "placeholder_list",
         "sinch_message",
+        "sms_opt_out",
         "created_at",
         "updated_at",
     )
@@ -161,6 +163,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                 "fields": (
                     "placeholder_list",
                     "sinch_message",
+                    "sms_opt_out",
                     "created_at",
                     "updated_at",
                 )
@@ -231,6 +234,27 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             json.dumps({"message": message}, indent=2, ensure_ascii=False),
         )
 
+    @admin.display(description="SMS opt-out")
+    def sms_opt_out(self, obj: MessageTemplate) -> str:
+        if obj.pk is None:
+            return "Shown after saving."
+        warning = footer.template_warning(obj)
+        if warning:
+            return format_html('<strong class="opt-out-warning">{}</strong>', warning)
+        if obj.kind != MessageTemplate.Kind.TEXT:
+            return (
+                "The compliance footer is added to text messages only; other "
+                "kinds need their own opt-out wording on SMS."
+            )
+        conf = footer.footer_settings()
+        if conf.enabled:
+            return (
+                "Marketing SMS campaigns append the compliance footer "
+                f"“{conf.line(conf.opt_out)}” (in the contact's language where "
+                "configured), unless the text already ends with it."
+            )
+        return "The text tells people how to opt out."
+
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
         # Rows may have gained or lost placeholders; the inline may have
@@ -252,3 +276,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                     "was withdrawn: they need a new pre-send check and request.",
                     messages.WARNING,
                 )
+        # A warning, not an error: the template may be meant for transactional
+        # messages, which need no opt-out wording.
+        if warning := footer.template_warning(form.instance):
+            self.message_user(request, warning, messages.WARNING)

@@ -43,7 +43,9 @@ from campaigns.authoring.consent_rule import (
     consent_problem,
 )
 from campaigns.authoring.rendering import MessagePlan
+from campaigns.compliance.footer import FooterTally
 from campaigns.models import Campaign, TemplateParameter
+from campaigns.placeholders import FOOTER_PARAMETER
 from contacts.models import ChannelIdentity, ConsentState, Contact, ListMembership
 from contacts.phones import PHONE_CHANNELS, InvalidIdentity, normalise_identity
 from contacts.services.suppression import ErasedNumbers, erased_numbers
@@ -122,6 +124,7 @@ CONTACT_COLUMNS = (
     "time_zone",
 )
 
+LANGUAGE = CONTACT_COLUMNS.index("language")
 IDENTITY, CONSENT, SUPPRESSED, FALLBACKS = (len(CONTACT_COLUMNS) + n for n in range(4))
 # A replaced (retired) number is never sent to; the filter costs no index.
 LIVE_IDENTITY = "ON i.contact_id = c.id AND i.channel = %s AND i.retired_at IS NULL "
@@ -268,6 +271,11 @@ class MemberChecker:
         self.is_sms = campaign.channel == Channel.SMS
         self.phone_keys = campaign.channel in PHONE_CHANNELS
         self.result = PresendResult(max_parts=_max_parts(campaign))
+        # The compliance footer: a value per member, and what it adds to SMS.
+        self.footer = self.plan.footer
+        self.footer_tally = (
+            FooterTally() if self.footer is not None and self.is_sms else None
+        )
         # Identities already used (as ints for phone numbers: less memory).
         self.seen: set[int | str] = set()
         self.getters = [(source, self._getter(source)) for source in self.plan.sources]
@@ -360,6 +368,8 @@ class MemberChecker:
             names = ", ".join("${" + n + "}" for n in missing)
             return [pk, canonical, BLOCKING, f"no value for {names}", "", "", ""]
 
+        if self.footer is not None:
+            values[FOOTER_PARAMETER] = self.footer.value_for(row[LANGUAGE])
         self.values = values
         notes: list[str] = []
         if self.fallback is not None:
@@ -375,6 +385,8 @@ class MemberChecker:
             result.encodings[encoding] += 1
             result.segments[segments] += 1
             result.segments_by_region[estimates.region_of(canonical)] += segments
+            if self.footer_tally is not None:
+                self.footer_tally.add(values[FOOTER_PARAMETER], text, segments)
             if info.ucs2_chars:
                 result.ucs2_chars.update(info.ucs2_chars)
                 chars = " ".join(info.ucs2_chars)

@@ -40,6 +40,7 @@ from campaigns.authoring.audience import (
     WARNING,
     PresendResult,
 )
+from campaigns.compliance import footer
 from campaigns.models import Campaign
 from contacts.models import ListMembership
 
@@ -96,6 +97,9 @@ def run_presend_check(
     result.csv_path = str(path)
     result.summary = _summary(result, campaign)
     result.summary["fallbacks"] = _fallbacks(result, checker)
+    result.summary["footer"] = footer.presend_summary(
+        campaign, checker.plan, checker.footer_tally
+    )
     # update(), not save(): the check is not an edit (updated_at stays).
     campaign.presend = result.summary
     campaign.presend_at = timezone.now()

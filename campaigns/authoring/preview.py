@@ -17,6 +17,7 @@ from django.db.models import Max, Min, QuerySet
 from campaigns.authoring.audience import member_statuses
 from campaigns.authoring.rendering import MessagePlan, Rendering
 from campaigns.models import Campaign
+from campaigns.placeholders import FOOTER_PARAMETER
 from contacts.models import ChannelIdentity, Contact, ListMembership
 from contacts.phones import phone_search_term
 
@@ -183,6 +184,12 @@ def preview_contact(
         else:
             origin = source.origin()
         uses.append(ParameterUse(source.name, value, origin))
+    if plan.footer is not None:
+        value = rendering.parameters[FOOTER_PARAMETER]
+        origin = plan.footer.describe(contact.language)
+        if not value:
+            origin += "; not added: the template already ends with it"
+        uses.append(ParameterUse(FOOTER_PARAMETER, value, origin))
     return ContactPreview(
         contact=contact,
         rendering=rendering,

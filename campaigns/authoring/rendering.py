@@ -6,6 +6,10 @@ the campaign's own values. It is built from the live template while the
 campaign is a draft, and from the campaign's frozen snapshot once launched,
 so editing a template never changes a campaign in flight.
 
+A marketing SMS's compliance footer (campaigns.compliance.footer) is part of
+the plan: the message ends with its placeholder, and each recipient's values
+hold the footer in their language.
+
 The substitution is sinch.placeholders.render, the one the simulator applies:
 values holding "${...}" or HTML are inserted literally, never expanded again.
 `MessagePlan.text` produces the same texts without building the rendered
@@ -19,7 +23,9 @@ from typing import Any
 from django.utils import timezone
 
 from campaigns.authoring.sms import sms_strings
+from campaigns.compliance.footer import Footer, campaign_footer
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from campaigns.placeholders import FOOTER_PARAMETER
 from contacts.models import Contact
 from sinch.placeholders import render
 from sinch.wire import PLACEHOLDER
@@ -98,15 +104,19 @@ class MessagePlan:
         message: dict[str, Any],
         sources: Iterable[ParameterSource],
         campaign_values: Mapping[str, str] | None = None,
+        footer: Footer | None = None,
     ) -> None:
-        self.message = message
+        # The template's message; `message` is what Sinch gets (with the footer).
+        self.base_message = message
+        self.footer = footer
+        self.message = footer.apply(message) if footer else message
         self.sources = tuple(sources)
         self.campaign_values = dict(campaign_values or {})
         self.placeholders = [s.name for s in self.sources]
         # The texts an SMS recipient reads (sms.sms_strings) joined by "\n",
         # cut into literal text and (name, placeholder as written) pieces.
         pieces: list[str | tuple[str, str]] = []
-        for index, leaf in enumerate(sms_strings(message)):
+        for index, leaf in enumerate(sms_strings(self.message)):
             if index:
                 pieces.append("\n")
             at = 0
@@ -142,16 +152,28 @@ class MessagePlan:
         """The frozen definition of a launched campaign, else the live one."""
         if campaign.message_snapshot:
             return cls.from_snapshot(campaign.message_snapshot)
-        return cls.from_template(campaign.template, campaign.campaign_values)
+        return cls.live(campaign)
+
+    @classmethod
+    def live(cls, campaign: Campaign) -> "MessagePlan":
+        """The campaign's template as it is now, with the campaign's footer."""
+        plan = cls.from_template(campaign.template, campaign.campaign_values)
+        footer = campaign_footer(campaign, plan.message)
+        if footer is None:
+            return plan
+        return cls(plan.message, plan.sources, plan.campaign_values, footer)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to render later, as JSON (see from_snapshot)."""
-        return {
+        data = {
             "version": SNAPSHOT_VERSION,
-            "message": self.message,
+            "message": self.base_message,
             "parameters": [asdict(s) for s in self.sources],
             "campaign_values": self.campaign_values,
         }
+        if self.footer is not None:
+            data["footer"] = self.footer.to_json()
+        return data
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> "MessagePlan":
@@ -159,6 +181,7 @@ class MessagePlan:
             data["message"],
             [ParameterSource(**item) for item in data["parameters"]],
             data.get("campaign_values"),
+            Footer.from_json(data.get("footer")),
         )
 
     def values_for(self, contact: Contact) -> tuple[dict[str, str], list[str]]:
@@ -171,6 +194,8 @@ class MessagePlan:
                 missing.append(source.name)
             else:
                 values[source.name] = value
+        if self.footer is not None:
+            values[FOOTER_PARAMETER] = self.footer.value_for(contact.language)
         return values, missing
 
     def render_contact(self, contact: Contact) -> Rendering:
@@ -213,9 +238,10 @@ def freeze_message(campaign: Campaign) -> MessagePlan:
     """Freeze the campaign's message as its template defines it now.
 
     From then on the campaign renders from its snapshot (MessagePlan.for_campaign):
-    later edits of the template or its parameters do not reach it.
+    later edits of the template or its parameters, or of the compliance
+    footer's settings, do not reach it.
     """
-    plan = MessagePlan.from_template(campaign.template, campaign.campaign_values)
+    plan = MessagePlan.live(campaign)
     campaign.message_snapshot = plan.snapshot()
     campaign.frozen_at = timezone.now()
     Campaign.objects.filter(pk=campaign.pk).update(

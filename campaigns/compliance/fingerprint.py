@@ -16,8 +16,8 @@ from campaigns.models import Campaign
 
 def message_definition(campaign: Campaign) -> dict[str, Any]:
     """What campaigns.authoring.rendering.freeze_message would freeze, with
-    how and when the campaign sends it."""
-    plan = MessagePlan.from_template(campaign.template, campaign.campaign_values)
+    how and when the campaign sends it (the compliance footer included)."""
+    plan = MessagePlan.live(campaign)
     return {
         "message": plan.snapshot(),
         "channel": campaign.channel,

@@ -169,15 +169,17 @@ def failed_recipients(
 
 
 def template_changed_since_launch(campaign: Campaign) -> bool:
-    """Whether the template now differs from the message the campaign sent."""
+    """Whether the template now differs from the message the campaign sent
+    (the compliance footer is the settings' part, not the template's)."""
     sent = campaign.message_snapshot
     if not sent:
         return False
     now = MessagePlan.from_template(
         campaign.template, campaign.campaign_values
     ).snapshot()
-    return {k: v for k, v in now.items() if k != "version"} != {
-        k: v for k, v in sent.items() if k != "version"
+    ignored = ("version", "footer")
+    return {k: v for k, v in now.items() if k not in ignored} != {
+        k: v for k, v in sent.items() if k not in ignored
     }
 
 
