@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns import counters
+from campaigns.compliance import frequency
 from campaigns.dispatch.batch_states import (
     BATCHES_SHOWN,
     STATES,
@@ -327,6 +328,18 @@ def exclusion_breakdown(campaign: Campaign, excluded: int) -> dict:
     }
 
 
+def cap_excluded(campaign: Campaign, excluded: int) -> int:
+    """How many recipients the frequency cap excluded at the freeze (an exact
+    count over the campaign's EXCLUDED rows, kept like the breakdown)."""
+    if not excluded:
+        return 0
+    return _cached(
+        campaign,
+        f"cap-excluded:{excluded}",
+        lambda: frequency.excluded_count(campaign),
+    )
+
+
 def _percent_text(n: int, of: int) -> str:
     if not of:
         return ""
@@ -438,6 +451,7 @@ def page(campaign: Campaign) -> dict:
         "timeline_svg": timeline_svg(campaign),
         "failures": failure_breakdown(campaign, c["failed"]),
         "exclusions": exclusion_breakdown(campaign, c["excluded"]),
+        "cap_excluded": cap_excluded(campaign, c["excluded"]),
         "replies": campaign_replies(campaign.pk),
         "batches": batch_overview(campaign),
         "stalled": stalled_note(campaign),
