@@ -54,11 +54,12 @@ class CapRule:
         near = sorted(t for t in times if at - self.length < t < at + self.length)
         if len(near) < self.limit:
             return False
-        # The fullest window containing `at` starts just after at - length
-        # (it holds every message up to `at`) or at one of the messages up
-        # to `at`; a start later than `at` would leave `at` out.
-        starts = [t for t in near if t <= at]
-        most = len(starts)
+        # A window [start, start + length) holds `at` when at - length <
+        # start <= at. Sliding the start, the count only drops just after the
+        # start passes a message: the fullest window starts at a message up
+        # to `at`, or at `at` itself (it then holds what follows `at`).
+        starts = [t for t in near if t <= at] + [at]
+        most = 0
         for start in starts:
             end = start + self.length
             most = max(most, sum(1 for t in near if start <= t < end))
