@@ -22,8 +22,9 @@ marketing campaigns that Sinch accepted:
 
 The rule is applied by campaigns.authoring.audience (preview, pre-send check
 and launch freeze) through `cap_for` and `CapCheck.over`: one query on the
-batches when built, then one query per chunk of members, on the recipients
-of that chunk's contact ids (the recipient table's contact index).
+batches near the send time when built, then one query per chunk of members,
+on the recipients of that chunk's contact ids in those batches (the
+recipient table's (contact, batch) index).
 """
 
 from collections import defaultdict
@@ -32,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -44,6 +45,9 @@ R = Recipient.Status
 # Statuses of a recipient whose message Sinch accepted (FAILED only in an
 # accepted batch: a batch Sinch refused has no `submitted_at`).
 COUNTED = (R.SUBMITTED, R.QUEUED_ON_CHANNEL, R.DELIVERED, R.READ, R.FAILED)
+# Batch ids listed in the per-chunk query, at most (SQLite takes 32,766
+# parameters); beyond, the chunk's recipients are filtered here instead.
+MAX_LISTED = 20_000
 KEY_PREFIX = "frequency_cap:"
 REASON_PREFIX = "frequency cap:"
 
@@ -80,8 +84,10 @@ def cap_for(campaign: Campaign, now: datetime | None = None) -> "CapCheck | None
 class CapCheck:
     """Which members of one campaign a message at `at` would put over a rule.
 
-    Built with one query (is any other marketing message near `at`?); when
-    none is, `over` answers without a query.
+    Built with one query: the accepted batches of other marketing campaigns
+    sent near `at` (a few thousand at most: Sinch takes at most 1000
+    recipients a batch), with their send times. `over` then reads only the
+    recipients of those batches, by the (contact, batch) index.
     """
 
     def __init__(self, campaign: Campaign, rules: Sequence[CapRule], at: datetime):
@@ -90,25 +96,28 @@ class CapCheck:
         reach = max(rule.length for rule in self.rules)
         self.since, self.until = at - reach, at + reach
         self.own = _own_campaigns(campaign)
-        self.active = self._batches().exists()
-
-    def _batches(self):
-        """Accepted batches of other marketing campaigns sent near `at`."""
-        return (
+        self.batches: dict[int, datetime] = dict(
             Batch.objects.filter(
                 is_test=False,
                 submitted_at__isnull=False,
                 campaign__purpose=Purpose.MARKETING,
             )
             .exclude(campaign_id__in=self.own)
-            .alias(sent=Coalesce("send_after", "submitted_at"))
+            .annotate(sent=Coalesce("send_after", "submitted_at"))
             .filter(sent__gt=self.since, sent__lt=self.until)
+            .values_list("pk", "sent")
         )
+        self.batch_ids = sorted(self.batches)
+
+    @property
+    def active(self) -> bool:
+        """Whether any other marketing message was sent near `at`."""
+        return bool(self.batches)
 
     def over(self, contact_ids: Sequence[int]) -> dict[int, CapRule]:
         """{contact id: the first rule a message would break} for the given
         contacts (in any order); one query, none when nothing is near."""
-        if not self.active or not contact_ids:
+        if not self.batches or not contact_ids:
             return {}
         low, high = min(contact_ids), max(contact_ids)
         # A chunk of the walk is a range of ids; a few scattered contacts
@@ -117,21 +126,13 @@ class CapCheck:
             who = Q(contact_id__gte=low, contact_id__lte=high)
         else:
             who = Q(contact_id__in=list(contact_ids))
-        rows = (
-            Recipient.objects.filter(who, status__in=COUNTED, is_test=False)
-            .filter(
-                batch__is_test=False,
-                batch__submitted_at__isnull=False,
-                batch__campaign__purpose=Purpose.MARKETING,
-            )
-            .exclude(batch__campaign_id__in=self.own)
-            .annotate(sent=Coalesce(F("batch__send_after"), F("batch__submitted_at")))
-            .filter(sent__gt=self.since, sent__lt=self.until)
-            .values_list("contact_id", "sent")
-        )
+        rows = Recipient.objects.filter(who, status__in=COUNTED, is_test=False)
+        if len(self.batch_ids) <= MAX_LISTED:
+            rows = rows.filter(batch_id__in=self.batch_ids)
         times: dict[int, list[datetime]] = defaultdict(list)
-        for contact_id, sent in rows:
-            times[contact_id].append(sent)
+        for contact_id, batch_id in rows.values_list("contact_id", "batch_id"):
+            if batch_id in self.batches:
+                times[contact_id].append(self.batches[batch_id])
         found = {}
         for contact_id, sent in times.items():
             for rule in self.rules:
