@@ -328,11 +328,16 @@ def exclusion_breakdown(campaign: Campaign, excluded: int) -> dict:
     }
 
 
-def cap_excluded(campaign: Campaign, excluded: int) -> int:
-    """How many recipients the frequency cap excluded at the freeze (an exact
-    count over the campaign's EXCLUDED rows, kept like the breakdown)."""
-    if not excluded:
-        return 0
+def cap_excluded(campaign: Campaign, excluded: int, exclusions: dict) -> int:
+    """How many recipients the frequency cap excluded at the freeze: from
+    the breakdown when it saw every exclusion and every reason, else one
+    exact count over the campaign's EXCLUDED rows, cached like the breakdown."""
+    if not exclusions["sampled"] and len(exclusions["rows"]) < BREAKDOWN_ROWS:
+        return sum(
+            row["count"]
+            for row in exclusions["rows"]
+            if frequency.is_cap_reason(row["reason"])
+        )
     return _cached(
         campaign,
         f"cap-excluded:{excluded}",
@@ -434,6 +439,7 @@ def page(campaign: Campaign) -> dict:
     fig = figures(campaign)
     zone = campaign.send_time_zone
     c = fig["counts"]
+    exclusions = exclusion_breakdown(campaign, c["excluded"])
     return {
         "fig": fig,
         "headline": headline(campaign, fig),
@@ -450,8 +456,8 @@ def page(campaign: Campaign) -> dict:
         "funnel_svg": funnel_svg(fig),
         "timeline_svg": timeline_svg(campaign),
         "failures": failure_breakdown(campaign, c["failed"]),
-        "exclusions": exclusion_breakdown(campaign, c["excluded"]),
-        "cap_excluded": cap_excluded(campaign, c["excluded"]),
+        "exclusions": exclusions,
+        "cap_excluded": cap_excluded(campaign, c["excluded"], exclusions),
         "replies": campaign_replies(campaign.pk),
         "batches": batch_overview(campaign),
         "stalled": stalled_note(campaign),

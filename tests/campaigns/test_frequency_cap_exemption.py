@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns.authoring import presend
 from campaigns.compliance import cap_exemption
 from campaigns.models import Campaign
+from campaigns.tracking import dashboard
 from contacts import roles
 from contacts.models import AuditEvent, Contact
 
@@ -210,3 +211,16 @@ def test_the_check_launch_and_dashboard_pages_show_who_the_cap_left_out(
         dashboard
     )
     assert WEEK_RULE.capitalize() in dashboard
+
+
+def test_the_dashboard_counts_the_cap_exactly_when_it_samples_the_reasons(
+    client, capped, sender, launched_campaign, monkeypatch
+):
+    launched = launched_campaign(capped, dispatch=False)
+    monkeypatch.setattr(dashboard, "BREAKDOWN_SCAN", 1)  # sees one exclusion of 2
+    client.force_login(sender)
+    page = client.get(url("dashboard", launched)).content.decode()
+    assert "Reasons of the first 1 exclusions (of 2)" in page
+    assert '<p id="cap-excluded"><strong>1</strong> excluded by the frequency cap' in (
+        page
+    )
