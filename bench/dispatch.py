@@ -1,7 +1,7 @@
 """Dispatch of a 1,000,000-recipient campaign: launch to every batch accepted.
 
     python bench/dispatch.py [--n 1000000] [--database sqlite|postgres]
-        [--workers 2]
+        [--workers 2] [--capped-share 0.1]
 
 Fills a fresh database with contacts (one SMS identity each, about 80 % opted
 in, the rest opted out or without consent, see admin_pages.fill) and keeps on
@@ -10,6 +10,12 @@ opted in, so the audience holds --n people who may receive it and about a
 quarter as many who may not. Creates a template (a contact field, a custom
 attribute with a default, a campaign value) and the campaign, and runs the
 pre-send check (timed separately: `presend_s`).
+
+With the frequency cap (FREQUENCY_CAP, default 2/7d,1/1d): two earlier
+marketing campaigns, accepted by Sinch and delivered, reached 40 % and 10 % of
+the contacts (bench/_prior.py), so --capped-share (default 0.1) of them are
+over the cap; the lists then hold enough contacts for --n people to receive
+it besides those (--capped-share 0: no earlier campaigns).
 
 The timed part runs as in production: a real `manage.py qcluster`
 (django-q2, ORM broker, DEBUG off; Q_WORKERS worker processes and
@@ -53,6 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
+from _prior import add_prior_marketing
 from admin_pages import fill
 
 TARGET_WALL_S = 60
@@ -181,9 +188,11 @@ def start_simulator() -> tuple[subprocess.Popen, str]:
 # --- preparing the database ---------------------------------------------------
 
 
-def prepare(n: int) -> tuple[int, int, dict]:
-    """Fill, keep exactly n opted-in contacts on the lists, create the
-    campaign and run the pre-send check. Returns (campaign id, sender id, facts)."""
+def prepare(n: int, every: int) -> tuple[int, int, dict]:
+    """Fill, add the earlier campaigns that put one contact in `every` over
+    the frequency cap (none when 0), keep on the lists exactly enough
+    contacts for n opted-in ones within the cap, create the campaign and run
+    the pre-send check. Returns (campaign id, sender id, facts)."""
     from django.contrib.auth.models import Group, User
     from django.db import connection
 
@@ -192,21 +201,28 @@ def prepare(n: int) -> tuple[int, int, dict]:
     from contacts import roles
     from contacts.models import ContactList
 
-    # About 80 % are opted in: a little more than n / 0.8 contacts are enough.
-    total = int(n / 0.8 * 1.01) + 1000
+    # About 80 % are opted in, (every - 1) / every of them within the cap: a
+    # little more than n / 0.8 / that share contacts are enough.
+    within = (every - 1) / every if every else 1
+    total = int(n / 0.8 / within * 1.01) + 1000
     common.say(f"filling {total:,} contacts")
     fill(total)
+    add_prior_marketing(total, every)
+    within_cap = "AND contact_id %% %s <> 0 " if every else ""
     with connection.cursor() as cur:
         cur.execute(
             "SELECT contact_id FROM contacts_channelidentity "
-            "WHERE marketing_consent = 'OPTED_IN' ORDER BY contact_id "
-            "LIMIT 1 OFFSET %s",
-            [n - 1],
+            f"WHERE marketing_consent = 'OPTED_IN' {within_cap}"
+            "ORDER BY contact_id LIMIT 1 OFFSET %s",
+            [every, n - 1] if every else [n - 1],
         )
         (last,) = cur.fetchone()
         cur.execute("DELETE FROM contacts_listmembership WHERE contact_id > %s", [last])
         cur.execute("ANALYZE")
-    common.say(f"the lists hold contacts 1..{last:,}: {n:,} of them opted in")
+    common.say(
+        f"the lists hold contacts 1..{last:,}: {n:,} of them opted in and "
+        "within the frequency cap"
+    )
 
     template = MessageTemplate.objects.create(
         name="Spring sale",
@@ -323,7 +339,7 @@ def driver(campaign_id: int, user_id: int) -> None:
 # --- checks -------------------------------------------------------------------
 
 
-def verify(campaign_id: int, n: int, sim: dict) -> tuple[dict, list[str]]:
+def verify(campaign_id: int, n: int, sim: dict, every: int) -> tuple[dict, list[str]]:
     """The database and what the simulator received, against each other."""
     from django.db import connection
 
@@ -366,6 +382,16 @@ def verify(campaign_id: int, n: int, sim: dict) -> tuple[dict, list[str]]:
             [campaign_id, False],
         )
         (facts["batched_without_consent"],) = cur.fetchone()
+        # Sent to someone over the frequency cap (both earlier campaigns).
+        cur.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE campaign_id = %s AND is_test = %s "
+            "AND batch_id IS NOT NULL AND %s > 0 AND contact_id %% %s = 0",
+            [campaign_id, False, every, every or 1],
+        )
+        (facts["batched_over_the_cap"],) = cur.fetchone()
+        facts["excluded_by_frequency_cap"] = rows.filter(
+            reason__startswith="frequency cap:"
+        ).count()
         cur.execute(
             "SELECT identity FROM contacts_channelidentity "
             "WHERE channel = 'SMS' AND marketing_consent <> 'OPTED_IN'"
@@ -404,6 +430,7 @@ def verify(campaign_id: int, n: int, sim: dict) -> tuple[dict, list[str]]:
         "recipient_rows_received_twice": 0,
         "batch_keys_received_twice": 0,
         "batched_without_consent": 0,
+        "batched_over_the_cap": 0,
         "sent_without_consent": 0,
         "campaign_status": "SUBMITTED",
     }
@@ -426,6 +453,12 @@ def main() -> None:
         default=2,
         help="cluster worker processes and drain loops (Q_WORKERS, "
         "DISPATCH_CONCURRENCY)",
+    )
+    parser.add_argument(
+        "--capped-share",
+        type=float,
+        default=0.1,
+        help="share of the contacts over the frequency cap (0: no earlier campaigns)",
     )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -455,7 +488,8 @@ def main() -> None:
     os.environ["SINCH_AUTH_URL"] = sim_url
     try:
         common.setup_django(url, media, debug=False)
-        campaign_id, user_id, facts = prepare(args.n)
+        every = round(1 / args.capped_share) if args.capped_share else 0
+        campaign_id, user_id, facts = prepare(args.n, every)
         from django.db import connections
 
         connections.close_all()
@@ -472,7 +506,7 @@ def main() -> None:
         timed = json.loads(measured.stdout.strip().splitlines()[-1])
         common.say(f"run: {json.dumps(timed)}")
         sim = requests.get(sim_url + BENCH_PATH, timeout=600).json()
-        found, problems = verify(campaign_id, args.n, sim)
+        found, problems = verify(campaign_id, args.n, sim, every)
         for problem in problems:
             common.say(f"WRONG: {problem}")
         wall = timed["launch_to_accepted_s"]
@@ -487,6 +521,7 @@ def main() -> None:
             "freeze_s": round(timed["freeze_s"], 2),
             "dispatch_s": round(timed["dispatch_s"], 2),
             "presend_s": facts["presend_s"],
+            "capped_share": args.capped_share,
             "audience": facts["audience"],
             "cpu_s": round(measured.cpu_s, 1),
             "simulator_cpu_s": round(sim_cpu, 1),

@@ -23,7 +23,12 @@ from config.lib.redaction import Redactor, redact_json_text
 from contacts.phones import InvalidIdentity, normalise_identity
 from contacts.services.erasure import ERASED_PREFIX, erased_identity
 
-CAMPAIGN_TEXTS = ("status_reason", "presend_error", "receipts_stalled")
+CAMPAIGN_TEXTS = (
+    "status_reason",
+    "presend_error",
+    "receipts_stalled",
+    "cap_exempt_reason",  # typed by Compliance: may name the person
+)
 CAMPAIGN_JSON = ("presend", "cancel_receipt", "message_snapshot")
 
 

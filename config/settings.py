@@ -10,6 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from campaigns.compliance.cap_rules import CapRuleError, parse_cap
 from config.lib.tolerance import parse_amount, parse_tolerance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -256,6 +257,17 @@ REPLY_ATTRIBUTION_DAYS = env.int("REPLY_ATTRIBUTION_DAYS", default=3)
 # WhatsApp's customer-service window: a free-form message (anything but a
 # WhatsApp template) reaches only people who wrote within this many hours.
 WHATSAPP_WINDOW_HOURS = env.int("WHATSAPP_WINDOW_HOURS", default=24)
+
+# --- compliance guards (campaigns.compliance) ----------------------------------
+
+# The frequency cap: at most COUNT marketing messages per person in any rolling
+# LENGTH (days d or hours h), several rules separated by commas; counted from
+# the messages Sinch accepted for other marketing campaigns. Empty: no cap.
+FREQUENCY_CAP = env.str("FREQUENCY_CAP", default="2/7d,1/1d")
+try:
+    parse_cap(FREQUENCY_CAP)
+except CapRuleError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
 # --- dispatch ---------------------------------------------------------------
 

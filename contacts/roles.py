@@ -13,6 +13,9 @@ ROLES = (VIEWER, MARKETING, SENDER, COMPLIANCE)
 
 # Sending and stopping sends is what separates Sender from Marketing.
 SEND_PREFIXES = ("launch_", "cancel_", "pause_", "resume_")
+# Exemptions from a compliance guard (e.g. campaigns.exempt_frequency_cap) are
+# Compliance's alone: those who write or send campaigns never waive them.
+COMPLIANCE_PREFIXES = ("exempt_",)
 # Ledgers are append-only and contacts are erased, never deleted.
 NEVER = {
     "delete_contact",
@@ -32,6 +35,8 @@ def grants(role: str, app_label: str, codename: str) -> bool:
     if app_label not in OUR_APPS or codename in NEVER:
         return False
     is_view = codename.startswith("view_")
+    if codename.startswith(COMPLIANCE_PREFIXES):
+        return role == COMPLIANCE
     if role == VIEWER:
         return is_view
     if role in (MARKETING, SENDER):

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from campaigns import transitions
 from campaigns.admin import channel_property_fields as props
 from campaigns.admin.approval import ApprovalAdminMixin, approval_context
+from campaigns.admin.cap_exemption import CapExemptionAdminMixin
 from campaigns.admin.dashboard import DashboardAdminMixin
 from campaigns.admin.dispatch import LAUNCH_PERM, DispatchAdminMixin, DispatchFilter
 from campaigns.admin.forms import CampaignForm, PreviewForm
@@ -27,6 +28,7 @@ from contacts.services.audit import record_audit
 @admin.register(Campaign)
 class CampaignAdmin(
     ApprovalAdminMixin,
+    CapExemptionAdminMixin,
     DashboardAdminMixin,
     DispatchAdminMixin,
     RetryFailedAdminMixin,
@@ -131,6 +133,7 @@ class CampaignAdmin(
                 view(self.retry_view),
                 name="campaigns_campaign_retry",
             ),
+            *self.cap_exemption_urls(),
             *self.dispatch_urls(),
             *self.approval_urls(),
             *self.dashboard_urls(),

@@ -13,7 +13,8 @@ A member is:
 
 - excluded (not sent, not a problem to fix): erased contact or number, opted
   out, no consent for the purpose on its channel, outside WhatsApp's window,
-  duplicate identity (an identity seen for an earlier contact: dropped);
+  duplicate identity (an identity seen for an earlier contact: dropped), over
+  the frequency cap (campaigns.compliance.frequency; marketing only);
 - blocking (must be fixed before launch): no identity on the channel, an
   invalid identity, a placeholder with no value and no default;
 - ok, possibly with warnings: UCS-2 after substitution, too many SMS parts,
@@ -43,6 +44,7 @@ from campaigns.authoring.consent_rule import (
     consent_problem,
 )
 from campaigns.authoring.rendering import MessagePlan
+from campaigns.compliance import frequency
 from campaigns.compliance.footer import FooterTally
 from campaigns.models import Campaign, TemplateParameter
 from campaigns.placeholders import FOOTER_PARAMETER
@@ -110,7 +112,8 @@ class PresendResult:
 
 # A member row: the contact's columns, then its identity and consent on the
 # campaign's channel (None when it has none), then whether its number is erased,
-# then (campaigns with fallback channels only) its fallback candidates.
+# then the frequency-cap rule it would break (None: within the cap, or not
+# capped), then (campaigns with fallback channels only) its fallback candidates.
 ID, FIRST_NAME, LAST_NAME, EXTERNAL_ID, ERASED_AT, ATTRIBUTES = range(6)
 
 CONTACT_COLUMNS = (
@@ -125,7 +128,9 @@ CONTACT_COLUMNS = (
 )
 
 LANGUAGE = CONTACT_COLUMNS.index("language")
-IDENTITY, CONSENT, SUPPRESSED, FALLBACKS = (len(CONTACT_COLUMNS) + n for n in range(4))
+IDENTITY, CONSENT, SUPPRESSED, CAPPED, FALLBACKS = (
+    len(CONTACT_COLUMNS) + n for n in range(5)
+)
 # A replaced (retired) number is never sent to; the filter costs no index.
 LIVE_IDENTITY = "ON i.contact_id = c.id AND i.channel = %s AND i.retired_at IS NULL "
 
@@ -161,6 +166,7 @@ def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
         "AND contact_id > %s ORDER BY contact_id LIMIT 1 OFFSET %s"
     )
     last, erased = start_after, ErasedNumbers()
+    cap = frequency.cap_for(campaign)
     while True:
         # A cursor per chunk, closed before the chunk is handed over: the
         # caller may queue tasks meanwhile, and django-q2's ORM broker closes
@@ -178,7 +184,7 @@ def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
             )
             rows = _first_identity(cursor.fetchall())
         if rows:
-            yield _with_suppression(rows, campaign, erased.among)
+            yield _with_suppression(rows, campaign, erased.among, cap)
         if upper == LAST_ID:
             return
         last = upper
@@ -187,8 +193,9 @@ def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
 LAST_ID = 2**62
 
 
-def rows_of(campaign: Campaign, contact_ids) -> list[tuple]:
-    """Member rows (as `member_rows` yields them) of the given contacts."""
+def rows_of(campaign: Campaign, contact_ids, *, capped: bool = True) -> list[tuple]:
+    """Member rows (as `member_rows` yields them) of the given contacts;
+    `capped=False` leaves the frequency cap out (a test send)."""
     ids = sorted(contact_ids)
     if not ids:
         return []
@@ -204,19 +211,25 @@ def rows_of(campaign: Campaign, contact_ids) -> list[tuple]:
             [campaign.channel, *ids],
         )
         rows = _first_identity(cursor.fetchall())
-    return _with_suppression(rows, campaign, erased_numbers)
+    cap = frequency.cap_for(campaign) if capped else None
+    return _with_suppression(rows, campaign, erased_numbers, cap)
 
 
-def _with_suppression(rows: list[tuple], campaign, erased_among) -> list[tuple]:
+def _with_suppression(rows: list[tuple], campaign, erased_among, cap) -> list[tuple]:
     """`rows` with SUPPRESSED, looked up for those who would otherwise pass,
-    and FALLBACKS when the campaign has fallback channels."""
+    CAPPED (one query for the chunk when `cap` is on), and FALLBACKS when the
+    campaign has fallback channels."""
     yes = ConsentState.OPTED_IN
     ok = (r[IDENTITY] for r in rows if r[CONSENT] == yes and not r[ERASED_AT])
     erased = erased_among(campaign.channel, ok)
+    over = cap.over([r[ID] for r in rows]) if cap is not None else {}
     if not fallbacks.fallback_channels(campaign):
-        return [(*row, row[IDENTITY] in erased) for row in rows]
+        return [(*row, row[IDENTITY] in erased, over.get(row[ID])) for row in rows]
     found = fallbacks.candidates(campaign, [r[ID] for r in rows], erased_among)
-    return [(*row, row[IDENTITY] in erased, found.get(row[ID], ())) for row in rows]
+    return [
+        (*row, row[IDENTITY] in erased, over.get(row[ID]), found.get(row[ID], ()))
+        for row in rows
+    ]
 
 
 def _first_identity(rows) -> list[tuple]:
@@ -336,6 +349,9 @@ class MemberChecker:
                 f"{canonical} already used",
             )
         self.seen.add(key)
+        capped = row[CAPPED]
+        if capped is not None:
+            return self._exclude(row, capped.key, capped.label, canonical)
 
         attributes = (
             _attributes(row[ATTRIBUTES], self.attribute_keys)

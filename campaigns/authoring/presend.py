@@ -40,7 +40,7 @@ from campaigns.authoring.audience import (
     WARNING,
     PresendResult,
 )
-from campaigns.compliance import footer
+from campaigns.compliance import footer, frequency
 from campaigns.models import Campaign
 from contacts.models import ListMembership
 
@@ -146,6 +146,7 @@ def _summary(result: PresendResult, campaign: Campaign) -> dict[str, Any]:
         "cost": None,
         "cost_total": None,
     }
+    summary["frequency_cap"] = frequency.summary(campaign, by_kind[EXCLUDED])
     if result.segments_by_region:
         cost = estimates.estimate_cost(result.segments_by_region)
         summary["cost"] = cost.text

@@ -201,6 +201,23 @@ class Campaign(models.Model):
         related_name="retries",
         help_text="The campaign whose failed recipients this one retries.",
     )
+    # The frequency cap's exemption, set and withdrawn by a Compliance user
+    # only (campaigns.compliance.cap_exemption, audited).
+    cap_exempt_at = models.DateTimeField(
+        "exempt from the frequency cap since", null=True, blank=True, editable=False
+    )
+    cap_exempt_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name="exempted from the frequency cap by",
+    )
+    cap_exempt_reason = models.TextField(
+        "reason for the frequency-cap exemption", blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -210,6 +227,10 @@ class Campaign(models.Model):
             ("launch_campaign", "Can launch campaigns"),
             ("pause_campaign", "Can pause and resume campaigns"),
             ("cancel_campaign", "Can cancel campaigns"),
+            (
+                "exempt_frequency_cap",
+                "Can exempt campaigns from the frequency cap",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -159,6 +159,7 @@ class Recipient(models.Model):
         blank=True,
         related_name="+",
         db_constraint=False,
+        db_index=False,  # the (contact, batch) index below serves it
     )
     is_test = models.BooleanField(default=False)
     identity = models.CharField(max_length=255)
@@ -198,7 +199,13 @@ class Recipient(models.Model):
                 fields=["batch", "index"], name="recipient_position_unique"
             )
         ]
-        indexes = [models.Index(fields=["campaign", "status"])]
+        indexes = [
+            models.Index(fields=["campaign", "status"]),
+            # A person's messages, by batch: the frequency cap reads those of
+            # a chunk of contacts in the batches sent near the send time
+            # (campaigns.compliance.frequency); erasure finds them by contact.
+            models.Index(fields=["contact", "batch"], name="recipient_contact_batch"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.identity} in {self.campaign}"

@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns import counters
+from campaigns.compliance import frequency
 from campaigns.dispatch.batch_states import (
     BATCHES_SHOWN,
     STATES,
@@ -327,6 +328,23 @@ def exclusion_breakdown(campaign: Campaign, excluded: int) -> dict:
     }
 
 
+def cap_excluded(campaign: Campaign, excluded: int, exclusions: dict) -> int:
+    """How many recipients the frequency cap excluded at the freeze: from
+    the breakdown when it saw every exclusion and every reason, else one
+    exact count over the campaign's EXCLUDED rows, cached like the breakdown."""
+    if not exclusions["sampled"] and len(exclusions["rows"]) < BREAKDOWN_ROWS:
+        return sum(
+            row["count"]
+            for row in exclusions["rows"]
+            if frequency.is_cap_reason(row["reason"])
+        )
+    return _cached(
+        campaign,
+        f"cap-excluded:{excluded}",
+        lambda: frequency.excluded_count(campaign),
+    )
+
+
 def _percent_text(n: int, of: int) -> str:
     if not of:
         return ""
@@ -421,6 +439,7 @@ def page(campaign: Campaign) -> dict:
     fig = figures(campaign)
     zone = campaign.send_time_zone
     c = fig["counts"]
+    exclusions = exclusion_breakdown(campaign, c["excluded"])
     return {
         "fig": fig,
         "headline": headline(campaign, fig),
@@ -437,7 +456,8 @@ def page(campaign: Campaign) -> dict:
         "funnel_svg": funnel_svg(fig),
         "timeline_svg": timeline_svg(campaign),
         "failures": failure_breakdown(campaign, c["failed"]),
-        "exclusions": exclusion_breakdown(campaign, c["excluded"]),
+        "exclusions": exclusions,
+        "cap_excluded": cap_excluded(campaign, c["excluded"], exclusions),
         "replies": campaign_replies(campaign.pk),
         "batches": batch_overview(campaign),
         "stalled": stalled_note(campaign),

@@ -1,5 +1,7 @@
 """Fixtures for campaign tests (the simulator ones are in tests/conftest.py)."""
 
+from datetime import timedelta
+
 import pytest
 
 
@@ -73,3 +75,60 @@ def launched_campaign(make_launchable, sender, django_capture_on_commit_callback
         return campaign
 
     return launch
+
+
+@pytest.fixture
+def message_sent(make_template):
+    """Record a message another campaign sent `contact` (for the frequency
+    cap): its recipient in `status`, in a batch Sinch accepted (`accepted`),
+    scheduled at `at` (`scheduled`: its send_after) or accepted then (sent at
+    once). `campaign`: the sending campaign, by default a new one of `purpose`."""
+    import uuid
+
+    from campaigns.models import Batch, Campaign, Recipient
+
+    template = None
+
+    def record(
+        contact,
+        at,
+        *,
+        purpose="MARKETING",
+        status=Recipient.Status.DELIVERED,
+        accepted=True,
+        scheduled=False,
+        is_test=False,
+        campaign=None,
+    ):
+        nonlocal template
+        if campaign is None:
+            template = template or make_template("Earlier offer")
+            campaign = Campaign.objects.create(
+                name=f"Earlier {purpose.lower()} campaign",
+                template=template,
+                purpose=purpose,
+                status=Campaign.Status.COMPLETED,
+            )
+        batch = Batch.objects.create(
+            campaign=campaign,
+            sequence=Batch.objects.filter(campaign=campaign).count() + 1,
+            is_test=is_test,
+            metadata_key=uuid.uuid4().hex,
+            status=Batch.Status.ACCEPTED if accepted else Batch.Status.FAILED,
+            send_after=at if scheduled else None,
+            submitted_at=(at - timedelta(days=1) if scheduled else at)
+            if accepted
+            else None,
+        )
+        identity = contact.identities.first()
+        return Recipient.objects.create(
+            campaign=campaign,
+            batch=batch,
+            index=0,
+            contact=contact,
+            identity=identity.identity if identity else "",
+            is_test=is_test,
+            status=status,
+        )
+
+    return record

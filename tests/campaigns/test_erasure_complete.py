@@ -28,6 +28,7 @@ from django_q.models import OrmQ, Task
 from django_q.signing import SignedPackage
 
 from campaigns import tasks
+from campaigns.compliance import cap_exemption
 from campaigns.models import InboundMessage, Recipient, WebhookEvent
 from campaigns.tracking import inbox, receipts
 from contacts.importing.importer import run_import
@@ -198,6 +199,12 @@ def zebulon_with_history(
     make_campaign(
         template, [customers], "On WhatsApp", checked=True, channel="WHATSAPP"
     )
+    # A frequency-cap exemption whose reason names him (typed by Compliance).
+    cap_exemption.exempt_from_cap(
+        make_campaign(template, [customers], "Recall notice"),
+        compliance_admin,
+        "Recall notice asked for by Zebulon Quarterfield, (415) 555-0101",
+    )
     send_and_reply(campaign, launched_campaign, control, live_server)
     (media / "exports").mkdir()
     export = media / "exports" / "all.csv"
@@ -245,6 +252,7 @@ def test_after_erasure_no_table_no_file_and_no_log_holds_the_person(
         "Recipient.identity",
         "Recipient.fallback_identities",
         "Campaign.presend",
+        "Campaign.cap_exempt_reason",
         "LogEntry.object_repr",
         "ImportJob.sample_errors",
         "Task.args",
