@@ -112,13 +112,13 @@ class SendTimes:
             return recipient.zones[0]
         if self.rule == Rule.FALLBACK:
             return self.fallback
-        by_offset = sorted(
-            recipient.zones,
-            key=lambda name: self.reference.astimezone(
-                zone_data.zone(name)
-            ).utcoffset(),
-        )
-        return by_offset[-1] if self.rule == Rule.EAST else by_offset[0]
+
+        def offset(name: str):
+            return self.reference.astimezone(zone_data.zone(name)).utcoffset()
+
+        sign = -1 if self.rule == Rule.EAST else 1
+        # Ties (two zones of one offset) go to the first name: stable answers.
+        return min(recipient.zones, key=lambda name: (sign * offset(name), name))
 
     def _send_time(self, recipient: RecipientZone, main: str, rules: Rules) -> SendTime:
         passed = False
