@@ -20,7 +20,7 @@ from campaigns.admin.forms import CampaignForm, PreviewForm
 from campaigns.admin.retry import RetryFailedAdminMixin
 from campaigns.admin.test_send import SendTestAdminMixin
 from campaigns.authoring import presend, preview
-from campaigns.compliance import exemptions
+from campaigns.compliance import display, exemptions
 from campaigns.models import Campaign
 from contacts.models import AuditEvent
 from contacts.services.audit import record_audit
@@ -289,6 +289,7 @@ class CampaignAdmin(
                 "sample_size": size,
                 "lists": list(campaign.lists.all()),
                 "presend": campaign.presend,
+                "zones": display.zone_summary(campaign.presend),
                 "can_launch": can_launch,
                 "allowed": transitions.allowed(campaign),
                 "presend_running": presend.check_in_progress(campaign),

@@ -64,9 +64,9 @@ def test_a_send_rounded_up_to_the_window_end_is_outside_it():
 
 def test_the_window_is_read_on_the_recipients_wall_clock():
     # 09:00 in New York is 06:00 in Los Angeles: held until 08:00 there.
-    assert next_in(
-        "2026-03-10 09:00", NEW_YORK, in_zone("America/Los_Angeles")
-    ) == ("2026-03-10 11:00")
+    assert next_in("2026-03-10 09:00", NEW_YORK, in_zone("America/Los_Angeles")) == (
+        "2026-03-10 11:00"
+    )
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_candidates_with_no_common_window_use_the_main_zone(settings):
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("QUIET_HOURS", "8-21", 'QUIET_HOURS: \'8-21\' is not of the form "HH:MM'),
+        ("QUIET_HOURS", "8-21", "QUIET_HOURS: '8-21' is not of the form \"HH:MM"),
         ("QUIET_HOURS", "21:00-08:00", "must end after it starts"),
         ("QUIET_HOURS", "08:00-25:00", "does not exist"),
         (
