@@ -5,9 +5,10 @@ from a walk of the recipients (fast at a million)."""
 from datetime import datetime
 from typing import Any
 
-from campaigns.compliance import send_times, zones
-from campaigns.compliance.zones import SOURCE_LABELS
+from campaigns.compliance import send_times
 from campaigns.models import Campaign
+from contacts import time_zones as zones
+from contacts.time_zones import SOURCE_LABELS
 
 ZONES_SHOWN = 30
 ZONES_PER_WAVE = 5

@@ -22,8 +22,8 @@ from functools import cache
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from campaigns.compliance import zones as zone_data
-from campaigns.compliance.zones import RecipientZone
+from contacts import time_zones as zone_data
+from contacts.time_zones import RecipientZone
 from sinch.wire import SEND_AFTER_ROUNDING as SLOT
 from sinch.wire import rounded_send_after as slot_of
 

@@ -32,10 +32,10 @@ from django.utils import timezone
 from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
 
 from campaigns.compliance import exemptions, quiet_hours
-from campaigns.compliance import zones as zone_data
 from campaigns.compliance.quiet_hours import NO_RULES, Rules
-from campaigns.compliance.zones import RecipientZone, ZoneFinder
 from campaigns.models import Campaign
+from contacts import time_zones as zone_data
+from contacts.time_zones import RecipientZone, ZoneFinder
 
 Rule = Campaign.MultiZoneRule
 # Characters of an identity that decide its answer: "+" and the digits the

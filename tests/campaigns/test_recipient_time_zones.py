@@ -1,13 +1,15 @@
 """A recipient's time zone: the contact's, else inferred from the number,
-else the campaign's fallback zone (campaigns.compliance.zones)."""
+else the campaign's fallback zone (contacts.time_zones)."""
 
 from datetime import UTC, datetime
 
 import pytest
+from django.urls import reverse
 
-from campaigns.compliance import send_times, zones
-from campaigns.compliance.zones import ZoneFinder
+from campaigns.compliance import send_times
 from campaigns.models import Campaign
+from contacts import time_zones as zones
+from contacts.time_zones import ZoneFinder
 
 Rule = Campaign.MultiZoneRule
 
@@ -129,3 +131,17 @@ def test_numbers_are_not_parsed_one_by_one(monkeypatch):
         assert finder.find("", f"+1312555{n:04d}").zones == ("America/Chicago",)
         assert finder.find("", f"+49151{n:08d}").zones == ("Europe/Berlin",)
     assert len(calls) == 1  # +1 312: US, once for the area code
+
+
+def test_the_contact_page_shows_the_zone_and_where_it_came_from(
+    client, compliance_admin, make_contact
+):
+    contact = make_contact("+13125550100")
+    client.force_login(compliance_admin)
+    url = reverse("admin:contacts_contact_change", args=[contact.pk])
+    page = client.get(url).content.decode()
+    assert "America/Chicago — inferred from area code +1 312" in page
+    contact.time_zone = "Europe/Paris"
+    contact.save()
+    page = client.get(url).content.decode()
+    assert "Europe/Paris — the contact&#x27;s time zone" in page

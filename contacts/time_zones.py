@@ -25,6 +25,8 @@ import phonenumbers
 from django.conf import settings
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
+from sinch.channels import PHONE_CHANNELS
+
 UNKNOWN_ZONE = "Etc/Unknown"
 
 CONTACT = "contact"
@@ -199,10 +201,9 @@ def _digits(identity: str | None) -> str:
 
 
 def zone_of_contact(contact) -> RecipientZone:
-    """A contact's zone as a campaign without its own fallback would see it:
-    from the contact, else the number of its oldest live phone identity."""
-    from contacts.phones import PHONE_CHANNELS
-
+    """A contact's zone as a campaign without its own fallback zone would see
+    it (for the contact page): from the contact, else the number of its
+    oldest live phone identity, else DEFAULT_RECIPIENT_TIME_ZONE or UTC."""
     identity = (
         contact.identities.filter(channel__in=PHONE_CHANNELS, retired_at__isnull=True)
         .order_by("pk")
