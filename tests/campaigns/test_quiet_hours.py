@@ -2,7 +2,7 @@
 window; outside it, it waits for the next allowed 5-minute slot
 (campaigns.compliance.quiet_hours)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -192,3 +192,22 @@ def test_an_unknown_default_recipient_zone_is_reported(settings):
     settings.DEFAULT_RECIPIENT_TIME_ZONE = "Europe/Atlantis"
     errors = [e for e in run_checks() if e.id == "campaigns.E002"]
     assert "'Europe/Atlantis' is not a known time zone" in errors[0].msg
+
+
+def test_a_wave_pushed_out_by_sinchs_queue_never_lands_in_quiet_hours(
+    small_batches,
+):
+    # Batches of 3; Sinch's queue takes 4 messages and drains 3 per 10
+    # minutes: 9 recipients from 20:40 go in waves at 20:40 and 20:50; the
+    # third would be at 21:00, the window's end: it waits for 08:00.
+    from campaigns.dispatch import ingress
+
+    start = local("2026-03-10 20:40", BERLIN)
+    queue = ingress.Queue(start - timedelta(hours=1), rate=0.005, limit=4)
+    rules = quiet_hours.rules_for(in_zone("Europe/Berlin"))
+    plan = ingress.plan_waves(9, start, queue, rules=rules, group="g")
+    assert [
+        (w.at.astimezone(BERLIN).strftime("%d %H:%M"), w.recipients)
+        for w in plan.waves
+    ] == [("10 20:40", 3), ("10 20:50", 3), ("11 08:00", 3)]
+    assert {w.group for w in plan.waves} == {"g"}
