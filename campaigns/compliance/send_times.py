@@ -169,40 +169,58 @@ class _Group:
 
 
 class SendPlanSummary:
-    """Counts of send times, as the pre-send check stores them."""
+    """Counts of send times, as the pre-send check stores them.
+
+    `add` only counts the (memoised, so few) SendTime objects; the zones and
+    groups are tallied from those counts when read.
+    """
 
     def __init__(self) -> None:
-        self.zones: dict[str, dict[str, Any]] = {}
-        self.groups: dict[datetime | None, _Group] = {}
+        self._counts: dict[int, int] = {}
+        self._objects: dict[int, SendTime] = {}
 
     def add(self, send_time: SendTime) -> None:
-        entry = self.zones.get(send_time.zone)
-        if entry is None:
-            entry = self.zones[send_time.zone] = {
-                "recipients": 0,
-                "held": 0,
-                "sources": Counter(),
-                "held_until": None,
-                "passed": 0,
-            }
-        entry["recipients"] += 1
-        entry["sources"][send_time.recipient.source] += 1
-        if send_time.passed:
-            entry["passed"] += 1
-        group = self.groups.get(send_time.at)
-        if group is None:
-            group = self.groups[send_time.at] = _Group()
-        group.recipients += 1
-        group.zones[send_time.zone] += 1
-        group.rules.setdefault(id(send_time.rules), send_time.rules)
-        if send_time.held:
-            group.held += 1
-            entry["held"] += 1
-            until = entry["held_until"]
-            if until is None or send_time.at > until:
-                entry["held_until"] = send_time.at
+        key = id(send_time)
+        count = self._counts.get(key)
+        if count is None:
+            self._objects[key] = send_time
+            self._counts[key] = 1
+        else:
+            self._counts[key] = count + 1
+
+    def _tally(self) -> None:
+        self.zones: dict[str, dict[str, Any]] = {}
+        self.groups: dict[datetime | None, _Group] = {}
+        for key, n in self._counts.items():
+            send_time = self._objects[key]
+            entry = self.zones.get(send_time.zone)
+            if entry is None:
+                entry = self.zones[send_time.zone] = {
+                    "recipients": 0,
+                    "held": 0,
+                    "sources": Counter(),
+                    "held_until": None,
+                    "passed": 0,
+                }
+            entry["recipients"] += n
+            entry["sources"][send_time.recipient.source] += n
+            if send_time.passed:
+                entry["passed"] += n
+            group = self.groups.get(send_time.at)
+            if group is None:
+                group = self.groups[send_time.at] = _Group()
+            group.recipients += n
+            group.zones[send_time.zone] += n
+            group.rules.setdefault(id(send_time.rules), send_time.rules)
+            if send_time.held:
+                group.held += n
+                entry["held"] += n
+                until = entry["held_until"]
+                if until is None or send_time.at > until:
+                    entry["held_until"] = send_time.at
 
     def to_json(self) -> dict[str, Any]:
+        self._tally()
         zones = {
             name: {
                 "recipients": e["recipients"],

@@ -331,3 +331,43 @@ def test_setting_and_clearing_the_exemption_is_audited_with_who_and_when(
     assert response.status_code == 200
     assert "Only a transactional campaign may be exempted" in response.content.decode()
     assert AuditEvent.objects.filter(action=AuditEvent.Action.EXEMPTION).count() == 2
+
+
+def test_a_marketing_campaign_flagged_exempt_is_still_held(
+    quiet, people, make_template, make_campaign
+):
+    # The flag is refused on a marketing campaign by the form; one that got
+    # it otherwise (written in the database) is still held.
+    night = zone_at_hour(22, timezone.now())
+    campaign = make_campaign(
+        make_template("Sale", "Hi ${first_name}"),
+        [people("Night owls", 2, "+1415555{:04d}", night)],
+        quiet_hours_exempt=True,
+        checked=True,
+    )
+    assert campaign.presend["send_times"]["held"] == 2
+
+
+def test_a_zone_whose_local_time_passed_while_it_is_night_there_waits(
+    quiet, people, make_template, make_campaign
+):
+    now = timezone.now()
+    night = zone_at_hour(22, now)
+    # 10:00-ish on the clock of UTC-12, the last zone to reach it: every
+    # zone east of it saw that wall-clock time hours ago.
+    campaign = make_campaign(
+        make_template("Local", "Hi ${first_name}"),
+        [people("Night owls", 2, "+1415555{:04d}", night)],
+        checked=True,
+        send_at=ingress.slot_of(now + timedelta(hours=2)),
+        send_time_zone="Etc/GMT+12",
+        send_in_local_time=True,
+    )
+    zone = campaign.presend["send_times"]["zones"][night]
+    assert (zone["passed"], zone["held"]) == (2, 2)
+    eight = datetime.combine(
+        now.astimezone(ZoneInfo(night)).date() + timedelta(days=1),
+        datetime.min.time().replace(hour=8),
+        tzinfo=ZoneInfo(night),
+    )
+    assert zone["held_until"] == eight.astimezone(UTC).isoformat()

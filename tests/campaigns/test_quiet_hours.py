@@ -72,16 +72,18 @@ def test_the_window_is_read_on_the_recipients_wall_clock():
 @pytest.mark.parametrize(
     ("start", "zone", "expected_utc"),
     [
-        # Berlin springs forward on 2026-03-29 (CET+1 -> CEST+2): 08:00 is 06:00Z.
-        ("2026-03-29 06:00", BERLIN, "2026-03-29 06:00"),
+        # Held overnight across the change, the window opens at 08:00 of the
+        # new offset. Berlin springs forward on 2026-03-29 (CET+1 -> CEST+2):
+        # 08:00 is 06:00Z.
+        ("2026-03-28 21:30", BERLIN, "2026-03-29 06:00"),
         # The day before, 08:00 was still 07:00Z.
-        ("2026-03-28 06:00", BERLIN, "2026-03-28 07:00"),
+        ("2026-03-27 21:30", BERLIN, "2026-03-28 07:00"),
         # Berlin falls back on 2026-10-25: 08:00 CET is 07:00Z.
-        ("2026-10-25 06:00", BERLIN, "2026-10-25 07:00"),
+        ("2026-10-24 21:30", BERLIN, "2026-10-25 07:00"),
         # New York springs forward on 2026-03-08 (EST-5 -> EDT-4): 12:00Z.
-        ("2026-03-08 06:00", NEW_YORK, "2026-03-08 12:00"),
+        ("2026-03-07 21:30", NEW_YORK, "2026-03-08 12:00"),
         # and falls back on 2026-11-01: 08:00 EST is 13:00Z.
-        ("2026-11-01 06:00", NEW_YORK, "2026-11-01 13:00"),
+        ("2026-10-31 21:30", NEW_YORK, "2026-11-01 13:00"),
     ],
     ids=["berlin-spring", "berlin-before", "berlin-fall", "ny-spring", "ny-fall"],
 )
@@ -207,7 +209,6 @@ def test_a_wave_pushed_out_by_sinchs_queue_never_lands_in_quiet_hours(
     rules = quiet_hours.rules_for(in_zone("Europe/Berlin"))
     plan = ingress.plan_waves(9, start, queue, rules=rules, group="g")
     assert [
-        (w.at.astimezone(BERLIN).strftime("%d %H:%M"), w.recipients)
-        for w in plan.waves
+        (w.at.astimezone(BERLIN).strftime("%d %H:%M"), w.recipients) for w in plan.waves
     ] == [("10 20:40", 3), ("10 20:50", 3), ("11 08:00", 3)]
     assert {w.group for w in plan.waves} == {"g"}
