@@ -371,3 +371,65 @@ def test_a_zone_whose_local_time_passed_while_it_is_night_there_waits(
         tzinfo=ZoneInfo(night),
     )
     assert zone["held_until"] == eight.astimezone(UTC).isoformat()
+
+
+def test_a_freeze_of_several_send_groups_whose_worker_died_resumes_losing_nobody(
+    quiet,
+    sinch,
+    control,
+    small_batches,
+    make_contact,
+    make_list,
+    make_template,
+    make_campaign,
+    sender,
+    settings,
+    monkeypatch,
+):
+    from campaigns.authoring import audience
+    from campaigns.dispatch import drain, freeze
+
+    # Batches of 3; every fourth person is at night: the night batch fills
+    # slower than the day ones, and is still open when later day batches are
+    # sealed.
+    now = timezone.now()
+    day, night = zone_at_hour(12, now), zone_at_hour(22, now)
+    everyone = make_list("Everyone")
+    for n in range(20):
+        make_contact(
+            f"+1415555{n:04d}",
+            consent="OPTED_IN",
+            lists=[everyone],
+            time_zone=night if n % 4 == 3 else day,
+        )
+    campaign = make_campaign(
+        make_template("Now", "Hi ${first_name}"), [everyone], checked=True
+    )
+    settings.LAUNCH_INLINE_RECIPIENTS = 0
+    launching.launch(campaign, sender)
+    real_rows = audience.member_rows
+
+    def dies_after_two_chunks(*args, **kwargs):
+        for n, rows in enumerate(real_rows(*args, **kwargs)):
+            if n == 2:
+                raise SystemExit("worker killed")
+            yield rows
+
+    monkeypatch.setattr(drain, "start", lambda *a, **k: None)
+    monkeypatch.setattr(audience, "member_rows", dies_after_two_chunks)
+    with pytest.raises(SystemExit):
+        freeze.freeze_recipients(campaign.pk, chunk_size=5)
+    drain.run_dispatcher(campaign.pk)
+    assert 0 < control.state()["counters"]["recipients_accepted"] < 20
+    monkeypatch.setattr(audience, "member_rows", real_rows)
+    freeze.freeze_recipients(campaign.pk, chunk_size=5)  # the task again
+    drain.run_dispatcher(campaign.pk)
+
+    recipients = Recipient.objects.filter(campaign=campaign)
+    assert recipients.count() == 20
+    assert recipients.filter(status=R.SUBMITTED).count() == 20
+    assert control.state()["counters"]["recipients_accepted"] == 20
+    # The night people are all in held batches, the day people in none.
+    held = recipients.filter(batch__wave_at__isnull=False)
+    assert set(held.values_list("contact__time_zone", flat=True)) == {night}
+    assert held.count() == 5
