@@ -360,10 +360,16 @@ class DispatchAdminMixin:
             going = f"Its batches are scheduled at Sinch for {plan['send_time']}."
         waves = ingress.waves_of(campaign)
         if len(waves) > 1:
+            why = "Sinch's queue"
+            if display.shows_local_waves(campaign):
+                why = "recipients' local times, quiet hours, Sinch's queue"
             going += (
-                f" It goes in {len(waves)} waves (Sinch's queue), the last at "
-                f"{when(waves[-1].at, campaign.send_time_zone)}."
+                f" It goes in {len(waves)} waves ({why}), the last at "
+                f"{when(max(w.at for w in waves), campaign.send_time_zone)}."
             )
+        note = display.held_batches_note(campaign)
+        if note:
+            going += " " + note
         if not inline:
             going = (
                 "Its recipients are being frozen on a worker; then: "

@@ -228,20 +228,22 @@ def test_an_immediate_campaign_at_22_00_local_holds_those_recipients_until_08_00
     assert {r.batch_id for r in night_people} == {held.pk}
     # Never dropped: all seven are submitted, none excluded.
     assert Recipient.objects.filter(campaign=campaign, status=R.SUBMITTED).count() == 7
-    # The campaign page says why and until when.
-    page = _dashboard(campaign)
-    assert "held by quiet hours until" in page
+    # The campaign page and the dashboard say why and until when.
+    until = eight.strftime("%Y-%m-%d %H:%M")
+    for name in ("change", "dashboard"):
+        page = _admin_page(campaign, name)
+        assert "3 recipients held by quiet hours until their window" in page
+        assert f"3 in {night} until {until}" in page
 
 
-def _dashboard(campaign) -> str:
+def _admin_page(campaign, name: str) -> str:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="sandra"))
-    response = client.get(
-        reverse("admin:campaigns_campaign_change", args=[campaign.pk])
-    )
+    url = reverse(f"admin:campaigns_campaign_{name}", args=[campaign.pk])
+    response = client.get(url)
     assert response.status_code == 200
     return response.content.decode()
 
