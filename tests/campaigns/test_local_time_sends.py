@@ -435,3 +435,27 @@ def test_a_freeze_of_several_send_groups_whose_worker_died_resumes_losing_nobody
     held = recipients.filter(batch__wave_at__isnull=False)
     assert set(held.values_list("contact__time_zone", flat=True)) == {night}
     assert held.count() == 5
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("send_in_local_time", True),
+        ("fallback_time_zone", "Asia/Tokyo"),
+        ("multi_zone_rule", Campaign.MultiZoneRule.EAST),
+        ("quiet_hours_exempt", True),
+    ],
+)
+def test_a_launch_approval_covers_when_each_recipient_gets_it(
+    launchable_campaign, field, value
+):
+    # An approval is withdrawn when the fingerprint changes: switching to
+    # local time, another fallback zone or multi-zone rule, or the
+    # quiet-hours exemption after the approval must change it.
+    from campaigns.compliance.fingerprint import fingerprint, message_definition
+
+    campaign = launchable_campaign
+    before = fingerprint(campaign)
+    assert field not in message_definition(campaign)  # defaults: as before
+    setattr(campaign, field, value)
+    assert fingerprint(campaign) != before
