@@ -145,14 +145,20 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
                 self.initial.setdefault(props.field_name(key), value)
         if self.unshown:
             self.fields[props.DROP_FIELD].widget = forms.CheckboxInput()
-        # Not chosen (a form posted without it): the model's default.
-        if "multi_zone_rule" in self.fields:
-            self.fields["multi_zone_rule"].required = False
+        # A form posted without the rule (older clients, scripts) keeps the
+        # campaign's: unchanged, not an edit.
+        if (
+            self.is_bound
+            and "multi_zone_rule" in self.fields
+            and "multi_zone_rule" not in self.data
+        ):
+            self.data = self.data.copy()
+            self.data["multi_zone_rule"] = (
+                self.instance.multi_zone_rule or Campaign.MultiZoneRule.WEST
+            )
 
     def clean(self):
         data = super().clean()
-        if "multi_zone_rule" in self.fields and not data.get("multi_zone_rule"):
-            data["multi_zone_rule"] = Campaign.MultiZoneRule.WEST
         self._clean_channel_properties(data)
         self._clean_send_time(data)
         return data
