@@ -185,14 +185,14 @@ def test_a_bad_setting_is_refused_naming_the_entry(settings, name, value, messag
     setattr(settings, name, value)
     with pytest.raises(ImproperlyConfigured, match=message.replace("(", r"\(")):
         quiet_hours.policy()
-    errors = [e for e in run_checks() if e.id == "campaigns.E001"]
+    errors = [e for e in run_checks() if e.id == "campaigns.E002"]
     assert len(errors) == 1
     assert value.split("=")[0] in errors[0].msg
 
 
 def test_an_unknown_default_recipient_zone_is_reported(settings):
     settings.DEFAULT_RECIPIENT_TIME_ZONE = "Europe/Atlantis"
-    errors = [e for e in run_checks() if e.id == "campaigns.E002"]
+    errors = [e for e in run_checks() if e.id == "campaigns.E003"]
     assert "'Europe/Atlantis' is not a known time zone" in errors[0].msg
 
 
