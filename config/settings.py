@@ -233,6 +233,21 @@ COMPLIANCE_FOOTER_OPT_OUT = env.str(
 # "de=Antworte STOP zum Abmelden;fr=Répondez STOP pour vous désabonner".
 COMPLIANCE_FOOTER_BY_LANGUAGE = env.str("COMPLIANCE_FOOTER_BY_LANGUAGE", default="")
 
+# --- quiet hours and recipients' time zones (campaigns.compliance) ----------
+
+# When marketing messages may arrive, in each recipient's local time, every day:
+# "HH:MM-HH:MM" (start included, end excluded; "00:00-24:00": any time).
+QUIET_HOURS = env.str("QUIET_HOURS", default="08:00-21:00")
+# Other windows, comma separated KEY=HH:MM-HH:MM; KEY is an ISO country (US), an
+# IANA zone (America/Chicago) or a number prefix (+1305: a state is written as its
+# area codes). The most specific applies: prefix, then zone, then country.
+QUIET_HOURS_OVERRIDES = env.str("QUIET_HOURS_OVERRIDES", default="")
+# Public holidays, quiet all day, per country: US=2026-12-25;2027-01-01,DE=...
+QUIET_HOURS_HOLIDAYS = env.str("QUIET_HOURS_HOLIDAYS", default="")
+# The zone of a recipient whose zone is neither known nor inferable from the
+# number (a campaign can choose another); empty: the campaign's send time zone.
+DEFAULT_RECIPIENT_TIME_ZONE = env.str("DEFAULT_RECIPIENT_TIME_ZONE", default="")
+
 # --- inbound messages -------------------------------------------------------
 
 # Extra or replacement keywords per language code, e.g.

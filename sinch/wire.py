@@ -6,6 +6,7 @@ inference of the wire-contract notes (shared/spec/sinch-batch-api.md, section
 in brackets); when Sinch turns out to differ, change it here.
 """
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -410,3 +411,13 @@ def parse_time(value: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"time without an offset: {value!r}")
     return moment.astimezone(UTC)
+
+
+_ROUNDING_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def rounded_send_after(moment: datetime) -> datetime:
+    """The 5-minute mark Sinch rounds a send_after up to (§7)."""
+    step = SEND_AFTER_ROUNDING.total_seconds()
+    seconds = (moment - _ROUNDING_EPOCH).total_seconds()
+    return _ROUNDING_EPOCH + timedelta(seconds=math.ceil(seconds / step - 1e-9) * step)

@@ -23,3 +23,6 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # it turn it on (tests/campaigns/test_compliance_footer.py); the others read
 # the template's text as written.
 COMPLIANCE_FOOTER_OPT_OUT = ""
+# Tests run at any hour of the real clock: no quiet hours unless a test sets
+# them (the compliance tests do, through the `settings` fixture).
+QUIET_HOURS = "00:00-24:00"

@@ -20,6 +20,7 @@ from campaigns.admin.forms import CampaignForm, PreviewForm
 from campaigns.admin.retry import RetryFailedAdminMixin
 from campaigns.admin.test_send import SendTestAdminMixin
 from campaigns.authoring import presend, preview
+from campaigns.compliance import display, exemptions
 from campaigns.models import Campaign
 from contacts.models import AuditEvent
 from contacts.services.audit import record_audit
@@ -52,7 +53,14 @@ class CampaignAdmin(
     list_select_related = ("template",)
     search_fields = ("name",)
     filter_horizontal = ("lists",)
-    readonly_fields = ("status", "send_at", "created_by", "created_at", "updated_at")
+    readonly_fields = (
+        "status",
+        "send_at",
+        "quiet_hours_exemption",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
         (None, {"fields": ("name", "template", "purpose", "status")}),
         ("Audience", {"fields": ("lists", "seed_list")}),
@@ -62,6 +70,21 @@ class CampaignAdmin(
                 "fields": ("send_mode", "send_at_local", "send_time_zone", "send_at"),
                 "description": "Send when launched, or at a wall-clock time "
                 "in the chosen time zone (stored in UTC).",
+            },
+        ),
+        (
+            "Recipients' time zones and quiet hours",
+            {
+                "fields": (
+                    "send_in_local_time",
+                    "fallback_time_zone",
+                    "multi_zone_rule",
+                    "quiet_hours_exempt",
+                    "quiet_hours_exemption",
+                ),
+                "description": "Marketing messages arrive only within each "
+                "recipient's quiet-hours window (QUIET_HOURS, local time); "
+                "the others are held until their window opens.",
             },
         ),
         (
@@ -94,6 +117,10 @@ class CampaignAdmin(
         if local is None:
             return "when launched"
         return f"{local:%Y-%m-%d %H:%M} {obj.send_time_zone}"
+
+    @admin.display(description="exemption record")
+    def quiet_hours_exemption(self, obj: Campaign) -> str:
+        return exemptions.exemption_text(obj)
 
     @admin.display(description="preview")
     def preview_link(self, obj: Campaign) -> str:
@@ -262,6 +289,7 @@ class CampaignAdmin(
                 "sample_size": size,
                 "lists": list(campaign.lists.all()),
                 "presend": campaign.presend,
+                "zones": display.zone_summary(campaign.presend),
                 "can_launch": can_launch,
                 "allowed": transitions.allowed(campaign),
                 "presend_running": presend.check_in_progress(campaign),
@@ -318,3 +346,7 @@ class CampaignAdmin(
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        if "quiet_hours_exempt" in form.changed_data or (
+            not change and obj.quiet_hours_exempt
+        ):
+            exemptions.quiet_hours_exemption_changed(obj, request.user)

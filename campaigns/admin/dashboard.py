@@ -18,7 +18,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
-from campaigns.compliance import footer
+from campaigns.compliance import display, footer
 from campaigns.models import Campaign
 from campaigns.tracking import dashboard as data
 from campaigns.tracking import results_csv
@@ -106,6 +106,7 @@ class DashboardAdminMixin:
                 "replies_url": self._replies_url(request, campaign),
                 "can_export": self.can_export_results(request),
                 "footer_note": footer.frozen_note(campaign),
+                "quiet_hours_note": display.held_batches_note(campaign),
             },
         )
 

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns import counters, transitions
 from campaigns.admin.approval import approval_context
-from campaigns.compliance import drift
+from campaigns.compliance import display, drift
 from campaigns.dispatch import control, ingress, launching
 from campaigns.dispatch.batch_states import (
     BATCHES_SHOWN,
@@ -149,6 +149,15 @@ def dispatch_context(campaign: Campaign) -> dict:
             zone,
         ),
         "allowed": transitions.allowed(campaign),
+        "quiet_hours_note": display.held_batches_note(campaign),
+        "local_waves": display.wave_rows(
+            campaign,
+            ingress.Plan(
+                send_at=campaign.send_at, recipients=0, waves=ingress.waves_of(campaign)
+            ),
+        )
+        if display.shows_local_waves(campaign)
+        else None,
     }
 
 
@@ -302,6 +311,7 @@ class DispatchAdminMixin:
         campaign = self._campaign_for(request, pk, LAUNCH_PERM)
         if request.method == "POST":
             return self._launch(request, campaign)
+        waves = ingress.plan_for(campaign)
         return self._page(
             request,
             campaign,
@@ -310,7 +320,11 @@ class DispatchAdminMixin:
             problems=launching.launch_problems(campaign),
             presend=campaign.presend,
             plan=send_plan(campaign),
-            ingress=waves_context(ingress.plan_for(campaign), campaign.send_time_zone),
+            ingress=waves_context(waves, campaign.send_time_zone),
+            zones=display.zone_summary(campaign.presend),
+            local_waves=display.wave_rows(campaign, waves)
+            if display.shows_local_waves(campaign)
+            else None,
             lists=list(campaign.lists.all()),
             presend_at=when(campaign.presend_at, campaign.send_time_zone),
             drift=drift.audience_drift(campaign),
@@ -346,10 +360,16 @@ class DispatchAdminMixin:
             going = f"Its batches are scheduled at Sinch for {plan['send_time']}."
         waves = ingress.waves_of(campaign)
         if len(waves) > 1:
+            why = "Sinch's queue"
+            if display.shows_local_waves(campaign):
+                why = "recipients' local times, quiet hours, Sinch's queue"
             going += (
-                f" It goes in {len(waves)} waves (Sinch's queue), the last at "
-                f"{when(waves[-1].at, campaign.send_time_zone)}."
+                f" It goes in {len(waves)} waves ({why}), the last at "
+                f"{when(max(w.at for w in waves), campaign.send_time_zone)}."
             )
+        note = display.held_batches_note(campaign)
+        if note:
+            going += " " + note
         if not inline:
             going = (
                 "Its recipients are being frozen on a worker; then: "

@@ -119,6 +119,10 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
             "lists",
             "seed_list",
             "send_time_zone",
+            "send_in_local_time",
+            "fallback_time_zone",
+            "multi_zone_rule",
+            "quiet_hours_exempt",
             "channel",
             "channel_priority_order",
             "whatsapp_window_only",
@@ -141,6 +145,17 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
                 self.initial.setdefault(props.field_name(key), value)
         if self.unshown:
             self.fields[props.DROP_FIELD].widget = forms.CheckboxInput()
+        # A form posted without the rule (older clients, scripts) keeps the
+        # campaign's: unchanged, not an edit.
+        if (
+            self.is_bound
+            and "multi_zone_rule" in self.fields
+            and "multi_zone_rule" not in self.data
+        ):
+            self.data = self.data.copy()
+            self.data["multi_zone_rule"] = (
+                self.instance.multi_zone_rule or Campaign.MultiZoneRule.WEST
+            )
 
     def clean(self):
         data = super().clean()

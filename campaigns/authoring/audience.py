@@ -128,6 +128,7 @@ CONTACT_COLUMNS = (
 )
 
 LANGUAGE = CONTACT_COLUMNS.index("language")
+TIME_ZONE = CONTACT_COLUMNS.index("time_zone")
 IDENTITY, CONSENT, SUPPRESSED, CAPPED, FALLBACKS = (
     len(CONTACT_COLUMNS) + n for n in range(5)
 )

@@ -40,7 +40,7 @@ from campaigns.authoring.audience import (
     WARNING,
     PresendResult,
 )
-from campaigns.compliance import footer, frequency
+from campaigns.compliance import footer, frequency, send_times
 from campaigns.models import Campaign
 from contacts.models import ListMembership
 
@@ -83,6 +83,8 @@ def run_presend_check(
     """
     checker = audience.MemberChecker(campaign)
     result = checker.result
+    times = send_times.SendTimes(campaign)
+    when = send_times.SendPlanSummary()
     path = csv_path(campaign)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".csv.part")
@@ -90,7 +92,11 @@ def run_presend_check(
         writer = csv.writer(handle)
         writer.writerow(CSV_HEADER)
         for rows in audience.member_rows(campaign, chunk_size):
-            writer.writerows([checker.check(row) for row in rows])
+            checked = [checker.check(row) for row in rows]
+            for row, out in zip(rows, checked, strict=True):
+                if out[2] == audience.OK:
+                    when.add(times.of(row[audience.TIME_ZONE], out[1]))
+            writer.writerows(checked)
             if progress is not None:
                 progress(result.audience)
     os.replace(partial, path)
@@ -100,6 +106,7 @@ def run_presend_check(
     result.summary["footer"] = footer.presend_summary(
         campaign, checker.plan, checker.footer_tally
     )
+    result.summary["send_times"] = when.to_json()
     # update(), not save(): the check is not an edit (updated_at stays).
     campaign.presend = result.summary
     campaign.presend_at = timezone.now()

@@ -3,7 +3,8 @@
 `fingerprint` is the SHA-256 of both definitions in canonical JSON. Any change
 to what would be sent (the template's message and parameter sources, the
 campaign values, the channels and their properties, the purpose, the send
-time, the ttl) or to whom (the audience definition) changes it.
+time, the ttl, local-time sending and the quiet-hours exemption) or to whom
+(the audience definition) changes it.
 """
 
 import hashlib
@@ -28,7 +29,24 @@ def message_definition(campaign: Campaign) -> dict[str, Any]:
         "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
         "send_time_zone": campaign.send_time_zone,
         "ttl_seconds": campaign.ttl_seconds,
+        **_send_time_rules(campaign),
     }
+
+
+def _send_time_rules(campaign: Campaign) -> dict[str, Any]:
+    """When each recipient gets it (campaigns.compliance.send_times): only
+    what differs from the defaults, so approvals given before these fields
+    existed still match."""
+    rules: dict[str, Any] = {}
+    if campaign.send_in_local_time:
+        rules["send_in_local_time"] = True
+    if campaign.fallback_time_zone:
+        rules["fallback_time_zone"] = campaign.fallback_time_zone
+    if campaign.multi_zone_rule != Campaign.MultiZoneRule.WEST:
+        rules["multi_zone_rule"] = campaign.multi_zone_rule
+    if campaign.quiet_hours_exempt:
+        rules["quiet_hours_exempt"] = True
+    return rules
 
 
 def audience_definition(campaign: Campaign) -> dict[str, Any]:

@@ -16,11 +16,12 @@ from json.encoder import encode_basestring
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from campaigns import counters, transitions
 from campaigns.authoring import audience, channel_rules
+from campaigns.compliance import send_times
 from campaigns.dispatch import batch_request, cancellation, drain, ingress
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from config.lib.bulk import TableWriter
@@ -74,9 +75,10 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
         transitions.nobody_to_send(campaign, "Not sent: " + " ".join(refused))
         return f"campaign {campaign_id}: refused by the channels' rules"
     checker = audience.MemberChecker(campaign, render=False)
-    resume_after, sequence = _resume_point(campaign, checker)
-
     now = timezone.now()
+    times = send_times.SendTimes(campaign, now)
+    resume_after, sequence, skip, in_group = _resume_point(campaign, checker)
+
     # A campaign with fallback channels writes each recipient's fallback
     # identities too; a single-channel one leaves the column at its default.
     with_fallbacks = checker.fallback is not None
@@ -87,9 +89,10 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     writer = TableWriter(
         Recipient, columns, {"campaign_id": campaign.pk, "is_test": False}, now=now
     )
-    batch: Batch | None = None
+    # One batch being filled per send instant (send groups: local time, quiet
+    # hours), as [batch, size]; batches are numbered across groups.
+    filling: dict[datetime | None, list] = {}
     releases: set[datetime] = set()  # when held batches come due
-    size = 0
     dispatching = False
     pending, excluded = Recipient.Status.PENDING, Recipient.Status.EXCLUDED
     member_rows = audience.member_rows(campaign, chunk_size, start_after=resume_after)
@@ -98,6 +101,8 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
         sealed = []
         with transaction.atomic():
             for row in rows:
+                if skip and row[audience.ID] in skip:
+                    continue  # frozen for good before an interruption
                 contact_id, identity, status, reason = checker.check(row)[:4]
                 if status != audience.OK:
                     row_out = (
@@ -111,22 +116,21 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
                     )
                     out.append((*row_out, "[]") if with_fallbacks else row_out)
                     continue
-                if batch is None or size == wire.MAX_RECIPIENTS:
-                    if batch is not None:
-                        sealed.append((batch, size))
+                send_time = times.of(row[audience.TIME_ZONE], identity)
+                open_batch = filling.get(send_time.at)
+                if open_batch is None or open_batch[1] == wire.MAX_RECIPIENTS:
+                    if open_batch is not None:
+                        sealed.append(tuple(open_batch))
                     sequence += 1
-                    key = batch_request.new_metadata_key(campaign.pk, sequence)
-                    batch = Batch.objects.create(
-                        campaign=campaign,
-                        sequence=sequence,
-                        metadata_key=key,
-                        not_before=FILLING,
-                        wave_at=ingress.wave_for(campaign, sequence),
-                    )
-                    size = 0
+                    key = send_times.group_key(send_time.at)
+                    in_group[key] = in_group.get(key, 0) + 1
+                    open_batch = filling[send_time.at] = [
+                        _new_batch(campaign, sequence, send_time, in_group[key]),
+                        0,
+                    ]
                 row_out = (
-                    batch.pk,
-                    size,
+                    open_batch[0].pk,
+                    open_batch[1],
                     contact_id,
                     identity,
                     _values_json(checker.values),
@@ -136,7 +140,7 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
                 if with_fallbacks:
                     row_out += (_pairs_json(checker.fallbacks),)
                 out.append(row_out)
-                size += 1
+                open_batch[1] += 1
             writer.insert(out)
             ok = sum(1 for r in out if r[5] == pending)
             counters.add(campaign.pk, {pending: ok, excluded: len(out) - ok})
@@ -144,8 +148,8 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
         if due_now and not dispatching:
             drain.start(campaign.pk)  # submits sealed batches meanwhile
             dispatching = True
-    if batch is not None:
-        _seal(campaign, [(batch, size)], now, releases)
+    if filling:
+        _seal(campaign, [tuple(b) for b in filling.values()], now, releases)
     ingress.record_frozen(campaign)
 
     result = checker.result
@@ -201,12 +205,34 @@ def _seal(
     return due_now
 
 
-def _resume_point(campaign: Campaign, checker) -> tuple[int, int]:
+def _new_batch(campaign: Campaign, sequence: int, send_time, in_group: int) -> Batch:
+    """A batch being filled (not claimable), of `send_time`'s group, number
+    `in_group` in it: its wave's send time (campaigns.dispatch.ingress)."""
+    return Batch.objects.create(
+        campaign=campaign,
+        sequence=sequence,
+        metadata_key=batch_request.new_metadata_key(campaign.pk, sequence),
+        not_before=FILLING,
+        wave_at=ingress.wave_for(
+            campaign,
+            in_group,
+            send_times.group_key(send_time.at),
+            start=send_time.at,
+            rules=send_time.rules,
+        ),
+    )
+
+
+def _resume_point(campaign: Campaign, checker):
     """Clear what an interrupted freeze left unsealed; where to go on from.
 
-    Returns (the last contact id already frozen for good, the last batch
-    sequence). Sealed batches and every recipient up to their last contact
-    stay; the identities they hold count as used for the duplicate rule.
+    Returns (the contact id to go on after, the last batch sequence, the
+    contacts after it already frozen for good, the sealed batches per send
+    group). Sealed batches and their recipients stay; the identities they
+    hold count as used for the duplicate rule. Batches of several send
+    groups fill side by side, so an unsealed batch may hold contacts before
+    the last sealed one: the freeze goes on from the first of those, and
+    skips the contacts of sealed batches after it.
     """
     batches = Batch.objects.filter(campaign=campaign, is_test=False)
     unsealed = batches.filter(not_before=FILLING)
@@ -215,16 +241,29 @@ def _resume_point(campaign: Campaign, checker) -> tuple[int, int]:
         Recipient.objects.filter(batch__in=sealed).aggregate(n=Max("contact_id"))["n"]
         or 0
     )
+    first_unsealed = Recipient.objects.filter(batch__in=unsealed).aggregate(
+        n=Min("contact_id")
+    )["n"]
+    resume = last_contact
+    if first_unsealed is not None and first_unsealed <= last_contact:
+        resume = first_unsealed - 1
     with transaction.atomic():
-        Recipient.objects.filter(
-            campaign=campaign, is_test=False, contact_id__gt=last_contact
-        ).delete()
         Recipient.objects.filter(batch__in=unsealed).delete()
+        Recipient.objects.filter(
+            campaign=campaign, is_test=False, contact_id__gt=resume
+        ).exclude(batch__in=sealed).delete()
         unsealed.delete()
         if last_contact:
             counters.recount(campaign.pk)
         else:
             CampaignCount.objects.filter(campaign=campaign).delete()
+    skip: set[int] = set()
+    if resume < last_contact:
+        skip = set(
+            Recipient.objects.filter(
+                batch__in=sealed, contact_id__gt=resume
+            ).values_list("contact_id", flat=True)
+        )
     if last_contact:
         checker.remember(
             Recipient.objects.filter(campaign=campaign, is_test=False)
@@ -233,7 +272,21 @@ def _resume_point(campaign: Campaign, checker) -> tuple[int, int]:
             .iterator(chunk_size=10_000)
         )
     sequence = batches.aggregate(n=Max("sequence"))["n"] or 0
-    return last_contact, sequence
+    return resume, sequence, skip, _sealed_per_group(campaign, sealed)
+
+
+def _sealed_per_group(campaign: Campaign, sealed) -> dict[str, int]:
+    """How many batches of each send group an interrupted freeze sealed (a
+    batch's group is its wave's)."""
+    groups = {w.at: w.group for w in ingress.waves_of(campaign)}
+    counts: dict[str, int] = {}
+    for wave_at in sealed.values_list("wave_at", flat=True):
+        if wave_at is None:
+            key = send_times.NOW
+        else:
+            key = ingress.group_of(campaign, groups.get(wave_at, ""))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _values_json(values: dict[str, str]) -> str:

@@ -28,6 +28,8 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from campaigns.compliance import send_times
+from campaigns.compliance.quiet_hours import NO_RULES, Rules
 from campaigns.dispatch import in_flight
 from campaigns.models import Batch, Campaign
 from campaigns.models.states import ACTIVE
@@ -39,9 +41,7 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 def slot_of(moment: datetime) -> datetime:
     """The 5-minute mark Sinch rounds a send time up to."""
-    step = SLOT.total_seconds()
-    seconds = (moment - EPOCH).total_seconds()
-    return EPOCH + timedelta(seconds=math.ceil(seconds / step - 1e-9) * step)
+    return wire.rounded_send_after(moment)
 
 
 def drain_rate() -> float:
@@ -112,16 +112,24 @@ class Queue:
 
 @dataclass(frozen=True)
 class Wave:
+    """Batches sent at `at`; `group`: the send group (recipients of one send
+    instant, campaigns.compliance.send_times) they belong to ("": the
+    campaign's send time, as before send groups existed)."""
+
     at: datetime
     recipients: int
     batches: int
+    group: str = ""
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "at": self.at.isoformat(),
             "recipients": self.recipients,
             "batches": self.batches,
         }
+        if self.group:
+            data["group"] = self.group
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Wave":
@@ -129,6 +137,7 @@ class Wave:
             datetime.fromisoformat(data["at"]),
             int(data.get("recipients", 0)),
             int(data.get("batches", 0)),
+            str(data.get("group") or ""),
         )
 
 
@@ -165,13 +174,19 @@ def current_queue(
         limit=cap(),
     )
     since = now - timedelta(seconds=cap() / rate) - SLOT
-    campaigns = Campaign.objects.filter(status__in=ACTIVE, send_at__isnull=False)
+    # A campaign sent when launched has waves only for recipients held by
+    # quiet hours.
+    campaigns = Campaign.objects.filter(status__in=ACTIVE).exclude(
+        send_at__isnull=True, ingress_waves=[]
+    )
     if exclude is not None:
         campaigns = campaigns.exclude(pk=exclude)
     for send_at, waves, presend in campaigns.values_list(
         "send_at", "ingress_waves", "presend"
     ):
         planned = [Wave.from_json(w) for w in waves or []]
+        if not planned and send_at is None:
+            continue
         if not planned:  # launched before waves existed: all at its send time
             ok = (presend or {}).get("ok") or 0
             planned = [Wave(send_at, ok, math.ceil(ok / wire.MAX_RECIPIENTS))]
@@ -187,12 +202,16 @@ def plan_waves(
     queue: Queue,
     *,
     latest: datetime | None = None,
+    group: str = "",
+    rules: Rules = NO_RULES,
 ) -> Plan:
     """Lay `recipients` out in waves from `send_at` on, adding them to `queue`.
 
     Each wave takes the room left in its slot, in whole batches; the next is
-    tried once it has drained (at least one slot later). `latest`: no wave may
-    start after it (the plan then has a problem and stops).
+    tried once it has drained (at least one slot later), and never in the
+    quiet hours of its recipients (`rules`: it moves to the next slot they
+    allow). `latest`: no wave may start after it (the plan then has a
+    problem and stops). The waves are tagged with `group`.
     """
     plan = Plan(send_at=send_at, recipients=recipients)
     plan.room = queue.room_at(send_at)
@@ -206,41 +225,76 @@ def plan_waves(
             return plan
         fit = min(queue.room_at(slot) // wire.MAX_RECIPIENTS, batches_left)
         if fit == 0:
-            at = slot + SLOT
+            at = _allowed(slot + SLOT, rules)
             continue
         count = min(fit * wire.MAX_RECIPIENTS, left)
         queue.add(slot, count)
-        plan.waves.append(Wave(at if not plan.waves else slot, count, fit))
+        plan.waves.append(Wave(at if not plan.waves else slot, count, fit, group))
         left -= count
         batches_left -= fit
         plan.finish_at = queue.drained_by(slot)
-        at = slot + max(SLOT, timedelta(seconds=count / queue.rate))
+        at = _allowed(slot + max(SLOT, timedelta(seconds=count / queue.rate)), rules)
     return plan
 
 
-def latest_start(campaign: Campaign) -> datetime:
-    """No wave of the campaign may start after this."""
+def _allowed(at: datetime, rules: Rules) -> datetime:
+    """`at`, or the next slot quiet hours allow when it falls in them."""
+    if rules.always or rules.allows(slot_of(at)):
+        return at
+    return rules.next_allowed(at)
+
+
+def latest_start(campaign: Campaign, start: datetime | None = None) -> datetime:
+    """No wave of the campaign (of its group starting at `start`, default
+    the send time) may start after this."""
     spread = timedelta(hours=settings.SINCH_INGRESS_MAX_SPREAD_HOURS)
     if campaign.ttl_seconds:
         spread = min(spread, timedelta(seconds=campaign.ttl_seconds))
-    return campaign.send_at + spread
+    return (start or campaign.send_at) + spread
 
 
 def plan_for(campaign: Campaign, now: datetime | None = None) -> Plan | None:
-    """The waves a scheduled campaign would go in if launched now (None for a
-    campaign sent when launched: the in-flight cap paces it)."""
-    if campaign.send_at is None:
-        return None
+    """The waves the campaign would go in if launched now (None for a
+    campaign sent when launched with nobody held by quiet hours: the
+    in-flight cap paces it).
+
+    Each send group of the pre-send check (recipients of one send instant:
+    local time, quiet hours) is planned from its own instant on; a group
+    sent at once ("now") of a scheduled campaign from now on.
+    """
     now = now or timezone.now()
-    recipients = (campaign.presend or {}).get("ok") or 0
+    groups = send_times.stored_groups(campaign)
+    if groups is None:  # a check from before send groups: all at the send time
+        if campaign.send_at is None:
+            return None
+        ok = (campaign.presend or {}).get("ok") or 0
+        groups = [send_times.Group("", campaign.send_at, ok, NO_RULES)]
+    if campaign.send_at is None:
+        groups = [g for g in groups if g.at is not None]
+        if not groups:
+            return None
     queue = current_queue(now, exclude=campaign.pk)
-    plan = plan_waves(
-        recipients,
-        max(campaign.send_at, now),
-        queue,
-        latest=latest_start(campaign),
-    )
-    plan.send_at = campaign.send_at
+    plan = Plan(send_at=campaign.send_at or now, recipients=0)
+    for n, group in enumerate(sorted(groups, key=lambda g: g.at or now)):
+        start = max(group.at or now, now)
+        part = plan_waves(
+            group.recipients,
+            start,
+            queue,
+            latest=latest_start(campaign, start),
+            group=group.key,
+            rules=group.rules,
+        )
+        plan.recipients += group.recipients
+        plan.waves.extend(part.waves)
+        if n == 0:
+            plan.room = part.room
+        if part.finish_at and (
+            plan.finish_at is None or part.finish_at > plan.finish_at
+        ):
+            plan.finish_at = part.finish_at
+        if part.problem and not plan.problem:
+            plan.problem = part.problem
     return plan
 
 
@@ -267,44 +321,81 @@ def waves_of(campaign: Campaign) -> list[Wave]:
     return [Wave.from_json(w) for w in campaign.ingress_waves or []]
 
 
-def wave_for(campaign: Campaign, sequence: int) -> datetime | None:
-    """The send time of the campaign's batch number `sequence` (1, 2, ...):
-    its wave's, in order. A batch beyond the plan (the audience grew since
-    the pre-send check) gets the next slot with room, added to the plan."""
-    if campaign.send_at is None:
-        return None
+def wave_for(
+    campaign: Campaign,
+    sequence: int,
+    group: str = "",
+    *,
+    start: datetime | None = None,
+    rules: Rules = NO_RULES,
+) -> datetime | None:
+    """The send time of the campaign's batch number `sequence` (1, 2, ...)
+    of send group `group` ("": the campaign's send time; `start`: the
+    group's instant, None for "now"): its wave's, in order. A batch beyond
+    the plan (the audience grew, or the group is new since the pre-send
+    check) gets the next slot with room from `start` on that quiet hours
+    (`rules`) allow, added to the plan. None: sent at once."""
+    if campaign.send_at is None and start is None:
+        return None  # sent when launched: the in-flight cap paces it
+    default = group_of(campaign, "")
+    group = group or default
     waves = waves_of(campaign)
-    if not waves:
+    if not waves and group == default:
         return campaign.send_at
     seen = 0
     for wave in waves:
+        if group_of(campaign, wave.group) != group:
+            continue
         seen += wave.batches
         if sequence <= seen:
             return wave.at
-    return _extend(campaign, waves)
+    if start is None and group == default:
+        start = campaign.send_at
+    return _extend(campaign, waves, group, start, rules)
 
 
-def _extend(campaign: Campaign, waves: list[Wave]) -> datetime:
+def group_of(campaign: Campaign, group: str) -> str:
+    """A wave's group: its own, or (stored before groups) the send time's."""
+    if group:
+        return group
+    return campaign.send_at.isoformat() if campaign.send_at else send_times.NOW
+
+
+def _extend(
+    campaign: Campaign,
+    waves: list[Wave],
+    group: str,
+    start: datetime | None,
+    rules: Rules,
+) -> datetime:
     now = timezone.now()
     queue = current_queue(now, exclude=campaign.pk)
     for wave in waves:
         queue.add(wave.at, wave.recipients)
-    last = waves[-1]
-    start = max(last.at, now)
-    extra = plan_waves(wire.MAX_RECIPIENTS, start, queue).waves[0]
-    if slot_of(extra.at) == slot_of(last.at):
-        waves[-1] = Wave(last.at, last.recipients + extra.recipients, last.batches + 1)
+    mine = [w for w in waves if group_of(campaign, w.group) == group]
+    last = mine[-1] if mine else None
+    begin = max(last.at if last else (start or now), now)
+    extra = plan_waves(wire.MAX_RECIPIENTS, _allowed(begin, rules), queue, rules=rules)
+    extra_wave = extra.waves[0]
+    if last is not None and slot_of(extra_wave.at) == slot_of(last.at):
+        merged = Wave(
+            last.at, last.recipients + extra_wave.recipients, last.batches + 1
+        )
+        waves[waves.index(last)] = Wave(
+            merged.at, merged.recipients, merged.batches, last.group
+        )
         at = last.at
     else:
-        waves.append(Wave(slot_of(extra.at), extra.recipients, 1))
-        at = waves[-1].at
+        at = extra_wave.at if last is None else slot_of(extra_wave.at)
+        waves.append(Wave(at, extra_wave.recipients, 1, group))
     campaign.ingress_waves = [w.to_json() for w in waves]
     Campaign.objects.filter(pk=campaign.pk).update(ingress_waves=campaign.ingress_waves)
     return at
 
 
 def record_frozen(campaign: Campaign) -> None:
-    """After the freeze: each wave holds the recipients actually frozen."""
+    """After the freeze: each wave holds the recipients actually frozen (two
+    groups' waves at one time share its batches: the first keeps them)."""
     if not campaign.ingress_waves:
         return
     frozen = {
@@ -316,8 +407,8 @@ def record_frozen(campaign: Campaign) -> None:
     }
     waves = []
     for wave in waves_of(campaign):
-        n, batches = frozen.get(wave.at, (0, 0))
+        n, batches = frozen.pop(wave.at, (0, 0))
         if n:
-            waves.append(Wave(wave.at, n, batches))
+            waves.append(Wave(wave.at, n, batches, wave.group))
     campaign.ingress_waves = [w.to_json() for w in waves]
     Campaign.objects.filter(pk=campaign.pk).update(ingress_waves=campaign.ingress_waves)

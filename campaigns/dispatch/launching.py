@@ -63,7 +63,7 @@ def launch_problems(campaign: Campaign, now: datetime | None = None) -> list[str
     if moved is not None and moved.problem:
         problems.append(moved.problem)
     problems.extend(approvals.approval_problems(campaign))
-    if not problems and campaign.send_at is not None:
+    if not problems:
         plan = ingress.plan_for(campaign, now)
         if plan is not None and plan.problem:
             problems.append(plan.problem)

@@ -35,6 +35,11 @@ class Campaign(models.Model):
         CANCELLED = "CANCELLED", "Cancelled"
         FAILED = "FAILED", "Failed"
 
+    class MultiZoneRule(models.TextChoices):
+        WEST = "WEST", "the westernmost zone (nobody gets it early)"
+        EAST = "EAST", "the easternmost zone"
+        FALLBACK = "FALLBACK", "the campaign's fallback zone"
+
     class PresendState(models.TextChoices):
         NOT_RUN = "", "Not run"
         QUEUED = "QUEUED", "Queued"
@@ -80,6 +85,48 @@ class Campaign(models.Model):
         blank=True,
         validators=[validate_time_zone],
         help_text="IANA name, e.g. Europe/Berlin.",
+    )
+    send_in_local_time = models.BooleanField(
+        "send in each recipient's local time",
+        default=False,
+        help_text="Each recipient gets the message at the send time's "
+        "wall-clock time in their own time zone (e.g. 10:00 local for "
+        "everyone); the date and time are those of the send time in its zone.",
+    )
+    fallback_time_zone = models.CharField(
+        "recipients' fallback time zone",
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="For recipients whose zone is neither known nor inferable "
+        "from their number; empty: DEFAULT_RECIPIENT_TIME_ZONE, else the send "
+        "time zone, else UTC.",
+    )
+    multi_zone_rule = models.CharField(
+        "recipients in several zones",
+        max_length=8,
+        choices=MultiZoneRule.choices,
+        default=MultiZoneRule.WEST,
+        help_text="Which zone's local time applies when a number tells only "
+        "a country or area spanning several zones. Quiet hours still hold "
+        "in every one of them.",
+    )
+    quiet_hours_exempt = models.BooleanField(
+        "exempt from quiet hours",
+        default=False,
+        help_text="Transactional campaigns only: sent regardless of the "
+        "recipients' quiet hours (QUIET_HOURS). Setting or clearing it is audited.",
+    )
+    quiet_hours_exempted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    quiet_hours_exempted_at = models.DateTimeField(
+        null=True, blank=True, editable=False
     )
     ttl_seconds = models.PositiveBigIntegerField(
         "ttl (seconds)",
@@ -243,6 +290,8 @@ class Campaign(models.Model):
             ("sms_sender", self._sms_sender_errors),
             ("campaign_values", self._campaign_value_errors),
             ("whatsapp_window_only", self._window_errors),
+            ("quiet_hours_exempt", self._exemption_errors),
+            ("send_in_local_time", self._local_time_errors),
         ):
             messages = check()
             if messages:
@@ -307,6 +356,22 @@ class Campaign(models.Model):
                 "Only a transactional campaign may write to people within "
                 "WhatsApp's 24-hour window; a marketing message on WhatsApp "
                 "needs a WhatsApp template."
+            ]
+        return []
+
+    def _exemption_errors(self) -> list[str]:
+        if self.quiet_hours_exempt and self.purpose != Purpose.TRANSACTIONAL:
+            return [
+                "Only a transactional campaign may be exempted from quiet "
+                "hours; a marketing message waits for each recipient's window."
+            ]
+        return []
+
+    def _local_time_errors(self) -> list[str]:
+        if self.send_in_local_time and self.send_at is None:
+            return [
+                "Choose a send time: its wall-clock time is used in each "
+                "recipient's time zone."
             ]
         return []
 

@@ -147,4 +147,3 @@ def requeue_unapplied(states=REQUEUABLE) -> int:
     return WebhookEvent.objects.filter(state__in=states).update(
         state=WebhookEvent.State.NEW, error=""
     )
-

@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.lib.pagination import CappedCountPaginator
 from config.lib.redaction import mask_number
+from contacts import time_zones
 from contacts.admin.filters import (
     ChannelFilter,
     ConsentFilter,
@@ -80,11 +81,18 @@ class ContactAdmin(ReplaceIdentityViews, admin.ModelAdmin):
         ("first_name", "last_name"),
         "external_id",
         ("language", "time_zone"),
+        "recipient_time_zone",
         "attributes",
         "consent_history",
         ("created_at", "updated_at", "erased_at"),
     )
-    readonly_fields = ("consent_history", "created_at", "updated_at", "erased_at")
+    readonly_fields = (
+        "recipient_time_zone",
+        "consent_history",
+        "created_at",
+        "updated_at",
+        "erased_at",
+    )
     actions = ("add_to_list", "remove_from_list", "record_opt_out", "export_csv")
 
     def get_queryset(self, request):
@@ -126,6 +134,13 @@ class ContactAdmin(ReplaceIdentityViews, admin.ModelAdmin):
     def marketing_display(self, obj: Contact) -> str:
         states = {i.marketing_consent for i in obj.identities.all()}
         return ", ".join(ConsentState(s).label for s in sorted(states)) or "-"
+
+    @admin.display(description="zone for sends")
+    def recipient_time_zone(self, obj: Contact) -> str:
+        """Where quiet hours and local-time sends place this person."""
+        if obj.pk is None:
+            return "-"
+        return str(time_zones.zone_of_contact(obj))
 
     @admin.display(description="consent history")
     def consent_history(self, obj: Contact) -> str:
