@@ -163,7 +163,9 @@ LAYERS = (
         "campaigns.erasure",
         "config.lib",
     ),
-    ("campaigns.authoring",),
+    # The compliance guards are rules of the audience and the message, as
+    # authoring's are: the check, the freeze and the launch read them.
+    ("campaigns.authoring", "campaigns.compliance"),
     ("campaigns.dispatch",),
     ("campaigns.tracking",),
     ("campaigns.tasks", "campaigns.schedules", "campaigns.apps", "campaigns.admin"),
