@@ -1,7 +1,7 @@
 """Dispatch of a 1,000,000-recipient campaign: launch to every batch accepted.
 
     python bench/dispatch.py [--n 1000000] [--database sqlite|postgres]
-        [--workers 2] [--capped-share 0.1]
+        [--workers 2] [--capped-share 0.1] [--plain]
 
 Fills a fresh database with contacts (one SMS identity each, about 80 % opted
 in, the rest opted out or without consent, see admin_pages.fill) and keeps on
@@ -16,6 +16,19 @@ marketing campaigns, accepted by Sinch and delivered, reached 40 % and 10 % of
 the contacts (bench/_prior.py), so --capped-share (default 0.1) of them are
 over the cap; the lists then hold enough contacts for --n people to receive
 it besides those (--capped-share 0: no earlier campaigns).
+
+With the other compliance guards (the default; --plain sends at once to the
+New Jersey numbers of admin_pages.fill): the numbers spread over four
+countries and ten time zones, the campaign is sent at 10:00 tomorrow in each
+recipient's local time under quiet hours with one override (Japan from
+11:00), and the template has no opt-out wording, so the compliance footer is
+added (bench/_guards.py). Every batch then carries its group's send_after;
+Sinch's scheduling horizon is raised to 72 hours so that all are handed over
+at the launch. The check: every batch holds one send time, each wave's
+recipients are packed into whole batches, and nobody's send time falls in
+their quiet hours (checked on one recipient in ten against phonenumbers' and
+zoneinfo's own answers). Either way a Marketing user requests the launch and
+the Sender approves it first (four-eyes approval), untimed.
 
 The timed part runs as in production: a real `manage.py qcluster`
 (django-q2, ORM broker, DEBUG off; Q_WORKERS worker processes and
@@ -59,6 +72,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
+from _guards import approve, local_time_fields, quiet_hours_breaches, use_guard_settings
 from _prior import add_prior_marketing
 from admin_pages import fill
 
@@ -188,13 +202,14 @@ def start_simulator() -> tuple[subprocess.Popen, str]:
 # --- preparing the database ---------------------------------------------------
 
 
-def prepare(n: int, every: int) -> tuple[int, int, dict]:
+def prepare(n: int, every: int, guards: bool) -> tuple[int, int, dict]:
     """Fill, add the earlier campaigns that put one contact in `every` over
     the frequency cap (none when 0), keep on the lists exactly enough
     contacts for n opted-in ones within the cap, create the campaign and run
     the pre-send check. Returns (campaign id, sender id, facts)."""
     from django.contrib.auth.models import Group, User
     from django.db import connection
+    from django.utils import timezone
 
     from campaigns.authoring.presend import request_check
     from campaigns.models import Campaign, MessageTemplate, TemplateParameter
@@ -206,7 +221,7 @@ def prepare(n: int, every: int) -> tuple[int, int, dict]:
     within = (every - 1) / every if every else 1
     total = int(n / 0.8 / within * 1.01) + 1000
     common.say(f"filling {total:,} contacts")
-    fill(total)
+    fill(total, world=guards)
     add_prior_marketing(total, every)
     within_cap = "AND contact_id %% %s <> 0 " if every else ""
     with connection.cursor() as cur:
@@ -224,10 +239,10 @@ def prepare(n: int, every: int) -> tuple[int, int, dict]:
         "within the frequency cap"
     )
 
+    text = "Hi ${first_name}, ${offer} for ${tier} members this week only."
     template = MessageTemplate.objects.create(
         name="Spring sale",
-        text="Hi ${first_name}, ${offer} for ${tier} members this week only. "
-        "Reply STOP to opt out.",
+        text=text if guards else text + " Reply STOP to opt out.",
     )
     TemplateParameter.objects.filter(template=template, name="offer").update(
         source=TemplateParameter.Source.CAMPAIGN
@@ -236,7 +251,10 @@ def prepare(n: int, every: int) -> tuple[int, int, dict]:
         source=TemplateParameter.Source.ATTRIBUTE, attribute="tier", default="valued"
     )
     campaign = Campaign.objects.create(
-        name="Spring sale", template=template, campaign_values={"offer": "20% off"}
+        name="Spring sale",
+        template=template,
+        campaign_values={"offer": "20% off"},
+        **(local_time_fields(timezone.now()) if guards else {}),
     )
     campaign.lists.set(ContactList.objects.all())
     user = User.objects.create_user("sandra", password="pw", is_staff=True)
@@ -254,6 +272,7 @@ def prepare(n: int, every: int) -> tuple[int, int, dict]:
     )
     if summary.get("ok") != n:
         raise SystemExit(f"the pre-send check found {summary.get('ok')} ok, not {n}")
+    approve(campaign, user)
     return (
         campaign.pk,
         user.pk,
@@ -312,7 +331,8 @@ def driver(campaign_id: int, user_id: int) -> None:
                 common.say(f"{accepted} batches accepted at {elapsed:.1f} s")
             if accepted == total:
                 break
-            if status not in (Campaign.Status.SUBMITTING, Campaign.Status.SUBMITTED):
+            running = (Campaign.Status.SCHEDULED, Campaign.Status.SUBMITTING)
+            if status not in (*running, Campaign.Status.SUBMITTED):
                 raise SystemExit(f"the campaign is {status}")
             if elapsed > 3600:
                 raise SystemExit("dispatch did not finish in an hour")
@@ -339,9 +359,12 @@ def driver(campaign_id: int, user_id: int) -> None:
 # --- checks -------------------------------------------------------------------
 
 
-def verify(campaign_id: int, n: int, sim: dict, every: int) -> tuple[dict, list[str]]:
+def verify(
+    campaign_id: int, n: int, sim: dict, every: int, guards: bool
+) -> tuple[dict, list[str]]:
     """The database and what the simulator received, against each other."""
     from django.db import connection
+    from django.db.models import Count, Sum
 
     from campaigns.models import Batch, Campaign, Recipient
 
@@ -355,6 +378,19 @@ def verify(campaign_id: int, n: int, sim: dict, every: int) -> tuple[dict, list[
     facts["distinct_sinch_batch_ids"] = (
         batches.values("sinch_batch_id").distinct().count()
     )
+    # Each wave (send time) in whole batches but its last.
+    waves = list(
+        batches.values("send_after").annotate(n=Sum("size"), batches=Count("id"))
+    )
+    facts["waves"] = len(waves)
+    facts["batches_beyond_whole_waves"] = sum(
+        w["batches"] - -(-w["n"] // 1000) for w in waves
+    )
+    facts["batches_without_send_after"] = batches.filter(send_after=None).count()
+    if guards:
+        checked, breaches = quiet_hours_breaches(campaign_id)
+        facts["quiet_hours_checked"] = checked
+        facts["sent_in_quiet_hours"] = breaches
     rows = Recipient.objects.filter(campaign_id=campaign_id, is_test=False)
     facts["recipients_submitted"] = rows.filter(
         status=Recipient.Status.SUBMITTED
@@ -415,7 +451,7 @@ def verify(campaign_id: int, n: int, sim: dict, every: int) -> tuple[dict, list[
         "batch_keys_received_twice",
     ):
         facts[key] = sim[key]
-    expected = -(-n // 1000)
+    expected = sum(-(-w["n"] // 1000) for w in waves) if guards else -(-n // 1000)
     checks = {
         "batches": expected,
         "batches_accepted": expected,
@@ -433,7 +469,11 @@ def verify(campaign_id: int, n: int, sim: dict, every: int) -> tuple[dict, list[
         "batched_over_the_cap": 0,
         "sent_without_consent": 0,
         "campaign_status": "SUBMITTED",
+        "batches_beyond_whole_waves": 0,
     }
+    if guards:
+        checks["batches_without_send_after"] = 0
+        checks["sent_in_quiet_hours"] = 0
     for key, want in checks.items():
         if facts[key] != want:
             problems.append(f"{key} is {facts[key]}, expected {want}")
@@ -460,6 +500,11 @@ def main() -> None:
         default=0.1,
         help="share of the contacts over the frequency cap (0: no earlier campaigns)",
     )
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="sent at once, without the world-wide audience and the footer",
+    )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--simulator", type=int, help=argparse.SUPPRESS)
@@ -483,13 +528,15 @@ def main() -> None:
         os.environ[f"SINCH_{key}"] = ""  # the bench always talks to the simulator
     os.environ["PRESEND_INLINE_RECIPIENTS"] = str(10**9)  # checked here, inline
     os.environ["Q_WORKERS"] = os.environ["DISPATCH_CONCURRENCY"] = str(args.workers)
+    if not args.plain:
+        use_guard_settings()
     sim_process, sim_url = start_simulator()
     os.environ["SINCH_BATCH_API_URL"] = sim_url
     os.environ["SINCH_AUTH_URL"] = sim_url
     try:
         common.setup_django(url, media, debug=False)
         every = round(1 / args.capped_share) if args.capped_share else 0
-        campaign_id, user_id, facts = prepare(args.n, every)
+        campaign_id, user_id, facts = prepare(args.n, every, not args.plain)
         from django.db import connections
 
         connections.close_all()
@@ -506,7 +553,7 @@ def main() -> None:
         timed = json.loads(measured.stdout.strip().splitlines()[-1])
         common.say(f"run: {json.dumps(timed)}")
         sim = requests.get(sim_url + BENCH_PATH, timeout=600).json()
-        found, problems = verify(campaign_id, args.n, sim, every)
+        found, problems = verify(campaign_id, args.n, sim, every, not args.plain)
         for problem in problems:
             common.say(f"WRONG: {problem}")
         wall = timed["launch_to_accepted_s"]
@@ -522,6 +569,7 @@ def main() -> None:
             "dispatch_s": round(timed["dispatch_s"], 2),
             "presend_s": facts["presend_s"],
             "capped_share": args.capped_share,
+            "guards": not args.plain,
             "audience": facts["audience"],
             "cpu_s": round(measured.cpu_s, 1),
             "simulator_cpu_s": round(sim_cpu, 1),

@@ -1,7 +1,7 @@
 """Pre-send check of a 1,000,000-recipient audience.
 
     python bench/presend_check.py [--n 1000000] [--database sqlite|postgres]
-        [--capped-share 0.1]
+        [--capped-share 0.1] [--plain]
 
 Fills a fresh database with N contacts (one SMS identity each, 80 % opted in,
 the rest opted out or without consent; half on each of two lists), creates a
@@ -18,6 +18,13 @@ marketing campaigns, accepted by Sinch and delivered, reached 40 % and 10 % of
 the contacts (bench/_prior.py), so --capped-share (default 0.1) of the
 audience is over the cap and excluded; --capped-share 0 runs without them.
 
+With the other compliance guards (the default; --plain leaves them out): the
+numbers spread over four countries and ten time zones (admin_pages.fill with
+world=True), the campaign is sent at 10:00 in each recipient's local time
+under quiet hours (bench/_guards.py), and the template has no opt-out wording
+of its own, so the compliance footer is added to every message. The check's
+time zones must then account for every recipient in at least 8 zones.
+
 Target (design §8): <= 30 s and peak RSS <= 300 MB for 1,000,000 recipients.
 """
 
@@ -31,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
+from _guards import local_time_fields, use_guard_settings, zone_problems
 from _prior import add_prior_marketing, is_capped
 from admin_pages import fill
 
@@ -38,18 +46,21 @@ TARGET_WALL_S = 30
 TARGET_PEAK_RSS_MB = 300
 
 
-def prepare(n: int, every: int) -> int:
+def prepare(n: int, every: int, guards: bool) -> int:
     """Fill the database, add the earlier campaigns of one contact in `every`
-    over the cap (none when 0), create the campaign; return its id."""
+    over the cap (none when 0), create the campaign (sent in local time,
+    with the footer, when `guards`); return its id."""
+    from django.utils import timezone
+
     from campaigns.models import Campaign, MessageTemplate, TemplateParameter
     from contacts.models import ContactList
 
-    fill(n)
+    fill(n, world=guards)
     add_prior_marketing(n, every)
+    text = "Hi ${first_name}, ${offer} for ${tier} members this week only."
     template = MessageTemplate.objects.create(
         name="Spring sale",
-        text="Hi ${first_name}, ${offer} for ${tier} members this week only. "
-        "Reply STOP to opt out.",
+        text=text if guards else text + " Reply STOP to opt out.",
     )
     TemplateParameter.objects.filter(template=template, name="offer").update(
         source=TemplateParameter.Source.CAMPAIGN
@@ -58,7 +69,10 @@ def prepare(n: int, every: int) -> int:
         source=TemplateParameter.Source.ATTRIBUTE, attribute="tier", default="valued"
     )
     campaign = Campaign.objects.create(
-        name="Spring sale", template=template, campaign_values={"offer": "20% off"}
+        name="Spring sale",
+        template=template,
+        campaign_values={"offer": "20% off"},
+        **(local_time_fields(timezone.now()) if guards else {}),
     )
     campaign.lists.set(ContactList.objects.all())
     return campaign.pk
@@ -90,6 +104,8 @@ def child(campaign_id: int) -> None:
                 "frequency_cap_excluded": (summary.get("frequency_cap") or {}).get(
                     "excluded"
                 ),
+                "send_times": summary.get("send_times"),
+                "footer": (summary.get("footer") or {}).get("note"),
                 "histogram": summary.get("histogram"),
                 "time": summary.get("time"),
                 "cost": summary.get("cost"),
@@ -108,6 +124,11 @@ def main() -> None:
         default=0.1,
         help="share of the audience over the frequency cap (0: no earlier campaigns)",
     )
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="without local-time sending, the world-wide audience and the footer",
+    )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -120,11 +141,13 @@ def main() -> None:
     name = f"bench_presend_{os.getpid()}"
     url = common.fresh_database(args.database, name, folder)
     media = os.path.join(folder, "media")
+    if not args.plain:
+        use_guard_settings()
     try:
         common.setup_django(url, media)
         common.say(f"filling {args.n:,} contacts ({args.database})")
         every = round(1 / args.capped_share) if args.capped_share else 0
-        campaign_id = prepare(args.n, every)
+        campaign_id = prepare(args.n, every, guards=not args.plain)
         from django.db import connections
 
         connections.close_all()
@@ -142,8 +165,11 @@ def main() -> None:
         if measured.returncode != 0:
             raise SystemExit(f"the check failed (exit {measured.returncode})")
         found = json.loads(measured.stdout.strip().splitlines()[-1])
+        send_times = found.pop("send_times") or {}
         common.say(f"check: {json.dumps(found, ensure_ascii=False)}")
         problems = verify(args.n, found, media, campaign_id, every)
+        if not args.plain:
+            problems += zone_problems({"send_times": send_times}, found["ok"], 8)
         for problem in problems:
             common.say(f"WRONG: {problem}")
         result = {
@@ -156,6 +182,9 @@ def main() -> None:
             "excluded": found["excluded"],
             "excluded_by_frequency_cap": found["frequency_cap_excluded"],
             "capped_share": args.capped_share,
+            "guards": not args.plain,
+            "time_zones": len(send_times.get("zones") or {}),
+            "held_by_quiet_hours": send_times.get("held"),
             "database": args.database,
             "correct": not problems,
             "meets_target": (
