@@ -71,6 +71,9 @@ def _base_env(database_url: str, folder: str) -> dict[str, str]:
         SINCH_WEBHOOK_SECRET=WEBHOOK_SECRET,
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
+        # These tests run at any hour of the real clock: no quiet hours (as
+        # in tests/settings.py); the quiet-hours tests hold their own.
+        QUIET_HOURS="00:00-24:00",
     )
     return env
 
