@@ -223,7 +223,10 @@ def _with_suppression(rows: list[tuple], campaign, erased_among, cap) -> list[tu
     yes = ConsentState.OPTED_IN
     ok = (r[IDENTITY] for r in rows if r[CONSENT] == yes and not r[ERASED_AT])
     erased = erased_among(campaign.channel, ok)
-    over = cap.over([r[ID] for r in rows]) if cap is not None else {}
+    over = {}
+    if cap is not None and cap.active:
+        where = {r[ID]: (r[TIME_ZONE], r[IDENTITY]) for r in rows}
+        over = cap.over(list(where), where)
     if not fallbacks.fallback_channels(campaign):
         return [(*row, row[IDENTITY] in erased, over.get(row[ID])) for row in rows]
     found = fallbacks.candidates(campaign, [r[ID] for r in rows], erased_among)

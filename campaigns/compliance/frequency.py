@@ -15,6 +15,10 @@ marketing campaigns that Sinch accepted:
 - each message counts at its send time: the batch's `send_after` when it was
   scheduled, else when Sinch accepted it; scheduled messages after the send
   time count as well as earlier ones;
+- this campaign's message counts at the recipient's own send time: sent in
+  each recipient's local time or held by quiet hours, it may reach Tokyo a
+  day before New York (campaigns.compliance.send_times), and the rolling day
+  is checked around the time it reaches each of them;
 - transactional campaigns neither count nor are capped; a campaign exempted
   by a Compliance user (campaigns.compliance.cap_exemption) is not capped
   but its messages count for the others; a retry of failed recipients
@@ -29,7 +33,7 @@ recipient table's (contact, batch) index).
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +41,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from campaigns.compliance import send_times as send_times_of
 from campaigns.compliance.cap_rules import CapRule, parse_cap
 from campaigns.models import Batch, Campaign, Recipient
 from contacts.models import Purpose
@@ -48,6 +53,10 @@ COUNTED = (R.SUBMITTED, R.QUEUED_ON_CHANNEL, R.DELIVERED, R.READ, R.FAILED)
 # Batch ids listed in the per-chunk query, at most (SQLite takes 32,766
 # parameters); beyond, the chunk's recipients are filtered here instead.
 MAX_LISTED = 20_000
+# How far a recipient's own send time may be from the campaign's: a local
+# time is at most about a day off, and quiet hours (with a holiday or two)
+# hold a recipient for at most a few days.
+SPREAD = timedelta(days=4)
 KEY_PREFIX = "frequency_cap:"
 REASON_PREFIX = "frequency cap:"
 
@@ -78,7 +87,11 @@ def cap_for(campaign: Campaign, now: datetime | None = None) -> "CapCheck | None
     """The cap the campaign's members are held to, or None (not capped)."""
     if not is_capped(campaign):
         return None
-    return CapCheck(campaign, configured_rules(), send_time(campaign, now))
+    at = send_time(campaign, now)
+    per_recipient = send_times_of.SendTimes(campaign, now)
+    if not (campaign.send_in_local_time or per_recipient.quiet):
+        per_recipient = None  # everyone at `at`
+    return CapCheck(campaign, configured_rules(), at, per_recipient)
 
 
 class CapCheck:
@@ -90,10 +103,20 @@ class CapCheck:
     recipients of those batches, by the (contact, batch) index.
     """
 
-    def __init__(self, campaign: Campaign, rules: Sequence[CapRule], at: datetime):
+    def __init__(
+        self,
+        campaign: Campaign,
+        rules: Sequence[CapRule],
+        at: datetime,
+        send_times: "send_times_of.SendTimes | None" = None,
+    ):
+        """`send_times`: each recipient's own send time (None: all at `at`)."""
         self.rules = list(rules)
         self.at = at
+        self.send_times = send_times
         reach = max(rule.length for rule in self.rules)
+        if send_times is not None:
+            reach += SPREAD
         self.since, self.until = at - reach, at + reach
         self.own = _own_campaigns(campaign)
         self.batches: dict[int, datetime] = dict(
@@ -114,9 +137,15 @@ class CapCheck:
         """Whether any other marketing message was sent near `at`."""
         return bool(self.batches)
 
-    def over(self, contact_ids: Sequence[int]) -> dict[int, CapRule]:
+    def over(
+        self,
+        contact_ids: Sequence[int],
+        where: dict[int, tuple[str | None, str | None]] | None = None,
+    ) -> dict[int, CapRule]:
         """{contact id: the first rule a message would break} for the given
-        contacts (in any order); one query, none when nothing is near."""
+        contacts (in any order); one query, none when nothing is near.
+        `where`: {contact id: (the contact's time zone, its identity)}, for
+        each recipient's own send time."""
         if not self.batches or not contact_ids:
             return {}
         low, high = min(contact_ids), max(contact_ids)
@@ -135,11 +164,19 @@ class CapCheck:
                 times[contact_id].append(self.batches[batch_id])
         found = {}
         for contact_id, sent in times.items():
+            at = self._time_of(contact_id, where)
             for rule in self.rules:
-                if rule.is_broken_by(sent, self.at):
+                if rule.is_broken_by(sent, at):
                     found[contact_id] = rule
                     break
         return found
+
+    def _time_of(self, contact_id: int, where) -> datetime:
+        """When this campaign's message reaches the contact."""
+        if self.send_times is None or not where or contact_id not in where:
+            return self.at
+        own = self.send_times.of(*where[contact_id]).at
+        return self.at if own is None else max(own, self.at - SPREAD)
 
 
 def _own_campaigns(campaign: Campaign) -> list[int]:

@@ -277,3 +277,33 @@ def test_the_cap_reads_each_chunk_of_members_with_one_query(
     with django_assert_num_queries(3 + 4 * 3):
         result = presend.run_presend_check(spring, chunk_size=12)
     assert (result.ok, result.excluded) == (3, 30)
+
+
+def test_a_local_time_send_is_capped_around_the_time_it_reaches_each_person(
+    make_audience, make_template, make_campaign, message_sent
+):
+    """10:00 local reaches Tokyo 8 hours before Berlin and New York 6 hours
+    after: the rolling day is checked around each person's own 10:00."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    day = (timezone.now() + timedelta(days=3)).astimezone(ZoneInfo("Europe/Berlin"))
+
+    def ten_local(zone: str) -> datetime:
+        return datetime.combine(day.date(), time(10), tzinfo=ZoneInfo(zone))
+
+    people = make_audience("World", {"+819012345678": "Aiko", "+12125550100": "Nora"})
+    campaign = make_campaign(
+        make_template("Local", "Hi ${first_name}!"),
+        [people],
+        "At ten everywhere",
+        send_at=ten_local("Europe/Berlin"),
+        send_time_zone="Europe/Berlin",
+        send_in_local_time=True,
+    )
+    # 22 hours before Aiko's 10:00, 30 hours before Berlin's.
+    message_sent(person("Aiko"), ten_local("Asia/Tokyo") - timedelta(hours=22))
+    # 25 hours before Nora's 10:00, 19 hours before Berlin's.
+    message_sent(person("Nora"), ten_local("America/New_York") - timedelta(hours=25))
+
+    assert reasons(campaign) == {"Aiko": DAY_RULE, "Nora": ""}
