@@ -39,7 +39,8 @@ from contacts.time_zones import RecipientZone, ZoneFinder
 
 Rule = Campaign.MultiZoneRule
 # Characters of an identity that decide its answer: "+" and the digits the
-# time-zone data, the country lookup and prefix overrides read.
+# time-zone data, the country lookup and prefix overrides read (the country of
+# a shared calling code is looked up once per such prefix, on a whole number).
 KEY_CHARS = 1 + TIMEZONE_LONGEST_PREFIX
 
 
@@ -91,7 +92,12 @@ class SendTimes:
         key = (contact_zone or "", identity[:KEY_CHARS] if identity[:1] == "+" else "")
         found = self._by_key.get(key)
         if found is None:
-            found = self._by_key[key] = self._compute(*key)
+            # Computed from the whole number: the country of a calling code
+            # several countries share (+1, +44) is known only from a valid
+            # number, never from its first digits; the key still decides it.
+            found = self._by_key[key] = self._compute(
+                key[0], identity if key[1] else ""
+            )
         return found
 
     def _compute(self, contact_zone: str, prefix: str) -> SendTime:

@@ -10,6 +10,7 @@ from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
 from campaigns.compliance import quiet_hours
+from campaigns.compliance.send_times import SendTimes
 from contacts.time_zones import RecipientZone, ZoneFinder
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -212,3 +213,27 @@ def test_a_wave_pushed_out_by_sinchs_queue_never_lands_in_quiet_hours(
         (w.at.astimezone(BERLIN).strftime("%d %H:%M"), w.recipients) for w in plan.waves
     ] == [("10 20:40", 3), ("10 20:50", 3), ("11 08:00", 3)]
     assert {w.group for w in plan.waves} == {"g"}
+
+
+def test_country_rules_reach_numbers_of_a_calling_code_several_countries_share(
+    settings, make_campaign
+):
+    # +1 (US, Canada, ...) and +44 (GB, Jersey, ...) tell the country only
+    # from a whole number: a US holiday and a GB window still apply.
+    settings.QUIET_HOURS_HOLIDAYS = "US=2026-07-04"
+    settings.QUIET_HOURS_OVERRIDES = "GB=11:00-21:00"
+    campaign = make_campaign(send_at=datetime(2026, 7, 4, 14, 0, tzinfo=UTC))
+    times = SendTimes(campaign, now=datetime(2026, 7, 1, tzinfo=UTC))
+
+    new_york = times.of("", "+12125550101")
+    assert new_york.held
+    assert new_york.at.astimezone(NEW_YORK) == local("2026-07-05 08:00", NEW_YORK)
+    london = times.of("", "+442079460101")  # 15:00 in London: inside 11-21
+    assert not london.held
+    assert london.at == datetime(2026, 7, 4, 14, 0, tzinfo=UTC)
+    early = make_campaign(send_at=datetime(2026, 7, 3, 9, 0, tzinfo=UTC))
+    london = SendTimes(early, now=datetime(2026, 7, 1, tzinfo=UTC)).of(
+        "", "+442079460101"
+    )  # 10:00 in London: its window opens at 11:00
+    assert london.held
+    assert london.at == datetime(2026, 7, 3, 10, 0, tzinfo=UTC)
