@@ -114,6 +114,35 @@ def calling_code(digits: str) -> str:
     return ""
 
 
+@cache
+def _data_stems() -> frozenset[str]:
+    """Every proper prefix of a key of the time-zone data ("" included)."""
+    return frozenset(key[:n] for key in TIMEZONE_DATA for n in range(len(key)))
+
+
+def deciding_digits(digits: str, stems: frozenset[str] = frozenset()) -> str:
+    """The leading digits of a number that decide its zones and its country
+    (and, with `stems` holding the proper prefixes of other prefix keys, e.g.
+    quiet-hours overrides, which of those apply): no key of the time-zone
+    data starts with them and is longer. +1 201 200 0001 and +1 201 250 0000
+    share "1201" (New Jersey's area code decides both the zone and the US)."""
+    code = calling_code(digits)
+    if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(code or 0), ())) > 1:
+        length = NANP_COUNTRY_DIGITS if code == "1" else TIMEZONE_LONGEST_PREFIX
+    else:
+        length = len(code)
+    data = _data_stems()
+    # A longer data key that starts with the number starts with every
+    # shorter part of it too: the first part that is no stem decides.
+    while length < len(digits) and is_stem(digits[:length], data, stems):
+        length += 1
+    return digits[:length]
+
+
+def is_stem(part: str, data: frozenset[str], stems: frozenset[str]) -> bool:
+    return part in data or part in stems
+
+
 def default_fallback_zone(send_time_zone: str = "") -> str:
     """DEFAULT_RECIPIENT_TIME_ZONE, else `send_time_zone`, else UTC."""
     for name in (settings.DEFAULT_RECIPIENT_TIME_ZONE, send_time_zone):

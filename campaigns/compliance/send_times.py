@@ -83,6 +83,14 @@ class SendTimes:
             self.local_wall = campaign.local_send_time
         self.reference = campaign.send_at or self.now
         self._by_key: dict[tuple[str, str], SendTime] = {}
+        self._by_deciding: dict[tuple[str, str], SendTime] = {}
+        # Proper prefixes of the quiet-hours prefix overrides (+1305: "1",
+        # "13", "130"): a number starting so needs more digits to decide.
+        self.stems = frozenset(
+            prefix[:n]
+            for prefix in (quiet_hours.policy().by_prefix if self.quiet else ())
+            for n in range(len(prefix))
+        )
         self._by_zone: dict[tuple, SendTime] = {}
 
     def of(self, contact_zone: str | None, identity: str | None) -> SendTime:
@@ -92,12 +100,22 @@ class SendTimes:
         key = (contact_zone or "", identity[:KEY_CHARS] if identity[:1] == "+" else "")
         found = self._by_key.get(key)
         if found is None:
-            # Computed from the whole number: the country of a calling code
-            # several countries share (+1, +44) is known only from a valid
-            # number, never from its first digits; the key still decides it.
-            found = self._by_key[key] = self._compute(
-                key[0], identity if key[1] else ""
+            # Numbers sharing the digits that decide the answer (often just
+            # the area code) share one computation.
+            deciding = (
+                key[0],
+                (zone_data.deciding_digits(key[1][1:], self.stems) if key[1] else ""),
             )
+            found = self._by_deciding.get(deciding)
+            if found is None:
+                # Computed from the whole number: the country of a calling
+                # code several countries share (+1, +44) is known only from a
+                # valid number, never from its first digits; the key still
+                # decides it.
+                found = self._by_deciding[deciding] = self._compute(
+                    key[0], identity if key[1] else ""
+                )
+            self._by_key[key] = found
         return found
 
     def _compute(self, contact_zone: str, prefix: str) -> SendTime:

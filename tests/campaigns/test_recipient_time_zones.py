@@ -133,6 +133,41 @@ def test_numbers_are_not_parsed_one_by_one(monkeypatch):
     assert len(calls) == 1  # +1 312: US, once for the area code
 
 
+def test_numbers_of_one_area_code_share_one_send_time_computation(
+    make_campaign, settings, monkeypatch
+):
+    """The answer depends on the digits the zone data, the country and the
+    quiet-hours prefixes read: +1 312 numbers share one, unless an override
+    names a longer prefix, which then decides for its numbers."""
+    settings.QUIET_HOURS = "08:00-21:00"
+    settings.QUIET_HOURS_OVERRIDES = "+131255501=09:00-20:00"
+    computed = []
+    real = send_times.SendTimes._compute
+
+    def compute(self, *args):
+        computed.append(args)
+        return real(self, *args)
+
+    monkeypatch.setattr(send_times.SendTimes, "_compute", compute)
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    numbers = range(5550000, 5560000, 7)  # +1 312 555 0000 to 555 9999
+    settings.QUIET_HOURS_OVERRIDES = ""
+    times = send_times.SendTimes(make_campaign(), now)
+    plain = {times.of("", f"+1312{n:07d}") for n in numbers}
+    assert (len(computed), len(plain)) == (1, 1)  # the area code decides
+
+    computed.clear()
+    settings.QUIET_HOURS_OVERRIDES = "+131255501=09:00-20:00"
+    times = send_times.SendTimes(make_campaign(), now)
+    found = {n: times.of("", f"+1312{n:07d}") for n in numbers}
+    # Up to the override's nine digits: 555 00 .. 555 09, then 5551 .. 5559.
+    assert len(computed) == 19
+    inside = {found[n].rules for n in numbers if 5550100 <= n < 5550200}
+    outside = {found[n].rules for n in numbers if not 5550100 <= n < 5550200}
+    assert len(inside) == len(outside) == 1
+    assert inside != outside
+
+
 def test_the_contact_page_shows_the_zone_and_where_it_came_from(
     client, compliance_admin, make_contact
 ):
