@@ -18,6 +18,8 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
+from campaigns.admin.approval import approval_context
+from campaigns.admin.dispatch import launched_local_waves
 from campaigns.compliance import display, footer
 from campaigns.models import Campaign
 from campaigns.tracking import dashboard as data
@@ -107,6 +109,8 @@ class DashboardAdminMixin:
                 "can_export": self.can_export_results(request),
                 "footer_note": footer.frozen_note(campaign),
                 "quiet_hours_note": display.held_batches_note(campaign),
+                "local_waves": launched_local_waves(campaign),
+                "approval": approval_context(campaign),
             },
         )
 

@@ -37,6 +37,7 @@ from campaigns.dispatch.batch_states import (
     batch_counts,
     batch_description,
     batch_state,
+    local_send,
     replacement_notes,
     send_plan,
     state_filters,
@@ -100,20 +101,22 @@ def dispatch_context(campaign: Campaign) -> dict:
     if campaign.message_snapshot:
         message = "\n".join(strings(campaign.message_snapshot.get("message", {})))
     total = sum(n for n, _ in counts.values())
-    scheduled_for = (
-        Batch.objects.filter(
-            state_filters(now)["scheduled"], campaign=campaign, is_test=False
-        )
-        .order_by("send_after")
-        .values_list("send_after", flat=True)
-        .first()
-    )
+    scheduled = Batch.objects.filter(
+        state_filters(now)["scheduled"], campaign=campaign, is_test=False
+    ).values_list("send_after", flat=True)
+    scheduled_for = scheduled.order_by("send_after").first()
+    # Waves at several times (local-time sends, quiet hours): the last one too.
+    scheduled_last = scheduled.order_by("-send_after").first()
     receipt_at = None
     if campaign.cancel_receipt and campaign.cancel_receipt.get("at"):
         receipt_at = when(datetime.fromisoformat(campaign.cancel_receipt["at"]), zone)
     return {
         "status_note": status_note(campaign, counts, zone, now),
         "sinch_sends_at": when(scheduled_for, zone),
+        "sinch_last_at": when(scheduled_last, zone)
+        if scheduled_last != scheduled_for
+        else "",
+        "local_send": local_send(campaign),
         "receipt_at": receipt_at,
         "now": now,
         "zone": zone,
@@ -150,15 +153,18 @@ def dispatch_context(campaign: Campaign) -> dict:
         ),
         "allowed": transitions.allowed(campaign),
         "quiet_hours_note": display.held_batches_note(campaign),
-        "local_waves": display.wave_rows(
-            campaign,
-            ingress.Plan(
-                send_at=campaign.send_at, recipients=0, waves=ingress.waves_of(campaign)
-            ),
-        )
-        if display.shows_local_waves(campaign)
-        else None,
+        "local_waves": launched_local_waves(campaign),
     }
+
+
+def launched_local_waves(campaign: Campaign) -> list[dict] | None:
+    """A launched campaign's waves by zone (campaign page, dashboard), or None
+    when it goes at one instant."""
+    if not display.shows_local_waves(campaign):
+        return None
+    waves = ingress.waves_of(campaign)
+    plan = ingress.Plan(send_at=campaign.send_at, recipients=0, waves=waves)
+    return display.wave_rows(campaign, plan)
 
 
 # --- the changelist ---------------------------------------------------------
@@ -349,22 +355,27 @@ class DispatchAdminMixin:
             return redirect("admin:campaigns_campaign_launch", campaign.pk)
         campaign.refresh_from_db()
         plan = send_plan(campaign)
+        target = plan["send_time"]
+        if plan["local"]:
+            target = f"{plan['local']} in each recipient's own time zone"
         if plan["mode"] == "now":
             going = "Its batches are being submitted to Sinch now."
         elif plan["mode"] == "held":
             going = (
                 f"Its batches are held here until {plan['hold_until']}, then "
-                f"scheduled at Sinch for {plan['send_time']}."
+                f"scheduled at Sinch for {target}."
             )
         else:
-            going = f"Its batches are scheduled at Sinch for {plan['send_time']}."
+            going = f"Its batches are scheduled at Sinch for {target}."
         waves = ingress.waves_of(campaign)
         if len(waves) > 1:
             why = "Sinch's queue"
             if display.shows_local_waves(campaign):
                 why = "recipients' local times, quiet hours, Sinch's queue"
             going += (
-                f" It goes in {len(waves)} waves ({why}), the last at "
+                f" It goes in {len(waves)} waves ({why}), the first at "
+                f"{when(min(w.at for w in waves), campaign.send_time_zone)}, "
+                f"the last at "
                 f"{when(max(w.at for w in waves), campaign.send_time_zone)}."
             )
         note = display.held_batches_note(campaign)

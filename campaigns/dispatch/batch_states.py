@@ -292,7 +292,9 @@ def status_note(campaign: Campaign, counts: dict, zone: str, now: datetime) -> s
 
 
 def send_plan(campaign: Campaign, now: datetime | None = None) -> dict:
-    """When the campaign goes, and how: now, scheduled at Sinch, or held here."""
+    """When the campaign goes, and how: now, scheduled at Sinch, or held here;
+    `local`: "10:00 on 2026-12-05" when it goes at that time in each
+    recipient's own zone ("" otherwise)."""
     now = now or timezone.now()
     zone = campaign.send_time_zone
     hold = freeze.hold_until(campaign)
@@ -304,6 +306,7 @@ def send_plan(campaign: Campaign, now: datetime | None = None) -> dict:
         mode = "scheduled"
     return {
         "mode": mode,
+        "local": local_send(campaign),
         "send_time": when(campaign.send_at, zone),
         "hold_until": when(hold, zone),
         "ahead": duration(freeze.schedule_horizon()),
@@ -311,6 +314,15 @@ def send_plan(campaign: Campaign, now: datetime | None = None) -> dict:
             timedelta(seconds=settings.SCHEDULED_OPTOUT_MARGIN_S)
         ),
     }
+
+
+def local_send(campaign: Campaign) -> str:
+    """ "10:00 on 2026-12-05" for a campaign sent at that time in each
+    recipient's own zone, "" for one sent at one instant."""
+    if not campaign.send_in_local_time or campaign.send_at is None:
+        return ""
+    wall = campaign.local_send_time
+    return f"{wall:%H:%M} on {wall:%Y-%m-%d}"
 
 
 def duration(span: timedelta) -> str:

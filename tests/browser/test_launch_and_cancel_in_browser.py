@@ -84,7 +84,12 @@ def test_a_sender_launches_a_scheduled_campaign_and_cancels_it(
     summary = page.locator("#launch-summary")
     expect(summary.locator("tr", has_text="Audience")).to_contain_text("6")
     expect(summary.locator("tr", has_text="Will receive it")).to_contain_text("5")
-    expect(summary.locator("tr", has_text="Excluded")).to_contain_text("1 opted out")
+    expect(summary.locator("#launch-excluded")).to_contain_text(
+        "1 \N{MULTIPLICATION SIGN} opted out"
+    )
+    expect(summary.locator("#launch-cap")).to_contain_text(
+        "0 excluded by the frequency cap"
+    )
     when = page.locator("#launch-send-time")
     expect(when).to_contain_text(wall(send_time))
     expect(when).to_contain_text("scheduled at Sinch")

@@ -119,7 +119,7 @@ def test_the_confirmation_shows_the_pre_send_summary_and_that_sinch_will_schedul
     page = text(response)
     assert "Audience 8" in page
     assert "Will receive it 7" in page
-    assert "Excluded (not sent) 1: 1 opted out" in page
+    assert "Excluded (not sent) 1 — 1 \N{MULTIPLICATION SIGN} opted out" in page
     assert "Estimated delivery time" in page
     local = campaign.local_send_time
     assert f"{local:%Y-%m-%d %H:%M} Europe/Berlin" in page

@@ -214,7 +214,8 @@ def test_the_launch_page_shows_the_waves_and_the_finish_time_then_the_campaign_p
         launched = client.post(launch_url, follow=True)
     last = at_two + 20 * MIN
     assert (
-        f"It goes in 3 waves (Sinch's queue), the last at {last:%Y-%m-%d %H:%M} UTC."
+        f"It goes in 3 waves (Sinch's queue), the first at "
+        f"{at_two:%Y-%m-%d %H:%M} UTC, the last at {last:%Y-%m-%d %H:%M} UTC."
         in page_text(launched)
     )
     change = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
