@@ -42,6 +42,8 @@ Rule = Campaign.MultiZoneRule
 # time-zone data, the country lookup and prefix overrides read (the country of
 # a shared calling code is looked up once per such prefix, on a whole number).
 KEY_CHARS = 1 + TIMEZONE_LONGEST_PREFIX
+# Identity prefixes remembered at most (a world-wide million has ~100,000).
+KEY_CACHE = 20_000
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class SendTimes:
                 found = self._by_deciding[deciding] = self._compute(
                     key[0], identity if key[1] else ""
                 )
+            if len(self._by_key) >= KEY_CACHE:  # memory stays bounded
+                self._by_key.clear()
             self._by_key[key] = found
         return found
 
