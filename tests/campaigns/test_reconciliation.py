@@ -392,7 +392,10 @@ def test_a_large_campaign_is_recounted_only_once_an_hour(launched, settings):
     assert len(due) == 1
     assert healed[due[0]] == {campaign.pk: {R.SUBMITTED: -(due[0] + 1)}}
     rest = rec.heal_counter_drift(campaign_ids=[campaign.pk])
-    assert rest == {campaign.pk: {R.SUBMITTED: -(11 - due[0])}}
+    # The drift since the recount (none when it was due at the last run: the
+    # campaign's id decides which run of the hour recounts it).
+    since = 11 - due[0]
+    assert rest == ({campaign.pk: {R.SUBMITTED: -since}} if since else {})
     assert counters.counts(campaign.pk) == counters.actual(campaign.pk)
 
 
