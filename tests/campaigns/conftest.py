@@ -25,6 +25,32 @@ def pytest_runtest_call(item):
 
 
 @pytest.fixture
+def freeze_killed_mid_way(monkeypatch):
+    """Run a campaign's freeze as a worker killed after its second chunk of
+    members (drain loops are not started by it; run them by hand)."""
+    from campaigns.authoring import audience
+    from campaigns.dispatch import drain, freeze
+
+    monkeypatch.setattr(drain, "start", lambda *a, **k: None)
+
+    def run(campaign_id: int, chunk_size: int) -> None:
+        real_rows = audience.member_rows
+
+        def dies_after_two_chunks(*args, **kwargs):
+            for n, rows in enumerate(real_rows(*args, **kwargs)):
+                if n == 2:
+                    raise SystemExit("worker killed")
+                yield rows
+
+        monkeypatch.setattr(audience, "member_rows", dies_after_two_chunks)
+        with pytest.raises(SystemExit):
+            freeze.freeze_recipients(campaign_id, chunk_size=chunk_size)
+        monkeypatch.setattr(audience, "member_rows", real_rows)
+
+    return run
+
+
+@pytest.fixture
 def small_batches(monkeypatch):
     """Batches of 3 recipients, so a few contacts make several batches."""
     from sinch import wire

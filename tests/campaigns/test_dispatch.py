@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns import tasks
-from campaigns.authoring import audience, presend
+from campaigns.authoring import presend
 from campaigns.dispatch import control as controls
 from campaigns.dispatch import drain, freeze, launching
 from campaigns.models import Batch, Campaign, Recipient
@@ -192,27 +192,15 @@ def test_batches_go_out_while_the_launch_is_still_freezing(
 
 
 def test_a_launch_whose_worker_died_resumes_without_sending_anyone_twice(
-    big_campaign, sender, sinch, control, small_batches, settings, monkeypatch
+    big_campaign, sender, sinch, control, small_batches, settings, freeze_killed_mid_way
 ):
     settings.LAUNCH_INLINE_RECIPIENTS = 0
     launching.launch(big_campaign, sender)
-    real_rows = audience.member_rows
-
-    def dies_after_two_chunks(*args, **kwargs):
-        for n, rows in enumerate(real_rows(*args, **kwargs)):
-            if n == 2:
-                raise SystemExit("worker killed")
-            yield rows
-
-    monkeypatch.setattr(drain, "start", lambda *a, **k: None)
-    monkeypatch.setattr(audience, "member_rows", dies_after_two_chunks)
-    with pytest.raises(SystemExit):
-        freeze.freeze_recipients(big_campaign.pk, chunk_size=4)
+    freeze_killed_mid_way(big_campaign.pk, chunk_size=4)
     # Meanwhile a drain loop submitted the batches sealed before the crash.
     drain.run_dispatcher(big_campaign.pk)
     sent_before = control.state()["counters"]["recipients_accepted"]
     assert 0 < sent_before < 20
-    monkeypatch.setattr(audience, "member_rows", real_rows)
     freeze.freeze_recipients(big_campaign.pk, chunk_size=4)  # the task again
     drain.run_dispatcher(big_campaign.pk)
 

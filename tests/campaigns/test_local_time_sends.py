@@ -386,9 +386,8 @@ def test_a_freeze_of_several_send_groups_whose_worker_died_resumes_losing_nobody
     make_campaign,
     sender,
     settings,
-    monkeypatch,
+    freeze_killed_mid_way,
 ):
-    from campaigns.authoring import audience
     from campaigns.dispatch import drain, freeze
 
     # Batches of 3; every fourth person is at night: the night batch fills
@@ -409,21 +408,9 @@ def test_a_freeze_of_several_send_groups_whose_worker_died_resumes_losing_nobody
     )
     settings.LAUNCH_INLINE_RECIPIENTS = 0
     launching.launch(campaign, sender)
-    real_rows = audience.member_rows
-
-    def dies_after_two_chunks(*args, **kwargs):
-        for n, rows in enumerate(real_rows(*args, **kwargs)):
-            if n == 2:
-                raise SystemExit("worker killed")
-            yield rows
-
-    monkeypatch.setattr(drain, "start", lambda *a, **k: None)
-    monkeypatch.setattr(audience, "member_rows", dies_after_two_chunks)
-    with pytest.raises(SystemExit):
-        freeze.freeze_recipients(campaign.pk, chunk_size=5)
+    freeze_killed_mid_way(campaign.pk, chunk_size=5)
     drain.run_dispatcher(campaign.pk)
     assert 0 < control.state()["counters"]["recipients_accepted"] < 20
-    monkeypatch.setattr(audience, "member_rows", real_rows)
     freeze.freeze_recipients(campaign.pk, chunk_size=5)  # the task again
     drain.run_dispatcher(campaign.pk)
 
