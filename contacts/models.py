@@ -195,6 +195,12 @@ class ChannelIdentity(models.Model):
             models.Index(fields=["marketing_consent", "contact"]),
             models.Index(fields=["transactional_consent", "contact"]),
             models.Index(fields=["channel", "contact"]),
+            # Identities replaced since a time (contacts.services.changes).
+            models.Index(
+                fields=["retired_at"],
+                condition=models.Q(retired_at__isnull=False),
+                name="identity_retired_at",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -318,7 +324,11 @@ class ConsentEvent(AppendOnlyModel):
     import_job = import_pointer()
 
     class Meta:
-        indexes = [models.Index(fields=["identity", "occurred_at"])]
+        indexes = [
+            models.Index(fields=["identity", "occurred_at"]),
+            # Consent changed since a time (contacts.services.changes).
+            models.Index(fields=["recorded_at"], name="consent_event_recorded_at"),
+        ]
         ordering = ["-occurred_at", "-id"]
 
     def __str__(self) -> str:

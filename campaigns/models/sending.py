@@ -95,6 +95,13 @@ class Batch(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    rechecked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Scheduled at Sinch: when the late opt-out tick last made sure "
+        "everyone in it may still receive it.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

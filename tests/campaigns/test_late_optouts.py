@@ -315,8 +315,72 @@ def test_batches_are_handed_to_sinch_only_within_the_configured_horizon(
 
 
 def test_only_batches_holding_someone_who_left_are_replaced(scheduled, control):
-    assert late_optouts.replace_late_optouts() == {"checked": 1, "being_replaced": 0}
+    assert late_optouts.replace_late_optouts() == {
+        "scheduled": 1,
+        "checked": 1,
+        "being_replaced": 0,
+    }
     assert len(at_sinch(control)) == 1
+
+
+@pytest.fixture
+def checked_once(scheduled, monkeypatch):
+    """The tick has checked the scheduled batch once; changes count from then
+    (no clock margin, so that what the fixtures wrote a moment ago is older)."""
+    monkeypatch.setattr(late_optouts, "CLOCK_MARGIN", timedelta(0))
+    late_optouts.replace_late_optouts()
+    return scheduled
+
+
+def test_a_scheduled_batch_nobody_in_it_changed_since_is_not_read_again(
+    checked_once, control, make_audience
+):
+    # Someone on another list opts out: not in the batch, nothing to re-check.
+    make_audience("Others", 1, phone="+1650555{:04d}")
+    opt_out("+16505550000")
+    assert late_optouts.replace_late_optouts() == {
+        "scheduled": 1,
+        "checked": 0,
+        "being_replaced": 0,
+    }
+    assert at_sinch(control) == {
+        Batch.objects.get(campaign=checked_once).sinch_batch_id: "SCHEDULED"
+    }
+
+
+def test_an_opt_out_long_after_the_last_check_still_replaces_the_batch(
+    checked_once, control, tick
+):
+    opt_out()
+    tick()
+    assert Batch.objects.filter(campaign=checked_once).count() == 2
+    leaver = Recipient.objects.get(campaign=checked_once, identity=LEAVER)
+    assert (leaver.status, leaver.reason) == (R.EXCLUDED, "opted out after launch")
+    assert LEAVER not in delivered_to(control, checked_once)
+
+
+def test_a_replaced_number_after_the_last_check_is_found(checked_once, control, sender):
+    from contacts.services.identities import replace_identity
+
+    replace_identity(
+        ChannelIdentity.objects.get(identity=LEAVER), "+14155558888", actor=sender
+    )
+    result = late_optouts.replace_late_optouts()
+    assert (result["checked"], result["being_replaced"]) == (1, 1)
+
+
+def test_any_erasure_after_the_last_check_makes_every_batch_be_read_again(
+    checked_once, control, make_audience, compliance_admin
+):
+    # The erased person's number may be someone else's too: only a full
+    # re-check can find it, so one is made; nobody in the batch is dropped.
+    (other,) = make_audience("Others", 1, phone="+1650555{:04d}").contacts.all()
+    erase_contact(contact=other, actor=compliance_admin)
+    assert late_optouts.replace_late_optouts() == {
+        "scheduled": 1,
+        "checked": 1,
+        "being_replaced": 0,
+    }
 
 
 def test_the_launch_page_says_what_really_happens(client, sender, launchable_campaign):
