@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from campaigns.authoring import recheck
 from campaigns.dispatch import cancellation, replacement
-from campaigns.models import Batch, Recipient
+from campaigns.models import Batch, Campaign, Recipient
 from campaigns.models.states import ACTIVE
 from contacts.services import changes
 
@@ -57,7 +57,6 @@ def scheduled_batches(now: datetime):
             campaign__status__in=ACTIVE,
         )
         .exclude(remote_status__in=cancellation.TOO_LATE)
-        .select_related("campaign")
         .order_by("send_after", "pk")
     )
 
@@ -92,6 +91,10 @@ def replace_late_optouts(now: datetime | None = None) -> dict[str, int]:
     the confirmation, which settles and replaces it). Counts of what was done."""
     now = now or timezone.now()
     batches = list(scheduled_batches(now))
+    # Each campaign read once, not once a batch (its JSON fields are large).
+    campaigns = Campaign.objects.in_bulk({b.campaign_id for b in batches})
+    for batch in batches:
+        batch.campaign = campaigns[batch.campaign_id]
     to_check = batches_to_recheck(batches)
     marked = []
     for batch in to_check:
