@@ -1,0 +1,523 @@
+/*
+ * Message template admin: help with writing, live.
+ *
+ * - a character and SMS-segment counter under the text, with the encoding
+ *   (GSM-7 or UCS-2), the characters forcing UCS-2, and the length with the
+ *   compliance footer a marketing SMS gets;
+ * - a warning under a field holding a placeholder of another tool's syntax
+ *   ("{{first_name}}"), naming the ${first_name} to write;
+ * - a picker inserting ${name} at the cursor;
+ * - a phone-style preview with sample values for the placeholders.
+ *
+ * Every rule comes from the server, as JSON in #template-writing-help
+ * (campaigns.authoring.writing_help): the GSM 03.38 tables and limits of
+ * campaigns.authoring.sms, the syntax pattern of campaigns.placeholders and
+ * the footers of campaigns.compliance.footer. The functions below apply them
+ * as the Python code does; the browser test compares both on tricky texts
+ * through window.templateWritingHelp. Without JavaScript the page works as
+ * before, and the server's warnings show on save.
+ */
+"use strict";
+(function () {
+  const ESC = "\u001b";
+  // The kinds' text fields, in the order a recipient reads them.
+  const PREVIEW_FIELDS = [
+    "title", "media_url", "text", "description", "label",
+    "contact_name", "contact_phones", "contact_emails", "contact_company",
+  ];
+  // Fields whose text is counted as the SMS (the choices' layout is Sinch's).
+  const COUNTED_FIELDS = ["title", "text", "description"];
+  const FIELD_LABELS = {
+    title: "Title", text: "Text", description: "Description",
+    media_url: "Media URL", choices: "Choices", label: "Label",
+    contact_name: "Contact name", contact_phones: "Phone numbers",
+    contact_emails: "Email addresses", contact_company: "Company",
+  };
+
+  function makeRules(config) {
+    const sms = config.sms;
+    return {
+      config: config,
+      basic: new Set(Array.from(sms.gsm7_basic)),
+      extension: new Set(Array.from(sms.gsm7_extension)),
+      foreign: new RegExp(config.foreign.pattern, "g"),
+      placeholder: new RegExp(config.placeholder, "g"),
+    };
+  }
+
+  /* --- campaigns.authoring.sms.analyse ---------------------------------- */
+
+  function gsm7Parts(septets, part) {
+    // A part ending on an ESC leaves it to the next part.
+    let start = 0;
+    let parts = 0;
+    while (septets.length - start > part) {
+      let end = start + part;
+      if (septets[end - 1] === ESC) {
+        end -= 1;
+      }
+      start = end;
+      parts += 1;
+    }
+    return parts + 1;
+  }
+
+  function ucs2Parts(text, part) {
+    // JavaScript strings are UTF-16 code units: a part ending on a high
+    // surrogate leaves it to the next part.
+    let start = 0;
+    let parts = 0;
+    while (text.length - start > part) {
+      let end = start + part;
+      const unit = text.charCodeAt(end - 1);
+      if (unit >= 0xd800 && unit <= 0xdbff) {
+        end -= 1;
+      }
+      start = end;
+      parts += 1;
+    }
+    return parts + 1;
+  }
+
+  function analyse(text, rules) {
+    const sms = rules.config.sms;
+    const chars = Array.from(text); // code points, as Python counts them
+    const odd = chars.filter(function (c) { return !rules.basic.has(c); });
+    const distinct = Array.from(new Set(odd));
+    const forcing = distinct.filter(function (c) {
+      return !rules.extension.has(c);
+    });
+    let units;
+    let segments;
+    if (forcing.length) {
+      units = text.length;
+      segments = units <= sms.ucs2_single ? 1 : ucs2Parts(text, sms.ucs2_part);
+      return { encoding: sms.ucs2, units: units, segments: segments,
+               ucs2_chars: forcing };
+    }
+    units = chars.length + odd.length; // extension characters count twice
+    if (units <= sms.gsm7_single) {
+      segments = units ? 1 : 0;
+    } else {
+      const septets = chars.map(function (c) {
+        return rules.extension.has(c) ? ESC + c : c;
+      }).join("");
+      segments = gsm7Parts(septets, sms.gsm7_part);
+    }
+    return { encoding: sms.gsm7, units: units, segments: segments,
+             ucs2_chars: [] };
+  }
+
+  /* --- campaigns.placeholders.foreign_syntax ---------------------------- */
+
+  function foreignSyntax(text, rules) {
+    const config = rules.config;
+    const found = [];
+    for (const match of text.matchAll(rules.foreign)) {
+      const groups = match.slice(1);
+      const group = groups.findIndex(function (name) { return name; });
+      found.push({
+        written: match[0],
+        name: groups[group],
+        // 1-based, in characters (code points) as Python counts them.
+        position: Array.from(text.slice(0, match.index)).length + 1,
+        syntax: config.syntaxes[config.foreign.groups[group]],
+      });
+    }
+    return found;
+  }
+
+  /* --- campaigns.compliance.footer -------------------------------------- */
+
+  function plain(value) {
+    // footer.ends_with: spaces collapsed, a final "." or "!" dropped, case
+    // folded (toLowerCase plus the one common fold it lacks, ß -> ss).
+    return value.split(/\s+/).filter(Boolean).join(" ")
+      .replace(/[.!]+$/, "").toLowerCase().replace(/ß/g, "ss");
+  }
+
+  function footerValues(text, rules) {
+    // {tag: value}: "\n" + line, or "" when the text already ends with it.
+    const conf = rules.config.footer;
+    const values = {};
+    if (!conf.enabled) {
+      return values;
+    }
+    const end = plain(text);
+    Object.entries(conf.footers).forEach(function ([tag, footer]) {
+      const done = end.endsWith(plain(footer.line)) ||
+        end.endsWith(plain(footer.opt_out));
+      values[tag] = done ? "" : "\n" + footer.line;
+    });
+    return values;
+  }
+
+  /* --- the page --------------------------------------------------------- */
+
+  function humanise(name) {
+    const words = name.replace(/[_.\-]+/g, " ").trim();
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
+  function sampleFor(name, rules) {
+    const samples = rules.config.samples;
+    return Object.prototype.hasOwnProperty.call(samples, name)
+      ? samples[name] : humanise(name);
+  }
+
+  function render(text, rules) {
+    // sinch.placeholders.render with sample values: [text, sample] pieces.
+    const pieces = [];
+    let last = 0;
+    for (const match of text.matchAll(rules.placeholder)) {
+      pieces.push([text.slice(last, match.index), false]);
+      pieces.push([sampleFor(match[1], rules), true]);
+      last = match.index + match[0].length;
+    }
+    pieces.push([text.slice(last), false]);
+    return pieces.filter(function (piece) { return piece[0]; });
+  }
+
+  function renderedText(text, rules) {
+    return render(text, rules).map(function (p) { return p[0]; }).join("");
+  }
+
+  function describeChar(c) {
+    const code = c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+    return (c.trim() ? c + " " : "") + "(U+" + code + ")";
+  }
+
+  function plural(n, word) {
+    return n + " " + word + (n === 1 ? "" : "s");
+  }
+
+  function fieldInput(name) {
+    const row = Array.from(
+      document.querySelectorAll(".form-row.field-" + name)
+    ).find(function (r) { return !r.closest(".inline-group"); });
+    return row ? row.querySelector("textarea, input") : null;
+  }
+
+  function slot(input) {
+    // Below the label and the field, above the field's help text.
+    return input.closest(".flex-container") || input;
+  }
+
+  function isShown(element) {
+    return Boolean(element) && element.offsetParent !== null;
+  }
+
+  function currentKind() {
+    const select = document.querySelector("select[data-kind-fields]");
+    return select ? select.value : "TEXT";
+  }
+
+  function kindFields() {
+    // The fields of the chosen kind (template_kind.js hides the others).
+    const select = document.querySelector("select[data-kind-fields]");
+    try {
+      const fields = JSON.parse(select.dataset.kindFields);
+      return new Set(fields[select.value] || []);
+    } catch (error) {
+      return new Set(PREVIEW_FIELDS.concat(["choices"]));
+    }
+  }
+
+  function line(parent, text, className) {
+    const p = document.createElement("p");
+    p.textContent = text;
+    if (className) {
+      p.className = className;
+    }
+    parent.appendChild(p);
+    return p;
+  }
+
+  function counterLines(text, rules) {
+    const info = analyse(text, rules);
+    const lines = [];
+    const sms = rules.config.sms;
+    let head = plural(info.units, "character") + ", " +
+      plural(info.segments, "SMS segment") + " (" + info.encoding + ")";
+    if (info.encoding === sms.gsm7) {
+      const limit = info.units <= sms.gsm7_single
+        ? sms.gsm7_single + " fit one segment"
+        : sms.gsm7_part + " per segment";
+      head += ": " + limit;
+    } else {
+      head += ": " + (info.units <= sms.ucs2_single
+        ? sms.ucs2_single + " fit one segment"
+        : sms.ucs2_part + " per segment");
+    }
+    lines.push(["tpl-count", head]);
+    const fine = Array.from(new Set(Array.from(text).filter(function (c) {
+      return c > "~" && (rules.basic.has(c) || rules.extension.has(c));
+    })));
+    const fineText = fine.length ? fine.join(" ") + (fine.length === 1
+      ? " is" : " are") + " fine in GSM-7." : "";
+    if (info.ucs2_chars.length) {
+      lines.push(["tpl-ucs2", "UCS-2 because of: " +
+        info.ucs2_chars.map(describeChar).join(", ") + ". " +
+        "Replace " + (info.ucs2_chars.length === 1 ? "it" : "them") +
+        " to send GSM-7 (" + sms.gsm7_single + " characters per SMS). " +
+        fineText]);
+    } else if (fineText) {
+      lines.push(["tpl-quiet", fineText]);
+    }
+    const doubled = Array.from(new Set(Array.from(text).filter(function (c) {
+      return rules.extension.has(c);
+    })));
+    if (doubled.length && !info.ucs2_chars.length) {
+      lines.push(["tpl-quiet", doubled.map(describeChar).join(", ") +
+        " count" + (doubled.length === 1 ? "s" : "") + " as two characters."]);
+    }
+    return lines;
+  }
+
+  function footerLines(raw, text, rules) {
+    // The footer is skipped when the template's own text (placeholders as
+    // written) ends with it; the length counts the rendered text.
+    const conf = rules.config.footer;
+    if (!conf.enabled) {
+      return conf.problem ? [["tpl-warn", conf.problem]] : [];
+    }
+    const values = footerValues(raw, rules);
+    const value = values[""];
+    if (!value) {
+      const others = Object.keys(values).filter(function (tag) {
+        return values[tag];
+      });
+      return [["tpl-quiet", "The text ends with the compliance footer: " +
+        "marketing SMS get no second one" + (others.length
+          ? " (contacts in " + others.join(", ") + " still get theirs)."
+          : ".")]];
+    }
+    const info = analyse(text + value, rules);
+    let result = "On marketing SMS the compliance footer “" +
+      conf.footers[""].line + "” is added: " +
+      plural(info.units, "character") + ", " +
+      plural(info.segments, "segment") + " (" + info.encoding + ")";
+    let worst = null;
+    Object.entries(values).forEach(function ([tag, v]) {
+      const other = analyse(text + v, rules);
+      if (tag && other.segments > info.segments &&
+          (!worst || other.segments > worst[1])) {
+        worst = [tag, other.segments];
+      }
+    });
+    if (worst) {
+      result += "; up to " + plural(worst[1], "segment") +
+        " with the " + worst[0] + " footer";
+    }
+    return [["tpl-footer-count", result + "."]];
+  }
+
+  function updateCounter(rules, shown) {
+    const box = document.getElementById("tpl-counter");
+    if (!box) {
+      return;
+    }
+    const counted = COUNTED_FIELDS.filter(function (name) {
+      return shown.has(name);
+    });
+    box.replaceChildren();
+    if (!counted.length) {
+      box.hidden = true;
+      return;
+    }
+    box.hidden = false;
+    const raw = counted.map(function (name) {
+      const input = fieldInput(name);
+      return input ? input.value : "";
+    }).filter(Boolean).join("\n");
+    const text = renderedText(raw, rules);
+    counterLines(text, rules).forEach(function ([cls, t]) {
+      line(box, t, cls);
+    });
+    // The footer is added to text messages only (footer.sms_text).
+    if (currentKind() === "TEXT") {
+      footerLines(raw, text, rules).forEach(function ([cls, t]) {
+        line(box, t, cls);
+      });
+    }
+    const names = raw.match(rules.placeholder) || [];
+    if (names.length) {
+      line(box, "Counted with the preview's sample values for " +
+        plural(new Set(names).size, "placeholder") +
+        ": each recipient's own values change the count.", "tpl-quiet");
+    }
+    if (counted.length > 1) {
+      line(box, "Counted: " + counted.map(function (n) {
+        return FIELD_LABELS[n];
+      }).join(", ") + " (as Sinch converts the message to SMS text).",
+      "tpl-quiet");
+    }
+  }
+
+  function updateWarnings(rules) {
+    Object.keys(FIELD_LABELS).forEach(function (name) {
+      const input = fieldInput(name);
+      if (!input) {
+        return;
+      }
+      const row = input.closest(".form-row");
+      let list = row.querySelector(".tpl-syntax-warnings");
+      const found = foreignSyntax(input.value, rules);
+      if (!found.length) {
+        if (list) {
+          list.remove();
+        }
+        return;
+      }
+      if (!list) {
+        list = document.createElement("ul");
+        list.className = "tpl-syntax-warnings";
+        list.setAttribute("aria-live", "polite");
+        slot(input).insertAdjacentElement("afterend", list);
+      }
+      list.replaceChildren();
+      found.forEach(function (f) {
+        const item = document.createElement("li");
+        item.append("“" + f.written + "” is not a placeholder Sinch fills: " +
+          "it would be sent as written. Write ");
+        const code = document.createElement("code");
+        code.textContent = "${" + f.name + "}";
+        item.append(code, ".");
+        list.appendChild(item);
+      });
+    });
+  }
+
+  function bubbleLine(parent, text, rules, className) {
+    const p = document.createElement("p");
+    if (className) {
+      p.className = className;
+    }
+    render(text, rules).forEach(function ([piece, sample]) {
+      if (sample) {
+        const mark = document.createElement("mark");
+        mark.className = "tpl-sample";
+        mark.textContent = piece;
+        p.appendChild(mark);
+      } else {
+        p.append(piece);
+      }
+    });
+    parent.appendChild(p);
+  }
+
+  function updatePreview(rules, shown) {
+    const bubble = document.getElementById("tpl-bubble");
+    const footer = document.getElementById("tpl-bubble-footer");
+    if (!bubble) {
+      return;
+    }
+    bubble.replaceChildren();
+    footer.hidden = true;
+    const kind = currentKind();
+    if (kind === "CHANNEL_TEMPLATE" || kind === "OMNI_TEMPLATE") {
+      const id = fieldInput("template_id");
+      line(bubble, "Sent as the template registered at " +
+        (kind === "OMNI_TEMPLATE" ? "Sinch" : "the channel") +
+        (id && id.value ? " (“" + id.value + "”)" : "") +
+        ": its text is kept there.", "tpl-quiet");
+      return;
+    }
+    let texts = [];
+    PREVIEW_FIELDS.forEach(function (name) {
+      const input = fieldInput(name);
+      if (shown.has(name) && input && input.value.trim()) {
+        texts.push(input.value);
+        bubbleLine(bubble, input.value, rules,
+          name === "title" ? "tpl-bubble-title" : "");
+      }
+    });
+    const choices = fieldInput("choices");
+    if (shown.has("choices") && choices && choices.value.trim()) {
+      const list = document.createElement("div");
+      list.className = "tpl-bubble-choices";
+      choices.value.split("\n").filter(function (l) { return l.trim(); })
+        .forEach(function (l) {
+          const chip = document.createElement("span");
+          chip.className = "tpl-chip";
+          chip.textContent = renderedText(l.split("|")[0].trim(), rules);
+          list.appendChild(chip);
+        });
+      bubble.appendChild(list);
+    }
+    if (!bubble.childNodes.length) {
+      line(bubble, "The message shows here as you write.", "tpl-quiet");
+      return;
+    }
+    const conf = rules.config.footer;
+    if (kind === "TEXT" && conf.enabled) {
+      const value = footerValues(texts.join("\n"), rules)[""];
+      if (value) {
+        footer.hidden = false;
+        footer.textContent = value.trim() + " (added on marketing SMS)";
+      }
+    }
+  }
+
+  function insertAt(input, token) {
+    const start = input.selectionStart ?? input.value.length;
+    const end = input.selectionEnd ?? start;
+    input.setRangeText(token, start, end, "end");
+    input.focus();
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function init() {
+    const data = document.getElementById("template-writing-help");
+    if (!data) {
+      return;
+    }
+    const rules = makeRules(JSON.parse(data.textContent));
+    window.templateWritingHelp = {
+      analyse: function (text) { return analyse(text, rules); },
+      foreignSyntax: function (text) { return foreignSyntax(text, rules); },
+      footerValues: function (text) { return footerValues(text, rules); },
+    };
+    const text = fieldInput("text");
+    if (text) {
+      const box = document.createElement("div");
+      box.id = "tpl-counter";
+      box.className = "tpl-counter";
+      box.setAttribute("aria-live", "polite");
+      slot(text).insertAdjacentElement("afterend", box);
+    }
+    // The field a picked placeholder goes into: the last one written in.
+    let target = text;
+    const form = document.getElementById("messagetemplate_form");
+    function update() {
+      const shown = kindFields();
+      updateCounter(rules, shown);
+      updateWarnings(rules);
+      updatePreview(rules, shown);
+    }
+    Object.keys(FIELD_LABELS).forEach(function (name) {
+      const input = fieldInput(name);
+      if (input) {
+        input.addEventListener("focus", function () { target = input; });
+      }
+    });
+    form.addEventListener("input", update);
+    form.addEventListener("change", update);
+    document.querySelectorAll(".tpl-insert").forEach(function (button) {
+      button.addEventListener("click", function () {
+        const into = isShown(target) ? target : Object.keys(FIELD_LABELS)
+          .map(fieldInput).find(isShown);
+        if (into) {
+          insertAt(into, "${" + button.dataset.name + "}");
+        }
+      });
+    });
+    update();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();
