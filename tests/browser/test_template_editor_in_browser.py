@@ -27,14 +27,18 @@ TRICKY_TEXTS = [
     "a" * 307,
     "€" * 80,  # 160 septets: one segment
     "€" * 81,  # 162 septets
-    "a" * 152 + "€" + "a" * 10,  # ESC + € would straddle the part boundary
+    "a" * 152 + "€" + "a" * 10,
+    # 306 septets, 2 parts if ESC + € could straddle a part boundary: 3
+    "a" * 152 + "€" + "a" * 152,
     "[" * 77 + "a" * 9,
-    "It’s time",  # curly apostrophe: UCS-2
+    "It\u2019s time",  # curly apostrophe: UCS-2
     "Café crème à 5 €, ça va?",  # é, è, à are GSM-7; ç is not (only Ç)
     "Hi 😀",
     "😀" * 35,  # 70 UTF-16 units: one segment
     "😀" * 36,
-    "a" * 66 + "😀" + "b" * 10,  # a surrogate pair at the part boundary
+    "a" * 66 + "😀" + "b" * 10,
+    # 134 units, 2 parts if a surrogate pair could be split: 3
+    "a" * 66 + "😀" + "b" * 66,
     "Ελλάδα ΔΦΓ",  # lower-case Greek is UCS-2, the capitals in GSM-7 are not
     "line\r\nbreak\f",
     "tab\there",
@@ -81,9 +85,9 @@ def test_typing_updates_the_counter_warnings_picker_and_preview(
     expect(counter(page)).to_contain_text("153 per segment")
 
     # A curly apostrophe switches to UCS-2 and is named; é is fine.
-    page.fill("#id_text", "Café: it’s time")
+    page.fill("#id_text", "Café: it\u2019s time")
     expect(counter(page)).to_contain_text("15 characters, 1 SMS segment (UCS-2)")
-    expect(counter(page)).to_contain_text("UCS-2 because of: ’ (U+2019)")
+    expect(counter(page)).to_contain_text("UCS-2 because of: \u2019 (U+2019)")
     expect(counter(page)).to_contain_text("é is fine in GSM-7")
     page.fill("#id_text", "Café: it's time")
     expect(counter(page)).to_contain_text("(GSM-7)")
