@@ -153,7 +153,13 @@ def sample_values(template: MessageTemplate | None) -> dict[str, str]:
 
 def editor_config(template: MessageTemplate | None) -> dict[str, Any]:
     """Everything the template editor's script reads (as JSON on the page)."""
+    kind = template.kind if template is not None else MessageTemplate.Kind.TEXT
     return {
+        "kind": kind,
+        # The text fields each kind reads, by kind (MessageTemplate.KIND_FIELDS).
+        "kind_fields": {
+            k.value: list(names) for k, names in MessageTemplate.KIND_FIELDS.items()
+        },
         "sms": sms_rules(),
         "foreign": placeholders.foreign_syntax_rules(),
         "syntaxes": list(placeholders.FOREIGN_SYNTAXES),

@@ -89,6 +89,10 @@ def test_typing_updates_the_counter_warnings_picker_and_preview(
     expect(counter(page)).to_contain_text("15 characters, 1 SMS segment (UCS-2)")
     expect(counter(page)).to_contain_text("UCS-2 because of: \u2019 (U+2019)")
     expect(counter(page)).to_contain_text("é is fine in GSM-7")
+    shoot(page, "ucs2-1366x768")
+    # An invisible culprit is named, not shown.
+    page.fill("#id_text", "Café:\u00a0it's time")
+    expect(counter(page)).to_contain_text("because of: no-break space (U+00A0)")
     page.fill("#id_text", "Café: it's time")
     expect(counter(page)).to_contain_text("(GSM-7)")
     expect(counter(page)).not_to_contain_text("UCS-2")
@@ -98,6 +102,7 @@ def test_typing_updates_the_counter_warnings_picker_and_preview(
     warning = page.locator(".field-text .tpl-syntax-warnings")
     expect(warning).to_contain_text("“{{first_name}}” is not a placeholder")
     expect(warning).to_contain_text("Write ${first_name}.")
+    shoot(page, "syntax-warning-1366x768")
     page.fill("#id_text", "Hi ${first_name}, see you")
     expect(warning).to_have_count(0)
 
@@ -175,6 +180,44 @@ def test_the_footer_a_marketing_sms_gets_is_counted(
     page.fill("#id_text", "Sale! Reply stop to opt out.")
     expect(counter(page)).to_contain_text("ends with the compliance footer")
     expect(page.locator("#tpl-bubble-footer")).to_be_hidden()
+
+
+def test_a_card_previews_its_title_text_and_buttons(page, live_server, login, marketer):
+    page.set_viewport_size({"width": 1366, "height": 768})
+    login("mark", next_url=ADD)
+    page.select_option("#id_kind", "CARD")
+    page.fill("#id_title", "Spring sale, ${first_name}")
+    page.fill("#id_description", "20% off for ${tier} members")
+    page.fill("#id_choices", "Shop now | https://shop.example\nNo thanks")
+    bubble = page.locator("#tpl-bubble")
+    expect(bubble.locator(".tpl-bubble-title")).to_have_text("Spring sale, First name")
+    expect(bubble).to_contain_text("20% off for Tier members")
+    expect(bubble.locator(".tpl-chip")).to_have_text(["Shop now", "No thanks"])
+    # A card's SMS text is its title and description; no footer on a card.
+    expect(counter(page)).to_contain_text("Counted: Title, Description")
+    page.locator("#id_title").click()
+    page.locator("#id_title").press("End")
+    page.locator("#tpl-picker").get_by_role("button", name="Last name").click()
+    expect(page.locator("#id_title")).to_have_value(
+        "Spring sale, ${first_name}${last_name}"
+    )
+    shoot(page, "card-1366x768")
+
+
+def test_a_viewer_sees_the_preview_and_count_of_a_saved_template(
+    page, live_server, login, viewer, make_template
+):
+    template = make_template(text="Hi ${first_name}, it\u2019s ${tier} week")
+    template.parameters.filter(name="tier").update(default="gold")
+    url = f"/admin/campaigns/messagetemplate/{template.pk}/change/"
+    page.set_viewport_size({"width": 1366, "height": 768})
+    login("vera", next_url=url)
+    expect(page.locator("#tpl-bubble")).to_have_text(
+        "Hi First name, it\u2019s gold week"
+    )
+    expect(counter(page)).to_contain_text("UCS-2 because of: \u2019 (U+2019)")
+    expect(page.locator("#tpl-picker")).to_have_count(0)  # nothing to write in
+    shoot(page, "viewer-1366x768")
 
 
 def test_the_page_counts_as_the_server_does(page, live_server, login, marketer):

@@ -20,6 +20,7 @@
 "use strict";
 (function () {
   const ESC = "\u001b";
+  let config = null; // the server's rules, read once by init()
   // The kinds' text fields, in the order a recipient reads them.
   const PREVIEW_FIELDS = [
     "title", "media_url", "text", "description", "label",
@@ -182,20 +183,49 @@
     return render(text, rules).map(function (p) { return p[0]; }).join("");
   }
 
+  // Characters one cannot see, named instead of shown.
+  const INVISIBLE = {
+    "\t": "tab", "\u00a0": "no-break space", "\u2009": "thin space",
+    "\u202f": "narrow no-break space", "\u200b": "zero-width space",
+    "\u200d": "zero-width joiner", "\ufeff": "zero-width no-break space",
+    "\u2028": "line separator",
+  };
+
   function describeChar(c) {
     const code = c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
-    return (c.trim() ? c + " " : "") + "(U+" + code + ")";
+    const shown = INVISIBLE[c] || (c.trim() ? c : "an invisible character");
+    return shown + " (U+" + code + ")";
   }
 
   function plural(n, word) {
     return n + " " + word + (n === 1 ? "" : "s");
   }
 
-  function fieldInput(name) {
+  function fieldElement(name) {
+    // The template's own field (not an inline row's): its input, or the
+    // read-only value a viewer sees.
     const row = Array.from(
       document.querySelectorAll(".form-row.field-" + name)
     ).find(function (r) { return !r.closest(".inline-group"); });
-    return row ? row.querySelector("textarea, input") : null;
+    return row ? row.querySelector("textarea, input, select, div.readonly")
+      : null;
+  }
+
+  function fieldInput(name) {
+    const element = fieldElement(name);
+    return element && element.matches("textarea, input") ? element : null;
+  }
+
+  function fieldValue(name) {
+    const element = fieldElement(name);
+    if (!element) {
+      return "";
+    }
+    if (element.matches("div.readonly")) {
+      const shown = element.innerText.trim();
+      return shown === "-" ? "" : shown; // the admin's "empty" mark
+    }
+    return element.value;
   }
 
   function slot(input) {
@@ -208,19 +238,14 @@
   }
 
   function currentKind() {
+    // The kind chosen on the page, or the saved one a viewer sees.
     const select = document.querySelector("select[data-kind-fields]");
-    return select ? select.value : "TEXT";
+    return select ? select.value : config.kind;
   }
 
   function kindFields() {
-    // The fields of the chosen kind (template_kind.js hides the others).
-    const select = document.querySelector("select[data-kind-fields]");
-    try {
-      const fields = JSON.parse(select.dataset.kindFields);
-      return new Set(fields[select.value] || []);
-    } catch (error) {
-      return new Set(PREVIEW_FIELDS.concat(["choices"]));
-    }
+    // The text fields of the chosen kind (template_kind.js hides the others).
+    return new Set(config.kind_fields[currentKind()] || []);
   }
 
   function line(parent, text, className) {
@@ -326,10 +351,7 @@
       return;
     }
     box.hidden = false;
-    const raw = counted.map(function (name) {
-      const input = fieldInput(name);
-      return input ? input.value : "";
-    }).filter(Boolean).join("\n");
+    const raw = counted.map(fieldValue).filter(Boolean).join("\n");
     const text = renderedText(raw, rules);
     counterLines(text, rules).forEach(function ([cls, t]) {
       line(box, t, cls);
@@ -416,27 +438,27 @@
     footer.hidden = true;
     const kind = currentKind();
     if (kind === "CHANNEL_TEMPLATE" || kind === "OMNI_TEMPLATE") {
-      const id = fieldInput("template_id");
+      const id = fieldValue("template_id");
       line(bubble, "Sent as the template registered at " +
         (kind === "OMNI_TEMPLATE" ? "Sinch" : "the channel") +
-        (id && id.value ? " (“" + id.value + "”)" : "") +
+        (id ? " (“" + id + "”)" : "") +
         ": its text is kept there.", "tpl-quiet");
       return;
     }
     let texts = [];
     PREVIEW_FIELDS.forEach(function (name) {
-      const input = fieldInput(name);
-      if (shown.has(name) && input && input.value.trim()) {
-        texts.push(input.value);
-        bubbleLine(bubble, input.value, rules,
+      const value = fieldValue(name);
+      if (shown.has(name) && value.trim()) {
+        texts.push(value);
+        bubbleLine(bubble, value, rules,
           name === "title" ? "tpl-bubble-title" : "");
       }
     });
-    const choices = fieldInput("choices");
-    if (shown.has("choices") && choices && choices.value.trim()) {
+    const choices = fieldValue("choices");
+    if (shown.has("choices") && choices.trim()) {
       const list = document.createElement("div");
       list.className = "tpl-bubble-choices";
-      choices.value.split("\n").filter(function (l) { return l.trim(); })
+      choices.split("\n").filter(function (l) { return l.trim(); })
         .forEach(function (l) {
           const chip = document.createElement("span");
           chip.className = "tpl-chip";
@@ -472,19 +494,21 @@
     if (!data) {
       return;
     }
-    const rules = makeRules(JSON.parse(data.textContent));
+    config = JSON.parse(data.textContent);
+    const rules = makeRules(config);
     window.templateWritingHelp = {
       analyse: function (text) { return analyse(text, rules); },
       foreignSyntax: function (text) { return foreignSyntax(text, rules); },
       footerValues: function (text) { return footerValues(text, rules); },
     };
     const text = fieldInput("text");
-    if (text) {
+    const shownText = fieldElement("text");
+    if (shownText) {
       const box = document.createElement("div");
       box.id = "tpl-counter";
       box.className = "tpl-counter";
       box.setAttribute("aria-live", "polite");
-      slot(text).insertAdjacentElement("afterend", box);
+      slot(shownText).insertAdjacentElement("afterend", box);
     }
     // The field a picked placeholder goes into: the last one written in.
     let target = text;
