@@ -176,7 +176,11 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         # Shows only the fields of the chosen kind; without JS all are shown.
         # The writing help (counter, syntax warnings, picker, preview) reads
         # the rules the page carries as JSON (writing_help.editor_config).
-        js = ("campaigns/template_kind.js", "campaigns/template_writing.js")
+        js = (
+            "campaigns/template_kind.js",
+            "campaigns/template_rules.js",
+            "campaigns/template_writing.js",
+        )
 
     def render_change_form(
         self, request, context, add=False, change=False, form_url="", obj=None

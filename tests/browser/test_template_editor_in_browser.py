@@ -135,6 +135,7 @@ def test_typing_updates_the_counter_warnings_picker_and_preview(
     shoot(page, "editor-390x844")
     page.locator("#tpl-help").scroll_into_view_if_needed()
     shoot(page, "editor-390x844-preview")
+    page.screenshot(path=str(SHOTS / "editor-390-full.png"), full_page=True)
     help_box = page.locator("#tpl-help").bounding_box()
     text_box = page.locator("#id_text").bounding_box()
     assert help_box["y"] > text_box["y"] + text_box["height"]

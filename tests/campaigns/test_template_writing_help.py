@@ -249,6 +249,7 @@ def test_the_editor_page_carries_the_rules_picker_and_samples(
     assert groups["Contact fields"] == list(TemplateParameter.ContactField.values)
     assert "loyalty_tier" in groups["Attributes seen in the contacts"]
     assert 'data-name="loyalty_tier"' in html
+    assert "campaigns/template_rules.js" in html
     assert "campaigns/template_writing.js" in html
 
 

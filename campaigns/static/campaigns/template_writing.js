@@ -10,16 +10,13 @@
  * - a phone-style preview with sample values for the placeholders.
  *
  * Every rule comes from the server, as JSON in #template-writing-help
- * (campaigns.authoring.writing_help): the GSM 03.38 tables and limits of
- * campaigns.authoring.sms, the syntax pattern of campaigns.placeholders and
- * the footers of campaigns.compliance.footer. The functions below apply them
- * as the Python code does; the browser test compares both on tricky texts
- * through window.templateWritingHelp. Without JavaScript the page works as
+ * (campaigns.authoring.writing_help), and is applied by template_rules.js
+ * as the Python code applies it. Without JavaScript the page works as
  * before, and the server's warnings show on save.
  */
 "use strict";
 (function () {
-  const ESC = "\u001b";
+  const R = window.templateRules; // template_rules.js
   let config = null; // the server's rules, read once by init()
   // The kinds' text fields, in the order a recipient reads them.
   const PREVIEW_FIELDS = [
@@ -34,154 +31,6 @@
     contact_name: "Contact name", contact_phones: "Phone numbers",
     contact_emails: "Email addresses", contact_company: "Company",
   };
-
-  function makeRules(config) {
-    const sms = config.sms;
-    return {
-      config: config,
-      basic: new Set(Array.from(sms.gsm7_basic)),
-      extension: new Set(Array.from(sms.gsm7_extension)),
-      foreign: new RegExp(config.foreign.pattern, "g"),
-      placeholder: new RegExp(config.placeholder, "g"),
-    };
-  }
-
-  /* --- campaigns.authoring.sms.analyse ---------------------------------- */
-
-  function gsm7Parts(septets, part) {
-    // A part ending on an ESC leaves it to the next part.
-    let start = 0;
-    let parts = 0;
-    while (septets.length - start > part) {
-      let end = start + part;
-      if (septets[end - 1] === ESC) {
-        end -= 1;
-      }
-      start = end;
-      parts += 1;
-    }
-    return parts + 1;
-  }
-
-  function ucs2Parts(text, part) {
-    // JavaScript strings are UTF-16 code units: a part ending on a high
-    // surrogate leaves it to the next part.
-    let start = 0;
-    let parts = 0;
-    while (text.length - start > part) {
-      let end = start + part;
-      const unit = text.charCodeAt(end - 1);
-      if (unit >= 0xd800 && unit <= 0xdbff) {
-        end -= 1;
-      }
-      start = end;
-      parts += 1;
-    }
-    return parts + 1;
-  }
-
-  function analyse(text, rules) {
-    const sms = rules.config.sms;
-    const chars = Array.from(text); // code points, as Python counts them
-    const odd = chars.filter(function (c) { return !rules.basic.has(c); });
-    const distinct = Array.from(new Set(odd));
-    const forcing = distinct.filter(function (c) {
-      return !rules.extension.has(c);
-    });
-    let units;
-    let segments;
-    if (forcing.length) {
-      units = text.length;
-      segments = units <= sms.ucs2_single ? 1 : ucs2Parts(text, sms.ucs2_part);
-      return { encoding: sms.ucs2, units: units, segments: segments,
-               ucs2_chars: forcing };
-    }
-    units = chars.length + odd.length; // extension characters count twice
-    if (units <= sms.gsm7_single) {
-      segments = units ? 1 : 0;
-    } else {
-      const septets = chars.map(function (c) {
-        return rules.extension.has(c) ? ESC + c : c;
-      }).join("");
-      segments = gsm7Parts(septets, sms.gsm7_part);
-    }
-    return { encoding: sms.gsm7, units: units, segments: segments,
-             ucs2_chars: [] };
-  }
-
-  /* --- campaigns.placeholders.foreign_syntax ---------------------------- */
-
-  function foreignSyntax(text, rules) {
-    const config = rules.config;
-    const found = [];
-    for (const match of text.matchAll(rules.foreign)) {
-      const groups = match.slice(1);
-      const group = groups.findIndex(function (name) { return name; });
-      found.push({
-        written: match[0],
-        name: groups[group],
-        // 1-based, in characters (code points) as Python counts them.
-        position: Array.from(text.slice(0, match.index)).length + 1,
-        syntax: config.syntaxes[config.foreign.groups[group]],
-      });
-    }
-    return found;
-  }
-
-  /* --- campaigns.compliance.footer -------------------------------------- */
-
-  function plain(value) {
-    // footer.ends_with: spaces collapsed, a final "." or "!" dropped, case
-    // folded (toLowerCase plus the one common fold it lacks, ß -> ss).
-    return value.split(/\s+/).filter(Boolean).join(" ")
-      .replace(/[.!]+$/, "").toLowerCase().replace(/ß/g, "ss");
-  }
-
-  function footerValues(text, rules) {
-    // {tag: value}: "\n" + line, or "" when the text already ends with it.
-    const conf = rules.config.footer;
-    const values = {};
-    if (!conf.enabled) {
-      return values;
-    }
-    const end = plain(text);
-    Object.entries(conf.footers).forEach(function ([tag, footer]) {
-      const done = end.endsWith(plain(footer.line)) ||
-        end.endsWith(plain(footer.opt_out));
-      values[tag] = done ? "" : "\n" + footer.line;
-    });
-    return values;
-  }
-
-  /* --- the page --------------------------------------------------------- */
-
-  function humanise(name) {
-    const words = name.replace(/[_.\-]+/g, " ").trim();
-    return words.charAt(0).toUpperCase() + words.slice(1);
-  }
-
-  function sampleFor(name, rules) {
-    const samples = rules.config.samples;
-    return Object.prototype.hasOwnProperty.call(samples, name)
-      ? samples[name] : humanise(name);
-  }
-
-  function render(text, rules) {
-    // sinch.placeholders.render with sample values: [text, sample] pieces.
-    const pieces = [];
-    let last = 0;
-    for (const match of text.matchAll(rules.placeholder)) {
-      pieces.push([text.slice(last, match.index), false]);
-      pieces.push([sampleFor(match[1], rules), true]);
-      last = match.index + match[0].length;
-    }
-    pieces.push([text.slice(last), false]);
-    return pieces.filter(function (piece) { return piece[0]; });
-  }
-
-  function renderedText(text, rules) {
-    return render(text, rules).map(function (p) { return p[0]; }).join("");
-  }
 
   // Characters one cannot see, named instead of shown.
   const INVISIBLE = {
@@ -259,7 +108,7 @@
   }
 
   function counterLines(text, rules) {
-    const info = analyse(text, rules);
+    const info = R.analyse(text, rules);
     const lines = [];
     const sms = rules.config.sms;
     let head = plural(info.units, "character") + ", " +
@@ -306,7 +155,7 @@
     if (!conf.enabled) {
       return conf.problem ? [["tpl-warn", conf.problem]] : [];
     }
-    const values = footerValues(raw, rules);
+    const values = R.footerValues(raw, rules);
     const value = values[""];
     if (!value) {
       const others = Object.keys(values).filter(function (tag) {
@@ -317,14 +166,14 @@
           ? " (contacts in " + others.join(", ") + " still get theirs)."
           : ".")]];
     }
-    const info = analyse(text + value, rules);
+    const info = R.analyse(text + value, rules);
     let result = "On marketing SMS the compliance footer “" +
       conf.footers[""].line + "” is added: " +
       plural(info.units, "character") + ", " +
       plural(info.segments, "segment") + " (" + info.encoding + ")";
     let worst = null;
     Object.entries(values).forEach(function ([tag, v]) {
-      const other = analyse(text + v, rules);
+      const other = R.analyse(text + v, rules);
       if (tag && other.segments > info.segments &&
           (!worst || other.segments > worst[1])) {
         worst = [tag, other.segments];
@@ -352,7 +201,7 @@
     }
     box.hidden = false;
     const raw = counted.map(fieldValue).filter(Boolean).join("\n");
-    const text = renderedText(raw, rules);
+    const text = R.renderedText(raw, rules);
     counterLines(text, rules).forEach(function ([cls, t]) {
       line(box, t, cls);
     });
@@ -384,7 +233,7 @@
       }
       const row = input.closest(".form-row");
       let list = row.querySelector(".tpl-syntax-warnings");
-      const found = foreignSyntax(input.value, rules);
+      const found = R.foreignSyntax(input.value, rules);
       if (!found.length) {
         if (list) {
           list.remove();
@@ -415,7 +264,7 @@
     if (className) {
       p.className = className;
     }
-    render(text, rules).forEach(function ([piece, sample]) {
+    R.render(text, rules).forEach(function ([piece, sample]) {
       if (sample) {
         const mark = document.createElement("mark");
         mark.className = "tpl-sample";
@@ -462,7 +311,7 @@
         .forEach(function (l) {
           const chip = document.createElement("span");
           chip.className = "tpl-chip";
-          chip.textContent = renderedText(l.split("|")[0].trim(), rules);
+          chip.textContent = R.renderedText(l.split("|")[0].trim(), rules);
           list.appendChild(chip);
         });
       bubble.appendChild(list);
@@ -473,7 +322,7 @@
     }
     const conf = rules.config.footer;
     if (kind === "TEXT" && conf.enabled) {
-      const value = footerValues(texts.join("\n"), rules)[""];
+      const value = R.footerValues(texts.join("\n"), rules)[""];
       if (value) {
         footer.hidden = false;
         footer.textContent = value.trim() + " (added on marketing SMS)";
@@ -495,11 +344,11 @@
       return;
     }
     config = JSON.parse(data.textContent);
-    const rules = makeRules(config);
+    const rules = R.make(config);
     window.templateWritingHelp = {
-      analyse: function (text) { return analyse(text, rules); },
-      foreignSyntax: function (text) { return foreignSyntax(text, rules); },
-      footerValues: function (text) { return footerValues(text, rules); },
+      analyse: function (text) { return R.analyse(text, rules); },
+      foreignSyntax: function (text) { return R.foreignSyntax(text, rules); },
+      footerValues: function (text) { return R.footerValues(text, rules); },
     };
     const text = fieldInput("text");
     const shownText = fieldElement("text");
