@@ -15,6 +15,7 @@ from campaigns.admin.template_rows import (
     ROW_INLINES,
     posted_inlines,
 )
+from campaigns.authoring import writing_help
 from campaigns.compliance import approval as approvals
 from campaigns.compliance import footer
 from campaigns.models import MessageTemplate, TemplateParameter
@@ -173,7 +174,19 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     class Media:
         # Shows only the fields of the chosen kind; without JS all are shown.
-        js = ("campaigns/template_kind.js",)
+        # The writing help (counter, syntax warnings, picker, preview) reads
+        # the rules the page carries as JSON (writing_help.editor_config).
+        js = (
+            "campaigns/template_kind.js",
+            "campaigns/template_rules.js",
+            "campaigns/template_writing.js",
+        )
+
+    def render_change_form(
+        self, request, context, add=False, change=False, form_url="", obj=None
+    ):
+        context["writing_help"] = writing_help.editor_config(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_inline_instances(self, request, obj=None):
         return posted_inlines(request, super().get_inline_instances(request, obj))
@@ -186,6 +199,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if field is not None and db_field.name in PLACEHOLDER_FIELDS:
             field.help_text = f"{field.help_text} {PLACEHOLDER_HELP}".strip()
+        if field is not None and db_field.name == "text":
+            # Short enough that the counter below it shows at 768 px high.
+            field.widget.attrs["rows"] = 5
         return field
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):
@@ -279,4 +295,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         # A warning, not an error: the template may be meant for transactional
         # messages, which need no opt-out wording.
         if warning := footer.template_warning(form.instance):
+            self.message_user(request, warning, messages.WARNING)
+        # Warnings, not errors: "[first_name]" may be meant as written.
+        for warning in form.instance.foreign_placeholders():
             self.message_user(request, warning, messages.WARNING)

@@ -282,6 +282,15 @@ class MessageTemplate(models.Model):
             raise ValidationError(errors)
         return names
 
+    def foreign_placeholders(self) -> list[str]:
+        """Warnings for placeholders written in another tool's syntax
+        ("{{first_name}}"), each naming its field and the ${name} to write."""
+        return [
+            f"{label}: {found.message}"
+            for _field, label, text in self._texts()
+            for found in placeholders.foreign_syntax(text)
+        ]
+
     def _texts(self):
         for field in self.KIND_FIELDS[self.kind]:
             label = str(self._meta.get_field(field).verbose_name).capitalize()
