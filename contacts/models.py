@@ -353,6 +353,7 @@ class AuditEvent(AppendOnlyModel):
         RETRY = "RETRY", "retry of failed recipients"
         APPROVAL = "APPROVAL", "launch approval"
         EXEMPTION = "EXEMPTION", "compliance exemption"
+        USER = "USER", "user account"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
