@@ -16,6 +16,7 @@ from campaigns.dispatch.outcomes import auto_pause_if_failing
 from campaigns.models import Batch, Campaign, Notification, Recipient
 from campaigns.tracking import completion, inbox
 from campaigns.tracking import reconciliation as rec
+from contacts.services.erasure import erase_contact
 from tests.campaigns.test_replies import message, post_signed, process
 
 S = Campaign.Status
@@ -253,6 +254,34 @@ def test_replies_to_review_tell_the_reviewers_and_stay_one_unread_note(
         process()
     assert told(K.REPLIES_TO_REVIEW) == ["carla", "carla"]
     assert len(mailoutbox) == 2
+
+
+def test_erasure_takes_a_number_quoted_from_an_error_out_of_notifications(
+    people, make_campaign, make_contact, settings
+):
+    """An auto-pause quotes the last batch error, which may name a number:
+    erasing that person takes it out of the notifications too."""
+    settings.DISPATCH_PAUSE_MIN_BATCHES = 1
+    zeb = make_contact("+14155550142", consent="OPTED_IN", first_name="Zebulon")
+    campaign = a_campaign(make_campaign, people, status=S.SUBMITTING)
+    Batch.objects.create(
+        campaign=campaign,
+        sequence=1,
+        metadata_key="err-1",
+        status=Batch.Status.FAILED,
+        claimed_at=timezone.now(),
+        last_error="HTTP 400: recipient +14155550142 is not valid",
+    )
+    assert auto_pause_if_failing(campaign.pk)
+    quoted = Notification.objects.filter(kind=K.AUTO_PAUSED)
+    assert ["+14155550142" in n.text for n in quoted] == [True, True, True]
+
+    erase_contact(contact=zeb, actor=people["reviewer"])
+
+    for note in Notification.objects.filter(kind=K.AUTO_PAUSED):
+        assert "+14155550142" not in note.text
+        assert "4155550142" not in note.text
+        assert note.text.startswith("“Winter sale” was paused automatically.")
 
 
 # --- e-mail ----------------------------------------------------------------------
