@@ -15,6 +15,7 @@ Texts name campaigns and counts only: never a contact's number, name or
 message text.
 """
 
+import functools
 import logging
 from collections.abc import Iterable
 
@@ -161,6 +162,24 @@ def _queue_mail(ids: list[int]) -> None:
 # --- the events ---------------------------------------------------------------------
 
 
+def _never_in_the_way(event):
+    """A notification that cannot be recorded is logged, never raised: the
+    transition that called it stands (the savepoint keeps its transaction
+    usable)."""
+
+    @functools.wraps(event)
+    def guarded(*args, **kwargs) -> list[int]:
+        try:
+            with transaction.atomic():
+                return event(*args, **kwargs)
+        except Exception:
+            logger.exception("notification %s%r not recorded", event.__name__, args)
+            return []
+
+    return guarded
+
+
+@_never_in_the_way
 def campaign_finished(campaign_id: int) -> list[int]:
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None:
@@ -182,6 +201,7 @@ def campaign_finished(campaign_id: int) -> list[int]:
     )
 
 
+@_never_in_the_way
 def campaign_failed(campaign_id: int) -> list[int]:
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None:
@@ -196,6 +216,7 @@ def campaign_failed(campaign_id: int) -> list[int]:
     )
 
 
+@_never_in_the_way
 def campaign_auto_paused(campaign_id: int, reason: str, event_id: int) -> list[int]:
     """`event_id`: the pause's audit row, so a later pause is a new event."""
     campaign = Campaign.objects.filter(pk=campaign_id).first()
@@ -212,6 +233,7 @@ def campaign_auto_paused(campaign_id: int, reason: str, event_id: int) -> list[i
     )
 
 
+@_never_in_the_way
 def receipts_stalled(campaign_id: int, reason: str) -> list[int]:
     """Delivery reports stopped: the operators and the launcher are told,
     once per stall (a stall cleared and flagged again is a new one)."""
@@ -231,6 +253,7 @@ def receipts_stalled(campaign_id: int, reason: str) -> list[int]:
     )
 
 
+@_never_in_the_way
 def replies_to_review(newest_reply_id: int, waiting: int) -> list[int]:
     """New replies read like an opt-out and wait for a person. A reviewer who
     still has an unread notification about them has it brought up to date

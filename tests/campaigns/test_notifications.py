@@ -256,6 +256,22 @@ def test_replies_to_review_tell_the_reviewers_and_stay_one_unread_note(
     assert len(mailoutbox) == 2
 
 
+def test_a_notification_that_cannot_be_recorded_never_stops_the_transition(
+    people, make_campaign, monkeypatch, caplog
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("notifications table unavailable")
+
+    monkeypatch.setattr(notifications, "notify", broken)
+    campaign = a_campaign(make_campaign, people, status=S.SUBMITTED)
+    recipients(campaign, R.DELIVERED, 2)
+
+    assert completion.complete_finished_campaigns() == 1
+
+    assert Campaign.objects.get(pk=campaign.pk).status == S.COMPLETED
+    assert "notification campaign_finished" in caplog.text
+
+
 def test_erasure_takes_a_number_quoted_from_an_error_out_of_notifications(
     people, make_campaign, make_contact, settings
 ):
