@@ -327,6 +327,12 @@ def mark_read(user, ids: Iterable[int] | None = None) -> int:
     return mine.update(read_at=timezone.now())
 
 
+def absolute(link: str) -> str:
+    """A page's path as a full address when SITE_URL is set."""
+    base = getattr(settings, "SITE_URL", "")
+    return f"{base}{link}" if base and link.startswith("/") else link
+
+
 def send_mail_for(ids: list[int]) -> str:
     """The task: e-mail each notification not e-mailed yet to its recipient,
     if they have an address and did not turn e-mails off. Failures are
@@ -350,7 +356,7 @@ def send_mail_for(ids: list[int]) -> str:
         claimed.append(n.pk)
         body = f"{n.text}\n\n"
         if n.link:
-            body += f"Open it in the campaign manager: {n.link}\n\n"
+            body += f"Open it: {absolute(n.link)}\n\n"
         body += (
             "You get these e-mails because of your role in the campaign manager; "
             "turn them off on your notification preferences page (home page, "

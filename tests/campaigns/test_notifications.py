@@ -49,6 +49,7 @@ def inbox_processed_by_hand(monkeypatch):
 @pytest.fixture
 def mail_on(settings):
     settings.EMAIL_URL = MAIL
+    settings.SITE_URL = "https://campaigns.example.com"
 
 
 def told(kind) -> list[str]:
@@ -115,6 +116,7 @@ def test_a_finished_campaign_tells_its_creator_and_launcher_once(
     assert mailed(mailoutbox) == ["mark@example.com", "sandra@example.com"]
     assert mailoutbox[0].subject == "[Campaigns] Campaign finished"
     assert note.text in mailoutbox[0].body
+    assert f"Open it: https://campaigns.example.com{note.link}\n" in mailoutbox[0].body
 
 
 def test_a_campaign_paused_automatically_tells_its_people_and_the_senders(
@@ -390,3 +392,21 @@ def test_notifications_show_unread_first_and_can_be_marked_read(
     theirs = Notification.objects.get(text="Theirs.")
     client.post(reverse("notifications-read"), {"id": theirs.pk})
     assert Notification.objects.get(pk=theirs.pk).read_at is None
+
+
+def test_the_notifications_sent_are_listed_read_only_in_the_admin(
+    client, people, superuser, make_campaign
+):
+    notifications.notify(
+        K.FINISHED, users=[people["creator"]], key="k", text="“Winter sale” done."
+    )
+    client.force_login(superuser)
+    url = reverse("admin:campaigns_notification_changelist")
+    assert "“Winter sale” done." in client.get(url).content.decode()
+    note = Notification.objects.get()
+    change = client.get(reverse("admin:campaigns_notification_change", args=[note.pk]))
+    assert change.status_code == 200
+    assert 'name="text"' not in change.content.decode()  # read only
+    assert client.get(reverse("admin:campaigns_notification_add")).status_code == 403
+    client.force_login(people["launcher"])  # not theirs
+    assert "Winter sale" not in client.get(url).content.decode()
