@@ -33,6 +33,10 @@
   }
 
   function poll() {
+    if (document.hidden) {  // a background tab asks nothing
+      setTimeout(poll, EVERY_MS);
+      return;
+    }
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) { if (data) apply(data); })
