@@ -5,24 +5,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contacts', '0006_consent_change_indexes'),
+        ("contacts", "0006_consent_change_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('IMPORT', 'import'), ('CONSENT', 'consent change'), ('ERASURE', 'erasure'), ('EXPORT', 'export'), ('LIST_CHANGE', 'list membership change'), ('TEST_SEND', 'test send'), ('IDENTITY', 'channel identity change'), ('LAUNCH', 'campaign launch'), ('PAUSE', 'campaign pause'), ('RESUME', 'campaign resume'), ('CANCEL', 'campaign cancel'), ('RETRY', 'retry of failed recipients'), ('APPROVAL', 'launch approval'), ('EXEMPTION', 'compliance exemption'), ('USER', 'user account')], max_length=20),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("IMPORT", "import"),
+                    ("CONSENT", "consent change"),
+                    ("ERASURE", "erasure"),
+                    ("EXPORT", "export"),
+                    ("LIST_CHANGE", "list membership change"),
+                    ("TEST_SEND", "test send"),
+                    ("IDENTITY", "channel identity change"),
+                    ("LAUNCH", "campaign launch"),
+                    ("PAUSE", "campaign pause"),
+                    ("RESUME", "campaign resume"),
+                    ("CANCEL", "campaign cancel"),
+                    ("RETRY", "retry of failed recipients"),
+                    ("APPROVAL", "launch approval"),
+                    ("EXEMPTION", "compliance exemption"),
+                    ("USER", "user account"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(condition=models.Q(('action', 'ERASURE')), fields=['-at', '-id'], name='audit_recent_erasures'),
+            model_name="auditevent",
+            index=models.Index(
+                condition=models.Q(("action", "ERASURE")),
+                fields=["-at", "-id"],
+                name="audit_recent_erasures",
+            ),
         ),
         migrations.AddIndex(
-            model_name='consentevent',
-            index=models.Index(condition=models.Q(('kind', 'OPT_OUT')), fields=['-occurred_at', '-id'], name='consent_recent_opt_outs'),
+            model_name="consentevent",
+            index=models.Index(
+                condition=models.Q(("kind", "OPT_OUT")),
+                fields=["-occurred_at", "-id"],
+                name="consent_recent_opt_outs",
+            ),
         ),
     ]
