@@ -408,7 +408,7 @@ def test_compliance_sees_imports_opt_outs_erasures_and_exemptions(
 
     imports = page.split('id="imports-module"')[1].split("</section>")[0]
     assert "spring-leads.csv" in imports
-    assert "1200 ok" in imports
+    assert "1,200 ok" in imports
     assert "3 bad · 17 opt-outs" in imports
     opt_outs = page.split('id="optouts-module"')[1].split("</section>")[0]
     assert ConsentEvent.objects.filter(kind="OPT_OUT").count() == 1
