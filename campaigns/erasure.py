@@ -11,14 +11,22 @@
   hash, texts and names go. A processed event is never read again; an
   unprocessed one still parses.
 - Cached texts of campaigns and batches (the pre-send summary's examples,
-  cancel receipts, reasons, last errors) lose the person's entries.
+  cancel receipts, reasons, last errors) lose the person's entries, and so
+  do the notifications that quoted a campaign's reason or a batch's error.
 """
 
 import contextlib
 
 from django.db.models import Q
 
-from campaigns.models import Batch, Campaign, InboundMessage, Recipient, WebhookEvent
+from campaigns.models import (
+    Batch,
+    Campaign,
+    InboundMessage,
+    Notification,
+    Recipient,
+    WebhookEvent,
+)
 from config.lib.redaction import Redactor, redact_json_text
 from contacts.phones import InvalidIdentity, normalise_identity
 from contacts.services.erasure import ERASED_PREFIX, erased_identity
@@ -50,6 +58,7 @@ def forget_recipient_data(
         "replies anonymised": _replies(contact_id, identities, redactor),
         "webhook bodies redacted": _webhook_events(contact_id, redactor),
         "campaign summaries redacted": _campaigns(contact_id, redactor),
+        "notifications redacted": _notifications(redactor),
     }
     if report is not None:
         for what, count in counts.items():
@@ -134,6 +143,25 @@ def _campaigns(contact_id: int, redactor: Redactor) -> int:
             last_error=redactor.redact(batch.last_error)
         )
         changed += 1
+    return changed
+
+
+# Notifications whose text quotes a reason or an error (campaigns.notifications).
+QUOTING_KINDS = (
+    Notification.Kind.FAILED,
+    Notification.Kind.AUTO_PAUSED,
+    Notification.Kind.RECEIPTS_STALLED,
+)
+
+
+def _notifications(redactor: Redactor) -> int:
+    changed = 0
+    rows = Notification.objects.filter(kind__in=QUOTING_KINDS).only("pk", "text")
+    for note in rows.iterator(chunk_size=2000):
+        text = redactor.scrub(note.text)
+        if text != note.text:
+            Notification.objects.filter(pk=note.pk).update(text=text)
+            changed += 1
     return changed
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from campaigns import notifications
 from campaigns.authoring.presend import run_requested_check
 from campaigns.compliance import notify
 from campaigns.dispatch import cancellation, drain, freeze, late_optouts, settlement
@@ -73,3 +74,8 @@ def process_webhook_events() -> str:
 def send_approval_mail(approval_id: int, event: str, link: str = "") -> str:
     """E-mail about a launch approval (campaigns.compliance.notify)."""
     return notify.send_approval_mail(approval_id, event, link)
+
+
+def send_notification_mail(notification_ids: list[int]) -> str:
+    """E-mail notifications (campaigns.notifications)."""
+    return notifications.send_mail_for(notification_ids)

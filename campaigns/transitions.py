@@ -23,6 +23,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from campaigns import notifications
 from campaigns.models import Campaign
 from campaigns.models.states import ACTIVE, DISPATCHING, FINISHED
 from contacts.models import AuditEvent
@@ -92,9 +93,9 @@ def _move(campaign_id: int, transition: Transition, target: str, **fields) -> bo
     )
 
 
-def audit(campaign: Campaign, user, action: str, summary: str, **details) -> None:
+def audit(campaign: Campaign, user, action: str, summary: str, **details) -> AuditEvent:
     """One audit row about `campaign`; a None `user` is the system."""
-    record_audit(
+    return record_audit(
         actor=user,
         label=None if user else SYSTEM,
         action=action,
@@ -131,16 +132,24 @@ def recipients_frozen(campaign: Campaign) -> bool:
 def nobody_to_send(campaign: Campaign, reason: str) -> bool:
     """LAUNCHING -> FAILED: the freeze found nobody who may receive it (the
     reason shows on the campaign page; the launch itself is audited)."""
-    return _move(campaign.pk, NOBODY_TO_SEND, S.FAILED, status_reason=reason)
+    failed = _move(campaign.pk, NOBODY_TO_SEND, S.FAILED, status_reason=reason)
+    if failed:
+        notifications.campaign_failed(campaign.pk)
+    return failed
 
 
 def pause(campaign: Campaign, user, reason: str) -> bool:
     """SCHEDULED/SUBMITTING -> PAUSED with the reason, audited; False if it
-    was not dispatching."""
+    was not dispatching. A pause without a user (dispatch's error rate) is
+    notified to the campaign's people and the Senders."""
     with transaction.atomic():
         paused = _move(campaign.pk, PAUSE, S.PAUSED, status_reason=reason)
         if paused:
-            audit(campaign, user, AuditEvent.Action.PAUSE, f"{campaign}: {reason}")
+            row = audit(
+                campaign, user, AuditEvent.Action.PAUSE, f"{campaign}: {reason}"
+            )
+            if user is None:
+                notifications.campaign_auto_paused(campaign.pk, reason, row.pk)
     return paused
 
 
@@ -172,8 +181,12 @@ def all_submitted(campaign_id: int) -> bool:
 
 
 def complete(campaign_id: int) -> bool:
-    """SUBMITTED -> COMPLETED: every recipient has a final outcome."""
-    return _move(campaign_id, COMPLETE, S.COMPLETED)
+    """SUBMITTED -> COMPLETED: every recipient has a final outcome; the
+    campaign's creator and launcher are notified."""
+    completed = _move(campaign_id, COMPLETE, S.COMPLETED)
+    if completed:
+        notifications.campaign_finished(campaign_id)
+    return completed
 
 
 def replacement_due(campaign: Campaign) -> bool:

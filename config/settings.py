@@ -149,6 +149,9 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
 # Seconds an SMTP connection may take before the e-mail is given up.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Where people open the product (https://campaigns.example.com): notification
+# e-mails link to pages under it (campaigns.notifications).
+SITE_URL = env.str("SITE_URL", default="").rstrip("/")
 
 # --- contacts ---------------------------------------------------------------
 

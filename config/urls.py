@@ -3,6 +3,13 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from campaigns.admin.health import health_page
+from campaigns.admin.home import (
+    all_data_page,
+    home_page,
+    mark_read,
+    preferences_page,
+    progress_endpoint,
+)
 from campaigns.tracking.webhook import sinch_webhook
 
 admin.site.site_header = "Sinch campaign manager"
@@ -13,6 +20,17 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     # The operator health page (superusers and operators; campaigns.tracking.health).
     path("admin/health/", health_page, name="operator-health"),
+    # The home page of each role replaces the admin's index (campaigns.admin.home);
+    # the admin's list of tables is "All data".
+    path("admin/", home_page, name="home"),
+    path("admin/data/", all_data_page, name="all-data"),
+    path("admin/home/progress.json", progress_endpoint, name="home-progress"),
+    path("admin/notifications/read/", mark_read, name="notifications-read"),
+    path(
+        "admin/notifications/preferences/",
+        preferences_page,
+        name="notification-preferences",
+    ),
     path("admin/", admin.site.urls),
     # Sinch callbacks (signed; the only view exempt from CSRF).
     path("webhooks/sinch", sinch_webhook, name="sinch-webhook"),

@@ -328,6 +328,12 @@ class ConsentEvent(AppendOnlyModel):
             models.Index(fields=["identity", "occurred_at"]),
             # Consent changed since a time (contacts.services.changes).
             models.Index(fields=["recorded_at"], name="consent_event_recorded_at"),
+            # The latest opt-outs (the Compliance home page), opt-outs only.
+            models.Index(
+                fields=["-occurred_at", "-id"],
+                condition=models.Q(kind="OPT_OUT"),
+                name="consent_recent_opt_outs",
+            ),
         ]
         ordering = ["-occurred_at", "-id"]
 
@@ -353,6 +359,7 @@ class AuditEvent(AppendOnlyModel):
         RETRY = "RETRY", "retry of failed recipients"
         APPROVAL = "APPROVAL", "launch approval"
         EXEMPTION = "EXEMPTION", "compliance exemption"
+        USER = "USER", "user account"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -371,6 +378,14 @@ class AuditEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["-at", "-id"]
+        indexes = [
+            # The latest erasures (the Compliance home page), erasures only.
+            models.Index(
+                fields=["-at", "-id"],
+                condition=models.Q(action="ERASURE"),
+                name="audit_recent_erasures",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label}: {self.summary}"

@@ -160,6 +160,7 @@ LAYERS = (
         "campaigns.channel_properties",
         "campaigns.counters",
         "campaigns.transitions",
+        "campaigns.notifications",
         "campaigns.erasure",
         "config.lib",
     ),

@@ -7,6 +7,7 @@ the rest of the code reads instead of spelling statuses out again.
 
 from campaigns.models.approvals import LaunchApproval
 from campaigns.models.campaign import Campaign
+from campaigns.models.notifications import Notification, NotificationPreference
 from campaigns.models.sending import Batch, CampaignCount, Recipient, RequestWindow
 from campaigns.models.template_parts import CarouselCard, ChannelOverride, ListItem
 from campaigns.models.templates import MessageTemplate, TemplateParameter
@@ -23,6 +24,8 @@ __all__ = [
     "LaunchApproval",
     "ListItem",
     "MessageTemplate",
+    "Notification",
+    "NotificationPreference",
     "Recipient",
     "RequestWindow",
     "TemplateParameter",

@@ -54,7 +54,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from campaigns import counters
+from campaigns import counters, notifications
 from campaigns.dispatch import batch_request, cancellation, ratelimit
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from campaigns.models.states import (
@@ -306,6 +306,8 @@ def flag_stalled_campaigns(now: datetime | None = None) -> dict[str, int]:
         if reason:
             result["flagged"] += 1
             logger.warning("campaign %s (%s): %s", pk, campaign.name, reason)
+            if not campaign.receipts_stalled:
+                notifications.receipts_stalled(pk, reason)
         else:
             result["cleared"] += 1
             logger.info("campaign %s (%s): receipts arrive again", pk, campaign.name)

@@ -28,6 +28,7 @@ import logging
 
 from django.conf import settings
 
+from campaigns import notifications
 from campaigns.models import InboundMessage
 from campaigns.tracking import erased_senders, keywords
 from campaigns.tracking.attribution import Reply, attribute_replies
@@ -179,6 +180,17 @@ def apply_inbound(chunk: Chunk) -> None:
             chunk.outcomes.append(Outcome(event_id, State.PROCESSED, "", message.kind))
     _attribute(created, refs, chunk.outcomes)
     InboundMessage.objects.bulk_create(created)
+    if any(r.review == InboundMessage.Review.PENDING for r in created):
+        _tell_reviewers()
+
+
+def _tell_reviewers() -> None:
+    """New replies wait for review: those who may record the opt-out are told
+    (campaigns.notifications; the text holds a count, never a reply)."""
+    pending = InboundMessage.objects.filter(review=InboundMessage.Review.PENDING)
+    newest = pending.order_by("-pk").values_list("pk", flat=True).first()
+    if newest is not None:
+        notifications.replies_to_review(newest, pending.count())
 
 
 def _classify(message) -> tuple[str, bool]:
