@@ -12,7 +12,8 @@ from campaigns import channel_properties as rules
 from campaigns.admin import channel_property_fields as props
 from campaigns.authoring import preview
 from campaigns.models import Campaign
-from config.lib import timezones
+from config.lib import key_values, timezones
+from config.lib.time_zone_field import TimeZoneField
 
 
 class NaiveSplitDateTimeField(forms.SplitDateTimeField):
@@ -108,6 +109,16 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
         required=False,
         help_text="Fallback order, comma-separated, starting with the channel "
         "above, e.g. WHATSAPP, SMS; empty: the channel only.",
+    )
+    fallback_time_zone = TimeZoneField(
+        label="Recipients' fallback time zone",
+        help_text=Campaign._meta.get_field("fallback_time_zone").help_text
+        + " Type a city or region to search the IANA names.",
+    )
+    campaign_values = key_values.KeyValueField(
+        types=(key_values.TEXT,),
+        help_text="One row per campaign placeholder: its name (without ${ }) "
+        "and the text to put in, e.g. offer = 20% off.",
     )
 
     class Meta:
