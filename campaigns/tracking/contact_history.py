@@ -53,7 +53,7 @@ class CampaignMessages:
                 "delivered_channel",
                 "created_at",
                 "updated_at",
-                "campaign__pk",
+                "campaign__id",
                 "campaign__name",
                 "campaign__channel",
                 "batch__submitted_at",

@@ -42,7 +42,7 @@ def as_text(value) -> str:
     kind = type_of(value)
     if kind == BOOLEAN:
         return "true" if value else "false"
-    if kind == NUMBER or kind == TEXT:
+    if kind in (NUMBER, TEXT):
         return str(value)
     return json.dumps(value, ensure_ascii=False)
 
@@ -218,7 +218,9 @@ class KeyValueField(forms.Field):
         except ValueError as exc:
             raise ValidationError(f"Not a JSON object: {exc}.") from None
         if not isinstance(data, dict):
-            raise ValidationError('Must be an object of keys and values, e.g. {"a": 1}.')
+            raise ValidationError(
+                'Must be an object of keys and values, e.g. {"a": 1}.'
+            )
         bad = sorted(str(k) for k, v in data.items() if type_of(v) not in self.types)
         if bad:
             raise ValidationError(f"Values must be texts: {', '.join(bad)}.")
@@ -269,7 +271,7 @@ def key_value_table(value, *, empty: str = "-") -> str:
         return empty
     rows = format_html_join(
         "",
-        "<tr><th>{}</th><td>{}</td><td class=\"help\">{}</td></tr>",
+        '<tr><th>{}</th><td>{}</td><td class="help">{}</td></tr>',
         ((k, t_value, TYPE_LABELS[t]) for k, t, t_value in rows_of(value)),
     )
     return format_html('<table class="kv-table"><tbody>{}</tbody></table>', rows)

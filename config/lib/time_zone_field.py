@@ -36,7 +36,9 @@ def validate_zone_name(name: str) -> None:
     if not name or name in zone_names():
         return
     hint = suggestions(name)
-    message = f'"{name}" is not a known time zone; use an IANA name such as Europe/Berlin'
+    message = (
+        f'"{name}" is not a known time zone; use an IANA name such as Europe/Berlin'
+    )
     if hint:
         message += f". Did you mean {' or '.join(hint)}?"
     else:

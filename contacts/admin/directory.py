@@ -394,9 +394,7 @@ class ContactAdmin(ReplaceIdentityViews, admin.ModelAdmin):
             "can_erase": _has(request, "erase_contact"),
         }
         contact = self.get_object(request, object_id)
-        if contact is not None and self.has_view_or_change_permission(
-            request, contact
-        ):
+        if contact is not None and self.has_view_or_change_permission(request, contact):
             extra_context.update(history_context(request, contact))
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -48,7 +48,14 @@ class ContactForm(forms.ModelForm):
 
     class Meta:
         model = Contact
-        fields = "__all__"
+        fields = (
+            "first_name",
+            "last_name",
+            "external_id",
+            "language",
+            "time_zone",
+            "attributes",
+        )
 
 
 class ChannelIdentityForm(forms.ModelForm):
