@@ -40,7 +40,9 @@ def validate_zone_name(name: str) -> None:
         f'"{name}" is not a known time zone; use an IANA name such as Europe/Berlin'
     )
     if hint:
-        message += f". Did you mean {' or '.join(hint)}?"
+        message += f". Did you mean {hint[0]}?"
+        if hint[1:]:
+            message += f" Also close: {', '.join(hint[1:])}."
     else:
         message += " or America/New_York (type a city to search the list)."
     raise ValidationError(message, code="unknown_time_zone")
