@@ -86,6 +86,41 @@ def typed_value(kind: str, text: str, *, where: str):
     raise ValidationError(f"{where}: unknown type {kind!r}.")
 
 
+def read_rows(rows, types) -> tuple[dict, list[tuple[int, str]]]:
+    """The object the rows make, and the problems as (row index from 0,
+    message naming the row from 1); blank rows are ignored."""
+    found: dict = {}
+    first_row: dict[str, int] = {}
+    problems: list[tuple[int, str]] = []
+    for index, (key, kind, text) in enumerate(rows):
+        number, key, text = index + 1, (key or "").strip(), text or ""
+        if not key and not text.strip():
+            continue
+        where = f"Row {number}" + (f" ({key})" if key else "")
+        if not key:
+            problems.append(
+                (index, f'Row {number}: enter a key for the value "{text}".')
+            )
+        elif key in first_row:
+            problems.append(
+                (
+                    index,
+                    f"{where}: the key is already used on row {first_row[key]}; "
+                    "each key once.",
+                )
+            )
+        elif kind not in types:
+            first_row[key] = number
+            problems.append((index, f"{where}: choose the type of the value."))
+        else:
+            first_row[key] = number
+            try:
+                found[key] = typed_value(kind, text, where=where)
+            except ValidationError as exc:
+                problems += [(index, message) for message in exc.messages]
+    return found, problems
+
+
 class KeyValueWidget(forms.Widget):
     """Rows of key, type and value inputs; the type column only when the
     field allows more than one type."""
@@ -109,7 +144,7 @@ class KeyValueWidget(forms.Widget):
     def value_omitted_from_data(self, data, files, name):
         return f"{name}__rows" not in data and name not in data
 
-    def _row(self, name, key, kind, value, *, template=False):
+    def _row(self, name, key, kind, value, *, template=False, problem=""):
         # The template row (cloned by the script) is disabled: never posted.
         off = " disabled" if template else ""
         type_cell = ""
@@ -129,12 +164,13 @@ class KeyValueWidget(forms.Widget):
                 options,
             )
         return format_html(
-            '<tr class="kv-row{}"><td><input type="text" name="{}__key" value="{}" '
+            '<tr class="kv-row{}"{}><td><input type="text" name="{}__key" value="{}" '
             'aria-label="Key" placeholder="key" class="kv-key"{}></td>{}'
             '<td><input type="text" name="{}__value" value="{}" aria-label="Value" '
             'placeholder="value" class="kv-value"{}></td><td><button type="button" '
             'class="kv-remove" title="Remove this row">Remove</button></td></tr>',
-            " kv-template" if template else "",
+            " kv-template" if template else " kv-bad" if problem else "",
+            format_html(' title="{}"', problem) if problem else "",
             name,
             key,
             off,
@@ -145,14 +181,22 @@ class KeyValueWidget(forms.Widget):
         )
 
     def render(self, name, value, attrs=None, renderer=None):
+        problems: dict[int, str] = {}
         if isinstance(value, PostedRows):
             rows, stored = list(value), None
+            for index, message in read_rows(rows, self.types)[1]:
+                problems.setdefault(index, message)
         else:
             stored = value if isinstance(value, dict) else None
             rows = rows_of(stored) if stored is not None else []
             rows += [("", self.types[0], "")] * EMPTY_ROWS
         body = format_html_join(
-            "", "{}", ((self._row(name, k, t, v),) for k, t, v in rows)
+            "",
+            "{}",
+            (
+                (self._row(name, k, t, v, problem=problems.get(i, "")),)
+                for i, (k, t, v) in enumerate(rows)
+            ),
         )
         template = self._row(name, "", self.types[0], "", template=True)
         head = format_html(
@@ -171,7 +215,7 @@ class KeyValueWidget(forms.Widget):
             '<div class="kv-editor" id="{}"><input type="hidden" name="{}__rows" '
             'value="1"><table><thead><tr>{}</tr></thead><tbody>{}</tbody>'
             "<tfoot>{}</tfoot></table>"
-            '<button type="button" class="kv-add">Add a row</button>{}</div>',
+            '<button type="button" class="kv-add addlink">Add a row</button>{}</div>',
             element_id,
             name,
             head,
@@ -227,33 +271,9 @@ class KeyValueField(forms.Field):
         return data
 
     def _from_rows(self, rows) -> dict:
-        found: dict = {}
-        first_row: dict[str, int] = {}
-        errors = []
-        for number, (key, kind, text) in enumerate(rows, start=1):
-            key = (key or "").strip()
-            if not key and not (text or "").strip():
-                continue  # a blank row: ignored
-            where = f"Row {number}" + (f" ({key})" if key else "")
-            if not key:
-                errors.append(f'Row {number}: enter a key for the value "{text}".')
-                continue
-            if key in first_row:
-                errors.append(
-                    f"{where}: the key is already used on row {first_row[key]}; "
-                    "each key once."
-                )
-                continue
-            first_row[key] = number
-            if kind not in self.types:
-                errors.append(f"{where}: choose the type of the value.")
-                continue
-            try:
-                found[key] = typed_value(kind, text or "", where=where)
-            except ValidationError as exc:
-                errors.extend(exc.messages)
-        if errors:
-            raise ValidationError(errors)
+        found, problems = read_rows(rows, self.types)
+        if problems:
+            raise ValidationError([message for _, message in problems])
         return found
 
     def has_changed(self, initial, data):
