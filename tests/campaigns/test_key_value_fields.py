@@ -433,3 +433,48 @@ def test_the_field_reads_rows_and_round_trips_every_type():
     }
     assert not field.has_changed(ATTRIBUTES, posted)
     assert field.has_changed(ATTRIBUTES, key_values.PostedRows([]))
+
+
+def test_read_only_records_show_their_json_as_tables_or_words(
+    client, superuser, draft, make_contact, make_list
+):
+    """A recipient's values, an approval's lists, an audit row's details."""
+    from django.utils import timezone
+
+    from campaigns.models import LaunchApproval, Recipient
+    from contacts.models import AuditEvent
+
+    person = make_contact(first_name="Ada")
+    recipient = Recipient.objects.create(
+        campaign=draft,
+        contact=person,
+        identity="+14155550100",
+        status=Recipient.Status.EXCLUDED,
+        parameters={"first_name": "Ada", "offer": "20% off"},
+    )
+    approval = LaunchApproval.objects.create(
+        campaign=draft,
+        requested_at=timezone.now(),
+        fingerprint="f" * 64,
+        audience=2,
+        lists=[{"id": 1, "name": "Customers"}, {"id": 2, "name": "VIP"}],
+    )
+    audit = AuditEvent.objects.create(
+        actor_label="carla",
+        action=AuditEvent.Action.EXPORT,
+        target_type="campaign",
+        summary="Exported",
+        details={"rows": 12, "lists": ["Customers"]},
+    )
+    client.force_login(superuser)
+    pages = {
+        recipient: ["<th>offer</th><td>20% off</td>", "<th>first_name</th><td>Ada"],
+        approval: ["Customers, VIP"],
+        audit: ["<th>rows</th><td>12</td>", '["Customers"]'],
+    }
+    for record, shown in pages.items():
+        html = _text(client.get(change_url(record)))
+        for words in shown:
+            assert words.replace('"', "&quot;") in html, words
+        for raw in ("{&quot;", "[{&quot;", '{"'):
+            assert raw not in html, (record, raw)
