@@ -6,6 +6,8 @@ Each source reads one contact's rows through an index: recipients by
 (contact, batch), replies by (contact, received_at).
 """
 
+from datetime import timedelta
+
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -14,6 +16,8 @@ from django.utils import timezone
 from campaigns.models import InboundMessage, Recipient
 from config.lib.redaction import mask_number
 from contacts.history import HistoryEntry
+
+STATUS_CHANGE = timedelta(minutes=1)
 
 
 def _when(moment) -> str:
@@ -63,10 +67,12 @@ class CampaignMessages:
 
     def _entry(self, contact, row: Recipient) -> HistoryEntry:
         sent = row.batch.submitted_at if row.batch else None
+        at = sent or row.created_at
         details = []
         if sent:
             details.append(f"Sent {_when(sent)}")
-        if row.status != Recipient.Status.PENDING and row.updated_at:
+        # When the status last moved (a receipt), if not when it was sent.
+        if row.updated_at and row.updated_at - at > STATUS_CHANGE:
             details.append(f"Status since {_when(row.updated_at)}")
         if row.reason:
             details.append(f"Reason: {row.reason}")
@@ -78,7 +84,7 @@ class CampaignMessages:
             channel = f"{channel} {mask_number(row.identity)}"
         details.append(f"To {channel}")
         return HistoryEntry(
-            at=sent or row.created_at,
+            at=at,
             kind=self.kind,
             label="Test send" if row.is_test else "Campaign",
             title=row.campaign.name,

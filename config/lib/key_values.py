@@ -166,8 +166,9 @@ class KeyValueWidget(forms.Widget):
         return format_html(
             '<tr class="kv-row{}"{}><td><input type="text" name="{}__key" value="{}" '
             'aria-label="Key" placeholder="key" class="kv-key"{}></td>{}'
-            '<td><input type="text" name="{}__value" value="{}" aria-label="Value" '
-            'placeholder="value" class="kv-value"{}></td><td><button type="button" '
+            '<td class="kv-cell-value"><input type="text" name="{}__value" '
+            'value="{}" aria-label="Value" placeholder="value" class="kv-value"{}>'
+            '</td><td><button type="button" '
             'class="kv-remove" title="Remove this row">Remove</button></td></tr>',
             " kv-template" if template else " kv-bad" if problem else "",
             format_html(' title="{}"', problem) if problem else "",

@@ -240,6 +240,13 @@ def test_an_admin_reads_a_contacts_history_and_edits_their_attributes(
     expect(page.locator("#id_attributes details pre")).to_contain_text('"score": 4.5')
     shoot(page, "05-attributes-saved")
 
+    # On a phone the timeline and the editor stay readable.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator("#id_attributes").evaluate("e => e.scrollIntoView()")
+    shoot(page, "08-phone-attributes")
+    page.locator("#history h2").evaluate("e => e.scrollIntoView()")
+    shoot(page, "09-phone-history")
+
 
 def test_a_marketer_edits_campaign_values_and_the_fallback_zone(
     page, live_server, login, marketer, make_template, make_campaign, make_list

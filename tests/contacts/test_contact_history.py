@@ -142,6 +142,7 @@ def test_campaigns_replies_and_consent_are_one_timeline_newest_first(
         "Excluded",
         "opted out",
         f"Sent {timezone.localtime(days_ago(20)):%Y-%m-%d %H:%M}",
+        "Status since",  # its receipt came later than the send
         "Evidence: Signed up at the spring fair",
         "Stop (opt-out recorded)",
         "To campaign Summer sale",
