@@ -72,6 +72,7 @@ class HistoryPage:
     entries: list[HistoryEntry]
     page: Page
     counts: dict[str, int] = field(default_factory=dict)
+    links: list[dict] = field(default_factory=list)  # set by the admin
 
     @property
     def page_links(self) -> list:
