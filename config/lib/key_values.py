@@ -132,6 +132,10 @@ class KeyValueWidget(forms.Widget):
     def __init__(self, types=(TEXT, NUMBER, BOOLEAN, JSON), attrs=None):
         super().__init__(attrs)
         self.types = tuple(types)
+        # Keys offered as one types one (a datalist), e.g. a template's
+        # campaign placeholders.
+        self.key_suggestions: tuple[str, ...] = ()
+        self._list_attr = ""
 
     def value_from_datadict(self, data, files, name):
         if f"{name}__rows" not in data:
@@ -165,7 +169,7 @@ class KeyValueWidget(forms.Widget):
             )
         return format_html(
             '<tr class="kv-row{}"{}><td><input type="text" name="{}__key" value="{}" '
-            'aria-label="Key" placeholder="key" class="kv-key"{}></td>{}'
+            'aria-label="Key" placeholder="key" class="kv-key"{}{}></td>{}'
             '<td class="kv-cell-value"><input type="text" name="{}__value" '
             'value="{}" aria-label="Value" placeholder="value" class="kv-value"{}>'
             '</td><td><button type="button" '
@@ -174,6 +178,7 @@ class KeyValueWidget(forms.Widget):
             format_html(' title="{}"', problem) if problem else "",
             name,
             key,
+            self._list_attr,
             off,
             type_cell,
             name,
@@ -182,6 +187,18 @@ class KeyValueWidget(forms.Widget):
         )
 
     def render(self, name, value, attrs=None, renderer=None):
+        element_id = (attrs or {}).get("id") or f"id_{name}"
+        suggestions = ""
+        self._list_attr = ""
+        if self.key_suggestions:
+            self._list_attr = format_html(' list="{}_keys"', element_id)
+            suggestions = format_html(
+                '<datalist id="{}_keys">{}</datalist>',
+                element_id,
+                format_html_join(
+                    "", '<option value="{}">', ((k,) for k in self.key_suggestions)
+                ),
+            )
         problems: dict[int, str] = {}
         if isinstance(value, PostedRows):
             rows, stored = list(value), None
@@ -211,18 +228,19 @@ class KeyValueWidget(forms.Widget):
                 "</summary><pre>{}</pre></details>",
                 json.dumps(stored, ensure_ascii=False, indent=2),
             )
-        element_id = (attrs or {}).get("id") or f"id_{name}"
         return format_html(
             '<div class="kv-editor" id="{}"><input type="hidden" name="{}__rows" '
             'value="1"><table><thead><tr>{}</tr></thead><tbody>{}</tbody>'
             "<tfoot>{}</tfoot></table>"
-            '<button type="button" class="kv-add addlink">Add a row</button>{}</div>',
+            '<button type="button" class="kv-add addlink">Add a row</button>{}{}'
+            "</div>",
             element_id,
             name,
             head,
             body,
             template,
             advanced,
+            suggestions,
         )
 
 

@@ -341,6 +341,10 @@ def test_campaign_values_are_text_rows_and_save_back(client, marketer, draft):
         ("", "text", ""),
     ]
     assert 'name="campaign_values__type"' not in html  # texts only: no type column
+    # The template's campaign placeholders are offered as keys.
+    keys = re.search(r'<datalist id="id_campaign_values_keys">(.*?)</datalist>', html)
+    assert set(re.findall(r'value="([^"]+)"', keys.group(1))) == {"offer", "until"}
+    assert 'list="id_campaign_values_keys"' in html
     assert 'list="id_fallback_time_zone_zones"' in html
 
     edited = with_rows(
