@@ -271,3 +271,24 @@ def test_the_checker_sees_a_cycle_an_oversized_module_and_an_admin_import(tmp_pa
     ]
     assert oversized_modules(tmp_path) == {"campaigns/big.py": 501}
     assert admin_imports(graph) == [("campaigns.domain", 2, "campaigns.admin.x")]
+
+
+def app_imports(graph: Graph, source_app: str, target_app: str):
+    """(importer, line, imported) where `source_app` imports `target_app`."""
+    return sorted(
+        (source, line, target)
+        for source, edges in graph.items()
+        if source.split(".")[0] == source_app
+        for target, line in edges.items()
+        if target.split(".")[0] == target_app
+    )
+
+
+def test_contacts_never_imports_campaigns():
+    """campaigns builds on contacts, never the reverse: campaigns takes part
+    in a contact's erasure (contact_erased) and history (contacts.history
+    sources) by registering from its AppConfig.ready()."""
+    offenders = app_imports(import_graph(ROOT), "contacts", "campaigns")
+    listing = "\n".join(f"    {s}:{line} imports {t}" for s, line, t in offenders)
+    if offenders:
+        pytest.fail(f"contacts importing campaigns:\n{listing}")

@@ -257,3 +257,18 @@ class LaunchApprovalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="state")
     def state(self, obj: LaunchApproval) -> str:
         return obj.state_label
+
+    @admin.display(description="audience lists")
+    def audience_lists(self, obj: LaunchApproval) -> str:
+        """The lists at the request, by name (stored as JSON)."""
+        return ", ".join(
+            str(item.get("name", item)) if isinstance(item, dict) else str(item)
+            for item in obj.lists or []
+        )
+
+    def get_fields(self, request, obj=None):
+        # The lists in words, not as the JSON they are stored in.
+        return [
+            "audience_lists" if f == "lists" else f
+            for f in super().get_fields(request, obj)
+        ]

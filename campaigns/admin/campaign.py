@@ -22,8 +22,18 @@ from campaigns.admin.test_send import SendTestAdminMixin
 from campaigns.authoring import presend, preview
 from campaigns.compliance import display, exemptions
 from campaigns.models import Campaign
+from config.lib import key_values
 from contacts.models import AuditEvent
 from contacts.services.audit import record_audit
+
+# Read-only, the form-only fields give way to what they set, and JSON fields
+# to tables and words (business data is never shown as raw JSON).
+READ_ONLY_AS = {
+    "send_mode": "send_time",
+    "campaign_values": "campaign_values_table",
+    "channel_properties": "channel_properties_table",
+    "channel_priority_order": "channel_order",
+}
 
 
 @admin.register(Campaign)
@@ -117,6 +127,18 @@ class CampaignAdmin(
         if local is None:
             return "when launched"
         return f"{local:%Y-%m-%d %H:%M} {obj.send_time_zone}"
+
+    @admin.display(description="campaign values")
+    def campaign_values_table(self, obj: Campaign) -> str:
+        return key_values.key_value_table(obj.campaign_values, empty="None")
+
+    @admin.display(description="channel properties")
+    def channel_properties_table(self, obj: Campaign) -> str:
+        return key_values.key_value_table(obj.channel_properties, empty="None")
+
+    @admin.display(description="channel priority order")
+    def channel_order(self, obj: Campaign) -> str:
+        return " → ".join(obj.channels())
 
     @admin.display(description="exemption record")
     def quiet_hours_exemption(self, obj: Campaign) -> str:
@@ -316,14 +338,13 @@ class CampaignAdmin(
             return fieldsets
         fields = {"fields": ("sms_sender", "channel_properties")}
         fieldsets[at:at] = [("Channel properties", fields)]
-        # Read-only: the form-only send fields give way to the send time shown.
         return tuple(
             (
                 title,
                 {
                     **options,
                     "fields": tuple(
-                        "send_time" if f == "send_mode" else f
+                        READ_ONLY_AS.get(f, f)
                         for f in options["fields"]
                         if f != "send_at_local"
                     ),

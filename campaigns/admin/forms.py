@@ -11,8 +11,9 @@ from django.utils import timezone
 from campaigns import channel_properties as rules
 from campaigns.admin import channel_property_fields as props
 from campaigns.authoring import preview
-from campaigns.models import Campaign
-from config.lib import timezones
+from campaigns.models import Campaign, TemplateParameter
+from config.lib import key_values, timezones
+from config.lib.time_zone_field import TimeZoneField
 
 
 class NaiveSplitDateTimeField(forms.SplitDateTimeField):
@@ -109,6 +110,16 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
         help_text="Fallback order, comma-separated, starting with the channel "
         "above, e.g. WHATSAPP, SMS; empty: the channel only.",
     )
+    fallback_time_zone = TimeZoneField(
+        label="Recipients' fallback time zone",
+        help_text=Campaign._meta.get_field("fallback_time_zone").help_text
+        + " Type a city or region to search the IANA names.",
+    )
+    campaign_values = key_values.KeyValueField(
+        types=(key_values.TEXT,),
+        help_text="One row per campaign placeholder: its name (without ${ }) "
+        "and the text to put in, e.g. offer = 20% off.",
+    )
 
     class Meta:
         model = Campaign
@@ -137,6 +148,13 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
         if instance.send_at is not None:
             self.initial.setdefault("send_mode", self.LATER)
             self.initial.setdefault("send_at_local", instance.local_send_time)
+        if instance.template_id and "campaign_values" in self.fields:
+            # The template's campaign placeholders, offered as keys.
+            self.fields["campaign_values"].widget.key_suggestions = tuple(
+                instance.template.parameters.filter(
+                    source=TemplateParameter.Source.CAMPAIGN
+                ).values_list("name", flat=True)
+            )
         values, self.unshown = props.stored_values(instance)
         for key, value in values.items():
             if key == rules.SMS_SENDER:  # an old campaign kept it in the JSON

@@ -14,6 +14,7 @@ from django.utils.functional import cached_property
 from campaigns.models import Campaign, Recipient
 from campaigns.tracking import failures
 from config.lib.admin import ReadOnlyAdminMixin
+from config.lib.key_values import key_value_table
 from config.lib.pagination import CappedCountPaginator
 from contacts.models import ChannelIdentity
 from contacts.phones import phone_search_term
@@ -97,7 +98,7 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "batch",
         "index",
         "message_id",
-        "parameters",
+        "message_values",
         "is_test",
         "created_at",
         "updated_at",
@@ -110,6 +111,10 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return ""
         kind = failures.describe(obj.failure_code)
         return f"{kind.label} ({kind.class_label})"
+
+    @admin.display(description="values in the message")
+    def message_values(self, obj: Recipient) -> str:
+        return key_value_table(obj.parameters, empty="None")
 
     @admin.display(description="then, on fallback")
     def fallbacks(self, obj: Recipient) -> str:

@@ -9,8 +9,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
+from config.lib.key_values import key_value_table
 from config.lib.pagination import CappedCountPaginator
 from config.lib.redaction import mask_number
 from contacts import time_zones
@@ -21,10 +22,12 @@ from contacts.admin.filters import (
     ListFilter,
 )
 from contacts.admin.forms import (
+    ContactForm,
     ContactListChoiceForm,
     OptOutForm,
     RecordConsentForm,
 )
+from contacts.admin.history import history_context
 from contacts.admin.identities import ChannelIdentityInline, ReplaceIdentityViews
 from contacts.exporting import stream_csv
 from contacts.models import (
@@ -77,18 +80,18 @@ class ContactAdmin(ReplaceIdentityViews, admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-pk",)
     inlines = (ChannelIdentityInline, MembershipInline)
+    form = ContactForm
     fields = (
         ("first_name", "last_name"),
         "external_id",
         ("language", "time_zone"),
         "recipient_time_zone",
         "attributes",
-        "consent_history",
         ("created_at", "updated_at", "erased_at"),
     )
     readonly_fields = (
         "recipient_time_zone",
-        "consent_history",
+        "attributes_table",
         "created_at",
         "updated_at",
         "erased_at",
@@ -97,6 +100,14 @@ class ContactAdmin(ReplaceIdentityViews, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("identities")
+
+    def get_fields(self, request, obj=None):
+        """Read-only (a viewer, an erased contact): the attributes as a
+        table, never as JSON."""
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields = ["attributes_table" if f == "attributes" else f for f in fields]
+        return fields
 
     def has_delete_permission(self, request, obj=None):
         return False  # people are erased, never deleted: the ledger must stay
@@ -135,51 +146,16 @@ class ContactAdmin(ReplaceIdentityViews, admin.ModelAdmin):
         states = {i.marketing_consent for i in obj.identities.all()}
         return ", ".join(ConsentState(s).label for s in sorted(states)) or "-"
 
+    @admin.display(description="custom attributes")
+    def attributes_table(self, obj: Contact) -> str:
+        return key_value_table(obj.attributes, empty="None")
+
     @admin.display(description="zone for sends")
     def recipient_time_zone(self, obj: Contact) -> str:
         """Where quiet hours and local-time sends place this person."""
         if obj.pk is None:
             return "-"
         return str(time_zones.zone_of_contact(obj))
-
-    @admin.display(description="consent history")
-    def consent_history(self, obj: Contact) -> str:
-        if not obj.pk:
-            return "-"
-        events = (
-            ConsentEvent.objects.filter(identity__contact=obj)
-            .select_related("identity")
-            .order_by("-occurred_at", "-pk")[:50]
-        )
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-            "<td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    timezone.localtime(e.occurred_at).strftime("%Y-%m-%d %H:%M"),
-                    f"{e.channel} {e.identity.identity}",
-                    e.get_kind_display(),
-                    e.get_purpose_display(),
-                    e.get_source_display(),
-                    e.actor_label,
-                    " / ".join(x for x in (e.evidence_wording, e.evidence_note) if x),
-                )
-                for e in events
-            ),
-        )
-        if not rows:
-            return "No consent recorded."
-        url = reverse("admin:contacts_consentevent_changelist")
-        return format_html(
-            '<table class="consent-history"><thead><tr><th>When</th><th>Identity'
-            "</th><th>Event</th><th>Purpose</th><th>Source</th><th>By</th>"
-            '<th>Evidence</th></tr></thead><tbody>{}</tbody></table><p><a href="{}?'
-            'contact={}">Full ledger for this contact</a></p>',
-            rows,
-            url,
-            obj.pk,
-        )
 
     # --- search -------------------------------------------------------------
 
@@ -417,6 +393,9 @@ class ContactAdmin(ReplaceIdentityViews, admin.ModelAdmin):
             "can_record_consent": self.has_record_consent_permission(request),
             "can_erase": _has(request, "erase_contact"),
         }
+        contact = self.get_object(request, object_id)
+        if contact is not None and self.has_view_or_change_permission(request, contact):
+            extra_context.update(history_context(request, contact))
         return super().change_view(request, object_id, form_url, extra_context)
 
 

@@ -4,7 +4,15 @@ from django import forms
 from django.utils import timezone
 from django.utils.html import format_html
 
-from contacts.models import ChannelIdentity, ConsentEvent, ContactList, Purpose
+from config.lib.key_values import KeyValueField
+from config.lib.time_zone_field import TimeZoneField
+from contacts.models import (
+    ChannelIdentity,
+    ConsentEvent,
+    Contact,
+    ContactList,
+    Purpose,
+)
 from contacts.phones import InvalidIdentity, normalise_identity
 from contacts.services.consent import Evidence
 from contacts.services.identities import IdentityTaken, check_new_identity
@@ -22,6 +30,32 @@ class ShownAsText(forms.Widget):
 
     def render(self, name, value, attrs=None, renderer=None):
         return format_html('<span class="stored-value">{}</span>', value or "")
+
+
+class ContactForm(forms.ModelForm):
+    """A contact's fields; attributes as key/value rows, the time zone picked
+    from zoneinfo's list (config.lib.key_values, config.lib.time_zone_field)."""
+
+    time_zone = TimeZoneField(
+        help_text="IANA name: type a city or region to search, e.g. Berlin. "
+        "Empty: inferred from the number."
+    )
+    attributes = KeyValueField(
+        label="Custom attributes",
+        help_text="Usable in templates as ${key}. Each value keeps its type: "
+        "text, number, yes/no (true/false) or JSON for a list.",
+    )
+
+    class Meta:
+        model = Contact
+        fields = (
+            "first_name",
+            "last_name",
+            "external_id",
+            "language",
+            "time_zone",
+            "attributes",
+        )
 
 
 class ChannelIdentityForm(forms.ModelForm):

@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from config.lib.admin import ReadOnlyAdminMixin
+from config.lib.key_values import key_value_table
 from config.lib.pagination import CappedCountPaginator
 from contacts.models import AuditEvent, ConsentEvent
 from contacts.phones import phone_search_term
@@ -63,3 +64,16 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ("summary", "actor_label")
     date_hierarchy = "at"
     ordering = ("-at", "-pk")
+    readonly_fields = ("details_table",)
+
+    @admin.display(description="details")
+    def details_table(self, obj: AuditEvent) -> str:
+        return key_value_table(obj.details, empty="None")
+
+    def get_fields(self, request, obj=None):
+        # The details as a table, not as the JSON they are stored in.
+        return [
+            "details_table" if f == "details" else f
+            for f in super().get_fields(request, obj)
+            if f != "details_table"
+        ]

@@ -161,9 +161,9 @@ def test_contact_page_shows_the_consent_history(client, compliance_admin, make_c
     client.force_login(compliance_admin)
     page = client.get(reverse("admin:contacts_contact_change", args=[person.pk]))
     html = page.content.decode()
-    assert "Consent history" in html
+    assert "History: campaigns, replies and consent" in html
     assert "Test fixture consent" in html
-    assert "opt-in" in html
+    assert "Opt-in, marketing" in html
 
 
 def test_record_consent_view_appends_to_the_ledger(
