@@ -110,6 +110,11 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
         help_text="Fallback order, comma-separated, starting with the channel "
         "above, e.g. WHATSAPP, SMS; empty: the channel only.",
     )
+    send_time_zone = TimeZoneField(
+        label="Time zone",
+        help_text="The send time's time zone. Type a city or region to search "
+        "the IANA names.",
+    )
     fallback_time_zone = TimeZoneField(
         label="Recipients' fallback time zone",
         help_text=Campaign._meta.get_field("fallback_time_zone").help_text

@@ -484,3 +484,27 @@ def test_read_only_records_show_their_json_as_tables_or_words(
             assert words.replace('"', "&quot;") in html, words
         for raw in ("{&quot;", "[{&quot;", '{"'):
             assert raw not in html, (record, raw)
+
+
+def test_the_send_time_zone_is_picked_from_the_list_and_checked(
+    client, marketer, draft
+):
+    client.force_login(marketer)
+    pairs = form_of(_text(client.get(change_url(draft))))
+    posted = post_data(pairs)
+    posted.update(
+        send_mode=["later"],
+        send_at_local_0=["2031-05-04"],
+        send_at_local_1=["10:00"],
+        send_time_zone=["Europe/Berln"],
+    )
+    response = client.post(change_url(draft), posted)
+    assert response.status_code == 200
+    assert "Did you mean Europe/Berlin?" in errors_of(response)
+    assert 'list="id_send_time_zone_zones"' in _text(response)
+    posted["send_time_zone"] = ["Europe/Berlin"]
+    response = client.post(change_url(draft), posted)
+    assert response.status_code == 302, errors_of(response)
+    draft.refresh_from_db()
+    assert draft.send_time_zone == "Europe/Berlin"
+    assert draft.send_at.isoformat() == "2031-05-04T08:00:00+00:00"
