@@ -361,6 +361,8 @@ class AuditEvent(AppendOnlyModel):
         EXEMPTION = "EXEMPTION", "compliance exemption"
         USER = "USER", "user account"
 
+        DUPLICATE = "DUPLICATE", "campaign duplicate"
+
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from campaigns.admin.refusals import refusal
 from campaigns.models import InboundMessage
 from campaigns.tracking.reply_review import ReviewError, record_opt_out_from_reply
 from config.lib.admin import ReadOnlyAdminMixin
@@ -107,7 +108,7 @@ class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_record_consent_permission(request):
-            raise PermissionDenied
+            raise PermissionDenied(refusal(RECORD_CONSENT, "record an opt-out"))
         self._record(request, get_object_or_404(InboundMessage, pk=pk))
         return redirect("admin:campaigns_inboundmessage_change", pk)
 

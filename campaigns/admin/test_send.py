@@ -15,6 +15,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 
+from campaigns.admin import refusals
 from campaigns.dispatch import test_send
 from campaigns.models import Campaign, Recipient
 
@@ -38,7 +39,9 @@ class SendTestAdminMixin:
             Campaign.objects.select_related("template", "seed_list"), pk=pk
         )
         if not can_send_test(request.user, self.opts):
-            raise PermissionDenied
+            raise PermissionDenied(
+                refusals.refusal(refusals.CHANGE_PERM, "send a test of a campaign")
+            )
         if request.method == "POST":
             self._send(request, campaign)
             return redirect(f"admin:{URL_NAME}", pk=campaign.pk)
