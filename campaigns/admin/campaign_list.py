@@ -17,7 +17,8 @@ from django.views.decorators.http import require_POST
 
 from campaigns.admin.refusals import refusal
 from campaigns.authoring import duplicating
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Recipient
+from campaigns.models.states import ENDED
 from campaigns.tracking import campaign_list
 
 ADD_PERM = "campaigns.add_campaign"
@@ -57,6 +58,18 @@ class CampaignListAdminMixin:
         if match and match.url_name == CHANGELIST:
             queryset = campaign_list.with_figures(queryset)
         return queryset
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The campaign page offers only the buttons that make sense now."""
+        extra_context = dict(extra_context or {})
+        campaign = Campaign.objects.filter(pk=object_id).only("status").first()
+        if campaign is not None:
+            extra_context["ended"] = campaign.status in ENDED
+            # One probe of the (campaign, status) index, whatever the size.
+            extra_context["has_failures"] = Recipient.objects.filter(
+                campaign=campaign, is_test=False, status=Recipient.Status.FAILED
+            ).exists()
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="status", ordering="status")
     def status_label(self, obj: Campaign) -> str:

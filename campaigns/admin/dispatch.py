@@ -323,6 +323,18 @@ class DispatchAdminMixin:
         campaign = self._campaign_for(request, pk, LAUNCH_PERM)
         if request.method == "POST":
             return self._launch(request, campaign)
+        if campaign.status != S.DRAFT and campaign.launched_at is not None:
+            # Reloaded after the launch: who launched it, when, and where to look.
+            return self._page(
+                request,
+                campaign,
+                "launch.html",
+                f"Launched: {campaign}",
+                launched={
+                    "by": campaign.launched_by,
+                    "at": when(campaign.launched_at, campaign.send_time_zone),
+                },
+            )
         waves = ingress.plan_for(campaign)
         return self._page(
             request,
