@@ -18,6 +18,7 @@ from campaigns.admin.refusals import refusal
 from campaigns.models import InboundMessage
 from campaigns.tracking.reply_review import ReviewError, record_opt_out_from_reply
 from config.lib.admin import ReadOnlyAdminMixin
+from config.lib.wording import counted
 
 RECORD_CONSENT = "contacts.record_consent"
 
@@ -92,7 +93,9 @@ class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     def record_opt_outs(self, request, queryset):
         done = [r for r in queryset if self._record(request, r, quiet=True)]
-        self.message_user(request, f"Recorded opt-outs from {len(done)} replies.")
+        self.message_user(
+            request, f"Recorded opt-outs from {counted(len(done), 'reply', 'replies')}."
+        )
 
     def get_urls(self):
         return [

@@ -33,6 +33,7 @@ from campaigns.models.states import REMOTE_PROCESSED
 from campaigns.tracking import charts, failures
 from campaigns.tracking.attribution import campaign_replies
 from config.lib.timezones import local_time
+from config.lib.wording import counted
 
 R = Recipient.Status
 S = Campaign.Status
@@ -408,7 +409,8 @@ def headline(campaign: Campaign, fig: dict) -> str:
         )
     waiting = fig["expected"] - fig["outcome"]
     return (
-        f"{fig['outcome']:,} of {fig['expected']:,} messages have an outcome; "
+        f"{fig['outcome']:,} of {counted(fig['expected'], 'message')} "
+        f"{'has' if fig['outcome'] == 1 else 'have'} an outcome; "
         f"waiting for {waiting:,}."
     )
 
