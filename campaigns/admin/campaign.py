@@ -53,18 +53,14 @@ class CampaignAdmin(
     list_display = (
         "name",
         "status_label",
-        "channel",
         "recipient_count",
         "delivered",
         "failed",
         "reply_count",
         "opt_outs",
         "estimated_cost",
-        "dispatch_state",
-        "approval_state",
         "send_time",
-        "dashboard_link",
-        "preview_link",
+        "pages",
     )
     actions = ("duplicate_selected",)
     list_per_page = 100
@@ -157,6 +153,14 @@ class CampaignAdmin(
     def preview_link(self, obj: Campaign) -> str:
         url = reverse("admin:campaigns_campaign_preview", args=[obj.pk])
         return format_html('<a href="{}">Preview</a>', url)
+
+    @admin.display(description="pages")
+    def pages(self, obj: Campaign) -> str:
+        """The dashboard of a launched campaign and the preview, one column."""
+        dashboard = self.dashboard_link(obj)
+        if dashboard == "—":
+            return self.preview_link(obj)
+        return format_html("{}<br>{}", dashboard, self.preview_link(obj))
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -73,10 +73,24 @@ class CampaignListAdminMixin:
 
     @admin.display(description="status", ordering="status")
     def status_label(self, obj: Campaign) -> str:
-        return format_html(
+        """The status as a coloured label; under it, a draft's approval state
+        or a launched campaign's batches (dispatch_state)."""
+        label = format_html(
             '<span class="status-label status-{}">{}</span>',
             STATUS_CLASS.get(obj.status, "draft"),
             obj.get_status_display(),
+        )
+        if obj.status == S.DRAFT:
+            detail, kind = self.approval_state(obj), "approval"
+        else:
+            detail, kind = self.dispatch_state(obj), "dispatch"
+        if detail in ("—", obj.get_status_display()):
+            return label
+        return format_html(
+            '{}<br><span class="status-detail status-{}">{}</span>',
+            label,
+            kind,
+            detail,
         )
 
     @admin.display(description="recipients", ordering="recipients_count")
@@ -99,11 +113,11 @@ class CampaignListAdminMixin:
     def reply_count(self, obj: Campaign) -> str:
         return _count(obj, "replies_count")
 
-    @admin.display(description="opt-outs caused", ordering="opt_outs_count")
+    @admin.display(description="opt-outs", ordering="opt_outs_count")
     def opt_outs(self, obj: Campaign) -> str:
         return _count(obj, "opt_outs_count")
 
-    @admin.display(description="estimated cost", ordering="cost_estimate")
+    @admin.display(description="cost (est.)", ordering="cost_estimate")
     def estimated_cost(self, obj: Campaign) -> str:
         return campaign_list.cost_text(
             getattr(obj, "cost_estimate", None), settings.SMS_PRICE_CURRENCY

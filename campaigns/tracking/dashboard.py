@@ -112,6 +112,8 @@ def figures(campaign: Campaign) -> dict:
         "audience": audience,
         "to_send": to_send,
         "expected": expected,
+        "expected_text": f"{expected:,}",
+        "audience_text": f"{audience:,}",
         "outcome": outcome,
         "handed": handed,
         "processed": batches["processed"],

@@ -104,7 +104,7 @@ def test_the_changelist_shows_a_campaign_waiting_for_approval(
 
     changelist = client.get(reverse("admin:campaigns_campaign_changelist"))
 
-    assert '<td class="field-approval_state">Waiting for approval</td>' in (
+    assert '<span class="status-detail status-approval">Waiting for approval</span>' in (
         changelist.content.decode()
     )
 
