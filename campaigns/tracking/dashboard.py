@@ -412,7 +412,7 @@ def headline(campaign: Campaign, fig: dict) -> str:
     waiting = fig["expected"] - fig["outcome"]
     return (
         f"{fig['outcome']:,} of {counted(fig['expected'], 'message')} "
-        f"{'has' if fig['outcome'] == 1 else 'have'} an outcome; "
+        f"{'has' if 1 in (fig['outcome'], fig['expected']) else 'have'} an outcome; "
         f"waiting for {waiting:,}."
     )
 

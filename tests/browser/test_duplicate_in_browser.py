@@ -102,9 +102,7 @@ def test_a_marketer_duplicates_a_campaign_and_lands_on_the_new_draft(
     page.click("#duplicate-button")
 
     copy = Campaign.objects.get(name="Copy of Parcel day")
-    page.wait_for_url(
-        f"{live_server.url}/admin/campaigns/campaign/{copy.pk}/change/"
-    )
+    page.wait_for_url(f"{live_server.url}/admin/campaigns/campaign/{copy.pk}/change/")
     expect(page.locator(".messagelist .success")).to_contain_text(
         "Created the draft “Copy of Parcel day”, a copy of “Parcel day”"
     )
