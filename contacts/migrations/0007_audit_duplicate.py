@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contacts', '0005_compliance_audit_actions'),
+        ('contacts', '0006_consent_change_indexes'),
     ]
 
     operations = [
