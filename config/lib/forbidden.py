@@ -20,6 +20,17 @@ _ADMIN_VIEWS = {
     "history": ("view", "see the history of this {name}"),
     "delete": ("delete", "delete this {name}"),
 }
+# Our own admin views that refuse with a bare PermissionDenied: by URL name,
+# and by URL name prefix (every view of the imports).
+_OWN_VIEWS = {
+    "contacts_contact_erase": ("contacts.erase_contact", "erase a person's data"),
+    "contacts_contact_record_consent": ("contacts.record_consent", "record consent"),
+    "contacts_contact_replace_identity": (
+        "contacts.change_channelidentity",
+        "replace a contact's number",
+    ),
+}
+_OWN_PREFIXES = {"contacts_importjob_": ("contacts.import_contacts", "import contacts")}
 GENERIC = "You may not open this page: ask an administrator for the role it needs."
 
 
@@ -28,7 +39,9 @@ def _article(word: str) -> str:
 
 
 def admin_refusal(url_name: str) -> str:
-    """The refusal for one of Django's admin views, by URL name ("" if none)."""
+    """The refusal for an admin view, by URL name ("" if none is known)."""
+    if url_name in _OWN_VIEWS:
+        return refusal(*_OWN_VIEWS[url_name])
     for model in admin.site._registry:
         opts = model._meta
         prefix = f"{opts.app_label}_{opts.model_name}_"
@@ -42,6 +55,9 @@ def admin_refusal(url_name: str) -> str:
                     a=_article(name), name=name, plural=opts.verbose_name_plural
                 ),
             )
+    for prefix, (perm, doing) in _OWN_PREFIXES.items():
+        if url_name.startswith(prefix):
+            return refusal(perm, doing)
     return ""
 
 

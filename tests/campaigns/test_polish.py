@@ -4,6 +4,7 @@ reloaded after the launch says who launched it; a test send shows what its
 delivery receipts said; every admin page has the favicon; counts agree with
 their nouns."""
 
+import html
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ def text(response) -> str:
     body = response.content.decode()
     body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S)
     body = re.sub(r"</?(strong|em|a|span|code)\b[^>]*>", "", body)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip()
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip())
 
 
 @pytest.fixture
@@ -114,6 +115,34 @@ def test_djangos_own_pages_refused_name_the_roles_too(client, viewer):
 
     assert response.status_code == 403
     assert "Only a Marketing user or a Sender can add a campaign." in text(response)
+
+
+@pytest.mark.parametrize(
+    ("who", "page", "expected"),
+    [
+        (
+            "viewer",
+            "delete",
+            "Only a Marketing user or a Sender can delete this campaign.",
+        ),
+        ("marketer", "erase", "Only a Compliance user can erase a person's data."),
+        ("marketer", "import", "Only a Compliance user can import contacts."),
+    ],
+)
+def test_other_refused_admin_pages_name_the_roles_too(
+    client, request, campaign, make_contact, who, page, expected
+):
+    pages = {
+        "delete": url("delete", campaign),
+        "erase": reverse("admin:contacts_contact_erase", args=[make_contact().pk]),
+        "import": reverse("admin:contacts_importjob_upload"),
+    }
+    client.force_login(request.getfixturevalue(who))
+
+    response = client.get(pages[page])
+
+    assert response.status_code == 403
+    assert expected in text(response)
 
 
 def test_a_launched_campaign_refuses_a_pre_send_check_by_its_status(
