@@ -145,3 +145,9 @@ def test_the_list_fits_a_laptop_and_the_dashboard_a_phone(
     page.reload()
     shoot(page, "dashboard-1366")
     assert overflows(page) == 0
+
+    # The campaign's other pages fit a laptop screen too.
+    base = f"{live_server.url}/admin/campaigns/campaign/{finished.pk}"
+    for name in ("change", "preview", "test-send", "retry", "launch"):
+        page.goto(f"{base}/{name}/")
+        assert overflows(page) == 0, name
