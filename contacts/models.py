@@ -360,7 +360,6 @@ class AuditEvent(AppendOnlyModel):
         APPROVAL = "APPROVAL", "launch approval"
         EXEMPTION = "EXEMPTION", "compliance exemption"
         USER = "USER", "user account"
-
         DUPLICATE = "DUPLICATE", "campaign duplicate"
 
     actor = models.ForeignKey(
