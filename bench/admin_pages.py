@@ -1,4 +1,5 @@
-"""Admin pages at 1,000,000 contacts: changelist, phone search, consent filter.
+"""Admin pages at 1,000,000 contacts: changelist, phone search, consent filter;
+and the campaign list: a page of 100 campaigns with N recipients in total.
 
     python bench/admin_pages.py [--n 1000000] [--database sqlite|postgres]
 
@@ -125,6 +126,56 @@ def fill(n: int, *, world: bool = False) -> str:
     return f"+1{2012000000 + n // 2}"
 
 
+def fill_campaigns(recipients: int, campaigns: int = 100) -> None:
+    """`campaigns` finished campaigns sharing `recipients` recipients, as the
+    launch and the receipts leave their kept counts (campaigns.counters: what
+    the campaign list reads), each with a few replies and a cost estimate."""
+    from django.utils import timezone
+
+    from campaigns.models import (
+        Campaign,
+        CampaignCount,
+        InboundMessage,
+        MessageTemplate,
+    )
+
+    template = MessageTemplate.objects.create(name="Bench", text="Hi ${first_name}!")
+    now = timezone.now()
+    made = Campaign.objects.bulk_create(
+        Campaign(
+            name=f"Bench campaign {n}",
+            template=template,
+            status=Campaign.Status.COMPLETED,
+            launched_at=now,
+            presend={"cost": f"EUR {n}.00", "cost_total": f"{n}.00"},
+        )
+        for n in range(campaigns)
+    )
+    each = recipients // campaigns
+    counts, replies = [], []
+    for n, campaign in enumerate(made):
+        failed = each * (n % 7) // 100
+        for status, count in (
+            ("DELIVERED", each - failed - 10),
+            ("FAILED", failed),
+            ("EXCLUDED", 10),
+        ):
+            counts.append(CampaignCount(campaign=campaign, status=status, count=count))
+        replies += [
+            InboundMessage(
+                campaign=campaign,
+                received_at=now,
+                channel="SMS",
+                identity="+12015550100",
+                keyword="STOP" if r % 4 == 0 else "",
+            )
+            for r in range(n % 20)
+        ]
+    CampaignCount.objects.bulk_create(counts)
+    InboundMessage.objects.bulk_create(replies)
+    say(f"filled {campaigns} campaigns, {each * campaigns:,} recipients in total")
+
+
 def _zone(i: int, world: bool) -> str:
     if not world:
         return "UTC"
@@ -163,6 +214,7 @@ def main() -> None:
     setup_django(fresh_database(args.database, "bench_admin", folder), folder)
     say(f"filling {args.n:,} contacts ({args.database})")
     phone = fill(args.n)
+    fill_campaigns(args.n)
 
     from django.contrib.auth.models import User
     from django.test import Client
@@ -176,6 +228,8 @@ def main() -> None:
         "changelist": (base, 50),
         "phone_search": (f"{base}?q={national}", 1),
         "consent_filter": (f"{base}?consent=MARKETING:OPTED_OUT", None),
+        "campaign_list": ("/admin/campaigns/campaign/", 100),
+        "campaign_list_by_delivered": ("/admin/campaigns/campaign/?o=-4", 100),
     }
     result = {"contacts": args.n, "database": args.database}
     for name, (url, rows) in pages.items():

@@ -16,6 +16,9 @@ admin.site.site_header = "Sinch campaign manager"
 admin.site.site_title = "Campaign manager"
 admin.site.index_title = "Contacts, consent and campaigns"
 
+# Refused requests get an admin page naming the role that may (config.lib.forbidden).
+handler403 = "config.lib.forbidden.permission_denied"
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     # The operator health page (superusers and operators; campaigns.tracking.health).

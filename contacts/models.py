@@ -360,6 +360,7 @@ class AuditEvent(AppendOnlyModel):
         APPROVAL = "APPROVAL", "launch approval"
         EXEMPTION = "EXEMPTION", "compliance exemption"
         USER = "USER", "user account"
+        DUPLICATE = "DUPLICATE", "campaign duplicate"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

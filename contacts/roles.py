@@ -70,3 +70,30 @@ def sync_roles_after_migrate(app_config, using="default", **kwargs) -> None:
 
     if app_config is list(apps.get_app_configs())[-1]:
         sync_roles(Group, Permission)
+
+
+# How a refusal names the people of a role.
+_MEMBER = {
+    VIEWER: "a Viewer",
+    MARKETING: "a Marketing user",
+    SENDER: "a Sender",
+    COMPLIANCE: "a Compliance user",
+}
+
+
+def roles_with(perm: str) -> list[str]:
+    """The roles that hold `perm` ("app_label.codename"), in ROLES order."""
+    app_label, _, codename = perm.partition(".")
+    return [role for role in ROLES if grants(role, app_label, codename)]
+
+
+def refusal(perm: str, doing: str) -> str:
+    """Why a user without `perm` may not do `doing` ("launch a campaign"):
+    "Only a Sender can launch a campaign." (a superuser, when no role may)."""
+    holders = [_MEMBER[role] for role in roles_with(perm)] or ["a superuser"]
+    who = (
+        holders[0]
+        if len(holders) == 1
+        else (", ".join(holders[:-1]) + " or " + holders[-1])
+    )
+    return f"Only {who} can {doing}."

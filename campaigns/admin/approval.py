@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
+from campaigns.admin.refusals import change_refusal, refusal
 from campaigns.authoring import presend
 from campaigns.compliance import approval as approvals
 from campaigns.compliance import drift
@@ -135,7 +136,9 @@ class ApprovalAdminMixin:
     def request_launch_view(self, request, pk):
         campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=pk)
         if not self.has_change_permission(request, campaign):
-            raise PermissionDenied
+            raise PermissionDenied(
+                change_refusal(request.user, campaign, "request a launch")
+            )
         link = request.build_absolute_uri(
             reverse("admin:campaigns_campaign_approval", args=[campaign.pk])
         )
@@ -161,7 +164,9 @@ class ApprovalAdminMixin:
             return HttpResponseNotAllowed(["GET", "POST"])
         campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=pk)
         if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
+            raise PermissionDenied(
+                refusal("campaigns.view_campaign", "see a launch approval")
+            )
         if request.method == "POST":
             return self._decide(request, campaign)
         context = approval_context(campaign)

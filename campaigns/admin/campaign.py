@@ -13,10 +13,12 @@ from django.views.decorators.http import require_GET, require_POST
 from campaigns import transitions
 from campaigns.admin import channel_property_fields as props
 from campaigns.admin.approval import ApprovalAdminMixin, approval_context
+from campaigns.admin.campaign_list import CampaignListAdminMixin
 from campaigns.admin.cap_exemption import CapExemptionAdminMixin
 from campaigns.admin.dashboard import DashboardAdminMixin
 from campaigns.admin.dispatch import LAUNCH_PERM, DispatchAdminMixin, DispatchFilter
 from campaigns.admin.forms import CampaignForm, PreviewForm
+from campaigns.admin.refusals import VIEW_PERM, change_refusal, refusal
 from campaigns.admin.retry import RetryFailedAdminMixin
 from campaigns.admin.test_send import SendTestAdminMixin
 from campaigns.authoring import presend, preview
@@ -38,6 +40,7 @@ READ_ONLY_AS = {
 
 @admin.register(Campaign)
 class CampaignAdmin(
+    CampaignListAdminMixin,
     ApprovalAdminMixin,
     CapExemptionAdminMixin,
     DashboardAdminMixin,
@@ -49,16 +52,18 @@ class CampaignAdmin(
     form = CampaignForm
     list_display = (
         "name",
-        "template",
-        "channel",
-        "status",
-        "dispatch_state",
-        "approval_state",
-        "dashboard_link",
+        "status_label",
+        "recipient_count",
+        "delivered",
+        "failed",
+        "reply_count",
+        "opt_outs",
+        "estimated_cost",
         "send_time",
-        "created_at",
-        "preview_link",
+        "pages",
     )
+    actions = ("duplicate_selected",)
+    list_per_page = 100
     list_filter = ("status", DispatchFilter, "channel", "purpose")
     list_select_related = ("template",)
     search_fields = ("name",)
@@ -149,6 +154,14 @@ class CampaignAdmin(
         url = reverse("admin:campaigns_campaign_preview", args=[obj.pk])
         return format_html('<a href="{}">Preview</a>', url)
 
+    @admin.display(description="pages")
+    def pages(self, obj: Campaign) -> str:
+        """The dashboard of a launched campaign and the preview, one column."""
+        dashboard = self.dashboard_link(obj)
+        if dashboard == "—":
+            return self.preview_link(obj)
+        return format_html("{}<br>{}", dashboard, self.preview_link(obj))
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
@@ -182,6 +195,7 @@ class CampaignAdmin(
                 view(self.retry_view),
                 name="campaigns_campaign_retry",
             ),
+            *self.duplicate_urls(),
             *self.cap_exemption_urls(),
             *self.dispatch_urls(),
             *self.approval_urls(),
@@ -194,7 +208,9 @@ class CampaignAdmin(
         """Run the pre-send check: inline for a small audience, else on a worker."""
         campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=pk)
         if not self.has_change_permission(request, campaign):
-            raise PermissionDenied
+            raise PermissionDenied(
+                change_refusal(request.user, campaign, "run a pre-send check")
+            )
         if presend.request_check(campaign):
             summary = campaign.presend
             self.message_user(
@@ -223,7 +239,7 @@ class CampaignAdmin(
         """The check's state and progress, polled by the preview page."""
         campaign = get_object_or_404(Campaign, pk=pk)
         if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
+            raise PermissionDenied(refusal(VIEW_PERM, "follow a pre-send check"))
         return JsonResponse(
             {
                 "state": campaign.presend_state,
@@ -247,7 +263,9 @@ class CampaignAdmin(
     def presend_csv_view(self, request, pk):
         campaign = get_object_or_404(Campaign, pk=pk)
         if not self.can_download_presend(request):
-            raise PermissionDenied
+            raise PermissionDenied(
+                refusal("campaigns.change_campaign", "download a pre-send check")
+            )
         path = presend.csv_path(campaign)
         if not path.exists():
             raise Http404("No pre-send check has been run for this campaign.")
@@ -270,7 +288,7 @@ class CampaignAdmin(
     def preview_view(self, request, pk):
         campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=pk)
         if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
+            raise PermissionDenied(refusal(VIEW_PERM, "preview a campaign"))
         form = PreviewForm(request.GET or None)
         chosen, error, size = None, None, preview.SAMPLE_DEFAULT
         if form.is_valid():

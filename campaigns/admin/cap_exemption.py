@@ -14,6 +14,7 @@ from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
+from campaigns.admin.refusals import refusal
 from campaigns.compliance import cap_exemption, frequency
 from campaigns.models import Campaign
 from contacts.models import Purpose
@@ -68,7 +69,12 @@ class CapExemptionAdminMixin:
             self.has_view_permission(request, campaign)
             and cap_exemption.can_exempt(request.user)
         ):
-            raise PermissionDenied
+            raise PermissionDenied(
+                refusal(
+                    cap_exemption.PERMISSION,
+                    "exempt a campaign from the frequency cap or withdraw it",
+                )
+            )
         reason = request.POST.get("reason", "")
         try:
             if request.POST.get("action") == "withdraw":

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from campaigns.admin.approval import approval_context
 from campaigns.admin.dispatch import launched_local_waves
+from campaigns.admin.refusals import refusal
 from campaigns.compliance import display, footer
 from campaigns.models import Campaign
 from campaigns.tracking import dashboard as data
@@ -27,6 +28,7 @@ from campaigns.tracking import results_csv
 from contacts.models import AuditEvent
 from contacts.services.audit import record_audit
 
+VIEW_PERM = "campaigns.view_campaign"
 EXPORT_PERMS = ("campaigns.change_campaign", "contacts.export_contacts")
 POLL_MS = 3000
 
@@ -68,7 +70,7 @@ class DashboardAdminMixin:
     def _viewable(self, request, pk) -> Campaign:
         campaign = get_object_or_404(Campaign, pk=pk)
         if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
+            raise PermissionDenied(refusal(VIEW_PERM, "see a campaign's dashboard"))
         return campaign
 
     def _recipients_url(self, request, campaign: Campaign) -> str | None:
@@ -140,7 +142,9 @@ class DashboardAdminMixin:
     def results_csv_view(self, request, pk):
         campaign = get_object_or_404(Campaign, pk=pk)
         if not self.can_export_results(request):
-            raise PermissionDenied
+            raise PermissionDenied(
+                refusal(EXPORT_PERMS[0], "download every recipient's result")
+            )
         # Identities and outcomes are personal data: the download is audited.
         record_audit(
             actor=request.user,

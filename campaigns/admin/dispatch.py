@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns import counters, transitions
 from campaigns.admin.approval import approval_context
+from campaigns.admin.refusals import refusal
 from campaigns.compliance import display, drift
 from campaigns.dispatch import control, ingress, launching
 from campaigns.dispatch.batch_states import (
@@ -51,6 +52,11 @@ from sinch.placeholders import strings
 LAUNCH_PERM = "campaigns.launch_campaign"
 PAUSE_PERM = "campaigns.pause_campaign"
 CANCEL_PERM = "campaigns.cancel_campaign"
+DOING = {
+    LAUNCH_PERM: "launch a campaign",
+    PAUSE_PERM: "pause or resume a campaign",
+    CANCEL_PERM: "cancel a campaign",
+}
 B = Batch.Status
 S = Campaign.Status
 
@@ -292,7 +298,7 @@ class DispatchAdminMixin:
         if not (
             self.has_view_permission(request, campaign) and request.user.has_perm(perm)
         ):
-            raise PermissionDenied
+            raise PermissionDenied(refusal(perm, DOING[perm]))
         return campaign
 
     def _to_campaign(self, campaign: Campaign):
@@ -317,6 +323,18 @@ class DispatchAdminMixin:
         campaign = self._campaign_for(request, pk, LAUNCH_PERM)
         if request.method == "POST":
             return self._launch(request, campaign)
+        if campaign.status != S.DRAFT and campaign.launched_at is not None:
+            # Reloaded after the launch: who launched it, when, and where to look.
+            return self._page(
+                request,
+                campaign,
+                "launch.html",
+                f"Launched: {campaign}",
+                launched={
+                    "by": campaign.launched_by,
+                    "at": when(campaign.launched_at, campaign.send_time_zone),
+                },
+            )
         waves = ingress.plan_for(campaign)
         return self._page(
             request,

@@ -15,7 +15,10 @@ from campaigns.tracking import health
 @require_GET
 def health_view(request):
     if not health.can_view(request.user):
-        raise PermissionDenied
+        raise PermissionDenied(
+            "Only a superuser or an operator (who may see django-q2's queue) "
+            "can see the operator health page."
+        )
     checks = health.checks()
     worst = next(
         (

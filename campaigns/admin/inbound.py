@@ -14,9 +14,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from campaigns.admin.refusals import refusal
 from campaigns.models import InboundMessage
 from campaigns.tracking.reply_review import ReviewError, record_opt_out_from_reply
 from config.lib.admin import ReadOnlyAdminMixin
+from config.lib.wording import counted
 
 RECORD_CONSENT = "contacts.record_consent"
 
@@ -91,7 +93,9 @@ class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     def record_opt_outs(self, request, queryset):
         done = [r for r in queryset if self._record(request, r, quiet=True)]
-        self.message_user(request, f"Recorded opt-outs from {len(done)} replies.")
+        self.message_user(
+            request, f"Recorded opt-outs from {counted(len(done), 'reply', 'replies')}."
+        )
 
     def get_urls(self):
         return [
@@ -107,7 +111,7 @@ class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_record_consent_permission(request):
-            raise PermissionDenied
+            raise PermissionDenied(refusal(RECORD_CONSENT, "record an opt-out"))
         self._record(request, get_object_or_404(InboundMessage, pk=pk))
         return redirect("admin:campaigns_inboundmessage_change", pk)
 

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 
 from campaigns import transitions
+from campaigns.admin.refusals import refusal
 from campaigns.models import Campaign
 from campaigns.tracking import follow_up_campaigns
 from campaigns.tracking.failures import PERMANENT, TRANSIENT
@@ -35,7 +36,9 @@ class RetryFailedAdminMixin:
             return HttpResponseNotAllowed(["GET", "POST"])
         campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=pk)
         if not can_retry(request.user, self.opts):
-            raise PermissionDenied
+            raise PermissionDenied(
+                refusal("campaigns.add_campaign", "retry a campaign's failures")
+            )
         if request.method == "POST":
             include_permanent = request.POST.get("include_permanent") == "on"
             try:

@@ -3,8 +3,9 @@
 GET shows who on the seed list will receive it and who is excluded and why,
 and the campaign's earlier test sends; POST sends and comes back to the page
 with the result. Anyone who may change campaigns (Marketing, Sender) may send
-a test, whatever the campaign's status: it reaches only the seed list and
-never counts in the campaign's figures.
+a test until the campaign has ended (completed, cancelled or failed): it
+reaches only the seed list and never counts in the campaign's figures. Each
+earlier test shows its messages' delivery status, from their receipts.
 """
 
 from django.contrib import messages
@@ -15,12 +16,49 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 
+from campaigns.admin import refusals
 from campaigns.dispatch import test_send
 from campaigns.models import Campaign, Recipient
+from campaigns.models.states import ENDED
 
 TEMPLATE = "admin/campaigns/campaign/test_send.html"
 URL_NAME = "campaigns_campaign_test_send"
 BATCHES_SHOWN = 50
+
+
+R = Recipient.Status
+# A test batch's recipients by what their delivery receipts said.
+DELIVERY = {
+    "excluded": (R.EXCLUDED,),
+    "waiting": (R.PENDING, R.SUBMITTED, R.QUEUED_ON_CHANNEL),
+    "delivered": (R.DELIVERED, R.READ),
+    "read": (R.READ,),
+    "failed": (R.FAILED,),
+    "cancelled": (R.CANCELLED,),
+}
+
+
+def delivery_text(batch) -> str:
+    """ "1 delivered (1 read), 1 failed, 2 awaiting a receipt": what the
+    receipts of the test's messages said so far."""
+    parts = []
+    if batch.delivered:
+        read = f" ({batch.read} read)" if batch.read else ""
+        parts.append(f"{batch.delivered} delivered{read}")
+    if batch.failed:
+        parts.append(f"{batch.failed} failed")
+    if batch.cancelled:
+        parts.append(f"{batch.cancelled} cancelled")
+    if batch.waiting:
+        parts.append(f"{batch.waiting} awaiting a receipt")
+    return ", ".join(parts) or "—"
+
+
+def ended_text(campaign: Campaign) -> str:
+    return (
+        f"This campaign is {campaign.get_status_display().lower()}: a test send "
+        "no longer tests anything. Duplicate it to prepare a new send."
+    )
 
 
 def can_send_test(user, opts) -> bool:
@@ -38,9 +76,14 @@ class SendTestAdminMixin:
             Campaign.objects.select_related("template", "seed_list"), pk=pk
         )
         if not can_send_test(request.user, self.opts):
-            raise PermissionDenied
+            raise PermissionDenied(
+                refusals.refusal(refusals.CHANGE_PERM, "send a test of a campaign")
+            )
         if request.method == "POST":
-            self._send(request, campaign)
+            if campaign.status in ENDED:
+                self.message_user(request, ended_text(campaign), messages.ERROR)
+            else:
+                self._send(request, campaign)
             return redirect(f"admin:{URL_NAME}", pk=campaign.pk)
 
         plan, refusal = None, ""
@@ -49,14 +92,17 @@ class SendTestAdminMixin:
             refusal = plan.refusal()
         except test_send.SendTestRefused as exc:
             refusal = str(exc)
+        if campaign.status in ENDED:
+            refusal = ended_text(campaign)
         batches = test_send.campaign_test_batches(campaign).annotate(
-            excluded=Count(
-                "recipients",
-                filter=Q(recipients__status=Recipient.Status.EXCLUDED),
-            )
+            **{
+                key: Count("recipients", filter=Q(recipients__status__in=statuses))
+                for key, statuses in DELIVERY.items()
+            }
         )[:BATCHES_SHOWN]
         for batch in batches:
             batch.outcome = test_send.outcome_label(batch)
+            batch.delivery = delivery_text(batch)
         return TemplateResponse(
             request,
             TEMPLATE,

@@ -28,6 +28,7 @@ from campaigns.authoring import presend
 from campaigns.compliance import drift, notify
 from campaigns.compliance.fingerprint import fingerprint
 from campaigns.models import Campaign, LaunchApproval, MessageTemplate
+from config.lib.wording import counted
 from contacts.models import AuditEvent
 
 LAUNCH_PERM = "campaigns.launch_campaign"
@@ -99,7 +100,7 @@ def _stale_reason(campaign: Campaign, approval: LaunchApproval) -> str | None:
     ok = int((campaign.presend or {}).get("ok") or 0)
     if approval.is_valid and drift.tolerance().exceeded(approval.audience, ok):
         return (
-            f"it covered {approval.audience:,} recipients and the pre-send "
+            f"it covered {counted(approval.audience, 'recipient')} and the pre-send "
             f"check now finds {ok:,} (more than {drift.tolerance()} apart)"
         )
     return None
@@ -254,7 +255,7 @@ def request_launch(campaign: Campaign, user, *, link: str = "") -> LaunchApprova
             campaign,
             user,
             f"Requested launch approval of campaign {campaign}: "
-            f"{approval.audience:,} recipients"
+            f"{counted(approval.audience, 'recipient')}"
             + (f", {summary['cost']}" if summary.get("cost") else ""),
             approval,
             audience=approval.audience,
@@ -334,7 +335,7 @@ def decide(
             campaign,
             user,
             f"{verb} the launch of campaign {campaign} requested by "
-            f"{_who(approval.requested_by)} ({approval.audience:,} recipients)"
+            f"{_who(approval.requested_by)} ({counted(approval.audience, 'recipient')})"
             + ("" if approve else f": {reason}"),
             approval,
             decision=approval.decision,

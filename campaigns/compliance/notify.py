@@ -16,6 +16,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 
 from campaigns.models import LaunchApproval
+from config.lib.wording import counted
 
 logger = logging.getLogger(__name__)
 LAUNCH_PERM = "campaigns.launch_campaign"
@@ -71,7 +72,7 @@ def _request_mail(approval: LaunchApproval, link: str) -> tuple[str, str]:
     lists = ", ".join(x["name"] for x in approval.lists) or "no lists"
     body = (
         f"{requester} asks a second Sender to approve the launch of the campaign "
-        f"“{campaign}”: {approval.audience:,} recipients on "
+        f"“{campaign}”: {counted(approval.audience, 'recipient')} on "
         f"{campaign.get_channel_display()} (lists: {lists}){cost}.\n\n"
         "Look at what would be sent, then approve or reject it:\n"
         f"{link or '(the admin home lists the requests waiting for you)'}\n\n"
@@ -87,7 +88,7 @@ def _decision_mail(approval: LaunchApproval) -> tuple[str, str]:
         return (
             f"Launch approved: {campaign}",
             f"{decider} approved the launch of “{campaign}” to "
-            f"{approval.audience:,} recipients. A Sender can launch it now; "
+            f"{counted(approval.audience, 'recipient')}. A Sender can launch it now; "
             "any edit of the campaign or its template withdraws the approval.",
         )
     return (

@@ -20,6 +20,7 @@ from campaigns.dispatch.freeze import FILLING
 from campaigns.models import Batch, Campaign
 from campaigns.models.states import REMOTE_PROCESSED, RemoteBatchStatus
 from config.lib.timezones import local_time
+from config.lib.wording import counted
 
 B = Batch.Status
 S = Campaign.Status
@@ -245,7 +246,7 @@ def replacement_notes(campaign: Campaign, now: datetime | None = None) -> dict:
     for batch in batches.filter(filters["not_cancelled_in_time"]).order_by("sequence"):
         extra = f", with {batch.replace_reason}" if batch.replace_reason else ""
         warnings.append(
-            f"Batch {batch.sequence} ({batch.size} messages) was sent as "
+            f"Batch {batch.sequence} ({counted(batch.size, 'message')}) was sent as "
             "scheduled: Sinch did not confirm its cancellation before the send "
             f"time{extra}."
         )

@@ -18,6 +18,7 @@ from django.db import transaction
 from campaigns import transitions
 from campaigns.dispatch import cancellation, drain
 from campaigns.models import Batch, Campaign
+from config.lib.wording import counted
 from contacts.models import AuditEvent
 
 BatchStatus = Batch.Status
@@ -64,7 +65,7 @@ def cancel(campaign: Campaign, user) -> dict:
         campaign,
         user,
         AuditEvent.Action.CANCEL,
-        f"Cancelled {campaign}: {receipt['prevented']:,} messages prevented, "
+        f"Cancelled {campaign}: {counted(receipt['prevented'], 'message')} prevented, "
         f"{receipt['already_sent']:,} already gone",
         **receipt,
     )

@@ -26,6 +26,8 @@ CLAIMABLE = (*DISPATCHING, S.LAUNCHING)
 ACTIVE = (S.LAUNCHING, S.SCHEDULED, S.SUBMITTING, S.PAUSED, S.SUBMITTED)
 # Nothing more will be submitted.
 FINISHED = (S.SUBMITTED, S.COMPLETED, S.CANCELLED, S.FAILED)
+# Over: every message has its outcome, or none will (a test send tests nothing).
+ENDED = (S.COMPLETED, S.CANCELLED, S.FAILED)
 
 
 # --- batches at Sinch ---------------------------------------------------------

@@ -23,6 +23,14 @@ R = Recipient.Status
 _HANDED_OVER = (R.SUBMITTED, R.QUEUED_ON_CHANNEL, R.DELIVERED, R.READ)
 
 
+# The replies that opt their sender out: a STOP keyword, or a reply that read
+# like an opt-out and was recorded as one on review. The opt-outs a campaign
+# caused are its replies that meet this.
+OPT_OUT_REPLY = Q(keyword=InboundMessage.Keyword.STOP) | Q(
+    review=InboundMessage.Review.OPTED_OUT
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What attribution reads of one reply."""
@@ -102,12 +110,9 @@ def campaign_replies(campaign_id: int) -> dict[str, int]:
     """What a campaign's replies caused (one aggregate): replies, opt-outs
     (STOP, and opt-outs recorded from a reviewed reply), replies still
     waiting for review, and how many of them were attributed by inference."""
-    stop = Q(keyword=InboundMessage.Keyword.STOP) | Q(
-        review=InboundMessage.Review.OPTED_OUT
-    )
     return InboundMessage.objects.filter(campaign_id=campaign_id).aggregate(
         replies=Count("pk"),
-        opt_outs=Count("pk", filter=stop),
+        opt_outs=Count("pk", filter=OPT_OUT_REPLY),
         needs_review=Count("pk", filter=Q(review=InboundMessage.Review.PENDING)),
         inferred=Count("pk", filter=Q(campaign_inferred=True)),
     )

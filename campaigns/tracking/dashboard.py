@@ -33,6 +33,7 @@ from campaigns.models.states import REMOTE_PROCESSED
 from campaigns.tracking import charts, failures
 from campaigns.tracking.attribution import campaign_replies
 from config.lib.timezones import local_time
+from config.lib.wording import counted
 
 R = Recipient.Status
 S = Campaign.Status
@@ -111,6 +112,8 @@ def figures(campaign: Campaign) -> dict:
         "audience": audience,
         "to_send": to_send,
         "expected": expected,
+        "expected_text": f"{expected:,}",
+        "audience_text": f"{audience:,}",
         "outcome": outcome,
         "handed": handed,
         "processed": batches["processed"],
@@ -408,7 +411,8 @@ def headline(campaign: Campaign, fig: dict) -> str:
         )
     waiting = fig["expected"] - fig["outcome"]
     return (
-        f"{fig['outcome']:,} of {fig['expected']:,} messages have an outcome; "
+        f"{fig['outcome']:,} of {counted(fig['expected'], 'message')} "
+        f"{'has' if 1 in (fig['outcome'], fig['expected']) else 'have'} an outcome; "
         f"waiting for {waiting:,}."
     )
 

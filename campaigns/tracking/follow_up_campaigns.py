@@ -212,9 +212,12 @@ def create_retry_campaign(
                 + ": there is nobody to retry."
             )
         if not found.retryable:
+            one = found.people == 1
+            who = "The one person" if one else f"All {found.people:,} people"
             raise RetryRefused(
-                f"All {found.people:,} people whose message failed with {what} "
-                f"have since opted out ({found.opted_out:,}) or been erased "
+                f"{who} whose message failed with {what} "
+                f"{'has' if one else 'have'} since opted out "
+                f"({found.opted_out:,}) or been erased "
                 f"({found.erased:,}): there is nobody to retry."
             )
         number = campaign.retries.count() + 1

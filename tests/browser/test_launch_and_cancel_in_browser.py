@@ -179,8 +179,9 @@ def test_a_sender_launches_a_scheduled_campaign_and_cancels_it(
     # The campaign list says it at a glance.
     page.goto(f"{live_server.url}/admin/campaigns/campaign/")
     row = page.locator("#result_list tbody tr", has_text="Spring")
-    expect(row.locator("td.field-status")).to_have_text("Cancelled")
-    expect(row.locator("td.field-dispatch_state")).to_have_text(
+    status = row.locator("td.field-status_label")
+    expect(status.locator(".status-label")).to_have_text("Cancelled")
+    expect(status.locator(".status-detail")).to_have_text(
         "3 batches cancelled at Sinch"
     )
     screenshot("launch-05-changelist")

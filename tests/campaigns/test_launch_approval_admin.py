@@ -104,9 +104,8 @@ def test_the_changelist_shows_a_campaign_waiting_for_approval(
 
     changelist = client.get(reverse("admin:campaigns_campaign_changelist"))
 
-    assert '<td class="field-approval_state">Waiting for approval</td>' in (
-        changelist.content.decode()
-    )
+    expected = '<span class="status-detail status-approval">Waiting for approval'
+    assert expected in changelist.content.decode()
 
 
 def test_the_approval_page_shows_what_is_approved(client, marketer, sender, campaign):
