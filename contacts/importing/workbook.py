@@ -22,12 +22,16 @@ from contacts.importing.source import CsvFileError
 def _open_sheet(path: str):
     from openpyxl import load_workbook  # a few hundred ms to import: when needed
 
+    # A file object: openpyxl would refuse a path without an .xlsx suffix
+    # (uploads are stored under a name of our own).
+    handle = open(path, "rb")  # noqa: SIM115 (closed below, with the book)
     try:
         with warnings.catch_warnings():
             # openpyxl warns about styles and extensions it ignores.
             warnings.simplefilter("ignore")
-            book = load_workbook(path, read_only=True, data_only=True)
+            book = load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        handle.close()
         raise CsvFileError(
             f"The Excel workbook cannot be read ({exc.__class__.__name__}: {exc}). "
             "Open it in Excel, save it again as .xlsx, and upload that."
@@ -38,6 +42,7 @@ def _open_sheet(path: str):
         yield book.worksheets[0]
     finally:
         book.close()
+        handle.close()
 
 
 def cell_text(value) -> str:
