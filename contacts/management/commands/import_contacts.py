@@ -17,8 +17,8 @@ from sinch.channels import Channel
 class Command(BaseCommand):
     help = (
         "Import contacts from a CSV file or an Excel workbook (.xlsx), streaming, "
-        "with a line-numbered report of every rejected row. Consent needs --consent-column or --declare-opt-in "
-        "with --evidence."
+        "with a line-numbered report of every rejected row. Consent needs "
+        "--consent-column or --declare-opt-in with --evidence."
     )
 
     def add_arguments(self, parser):
