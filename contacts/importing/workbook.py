@@ -24,7 +24,7 @@ def _open_sheet(path: str):
 
     # A file object: openpyxl would refuse a path without an .xlsx suffix
     # (uploads are stored under a name of our own).
-    handle = open(path, "rb")  # noqa: SIM115 (closed below, with the book)
+    handle = open(path, "rb")  # closed below, with the book
     try:
         with warnings.catch_warnings():
             # openpyxl warns about styles and extensions it ignores.
