@@ -26,13 +26,13 @@ _CONSENT_WORDS = {
 }
 # The common spellings as they come, so most rows need no normalising.
 _FAST_WORDS = {
-    **{
-        variant: kind
-        for word, kind in _CONSENT_WORDS.items()
-        for variant in (word, word.upper(), word.capitalize())
-    },
-    "opt-in": ConsentEvent.Kind.OPT_IN,
-    "opt-out": ConsentEvent.Kind.OPT_OUT,
+    variant: kind
+    for word, kind in {
+        **_CONSENT_WORDS,
+        "opt-in": ConsentEvent.Kind.OPT_IN,
+        "opt-out": ConsentEvent.Kind.OPT_OUT,
+    }.items()
+    for variant in (word, word.upper(), word.capitalize())
 }
 _SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?[eE]\+?\d+")
 _FLOAT_DIGITS = re.compile(r"\+?\d+\.0+")

@@ -24,25 +24,24 @@ def _open_sheet(path: str):
 
     # A file object: openpyxl would refuse a path without an .xlsx suffix
     # (uploads are stored under a name of our own).
-    handle = open(path, "rb")  # closed below, with the book
-    try:
-        with warnings.catch_warnings():
-            # openpyxl warns about styles and extensions it ignores.
-            warnings.simplefilter("ignore")
-            book = load_workbook(handle, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        handle.close()
-        raise CsvFileError(
-            f"The Excel workbook cannot be read ({exc.__class__.__name__}: {exc}). "
-            "Open it in Excel, save it again as .xlsx, and upload that."
-        ) from None
-    try:
-        if not book.worksheets:
-            raise CsvFileError("The Excel workbook has no sheet.")
-        yield book.worksheets[0]
-    finally:
-        book.close()
-        handle.close()
+    with open(path, "rb") as handle:
+        try:
+            with warnings.catch_warnings():
+                # openpyxl warns about styles and extensions it ignores.
+                warnings.simplefilter("ignore")
+                book = load_workbook(handle, read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds for a damaged file
+            raise CsvFileError(
+                f"The Excel workbook cannot be read ({exc.__class__.__name__}: "
+                f"{exc}). Open it in Excel, save it again as .xlsx, and upload "
+                "that."
+            ) from None
+        try:
+            if not book.worksheets:
+                raise CsvFileError("The Excel workbook has no sheet.")
+            yield book.worksheets[0]
+        finally:
+            book.close()
 
 
 def cell_text(value) -> str:
