@@ -82,7 +82,7 @@ def create_import_job(
         size_bytes=os.path.getsize(path),
         file_format=layout.file_format,
         encoding=layout.encoding,
-        encoding_chosen=bool(encoding),
+        encoding_chosen=bool(encoding and layout.encoding),
         date_order=_checked_order(date_order),
         delimiter=layout.delimiter,
         headers=headers,

@@ -560,6 +560,54 @@ def test_an_imported_job_cannot_be_discarded(
     assert client.post(url("discard", job)).status_code == 403
 
 
+def test_a_check_queued_for_the_worker_leaves_a_discarded_import_alone(
+    client,
+    compliance_admin,
+    write_csv,
+    settings,
+    media_root,
+    django_capture_on_commit_callbacks,
+):
+    settings.IMPORT_BACKGROUND_BYTES = 10
+    client.force_login(compliance_admin)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        upload(client, write_csv([["phone", "consent"], ["+4915123456789", "yes"]]))
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.VALIDATING
+    client.post(url("discard", job))
+    for callback in queued:
+        callback()  # the worker gets to it after all
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DISCARDED
+    assert job.report_file == ""
+    assert uploads(media_root) == []
+    reports = os.path.join(media_root, "import-reports")
+    assert not os.path.isdir(reports) or os.listdir(reports) == []
+
+
+def test_an_import_discarded_while_it_is_checked_stays_discarded(
+    write_csv, run_file, monkeypatch, compliance_admin, media_root
+):
+    from contacts.importing import jobs
+
+    save = importer_module.Importer._save_progress
+
+    def discard_midway(self, final=False):
+        save(self, final)
+        if not final:
+            jobs.discard(ImportJob.objects.get(pk=self.job.pk), actor=compliance_admin)
+
+    monkeypatch.setattr(importer_module.Importer, "_save_progress", discard_midway)
+    job = run_file(
+        write_csv([["phone", "consent"], ["+4915123456789", "yes"], ["x", "no"]]),
+        dry_run=True,
+    )
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DISCARDED
+    assert job.report_file == ""
+    assert os.listdir(os.path.join(media_root, "import-reports")) == []
+
+
 # --- the report is in line order ------------------------------------------------
 
 
