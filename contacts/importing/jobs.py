@@ -30,7 +30,7 @@ def store_upload(upload) -> str:
     """Save an uploaded file under MEDIA_ROOT/imports and return its path."""
     folder = os.path.join(settings.MEDIA_ROOT, "imports")
     os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{uuid.uuid4().hex}.upload")
+    path = os.path.join(folder, f"{uuid.uuid4().hex}.csv")
     with open(path, "wb") as out:
         for piece in upload.chunks():
             out.write(piece)

@@ -608,6 +608,57 @@ def test_an_import_discarded_while_it_is_checked_stays_discarded(
     assert os.listdir(os.path.join(media_root, "import-reports")) == []
 
 
+# --- erasure reaches uploads that are not UTF-8 ---------------------------------
+
+
+def _read_upload(job):
+    with open(job.file_path, "rb") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("kind", ["cp1252", "utf-16", "xlsx"])
+def test_erasure_removes_the_person_from_a_pending_upload_in_any_format(
+    client, compliance_admin, tmp_path, make_contact, kind
+):
+    zoe = make_contact(phone="+4915123456781", first_name="Zoë", last_name="Größ")
+    rows = [
+        ["phone", "first_name", "last_name"],
+        ["+4915123456789", "Françoise", "Müller"],
+        ["+49 151 23456781", "Zoë", "Größ"],
+    ]
+    if kind == "xlsx":
+        path = write_xlsx(tmp_path / "people.xlsx", rows)
+    else:
+        path = tmp_path / "people.csv"
+        text = "".join(";".join(r) + "\r\n" for r in rows)
+        path.write_bytes(text.encode(kind))
+    client.force_login(compliance_admin)
+    upload(client, path, consent_mode="NONE", consent_evidence="")
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.VALIDATED
+    assert job.rows_total == 2
+
+    erase_contact(contact=zoe, actor=compliance_admin, reason="request")
+
+    job.refresh_from_db()
+    data = _read_upload(job)
+    assert (job.file_format, job.encoding) == ("CSV", "utf-8-sig")
+    text = data.decode("utf-8")
+    assert "Größ" not in text
+    assert "23456781" not in text
+    assert "Françoise" in text  # the others stay, ready to import
+    client.post(
+        url("revalidate", job),
+        {"map-0": "identity", "map-1": "first_name", "map-2": "last_name"},
+    )
+    client.post(url("confirm", job))
+    assert set(
+        Contact.objects.filter(erased_at__isnull=True).values_list(
+            "first_name", flat=True
+        )
+    ) == {"Françoise"}
+
+
 # --- the report is in line order ------------------------------------------------
 
 
