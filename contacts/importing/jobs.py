@@ -96,8 +96,24 @@ def create_import_job(
         created_by=actor,
     )
     check_mapping(job)
+    job.file_path = _named_for_format(path, layout.file_format)
     job.save()
     return job
+
+
+def _named_for_format(path: str, file_format: str) -> str:
+    """An uploaded workbook is stored as .xlsx: erasure's file scrubber reads
+    .csv files as text (pending_uploads.py deals with workbooks)."""
+    uploads = os.path.realpath(os.path.join(settings.MEDIA_ROOT, "imports"))
+    stem, suffix = os.path.splitext(path)
+    if (
+        file_format == ImportJob.FileFormat.XLSX
+        and suffix == ".csv"
+        and os.path.realpath(path).startswith(uploads + os.sep)
+    ):
+        os.replace(path, stem + ".xlsx")
+        return stem + ".xlsx"
+    return path
 
 
 def _inspect(path: str, encoding: str):

@@ -180,6 +180,7 @@ def test_an_xlsx_is_uploaded_reviewed_and_imported_in_the_admin(
     response = upload(client, path)
     job = ImportJob.objects.get()
     assert response.status_code == 302, response.content
+    assert job.file_path.endswith(".xlsx")  # not read as text by erasure
     review = client.get(url("review", job))
     assert "Excel workbook: the first sheet is read" in review.text
     assert "Jürgen" in review.text
