@@ -250,14 +250,23 @@ class ImportJobAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(self._page_url(job))
         if request.method != "POST":
             return self._render(
-                request, "discard.html", title="Discard this import?", job=job
+                request,
+                "discard.html",
+                title="Discard this import?",
+                job=job,
+                imported_before=job.report_file.endswith("-result.csv") and job.rows_ok,
             )
         if jobs.discard(job, actor=request.user):
             self.log_change(request, job, "Discarded; the uploaded file was deleted.")
+            kept = (
+                f"the {job.rows_ok} rows imported before it failed stay"
+                if job.report_file
+                else "nothing was imported"
+            )
             messages.success(
                 request,
-                f"The import of {job.original_name} was discarded: nothing was "
-                "imported and the uploaded file was deleted.",
+                f"The import of {job.original_name} was discarded: {kept}, and "
+                "the uploaded file was deleted.",
             )
         return HttpResponseRedirect(reverse("admin:contacts_importjob_changelist"))
 

@@ -178,18 +178,29 @@ def discard(job: ImportJob, *, actor) -> bool:
     if not claimed:
         return False
     job.refresh_from_db()
+    # A failed import (not a failed check) may have written rows: they stay.
+    partly = job.report_file.endswith("-result.csv") and job.rows_ok > 0
     discard_upload(job)
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(report_path(job, dry_run=True))
-    ImportJob.objects.filter(pk=job.pk).update(report_file="", sample_errors=[])
+    for dry_run in (True, False):
+        with contextlib.suppress(FileNotFoundError):
+            if dry_run or not partly:
+                os.remove(report_path(job, dry_run=dry_run))
+    ImportJob.objects.filter(pk=job.pk).update(
+        report_file=job.report_file if partly else "", sample_errors=[]
+    )
     job.refresh_from_db()
+    outcome = (
+        f"{job.rows_ok} rows imported before it failed stay"
+        if partly
+        else "not imported"
+    )
     record_audit(
         actor=actor,
         action=AuditEvent.Action.IMPORT,
         target_type="import",
         target_id=job.pk,
         summary=f"Discarded the pending import of {job.original_name} "
-        "(not imported; the uploaded file was deleted)",
+        f"({outcome}; the uploaded file was deleted)",
         details={"discarded": True, "rows_checked": job.rows_total},
     )
     return True

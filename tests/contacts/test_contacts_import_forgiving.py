@@ -561,6 +561,33 @@ def test_an_imported_job_cannot_be_discarded(
     assert client.post(url("discard", job)).status_code == 403
 
 
+def test_discarding_a_failed_import_keeps_the_rows_it_wrote_and_says_so(
+    tmp_path, run_file, compliance_admin, media_root
+):
+    from contacts.importing import jobs
+
+    lines = ["phone,first_name"] + [f"+491510000{n:04d},P{n}" for n in range(5000)]
+    path = os.path.join(media_root, "imports", "late.csv")
+    os.makedirs(os.path.dirname(path))
+    with open(path, "wb") as f:
+        f.write(
+            ("\n".join(lines) + "\n").encode()
+            + "+4915123456789,Ren\xe9\n".encode("latin-1")
+        )
+    job = run_file(path, consent_mode=ImportJob.ConsentMode.NONE, encoding="utf-8-sig")
+    assert job.status == ImportJob.Status.FAILED
+    written = Contact.objects.count()
+    assert written == job.rows_ok > 0
+
+    assert jobs.discard(job, actor=compliance_admin)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DISCARDED
+    assert not os.path.exists(path)
+    assert Contact.objects.count() == written
+    audit = AuditEvent.objects.filter(summary__startswith="Discarded").get()
+    assert f"{written} rows imported before it failed stay" in audit.summary
+
+
 def test_a_check_queued_for_the_worker_leaves_a_discarded_import_alone(
     client,
     compliance_admin,
