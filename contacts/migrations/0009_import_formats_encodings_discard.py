@@ -4,35 +4,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contacts', '0008_audit_duplicate'),
+        ("contacts", "0008_audit_duplicate"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importjob',
-            name='date_order',
-            field=models.CharField(blank=True, choices=[('', 'not set: only dates that cannot be misread'), ('DMY', 'day first (31/12/2026)'), ('MDY', 'month first (12/31/2026)')], default='', max_length=3),
+            model_name="importjob",
+            name="date_order",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "not set: only dates that cannot be misread"),
+                    ("DMY", "day first (31/12/2026)"),
+                    ("MDY", "month first (12/31/2026)"),
+                ],
+                default="",
+                max_length=3,
+            ),
         ),
         migrations.AddField(
-            model_name='importjob',
-            name='encoding_chosen',
-            field=models.BooleanField(default=False, help_text='Chosen by the user (else detected).'),
+            model_name="importjob",
+            name="encoding_chosen",
+            field=models.BooleanField(
+                default=False, help_text="Chosen by the user (else detected)."
+            ),
         ),
         migrations.AddField(
-            model_name='importjob',
-            name='file_format',
-            field=models.CharField(choices=[('CSV', 'CSV file'), ('XLSX', 'Excel workbook (.xlsx)')], default='CSV', max_length=4),
+            model_name="importjob",
+            name="file_format",
+            field=models.CharField(
+                choices=[("CSV", "CSV file"), ("XLSX", "Excel workbook (.xlsx)")],
+                default="CSV",
+                max_length=4,
+            ),
         ),
         migrations.AlterField(
-            model_name='importjob',
-            name='file_path',
-            field=models.CharField(help_text='The uploaded file on disk.', max_length=500),
+            model_name="importjob",
+            name="file_path",
+            field=models.CharField(
+                help_text="The uploaded file on disk.", max_length=500
+            ),
         ),
         migrations.AlterField(
-            model_name='importjob',
-            name='status',
-            field=models.CharField(choices=[('UPLOADED', 'uploaded, not validated'), ('VALIDATING', 'validating'), ('VALIDATED', 'validated, waiting for confirmation'), ('QUEUED', 'queued'), ('RUNNING', 'importing'), ('DONE', 'done'), ('FAILED', 'failed'), ('DISCARDED', 'discarded')], default='UPLOADED', max_length=10),
+            model_name="importjob",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("UPLOADED", "uploaded, not validated"),
+                    ("VALIDATING", "validating"),
+                    ("VALIDATED", "validated, waiting for confirmation"),
+                    ("QUEUED", "queued"),
+                    ("RUNNING", "importing"),
+                    ("DONE", "done"),
+                    ("FAILED", "failed"),
+                    ("DISCARDED", "discarded"),
+                ],
+                default="UPLOADED",
+                max_length=10,
+            ),
         ),
     ]
