@@ -44,7 +44,7 @@ LAST = ["Smith", "Müller", "Dubois", "Silva", "García", "Jones", "Schmidt",
 TIERS = ["", "bronze", "silver", "gold", "platinum"]
 CONSENT = ["yes"] * 12 + ["no"] * 2 + ["opt_in"] * 2 + ["true", "1", "Yes", "OPT-IN"]
 CONSENT += [""] * 2
-BAD_CONSENT = ["maybe", "sí", "2", "later", "n/a"]
+BAD_CONSENT = ["maybe", "perhaps", "2", "later", "n/a"]  # "sí" is a yes now
 
 
 class Country:

@@ -403,6 +403,16 @@ class ImportJob(models.Model):
         RUNNING = "RUNNING", "importing"
         DONE = "DONE", "done"
         FAILED = "FAILED", "failed"
+        DISCARDED = "DISCARDED", "discarded"
+
+    class FileFormat(models.TextChoices):
+        CSV = "CSV", "CSV file"
+        XLSX = "XLSX", "Excel workbook (.xlsx)"
+
+    class DateOrder(models.TextChoices):
+        UNSET = "", "not set: only dates that cannot be misread"
+        DAY_FIRST = "DMY", "day first (31/12/2026)"
+        MONTH_FIRST = "MDY", "month first (12/31/2026)"
 
     class ConsentMode(models.TextChoices):
         COLUMN = "COLUMN", "from a column of the file"
@@ -412,10 +422,19 @@ class ImportJob(models.Model):
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.UPLOADED
     )
-    file_path = models.CharField(max_length=500, help_text="The CSV file on disk.")
+    file_path = models.CharField(max_length=500, help_text="The uploaded file on disk.")
     original_name = models.CharField(max_length=255)
     size_bytes = models.BigIntegerField(default=0)
+    file_format = models.CharField(
+        max_length=4, choices=FileFormat.choices, default=FileFormat.CSV
+    )
     encoding = models.CharField(max_length=20, default="utf-8-sig")
+    encoding_chosen = models.BooleanField(
+        default=False, help_text="Chosen by the user (else detected)."
+    )
+    date_order = models.CharField(
+        max_length=3, choices=DateOrder.choices, default=DateOrder.UNSET, blank=True
+    )
     delimiter = models.CharField(max_length=1, default=",")
     headers = models.JSONField(default=list)
     mapping = models.JSONField(default=dict, help_text="CSV header -> field.")

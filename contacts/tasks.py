@@ -9,7 +9,7 @@ from contacts.models import ImportJob
 def process_import(job_id: int, dry_run: bool, actor_id: int | None) -> str:
     """Validate or run one import job. Safe to run twice: a finished job is left."""
     job = ImportJob.objects.get(pk=job_id)
-    done = (ImportJob.Status.DONE, ImportJob.Status.FAILED)
+    done = (ImportJob.Status.DONE, ImportJob.Status.FAILED, ImportJob.Status.DISCARDED)
     if job.status in done or (dry_run and job.status == ImportJob.Status.VALIDATED):
         return f"import {job_id} already {job.status}"
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None

@@ -1,4 +1,5 @@
-"""The CSV import flow in the admin: upload, review, import, progress, report.
+"""The import flow in the admin: upload, review, import, progress, report;
+discard a pending import.
 
 The work is done by contacts.importing.jobs; these views collect the user's
 choices, call it and show the job. Every view needs contacts.import_contacts.
@@ -9,7 +10,6 @@ from contextlib import closing
 from datetime import timedelta
 from itertools import islice
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import AdminForm
@@ -17,19 +17,20 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from contacts.admin.import_form import ImportUploadForm
 from contacts.importing import jobs
+from contacts.importing.encodings import ENCODINGS, label
 from contacts.importing.importer import COUNTERS
+from contacts.importing.layout import records
 from contacts.importing.mapping import FIELDS, IGNORE
-from contacts.importing.source import CsvFileError, CsvRows
-from contacts.models import ConsentEvent, ContactList, ImportJob, Purpose
-from sinch.channels import Channel
+from contacts.models import ImportJob
 
 PERMISSION = "contacts.import_contacts"
 Status = ImportJob.Status
@@ -38,54 +39,7 @@ BEFORE_IMPORT = (Status.UPLOADED, Status.VALIDATING, Status.VALIDATED)
 REVALIDATABLE = (Status.UPLOADED, Status.VALIDATED, Status.FAILED)
 WORKER_PATIENCE = timedelta(seconds=30)
 REFRESH_SECONDS = 2
-EXAMPLE_ROWS = 3
-
-
-class ImportUploadForm(forms.Form):
-    file = forms.FileField(
-        label="CSV file",
-        help_text="UTF-8 (with or without BOM), comma- or semicolon-separated, "
-        "with a header line naming the columns.",
-    )
-    target_list = forms.ModelChoiceField(
-        queryset=ContactList.objects.order_by("name"),
-        required=False,
-        empty_label="(no list)",
-        help_text="The imported contacts are added to this list.",
-    )
-    default_channel = forms.ChoiceField(
-        choices=Channel.choices,
-        initial=Channel.SMS,
-        help_text="Used for rows without a channel column or value.",
-    )
-    purpose = forms.ChoiceField(
-        choices=Purpose.choices,
-        initial=Purpose.MARKETING,
-        help_text="The consent the file's consent information is about.",
-    )
-    consent_mode = forms.ChoiceField(
-        label="Consent",
-        choices=ImportJob.ConsentMode.choices,
-        initial=ImportJob.ConsentMode.COLUMN,
-        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
-    )
-    consent_source = forms.ChoiceField(
-        # Erasure is the erasure service's own source, never an import's.
-        choices=[
-            (value, label)
-            for value, label in ConsentEvent.Source.choices
-            if value != ConsentEvent.Source.ERASURE
-        ],
-        initial=ConsentEvent.Source.IMPORT,
-        help_text="How the people in the file gave (or withdrew) their consent.",
-    )
-    consent_evidence = forms.CharField(
-        label="Evidence",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Where the consent comes from, e.g. the sign-up form wording and "
-        "date. Required unless the file has no consent information.",
-    )
+EXAMPLE_ROWS = 5
 
 
 @admin.register(ImportJob)
@@ -96,6 +50,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     search_fields = ("original_name",)
     fieldsets = [
         (None, {"fields": ["original_name", "status", "error", "created_by"]}),
+        ("Reading", {"fields": ["file_format", "encoding", "date_order"]}),
         (
             "Options",
             {
@@ -155,6 +110,10 @@ class ImportJobAdmin(admin.ModelAdmin):
             view("<int:job_id>/revalidate/", self.revalidate_view, "revalidate", True),
             view("<int:job_id>/confirm/", self.confirm_view, "confirm", True),
             view("<int:job_id>/progress/", self.progress_view, "progress"),
+            view(
+                "<int:job_id>/progress.json", self.progress_json_view, "progress_json"
+            ),
+            view("<int:job_id>/discard/", self.discard_view, "discard"),
             view("<int:job_id>/report/", self.report_view, "report"),
             *super().get_urls(),
         ]
@@ -172,7 +131,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         return self._render(
             request,
             "upload.html",
-            title="Import contacts from a CSV file",
+            title="Import contacts from a CSV or Excel file",
             form=form,
             adminform=AdminForm(form, fieldsets, {}),
         )
@@ -191,15 +150,30 @@ class ImportJobAdmin(admin.ModelAdmin):
         before = job.mapping
         try:
             job.mapping = self._posted_mapping(request, job)
+            changes = [
+                f"{h}: {before.get(h)} -> {f}"
+                for h, f in job.mapping.items()
+                if before.get(h) != f
+            ]
+            changes += jobs.change_reading(
+                job,
+                encoding=request.POST.get("encoding", job.encoding),
+                date_order=request.POST.get("date_order", job.date_order),
+            )
             jobs.check_mapping(job)
         except jobs.ImportSetupError as exc:
+            job.refresh_from_db()
             return self._render_review(request, job, mapping_error=str(exc))
-        job.save(update_fields=["mapping"])
-        changes = [
-            f"{h}: {before.get(h)} -> {f}"
-            for h, f in job.mapping.items()
-            if before.get(h) != f
-        ]
+        job.save(
+            update_fields=[
+                "mapping",
+                "headers",
+                "delimiter",
+                "encoding",
+                "encoding_chosen",
+                "date_order",
+            ]
+        )
         # Logged before start(): the entry's time is when the wait for a worker began.
         self.log_change(request, job, f"Re-validated. {'; '.join(changes)}".strip())
         jobs.start(job, dry_run=True)
@@ -217,6 +191,14 @@ class ImportJobAdmin(admin.ModelAdmin):
                     request, "The column mapping was changed: re-validate it first."
                 )
                 return HttpResponseRedirect(self._url("review", job))
+        if request.POST.get("encoding", job.encoding) != job.encoding or (
+            request.POST.get("date_order", job.date_order) != job.date_order
+        ):
+            messages.error(
+                request,
+                "The encoding or the date order was changed: re-validate first.",
+            )
+            return HttpResponseRedirect(self._url("review", job))
         ran_inline = jobs.confirm(job, actor=request.user)
         if ran_inline is None:
             messages.warning(
@@ -250,6 +232,44 @@ class ImportJobAdmin(admin.ModelAdmin):
             list_url=self._list_contacts_url(job),
         )
 
+    def progress_json_view(self, request, job_id):
+        """The job's progress for scripts and the progress page: never lower
+        than what it said before during a run (see jobs.progress_of)."""
+        job = self._get_job(request, job_id)
+        return JsonResponse(jobs.progress_of(job))
+
+    def discard_view(self, request, job_id):
+        """Confirm (GET), then discard (POST) a pending import."""
+        job = self._get_job(request, job_id)
+        if job.status not in jobs.PENDING:
+            messages.warning(
+                request,
+                f"This import is {job.get_status_display()}: only an import that "
+                "has not been confirmed can be discarded.",
+            )
+            return HttpResponseRedirect(self._page_url(job))
+        if request.method != "POST":
+            return self._render(
+                request,
+                "discard.html",
+                title="Discard this import?",
+                job=job,
+                imported_before=job.report_file.endswith("-result.csv") and job.rows_ok,
+            )
+        if jobs.discard(job, actor=request.user):
+            self.log_change(request, job, "Discarded; the uploaded file was deleted.")
+            kept = (
+                f"the {job.rows_ok} rows imported before it failed stay"
+                if job.report_file
+                else "nothing was imported"
+            )
+            messages.success(
+                request,
+                f"The import of {job.original_name} was discarded: {kept}, and "
+                "the uploaded file was deleted.",
+            )
+        return HttpResponseRedirect(reverse("admin:contacts_importjob_changelist"))
+
     def report_view(self, request, job_id):
         job = self._get_job(request, job_id)
         report = os.path.realpath(job.report_file) if job.report_file else ""
@@ -279,6 +299,8 @@ class ImportJobAdmin(admin.ModelAdmin):
                 consent_mode=data["consent_mode"],
                 consent_source=data["consent_source"],
                 consent_evidence=data["consent_evidence"],
+                encoding=data["encoding"],
+                date_order=data["date_order"],
             )
         except jobs.ImportSetupError as exc:
             os.remove(stored)
@@ -300,12 +322,19 @@ class ImportJobAdmin(admin.ModelAdmin):
             for i, header in enumerate(job.headers)
         ]
         validated = job.status == Status.VALIDATED
+        pending = job.status in jobs.PENDING
         return self._render(
             request,
             "review.html",
             title=f"Review import: {job.original_name}",
             job=job,
             columns=columns,
+            sample_rows=[_padded(row, len(job.headers)) for row in examples],
+            encoding_label=label(job.encoding),
+            encodings=ENCODINGS.items(),
+            date_orders=ImportJob.DateOrder.choices,
+            is_workbook=job.file_format == ImportJob.FileFormat.XLSX,
+            can_discard=pending,
             fields=FIELDS.items(),
             mapping_error=mapping_error,
             show_result=validated or (job.status == Status.FAILED and job.rows_total),
@@ -393,9 +422,13 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 
 def _example_rows(job: ImportJob) -> list[list[str]]:
-    """The first few records of the file, to show beside the mapping."""
+    """The first few records of the file as read (decoded), for the review."""
     try:
-        with closing(iter(CsvRows(job.file_path, job.delimiter))) as records:
-            return [values for _line, values in islice(records, EXAMPLE_ROWS)]
-    except (OSError, CsvFileError):
+        with closing(iter(records(job))) as rows:
+            return [values for _line, values in islice(rows, EXAMPLE_ROWS)]
+    except (OSError, ValueError):
         return []
+
+
+def _padded(row: list[str], width: int) -> list[str]:
+    return row + [""] * (width - len(row))

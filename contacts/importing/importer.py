@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from config.lib.bulk import tune_connection
 from config.lib.redaction import ERASED
+from contacts.importing.layout import records
 from contacts.importing.plan import ERASED_PROBLEM, ChunkPlan
 from contacts.importing.reader import validated_batches
 from contacts.importing.rows import ParsedRow, RowParser
@@ -87,6 +88,7 @@ class Importer:
             consent_from_column=job.consent_mode == ImportJob.ConsentMode.COLUMN,
             declared_opt_in=job.consent_mode == ImportJob.ConsentMode.DECLARED_OPT_IN,
             default_region=settings.PHONE_DEFAULT_REGION,
+            date_order=job.date_order,
         )
         self.field = f"{job.purpose.lower()}_consent"
 
@@ -99,7 +101,8 @@ class Importer:
         job.status = (
             ImportJob.Status.VALIDATING if self.dry_run else ImportJob.Status.RUNNING
         )
-        job.save(update_fields=["started_at", "status"])
+        job.bytes_done = 0  # this run's progress starts here, not at the last one's
+        job.save(update_fields=["started_at", "status", "bytes_done"])
         path = report_path(job, self.dry_run)
         tune_connection()
         self.new_external_ids = SeenKeys() if self.dry_run else None
@@ -116,6 +119,12 @@ class Importer:
         finally:
             if self.new_external_ids:
                 self.new_external_ids.close()
+        if self.dry_run and _discarded(job):
+            # Discarded while it was being checked: leave nothing behind.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            job.status = ImportJob.Status.DISCARDED
+            return job
         job.report_file = path
         job.finished_at = timezone.now()
         if job.error:
@@ -133,22 +142,25 @@ class Importer:
 
     def _process(self) -> None:
         """Validate and write the file batch by batch (see reader.py)."""
-        batches = validated_batches(
-            self.job.file_path, self.job.delimiter, self.parser, CHUNK_ROWS
-        )
+        batches = validated_batches(records(self.job), self.parser, CHUNK_ROWS)
         for batch in batches:
             self.counts["rows_total"] = batch.rows_total
-            for line, problem, values in batch.bad:
+            bad = batch.bad + self._chunk(batch.rows, batch.raw)
+            # A batch is a run of lines: sorted, the report is in line order.
+            bad.sort(key=_line)
+            for line, problem, values in bad:
                 self._bad(line, problem, values)
-            self._chunk(batch.rows, batch.raw)
             self.job.bytes_done = batch.bytes_read
             if settings.DEBUG:
                 reset_queries()  # DEBUG keeps every query: memory would grow
             self._save_progress()
 
-    def _chunk(self, rows: list[ParsedRow], raw: dict[int, list[str]]) -> None:
+    def _chunk(
+        self, rows: list[ParsedRow], raw: dict[int, list[str]]
+    ) -> list[tuple[int, str, list[str]]]:
+        """Write `rows`; returns the rows the database refused, as bad rows."""
         if not rows:
-            return
+            return []
         try:
             problems = self._write(rows)
         except IntegrityError:
@@ -160,15 +172,17 @@ class Importer:
                     problems.update(self._write([row]))
                 except IntegrityError as exc:
                     problems[row.line] = f"could not be saved: {exc}"
+        bad = []
         for row in rows:
             if problems.get(row.line) == ERASED_PROBLEM:
                 # The report must not bring an erased person's data back.
                 values = [ERASED] * len(raw[row.line])
-                self._bad(row.line, ERASED_PROBLEM, values)
+                bad.append((row.line, ERASED_PROBLEM, values))
             elif row.line in problems:
-                self._bad(row.line, problems[row.line], raw[row.line])
+                bad.append((row.line, problems[row.line], raw[row.line]))
             else:
                 self.counts["rows_ok"] += 1
+        return bad
 
     def _bad(self, line: int, problem: str, values: list[str]) -> None:
         self.counts["rows_bad"] += 1
@@ -224,6 +238,16 @@ class Importer:
         for name, value in plan.counts.items():
             self.counts[name] += value
         return plan.problems
+
+
+def _line(bad: tuple[int, str, list[str]]) -> int:
+    return bad[0]
+
+
+def _discarded(job: ImportJob) -> bool:
+    return ImportJob.objects.filter(
+        pk=job.pk, status=ImportJob.Status.DISCARDED
+    ).exists()
 
 
 def run_import(job: ImportJob, *, dry_run: bool, actor=None, on_progress=None):

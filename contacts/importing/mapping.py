@@ -13,7 +13,7 @@ FIELDS = {
     "last_name": "Last name",
     "language": "Language",
     "time_zone": "Time zone",
-    "consent": "Consent (yes/no, opt_in/opt_out)",
+    "consent": "Consent (yes/no, opt-in/opt-out, oui/non, ja/nein, sí/no...)",
     "consent_at": "Consent date",
     ATTRIBUTE: "Custom attribute",
     IGNORE: "Ignore this column",

@@ -1,4 +1,4 @@
-"""Reading a CSV file into batches of validated rows, ready to be written.
+"""Reading a file into batches of validated rows, ready to be written.
 
 Everything that needs no database happens here, batch by batch: parsing and
 validating each record and finding the rows that repeat an earlier one. The
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from contacts.importing.rows import ParsedRow, RowError, RowParser
 from contacts.importing.seen import SeenKeys
-from contacts.importing.source import CsvFileError, CsvRows
+from contacts.importing.source import CsvFileError
 
 
 @dataclass
@@ -24,17 +24,15 @@ class Batch:
     bytes_read: int = 0
 
 
-def validated_batches(
-    path: str, delimiter: str, parser: RowParser, size: int
-) -> Iterator[Batch]:
-    """Batches of about `size` valid rows, in file order.
+def validated_batches(source, parser: RowParser, size: int) -> Iterator[Batch]:
+    """Batches of about `size` valid rows of `source` (layout.records), in
+    file order; each batch's bad rows are in line order.
 
     A row whose channel and identity came earlier in the file is a bad row
     ("duplicate in file"). A CsvFileError (the file cannot be read on) comes
     after the batch of the rows before it, so that those are written.
     """
     seen = SeenKeys()
-    source = CsvRows(path, delimiter)
     batch = Batch()
     try:
         for line, values in source:
@@ -56,7 +54,7 @@ def validated_batches(
         seen.close()
 
 
-def _finish(batch: Batch, seen: SeenKeys, source: CsvRows) -> Batch:
+def _finish(batch: Batch, seen: SeenKeys, source) -> Batch:
     rows = batch.rows
     firsts = seen.check_and_add([(f"{r.channel}:{r.identity}", r.line) for r in rows])
     batch.rows = []
@@ -72,5 +70,10 @@ def _finish(batch: Batch, seen: SeenKeys, source: CsvRows) -> Batch:
                     batch.raw.pop(row.line),
                 )
             )
+    batch.bad.sort(key=_line)
     batch.bytes_read = source.bytes_read
     return batch
+
+
+def _line(bad: tuple[int, str, list[str]]) -> int:
+    return bad[0]

@@ -3,11 +3,15 @@
 import re
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import datetime
 
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
-
+from contacts.importing.local_forms import (
+    OPT_IN_WORDS,
+    OPT_OUT_WORDS,
+    DateError,
+    parse_when,
+    word_key,
+)
 from contacts.importing.mapping import ATTRIBUTE, IGNORE, attribute_key
 from contacts.models import ConsentEvent
 from contacts.phones import InvalidIdentity, normalise_identity
@@ -16,23 +20,22 @@ from sinch.channels import Channel
 _CHANNELS = {c.value for c in Channel}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 _TIME_ZONES = zoneinfo.available_timezones()
-_YES = {"yes", "y", "true", "1", "opt_in", "optin", "opt-in", "in", "subscribed"}
-_NO = {
-    "no",
-    "n",
-    "false",
-    "0",
-    "opt_out",
-    "optout",
-    "opt-out",
-    "out",
-    "unsubscribed",
-    "stop",
-}
 _CONSENT_WORDS = {
-    **dict.fromkeys(_YES, ConsentEvent.Kind.OPT_IN),
-    **dict.fromkeys(_NO, ConsentEvent.Kind.OPT_OUT),
+    **dict.fromkeys(OPT_IN_WORDS, ConsentEvent.Kind.OPT_IN),
+    **dict.fromkeys(OPT_OUT_WORDS, ConsentEvent.Kind.OPT_OUT),
 }
+# The common spellings as they come, so most rows need no normalising.
+_FAST_WORDS = {
+    variant: kind
+    for word, kind in {
+        **_CONSENT_WORDS,
+        "opt-in": ConsentEvent.Kind.OPT_IN,
+        "opt-out": ConsentEvent.Kind.OPT_OUT,
+    }.items()
+    for variant in (word, word.upper(), word.capitalize())
+}
+_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?[eE]\+?\d+")
+_FLOAT_DIGITS = re.compile(r"\+?\d+\.0+")
 _LIMITS = {"first_name": 150, "last_name": 150, "external_id": 100}
 _FIELDS = ("first_name", "last_name", "language", "time_zone")
 
@@ -69,6 +72,7 @@ class RowParser:
         consent_from_column: bool,
         declared_opt_in: bool,
         default_region: str,
+        date_order: str = "",
     ):
         self.width = len(headers)
         self.index = {}
@@ -83,6 +87,7 @@ class RowParser:
         self.consent_from_column = consent_from_column
         self.declared_opt_in = declared_opt_in
         self.region = default_region
+        self.date_order = date_order
         self._at = {name: spec[0] for name, spec in self.index.items()}
         self._fields = [(name, self._at[name]) for name in _FIELDS if name in self._at]
 
@@ -111,12 +116,13 @@ class RowParser:
         if not raw_identity:
             header = self.index["identity"][1]
             raise RowError(f"missing required value: {header!r} is empty")
+        if "." in raw_identity and _FLOAT_DIGITS.fullmatch(raw_identity):
+            # A spreadsheet's float: "4915112345678.0" lost no digit.
+            raw_identity = raw_identity.partition(".")[0]
         try:
             identity = normalise_identity(channel, raw_identity, self.region)
         except InvalidIdentity as exc:
-            raise RowError(
-                f"invalid {channel} identity {raw_identity!r}: {exc}"
-            ) from None
+            raise RowError(_invalid(channel, raw_identity, exc)) from None
         i = at.get("external_id")
         row = ParsedRow(
             line, channel, identity, values[i].strip() if i is not None else ""
@@ -155,35 +161,30 @@ class RowParser:
         elif self.consent_from_column:
             i = at.get("consent")
             raw = values[i].strip() if i is not None else ""
-            kind = _CONSENT_WORDS.get(raw.lower().replace(" ", "_"))
+            kind = _FAST_WORDS.get(raw)
+            if kind is None and raw:
+                kind = _CONSENT_WORDS.get(word_key(raw))
             if kind is not None:
                 row.consent = kind
             elif raw:
                 raise RowError(
-                    f"consent value {raw!r} not understood "
-                    "(use yes/no, opt_in/opt_out, true/false or 1/0)"
+                    f"consent value {raw!r} not understood (use yes/no, y/n, "
+                    "true/false, 1/0, opt-in/opt-out, oui/non, ja/nein, sí/no)"
                 )
         i = at.get("consent_at")
         raw_at = values[i].strip() if i is not None else ""
         if raw_at:
-            row.consent_at = parse_when(raw_at)
+            try:
+                row.consent_at = parse_when(raw_at, self.date_order)
+            except DateError as exc:
+                raise RowError(str(exc)) from None
 
 
-def parse_when(raw: str) -> datetime:
-    """An ISO 8601 date or date-time; naive values are taken as UTC."""
-    try:
-        value = parse_datetime(raw) or (
-            datetime.combine(parse_date(raw), time()) if parse_date(raw) else None
+def _invalid(channel: str, raw: str, error: Exception) -> str:
+    if _SCIENTIFIC.fullmatch(raw):
+        return (
+            f"invalid {channel} identity {raw!r}: a spreadsheet showed this number "
+            "in scientific notation and its digits are lost; format the column "
+            "as text (or upload the .xlsx workbook itself)"
         )
-    except ValueError:
-        value = None
-    if value is None:
-        raise RowError(
-            f"consent date {raw!r} not understood (use 2025-01-31 or "
-            "2025-01-31T09:00:00Z)"
-        )
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    if value > timezone.now():
-        raise RowError(f"consent date {raw!r} is in the future")
-    return value
+    return f"invalid {channel} identity {raw!r}: {error}"

@@ -1,9 +1,11 @@
 """Reading a CSV file as (line number, values) with byte progress.
 
-UTF-8 with or without BOM, "," or ";" delimiters, quoted fields with newlines.
+In the job's encoding (see encodings.py), "," or ";" delimiters, quoted
+fields with newlines.
 The file is streamed: memory does not grow with its size.
 """
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator
@@ -29,40 +31,45 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-def sniff(path: str) -> tuple[str, list[str]]:
-    """Return (delimiter, headers) from the first record of the file."""
+def _not_in(encoding: str) -> str:
+    if encoding in ("utf-8-sig", "utf-8"):
+        return "not UTF-8"
+    return f"not in the encoding {encoding}"
+
+
+def sniff(path: str, encoding: str = "utf-8-sig") -> tuple[str, list[str], bool]:
+    """Return (delimiter, headers, whether a record follows the header)."""
     with open(path, "rb") as handle:
         head = handle.read(_HEAD_BYTES)
+    whole = len(head) < _HEAD_BYTES
     if not head.strip():
         raise CsvFileError("The file is empty.")
+    decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        text = head.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
         # A multi-byte character cut by the end of what was read is fine; an
         # invalid byte, or a file that ends mid-character, is not.
-        cut = len(head) == _HEAD_BYTES and exc.reason == "unexpected end of data"
-        if not cut:
-            raise CsvFileError(
-                f"The file is not UTF-8 (byte {exc.object[exc.start]:#04x} at "
-                f"offset {exc.start}). Save it as 'CSV UTF-8' and upload it again."
-            ) from None
-        text = head[: exc.start].decode("utf-8-sig")
+        text = decoder.decode(head, final=whole)
+    except UnicodeDecodeError as exc:
+        raise CsvFileError(
+            f"The file is {_not_in(encoding)} (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start}). Choose its encoding (e.g. Windows-1252), or "
+            "save it as 'CSV UTF-8' and upload it again."
+        ) from None
+    if not text.strip():
+        raise CsvFileError("The file is empty.")
     first_line = text.splitlines()[0] if text.splitlines() else ""
     delimiter = (
         ";"
         if _count_unquoted(first_line, ";") > _count_unquoted(first_line, ",")
         else ","
     )
-    headers = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
-    headers = [h.strip() for h in headers]
-    if not any(headers):
-        raise CsvFileError("The first line must name the columns.")
-    seen = set()
-    for h in headers:
-        if h and h.lower() in seen:
-            raise CsvFileError(f"The column {h!r} appears twice in the header.")
-        seen.add(h.lower())
-    return delimiter, headers
+    records = csv.reader(io.StringIO(text), delimiter=delimiter)
+    headers = [h.strip() for h in next(records, [])]
+    try:
+        has_rows = not whole or any(any(v.strip() for v in r) for r in records)
+    except csv.Error:
+        has_rows = True  # a broken record is still a record, reported by line
+    return delimiter, headers, has_rows
 
 
 def _count_unquoted(line: str, char: str) -> int:
@@ -78,9 +85,10 @@ def _count_unquoted(line: str, char: str) -> int:
 class CsvRows:
     """Iterate the data records of a CSV file after its header line."""
 
-    def __init__(self, path: str, delimiter: str):
+    def __init__(self, path: str, delimiter: str, encoding: str = "utf-8-sig"):
         self.path = path
         self.delimiter = delimiter
+        self.encoding = encoding
         self._counter: _CountingReader | None = None
 
     @property
@@ -92,7 +100,7 @@ class CsvRows:
             self._counter = _CountingReader(raw)
             text = io.TextIOWrapper(
                 io.BufferedReader(self._counter, 1 << 16),
-                encoding="utf-8-sig",
+                encoding=self.encoding,
                 newline="",
             )
             reader = csv.reader(text, delimiter=self.delimiter)
@@ -105,9 +113,10 @@ class CsvRows:
                         yield start, values
             except UnicodeDecodeError as exc:
                 raise CsvFileError(
-                    f"The file is not UTF-8 after line {last} (byte "
-                    f"{exc.object[exc.start]:#04x}). Save it as 'CSV UTF-8'; the "
-                    f"rows before line {last + 1} were processed."
+                    f"The file is {_not_in(self.encoding)} after line {last} (byte "
+                    f"{exc.object[exc.start]:#04x}). Choose its encoding on the "
+                    "review page and check it again, or save it as 'CSV UTF-8'; "
+                    f"the rows before line {last + 1} were processed."
                 ) from None
             except csv.Error as exc:
                 raise CsvFileError(f"Line {last + 1}: {exc}.") from None

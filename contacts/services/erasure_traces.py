@@ -20,6 +20,7 @@ from django_q.models import OrmQ, Task
 from django_q.signing import BadSignature, SignedPackage
 
 from config.lib.redaction import ERASED, Redactor, scrub_files
+from contacts.importing.pending_uploads import scrub_pending_uploads
 from contacts.models import AuditEvent, ChannelIdentity, Contact, ImportJob
 
 
@@ -132,7 +133,10 @@ def _tasks(redactor: Redactor) -> int:
 
 def forget_files(*, contact_id: int, redactor: Redactor, report) -> None:
     """Rewrite every CSV file under MEDIA_ROOT without the person's rows and
-    delete any other file that mentions them."""
+    delete any other file that mentions them. Uploads that are not UTF-8 text
+    (workbooks, legacy encodings) are first read as their import reads them."""
+    converted = scrub_pending_uploads(redactor)
     rewritten, deleted = scrub_files(Path(settings.MEDIA_ROOT), redactor, contact_id)
+    rewritten += converted
     report.add("files rewritten without their rows", rewritten)
     report.add("files deleted", deleted)

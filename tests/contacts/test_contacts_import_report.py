@@ -242,11 +242,15 @@ def test_semicolon_delimited_files_are_read(write_csv, run_csv):
     ],
     ids=["bad-byte-mid-file", "bad-byte-at-the-end"],
 )
-def test_a_file_that_is_not_utf8_gets_a_clear_error(tmp_path, run_csv, text):
+def test_a_file_chosen_as_utf8_that_is_not_gets_a_clear_error(tmp_path, run_csv, text):
+    """Detection would read it as Latin-1 (see test_contacts_import_forgiving);
+    a user who says it is UTF-8 is told that it is not."""
     path = tmp_path / "latin1.csv"
     path.write_bytes(text.encode("latin-1"))
     with pytest.raises(ImportSetupError, match=r"not UTF-8.*CSV UTF-8"):
-        run_csv(str(path), consent_mode=ImportJob.ConsentMode.NONE)
+        run_csv(
+            str(path), consent_mode=ImportJob.ConsentMode.NONE, encoding="utf-8-sig"
+        )
     assert ImportJob.objects.count() == 0
     assert Contact.objects.count() == 0
 
@@ -256,7 +260,9 @@ def test_the_command_turns_a_non_utf8_file_into_a_command_error(tmp_path, db):
     text = "phone;name\r\n+4915123456789;Ren\xe9 Dupont\r\n+4915123456780;Anna\r\n"
     path.write_bytes(text.encode("latin-1"))
     with pytest.raises(CommandError, match="not UTF-8"):
-        call_command("import_contacts", str(path), stdout=io.StringIO())
+        call_command(
+            "import_contacts", str(path), "--encoding", "utf-8", stdout=io.StringIO()
+        )
 
 
 def test_a_non_utf8_byte_late_in_the_file_keeps_every_row_read_before_it(
@@ -270,7 +276,9 @@ def test_a_non_utf8_byte_late_in_the_file_keeps_every_row_read_before_it(
     path = tmp_path / "late.csv"
     path.write_bytes(good + "+4915123456789,Ren\xe9\n".encode("latin-1"))
 
-    job = run_csv(str(path), consent_mode=ImportJob.ConsentMode.NONE)
+    job = run_csv(
+        str(path), consent_mode=ImportJob.ConsentMode.NONE, encoding="utf-8-sig"
+    )
 
     assert job.status == ImportJob.Status.FAILED
     assert "not UTF-8" in job.error

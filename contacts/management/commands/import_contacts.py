@@ -1,10 +1,12 @@
 """Import a (very large) CSV file of contacts from the command line."""
 
+import codecs
 import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from contacts.importing.encodings import ENCODINGS
 from contacts.importing.importer import run_import
 from contacts.importing.jobs import ImportSetupError, create_import_job
 from contacts.importing.mapping import FIELDS
@@ -14,9 +16,9 @@ from sinch.channels import Channel
 
 class Command(BaseCommand):
     help = (
-        "Import contacts from a CSV file, streaming, with a line-numbered report "
-        "of every rejected row. Consent needs --consent-column or --declare-opt-in "
-        "with --evidence."
+        "Import contacts from a CSV file or an Excel workbook (.xlsx), streaming, "
+        "with a line-numbered report of every rejected row. Consent needs "
+        "--consent-column or --declare-opt-in with --evidence."
     )
 
     def add_arguments(self, parser):
@@ -64,6 +66,19 @@ class Command(BaseCommand):
             help=f"Override a column mapping; fields: {', '.join(FIELDS)}",
         )
         parser.add_argument(
+            "--encoding",
+            default="",
+            help="The CSV file's encoding (default: detected), e.g. utf-8, "
+            "cp1252, latin-1, utf-16.",
+        )
+        parser.add_argument(
+            "--date-order",
+            default="",
+            choices=["", *ImportJob.DateOrder.values[1:]],
+            help="How to read ambiguous consent dates like 03/04/2026: DMY (day "
+            "first) or MDY (month first); without it they are rejected.",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="Validate only; write nothing."
         )
 
@@ -95,6 +110,8 @@ class Command(BaseCommand):
                 consent_source=opts["source"],
                 consent_evidence=opts["evidence"],
                 mapping=mapping,
+                encoding=_codec(opts["encoding"]),
+                date_order=opts["date_order"],
             )
         except ImportSetupError as exc:
             raise CommandError(str(exc)) from None
@@ -118,3 +135,20 @@ class Command(BaseCommand):
             f"opt-outs, {job.kept_opted_out} kept opted out.\n"
             f"Report of rejected rows: {job.report_file}"
         )
+
+
+def _codec(name: str) -> str:
+    """A codec name as typed ("UTF-8", "windows-1252") as the import knows it."""
+    if not name:
+        return ""
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        raise CommandError(f"Unknown encoding {name!r}.") from None
+    known = {codecs.lookup(key).name: key for key in ENCODINGS}
+    known["utf-8"] = "utf-8-sig"  # reads UTF-8 with or without a BOM
+    if codec not in known:
+        raise CommandError(
+            f"Unsupported encoding {name!r}; use one of: {', '.join(ENCODINGS)}."
+        )
+    return known[codec]
