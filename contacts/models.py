@@ -97,6 +97,10 @@ class Contact(models.Model):
         ]
         indexes = [
             models.Index(fields=["last_name", "first_name"]),
+            # Segments (campaigns.segments.evaluate): a language condition,
+            # and a narrow index SQLite counts from instead of the table.
+            models.Index(fields=["language", "erased_at"], name="contact_language"),
+            models.Index(fields=["created_at"], name="contact_created_at"),
             # Few rows: who was erased since a campaign's launch (its re-check).
             models.Index(
                 fields=["erased_at"],

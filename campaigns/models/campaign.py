@@ -222,6 +222,14 @@ class Campaign(models.Model):
         help_text="The message and its parameter sources, frozen at launch.",
     )
     frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    frozen_segments = models.JSONField(
+        "segments at the freeze",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The segments evaluated when the recipients were frozen: "
+        "id, name, definition, its sentence and how many it matched.",
+    )
     launched_at = models.DateTimeField(null=True, blank=True, editable=False)
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
