@@ -97,14 +97,28 @@ def fill(n: int) -> dict:
                     recipient_id += 1
                     status = "DELIVERED" if i % 10 else "FAILED"
                     recipients.append(
-                        (recipient_id, campaign_id, batch_id, i, number, status)
-                        + (False, "[]", "{}", False, "", "", "", "", now, now)
+                        (
+                            recipient_id,
+                            campaign_id,
+                            batch_id,
+                            i,
+                            number,
+                            status,
+                            *(False, "[]", "{}", False, "", "", "", "", now, now),
+                        )
                     )
                     if i % 50 == 0:
                         inbound_id += 1
                         replies.append(
-                            (inbound_id, i, campaign_id, "SMS", number, "Yes")
-                            + (now, False, "", "", f"in-{inbound_id}")
+                            (
+                                inbound_id,
+                                i,
+                                campaign_id,
+                                "SMS",
+                                number,
+                                "Yes",
+                                *(now, False, "", "", f"in-{inbound_id}"),
+                            )
                         )
         with transaction.atomic(), connection.cursor() as cur:
             insert_rows(

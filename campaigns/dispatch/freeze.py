@@ -24,8 +24,8 @@ from campaigns.authoring import audience, channel_rules, members
 from campaigns.compliance import send_times
 from campaigns.dispatch import batch_request, cancellation, drain, ingress
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
-from contacts.models import AuditEvent
 from config.lib.bulk import TableWriter
+from contacts.models import AuditEvent
 from sinch import wire
 from sinch.wire import SEND_AFTER_MAX_AHEAD
 
