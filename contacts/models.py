@@ -101,6 +101,9 @@ class Contact(models.Model):
             # and a narrow index SQLite counts from instead of the table.
             models.Index(fields=["language", "erased_at"], name="contact_language"),
             models.Index(fields=["created_at"], name="contact_created_at"),
+            # A segment's matches are counted from this narrow index by id,
+            # not from the wide rows (their attributes).
+            models.Index(fields=["id", "erased_at"], name="contact_live"),
             # Few rows: who was erased since a campaign's launch (its re-check).
             models.Index(
                 fields=["erased_at"],
@@ -204,6 +207,25 @@ class ChannelIdentity(models.Model):
                 fields=["retired_at"],
                 condition=models.Q(retired_at__isnull=False),
                 name="identity_retired_at",
+            ),
+            # Segments (campaigns.segments.evaluate) read live identities
+            # from these alone, never the table (retired_at is a column too
+            # so that SQLite sees them as covering): a country's numbers by
+            # prefix range, and a contact's consent on a channel (probed).
+            models.Index(
+                fields=["identity", "channel", "contact", "retired_at"],
+                condition=Q(retired_at__isnull=True),
+                name="identity_live_prefix",
+            ),
+            models.Index(
+                fields=["contact", "channel", "marketing_consent", "retired_at"],
+                condition=Q(retired_at__isnull=True),
+                name="identity_live_marketing",
+            ),
+            models.Index(
+                fields=["contact", "channel", "transactional_consent", "retired_at"],
+                condition=Q(retired_at__isnull=True),
+                name="identity_live_transactional",
             ),
         ]
 
