@@ -36,7 +36,8 @@ LABELS = {
 
 def fields() -> list[dict]:
     """Every condition the editor offers: field key, label, kind, operators
-    (value and label), and the choices, channels or purposes it needs."""
+    (`ops`, with their words in `op_labels`), and the choices, channels or
+    purposes it needs."""
     from campaigns.segments.countries import country_choices
 
     offered = []
@@ -45,7 +46,8 @@ def fields() -> list[dict]:
             "field": field,
             "label": LABELS[field],
             "kind": KINDS[field],
-            "ops": [{"value": op, "label": d.OP_LABELS[op]} for op in ops],
+            "ops": list(ops),
+            "op_labels": {op: d.OP_LABELS[op] for op in ops},
             "needs_key": field == "attribute",
         }
         if field == "country":

@@ -284,3 +284,24 @@ def test_groups_combine_with_and_or(people):
 def test_erased_contacts_never_match(people):
     Contact.objects.filter(first_name="Bob").update(erased_at=timezone.now())
     assert names(one({"field": "language", "op": "equals", "value": "en"})) == ["Chloe"]
+
+
+def test_the_catalogue_offers_every_field_with_its_operators(people, make_campaign):
+    import json
+
+    from campaigns.segments import catalogue
+    from campaigns.segments.definition import FIELD_OPS
+
+    launched = make_campaign(name="Spring sale")
+    launched.frozen_at = timezone.now()
+    launched.save()
+    offered = {entry["field"]: entry for entry in catalogue.fields()}
+    json.dumps(offered)  # JSON-ready
+    assert list(offered) == list(FIELD_OPS)
+    assert offered["attribute"]["needs_key"] is True
+    assert offered["consent"]["ops"] == ["is", "is_not"]
+    assert ["SMS", "SMS"] in offered["consent"]["channels"]
+    assert offered["list"]["choices"] == [[people["vip"].pk, "VIP"]]
+    assert offered["engagement"]["choices"] == [[launched.pk, "Spring sale"]]
+    assert ["FR", "France (FR)"] in offered["country"]["choices"]
+    assert catalogue.attribute_keys() == ["joined", "points", "tier"]
