@@ -111,9 +111,7 @@ def _compare(name: str, op: str, value) -> Q:
 
 def _country_q(condition: dict) -> Q:
     op, value = condition["op"], condition.get("value")
-    phones = ChannelIdentity.objects.filter(
-        retired_at=None, channel__in=PHONE_CHANNELS
-    )
+    phones = ChannelIdentity.objects.filter(retired_at=None, channel__in=PHONE_CHANNELS)
     if op in ("is_empty", "is_not_empty"):
         # "+" numbers only: an erased identity is a hash, not a number.
         numbers = phones.filter(identity__gte="+", identity__lt=",")
