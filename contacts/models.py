@@ -97,12 +97,10 @@ class Contact(models.Model):
         ]
         indexes = [
             models.Index(fields=["last_name", "first_name"]),
-            # Segments (campaigns.segments.evaluate): a language condition,
-            # and a narrow index SQLite counts from instead of the table.
+            # Segments (campaigns.segments.evaluate): a language condition.
             models.Index(fields=["language", "erased_at"], name="contact_language"),
             models.Index(fields=["created_at"], name="contact_created_at"),
-            # A segment's matches are counted from this narrow index by id,
-            # not from the wide rows (their attributes).
+            # Segments' matches are counted by id from it, not from the rows.
             models.Index(fields=["id", "erased_at"], name="contact_live"),
             # Few rows: who was erased since a campaign's launch (its re-check).
             models.Index(
@@ -208,24 +206,19 @@ class ChannelIdentity(models.Model):
                 condition=models.Q(retired_at__isnull=False),
                 name="identity_retired_at",
             ),
-            # Segments (campaigns.segments.evaluate) read live identities
-            # from these alone, never the table (retired_at is a column too
-            # so that SQLite sees them as covering): a country's numbers by
-            # prefix range, and a contact's consent on a channel (probed).
-            models.Index(
-                fields=["identity", "channel", "contact", "retired_at"],
-                condition=Q(retired_at__isnull=True),
-                name="identity_live_prefix",
-            ),
-            models.Index(
-                fields=["contact", "channel", "marketing_consent", "retired_at"],
-                condition=Q(retired_at__isnull=True),
-                name="identity_live_marketing",
-            ),
-            models.Index(
-                fields=["contact", "channel", "transactional_consent", "retired_at"],
-                condition=Q(retired_at__isnull=True),
-                name="identity_live_transactional",
+            # Segments (campaigns.segments.evaluate) read live identities from
+            # these alone (retired_at too, so SQLite sees them as covering).
+            *(
+                models.Index(
+                    fields=[*lead, "retired_at"],
+                    condition=Q(retired_at__isnull=True),
+                    name=f"identity_live_{name}",
+                )
+                for name, lead in (
+                    ("prefix", ["identity", "channel", "contact"]),
+                    ("marketing", ["contact", "channel", "marketing_consent"]),
+                    ("transactional", ["contact", "channel", "transactional_consent"]),
+                )
             ),
         ]
 
