@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("campaigns", "0014_notifications"),
-        ("contacts", "0008_segments"),
+        ("contacts", "0009_import_formats_encodings_discard"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
