@@ -353,6 +353,7 @@ class CampaignAdmin(
                 "sample": previews[1:] if chosen else previews,
                 "sample_size": size,
                 "lists": list(campaign.lists.all()),
+                "segments": list(campaign.segments.all()),
                 "presend": campaign.presend,
                 "zones": display.zone_summary(campaign.presend),
                 "can_launch": can_launch,

@@ -111,3 +111,21 @@ def test_a_marketer_creates_a_list_and_adds_people_but_never_consent(
     Contact.objects.get(pk=person.pk, first_name="Ann")
     assert client.get(reverse("admin:contacts_consentevent_add")).status_code == 403
     assert not ConsentEvent.objects.filter(identity__contact=person).exists()
+
+
+def test_the_preview_and_launch_pages_name_the_segments(
+    client, sender, make_launchable, segment
+):
+    campaign = make_launchable()
+    campaign.segments.add(segment)
+    client.force_login(sender)
+    preview = client.get(
+        reverse("admin:campaigns_campaign_preview", args=[campaign.pk])
+    )
+    assert "segment French (read now; evaluated once at the launch)" in (
+        preview.content.decode()
+    )
+    launch = client.get(reverse("admin:campaigns_campaign_launch", args=[campaign.pk]))
+    assert "the segment <strong>French</strong> (evaluated once, now)" in (
+        launch.content.decode()
+    )
