@@ -4,34 +4,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contacts', '0009_import_formats_encodings_discard'),
+        ("contacts", "0009_import_formats_encodings_discard"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='channelidentity',
-            index=models.Index(condition=models.Q(('retired_at__isnull', True)), fields=['identity', 'channel', 'contact', 'retired_at'], name='identity_live_prefix'),
+            model_name="channelidentity",
+            index=models.Index(
+                condition=models.Q(("retired_at__isnull", True)),
+                fields=["identity", "channel", "contact", "retired_at"],
+                name="identity_live_prefix",
+            ),
         ),
         migrations.AddIndex(
-            model_name='channelidentity',
-            index=models.Index(condition=models.Q(('retired_at__isnull', True)), fields=['contact', 'channel', 'marketing_consent', 'retired_at'], name='identity_live_marketing'),
+            model_name="channelidentity",
+            index=models.Index(
+                condition=models.Q(("retired_at__isnull", True)),
+                fields=["contact", "channel", "marketing_consent", "retired_at"],
+                name="identity_live_marketing",
+            ),
         ),
         migrations.AddIndex(
-            model_name='channelidentity',
-            index=models.Index(condition=models.Q(('retired_at__isnull', True)), fields=['contact', 'channel', 'transactional_consent', 'retired_at'], name='identity_live_transactional'),
+            model_name="channelidentity",
+            index=models.Index(
+                condition=models.Q(("retired_at__isnull", True)),
+                fields=["contact", "channel", "transactional_consent", "retired_at"],
+                name="identity_live_transactional",
+            ),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['language', 'erased_at'], name='contact_language'),
+            model_name="contact",
+            index=models.Index(
+                fields=["language", "erased_at"], name="contact_language"
+            ),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['created_at'], name='contact_created_at'),
+            model_name="contact",
+            index=models.Index(fields=["created_at"], name="contact_created_at"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['id', 'erased_at'], name='contact_live'),
+            model_name="contact",
+            index=models.Index(fields=["id", "erased_at"], name="contact_live"),
         ),
     ]
