@@ -16,6 +16,7 @@
 """
 
 import contextlib
+import json
 
 from django.db.models import Q
 
@@ -25,6 +26,7 @@ from campaigns.models import (
     InboundMessage,
     Notification,
     Recipient,
+    Segment,
     WebhookEvent,
 )
 from config.lib.redaction import Redactor, redact_json_text
@@ -37,7 +39,7 @@ CAMPAIGN_TEXTS = (
     "receipts_stalled",
     "cap_exempt_reason",  # typed by Compliance: may name the person
 )
-CAMPAIGN_JSON = ("presend", "cancel_receipt", "message_snapshot")
+CAMPAIGN_JSON = ("presend", "cancel_receipt", "message_snapshot", "frozen_segments")
 
 
 def forget_recipient_data(
@@ -59,6 +61,7 @@ def forget_recipient_data(
         "webhook bodies redacted": _webhook_events(contact_id, redactor),
         "campaign summaries redacted": _campaigns(contact_id, redactor),
         "notifications redacted": _notifications(redactor),
+        "segments redacted": _segments(redactor),
     }
     if report is not None:
         for what, count in counts.items():
@@ -163,6 +166,56 @@ def _notifications(redactor: Redactor) -> int:
             Notification.objects.filter(pk=note.pk).update(text=text)
             changed += 1
     return changed
+
+
+def _segments(redactor: Redactor) -> int:
+    """A segment's condition may name the person ("last name is Quistorp",
+    their number): such a value is emptied (the segment then asks for a new
+    one instead of matching them), and names and sentences are redacted; in
+    the segments and in what campaigns recorded of them at their freeze."""
+    changed = 0
+    for segment in Segment.objects.only("pk", "name", "description", "definition"):
+        record = {
+            "name": segment.name,
+            "description": segment.description,
+            "definition": segment.definition,
+        }
+        new = _forget_in_segment(record, redactor)
+        if new != record:
+            if new["name"] != segment.name:
+                new["name"] = f"{new['name']} (#{segment.pk})"  # names are unique
+            Segment.objects.filter(pk=segment.pk).update(**new)
+            changed += 1
+    frozen = Campaign.objects.exclude(frozen_segments=None)
+    for campaign in frozen.only("pk", "frozen_segments"):
+        used = [_forget_in_segment(s, redactor) for s in campaign.frozen_segments]
+        if used != campaign.frozen_segments:
+            Campaign.objects.filter(pk=campaign.pk).update(frozen_segments=used)
+            changed += 1
+    return changed
+
+
+def _forget_in_segment(record: dict, redactor: Redactor) -> dict:
+    """A copy of a segment's record without the person: condition values
+    that are theirs emptied, texts redacted."""
+    details = {d.lower() for d in redactor.details}
+
+    def theirs(value) -> bool:
+        text = str(value)
+        return redactor.mentions(text) or text.strip().lower() in details
+
+    record = json.loads(json.dumps(record))
+    for group in (record.get("definition") or {}).get("groups") or []:
+        for condition in group.get("conditions") or []:
+            value = condition.get("value")
+            if isinstance(value, list):
+                condition["value"] = [v for v in value if not theirs(v)]
+            elif value is not None and theirs(value):
+                condition["value"] = ""
+    for key in ("name", "description"):
+        if isinstance(record.get(key), str):
+            record[key] = redactor.redact(record[key])
+    return record
 
 
 def _any_form(redactor: Redactor, name: str) -> Q:

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from contacts.segment_indexes import CONTACT_INDEXES, IDENTITY_INDEXES
 from sinch.channels import Channel
 
 
@@ -33,8 +34,7 @@ class AppendOnlyModel(models.Model):
         existing = self.pk is not None and type(self).objects.filter(pk=self.pk)
         if not self._state.adding or (existing and existing.exists()):
             raise AppendOnlyError(f"{type(self).__name__} rows are append-only.")
-        # An INSERT, never an UPDATE: a new instance carrying an existing pk
-        # fails instead of overwriting the row.
+        # INSERT, never UPDATE: a new instance with an existing pk fails.
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
@@ -43,9 +43,8 @@ class AppendOnlyModel(models.Model):
 
 
 def import_pointer() -> models.ForeignKey:
-    """Which import wrote a row: a provenance pointer without a database
-    constraint or index, as imports write a million rows at a time and
-    nothing joins on it."""
+    """Which import wrote a row: no database constraint nor index (imports
+    write a million rows at a time and nothing joins on it)."""
     return models.ForeignKey(
         "ImportJob",
         null=True,
@@ -103,6 +102,7 @@ class Contact(models.Model):
                 condition=Q(erased_at__isnull=False),
                 name="contact_erased_at",
             ),
+            *CONTACT_INDEXES,  # segments' (contacts.segment_indexes)
         ]
 
     def __str__(self) -> str:
@@ -152,8 +152,7 @@ class ChannelIdentity(models.Model):
     `identity` is a fact, not a field: once stored it never changes (save()
     and the queryset refuse it; only erasure replaces it with its keyed hash).
     A new number is a new identity; the old one is retired (`retired_at`),
-    keeps its ledger and is never sent to again.
-    """
+    keeps its ledger and is never sent to again."""
 
     contact = models.ForeignKey(
         Contact, on_delete=models.PROTECT, related_name="identities"
@@ -201,6 +200,7 @@ class ChannelIdentity(models.Model):
                 condition=models.Q(retired_at__isnull=False),
                 name="identity_retired_at",
             ),
+            *IDENTITY_INDEXES,
         ]
 
     def __str__(self) -> str:

@@ -28,6 +28,14 @@ NEVER = {
     "delete_auditevent",
 }
 OUR_APPS = ("contacts", "campaigns")
+# Marketing (and Sender: Marketing who may send) builds its audiences: lists
+# (seed lists too) and who is on them; never consent, identities or contacts.
+MARKETING_CONTACTS = {
+    "add_contactlist",
+    "change_contactlist",
+    "add_listmembership",
+    "change_listmembership",
+}
 
 
 def grants(role: str, app_label: str, codename: str) -> bool:
@@ -41,7 +49,7 @@ def grants(role: str, app_label: str, codename: str) -> bool:
         return is_view
     if role in (MARKETING, SENDER):
         if app_label == "contacts":
-            return is_view
+            return is_view or codename in MARKETING_CONTACTS
         return role == SENDER or not codename.startswith(SEND_PREFIXES)
     if role == COMPLIANCE:
         return app_label == "contacts" or is_view

@@ -166,7 +166,7 @@ LAYERS = (
     ),
     # The compliance guards are rules of the audience and the message, as
     # authoring's are: the check, the freeze and the launch read them.
-    ("campaigns.authoring", "campaigns.compliance"),
+    ("campaigns.authoring", "campaigns.compliance", "campaigns.segments"),
     ("campaigns.dispatch",),
     ("campaigns.tracking",),
     ("campaigns.tasks", "campaigns.schedules", "campaigns.apps", "campaigns.admin"),

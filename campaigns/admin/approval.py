@@ -190,6 +190,7 @@ class ApprovalAdminMixin:
                 "presend_at": when(campaign.presend_at, campaign.send_time_zone),
                 "drift": moved,
                 "lists": list(campaign.lists.order_by("name")),
+                "segments": list(campaign.segments.all()),
                 "send_time": when(campaign.send_at, campaign.send_time_zone)
                 or "when launched",
                 "may_decide": request.user.has_perm(approvals.LAUNCH_PERM),

@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import transitions
@@ -67,8 +68,9 @@ class CampaignAdmin(
     list_filter = ("status", DispatchFilter, "channel", "purpose")
     list_select_related = ("template",)
     search_fields = ("name",)
-    filter_horizontal = ("lists",)
+    filter_horizontal = ("lists", "segments")
     readonly_fields = (
+        "frozen_audience",
         "status",
         "send_at",
         "quiet_hours_exemption",
@@ -78,7 +80,7 @@ class CampaignAdmin(
     )
     fieldsets = (
         (None, {"fields": ("name", "template", "purpose", "status")}),
-        ("Audience", {"fields": ("lists", "seed_list")}),
+        ("Audience", {"fields": ("lists", "segments", "frozen_audience", "seed_list")}),
         (
             "Send time",
             {
@@ -144,6 +146,29 @@ class CampaignAdmin(
     @admin.display(description="channel priority order")
     def channel_order(self, obj: Campaign) -> str:
         return " → ".join(obj.channels())
+
+    @admin.display(description="audience at the launch")
+    def frozen_audience(self, obj: Campaign) -> str:
+        """After the freeze, the audience is the recipients; the segments
+        are shown as they were evaluated then (editing them later changes
+        nothing here)."""
+        if obj is None or (obj.frozen_at is None and not obj.frozen_segments):
+            return "Not launched: lists and segments are read at the launch."
+        lines = [
+            format_html(
+                "“{}”: {} ({} matched)",
+                used["name"],
+                used["description"],
+                f"{used['matched']:,}",
+            )
+            for used in obj.frozen_segments or []
+        ]
+        url = (
+            reverse("admin:campaigns_recipient_changelist")
+            + f"?campaign__id__exact={obj.pk}"
+        )
+        lines.append(format_html('<a href="{}">The frozen recipients</a>', url))
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
     @admin.display(description="exemption record")
     def quiet_hours_exemption(self, obj: Campaign) -> str:
@@ -328,6 +353,7 @@ class CampaignAdmin(
                 "sample": previews[1:] if chosen else previews,
                 "sample_size": size,
                 "lists": list(campaign.lists.all()),
+                "segments": list(campaign.segments.all()),
                 "presend": campaign.presend,
                 "zones": display.zone_summary(campaign.presend),
                 "can_launch": can_launch,

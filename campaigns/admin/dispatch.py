@@ -350,6 +350,7 @@ class DispatchAdminMixin:
             if display.shows_local_waves(campaign)
             else None,
             lists=list(campaign.lists.all()),
+            segments=list(campaign.segments.all()),
             presend_at=when(campaign.presend_at, campaign.send_time_zone),
             drift=drift.audience_drift(campaign),
             approval=approval_context(campaign),

@@ -133,6 +133,7 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
             "template",
             "purpose",
             "lists",
+            "segments",
             "seed_list",
             "send_time_zone",
             "send_in_local_time",
@@ -182,9 +183,22 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        self._clean_audience(data)
         self._clean_channel_properties(data)
         self._clean_send_time(data)
         return data
+
+    def _clean_audience(self, data) -> None:
+        """A campaign is sent to at least one list or segment."""
+        if "lists" not in self.fields or "segments" not in self.fields:
+            return
+        lists, segments = data.get("lists"), data.get("segments")
+        if self.errors.get("lists") or self.errors.get("segments"):
+            return
+        if not (lists and lists.exists()) and not (segments and segments.exists()):
+            self.add_error(
+                "lists", "Choose at least one list or segment for the audience."
+            )
 
     def _clean_channel_properties(self, data) -> None:
         """Build `channel_properties` from the typed fields and put each

@@ -33,7 +33,7 @@ from typing import Any
 
 from django.db import connection
 
-from campaigns.authoring import channel_rules, estimates, sms, suspicious
+from campaigns.authoring import channel_rules, estimates, members, sms, suspicious
 from campaigns.authoring import fallback_identities as fallbacks
 from campaigns.authoring.consent_rule import (
     ERASED,
@@ -136,14 +136,20 @@ IDENTITY, CONSENT, SUPPRESSED, CAPPED, FALLBACKS = (
 LIVE_IDENTITY = "ON i.contact_id = c.id AND i.channel = %s AND i.retired_at IS NULL "
 
 
-def member_rows(campaign: Campaign, chunk_size: int, start_after: int = 0):
+def member_rows(campaign: Campaign, chunk_size: int, start_after=0, on_segments=None):
     """Lists of member rows in contact-id order, about `chunk_size` at a time.
+    With segments: campaigns.authoring.members.id_chunks (`on_segments`).
 
     Each chunk is a range of contact ids holding at least `chunk_size` members
     of one of the lists (found by an OFFSET on each list's (list, contact)
     index), read with one query joining contact and live identity. A contact with
     several live identities on the channel appears once, with the oldest.
     """
+    if members.has_segments(campaign):
+        erased, cap = ErasedNumbers(), frequency.cap_for(campaign)
+        for ids in members.id_chunks(campaign, chunk_size, start_after, on_segments):
+            yield _rows_of_ids(campaign, ids, erased.among, cap)
+        return
     list_ids = list(campaign.lists.values_list("pk", flat=True))
     if not list_ids:
         return
@@ -197,7 +203,11 @@ LAST_ID = 2**62
 def rows_of(campaign: Campaign, contact_ids, *, capped: bool = True) -> list[tuple]:
     """Member rows (as `member_rows` yields them) of the given contacts;
     `capped=False` leaves the frequency cap out (a test send)."""
-    ids = sorted(contact_ids)
+    cap = frequency.cap_for(campaign) if capped else None
+    return _rows_of_ids(campaign, sorted(contact_ids), erased_numbers, cap)
+
+
+def _rows_of_ids(campaign: Campaign, ids: list[int], erased_among, cap) -> list:
     if not ids:
         return []
     columns = ", ".join(f"c.{name}" for name in CONTACT_COLUMNS)
@@ -212,8 +222,7 @@ def rows_of(campaign: Campaign, contact_ids, *, capped: bool = True) -> list[tup
             [campaign.channel, *ids],
         )
         rows = _first_identity(cursor.fetchall())
-    cap = frequency.cap_for(campaign) if capped else None
-    return _with_suppression(rows, campaign, erased_numbers, cap)
+    return _with_suppression(rows, campaign, erased_among, cap)
 
 
 def _with_suppression(rows: list[tuple], campaign, erased_among, cap) -> list[tuple]:

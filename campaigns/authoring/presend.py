@@ -30,6 +30,7 @@ from campaigns.authoring import (
     channel_rules,
     estimates,
     fallback_identities,
+    members,
     sms,
 )
 from campaigns.authoring.audience import (
@@ -42,7 +43,6 @@ from campaigns.authoring.audience import (
 )
 from campaigns.compliance import footer, frequency, send_times
 from campaigns.models import Campaign
-from contacts.models import ListMembership
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +63,7 @@ def csv_path(campaign: Campaign) -> Path:
 
 def audience_size(campaign: Campaign) -> int:
     """The number of distinct audience members (one COUNT query)."""
-    return (
-        ListMembership.objects.filter(contact_list__in=campaign.lists.all())
-        .values("contact_id")
-        .distinct()
-        .count()
-    )
+    return members.audience_size(campaign)
 
 
 def run_presend_check(

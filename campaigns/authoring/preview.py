@@ -14,11 +14,12 @@ from typing import Any
 
 from django.db.models import Max, Min, QuerySet
 
+from campaigns.authoring import members
 from campaigns.authoring.audience import member_statuses
 from campaigns.authoring.rendering import MessagePlan, Rendering
 from campaigns.models import Campaign
 from campaigns.placeholders import FOOTER_PARAMETER
-from contacts.models import ChannelIdentity, Contact, ListMembership
+from contacts.models import ChannelIdentity, Contact
 from contacts.phones import phone_search_term
 
 SAMPLE_DEFAULT = 5
@@ -71,15 +72,10 @@ class ContactPreview:
         return self.status == "BLOCKING"
 
 
-def audience_members(campaign: Campaign) -> QuerySet[ListMembership]:
-    """Memberships of the campaign's lists whose contact is not erased.
-
-    A person on several lists has several rows: callers dedupe by contact id.
-    """
-    return ListMembership.objects.filter(
-        contact_list__in=campaign.lists.values("pk"),
-        contact__erased_at__isnull=True,
-    )
+def audience_members(campaign: Campaign) -> QuerySet[Contact]:
+    """The campaign's members (its lists' and segments'), never erased, one
+    row each, with their id also as `contact_id`."""
+    return members.audience_members(campaign)
 
 
 def find_audience_contact(campaign: Campaign, term: str) -> Contact:

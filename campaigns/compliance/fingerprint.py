@@ -52,7 +52,15 @@ def _send_time_rules(campaign: Campaign) -> dict[str, Any]:
 def audience_definition(campaign: Campaign) -> dict[str, Any]:
     """Who the campaign is for, as defined (not who is on the lists now: the
     audience size is covered by the tolerance, campaigns.compliance.drift)."""
-    return {"lists": sorted(campaign.lists.values_list("pk", flat=True))}
+    definition: dict[str, Any] = {
+        "lists": sorted(campaign.lists.values_list("pk", flat=True))
+    }
+    # Only when there are segments, so approvals given before them still
+    # match; a segment's definition changed after the approval withdraws it.
+    segments = list(campaign.segments.order_by("pk").values("pk", "definition"))
+    if segments:
+        definition["segments"] = [[s["pk"], s["definition"]] for s in segments]
+    return definition
 
 
 def fingerprint(campaign: Campaign) -> str:

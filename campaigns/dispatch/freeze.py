@@ -20,11 +20,12 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from campaigns import counters, transitions
-from campaigns.authoring import audience, channel_rules
+from campaigns.authoring import audience, channel_rules, members
 from campaigns.compliance import send_times
 from campaigns.dispatch import batch_request, cancellation, drain, ingress
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from config.lib.bulk import TableWriter
+from contacts.models import AuditEvent
 from sinch import wire
 from sinch.wire import SEND_AFTER_MAX_AHEAD
 
@@ -54,6 +55,31 @@ def hold_until(campaign: Campaign, send_at: datetime | None = None) -> datetime 
     return send_at - schedule_horizon()
 
 
+def _record_segments(campaign: Campaign, used: list[dict]) -> None:
+    """Keeps which segments, with which definitions, made the audience: on
+    the campaign and in the audit trail, once (a resumed freeze keeps the
+    first record)."""
+    if not used or campaign.frozen_segments is not None:
+        return
+    with transaction.atomic():
+        updated = Campaign.objects.filter(
+            pk=campaign.pk, frozen_segments__isnull=True
+        ).update(frozen_segments=used)
+        if updated:
+            names = "; ".join(
+                f"“{s['name']}” ({s['description']}): {s['matched']:,} matched"
+                for s in used
+            )
+            transitions.audit(
+                campaign,
+                None,
+                AuditEvent.Action.LAUNCH,
+                f"Segments evaluated for the recipients: {names}"[:500],
+                segments=used,
+            )
+    campaign.frozen_segments = used
+
+
 def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -> str:
     """Write the campaign's recipients and batches, and dispatch as they come.
 
@@ -74,6 +100,13 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     if refused and not Batch.objects.filter(campaign=campaign).exists():
         transitions.nobody_to_send(campaign, "Not sent: " + " ".join(refused))
         return f"campaign {campaign_id}: refused by the channels' rules"
+    try:
+        members.usable_segments(campaign)
+    except members.SegmentError as error:
+        if not Batch.objects.filter(campaign=campaign).exists():
+            transitions.nobody_to_send(campaign, f"Not sent: {error}")
+            return f"campaign {campaign_id}: {error}"
+        raise
     checker = audience.MemberChecker(campaign, render=False)
     now = timezone.now()
     times = send_times.SendTimes(campaign, now)
@@ -95,7 +128,12 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     releases: set[datetime] = set()  # when held batches come due
     dispatching = False
     pending, excluded = Recipient.Status.PENDING, Recipient.Status.EXCLUDED
-    member_rows = audience.member_rows(campaign, chunk_size, start_after=resume_after)
+    member_rows = audience.member_rows(
+        campaign,
+        chunk_size,
+        start_after=resume_after,
+        on_segments=lambda used: _record_segments(campaign, used),
+    )
     for rows in member_rows:
         out = []
         sealed = []

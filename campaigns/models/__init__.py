@@ -8,6 +8,7 @@ the rest of the code reads instead of spelling statuses out again.
 from campaigns.models.approvals import LaunchApproval
 from campaigns.models.campaign import Campaign
 from campaigns.models.notifications import Notification, NotificationPreference
+from campaigns.models.segments import Segment
 from campaigns.models.sending import Batch, CampaignCount, Recipient, RequestWindow
 from campaigns.models.template_parts import CarouselCard, ChannelOverride, ListItem
 from campaigns.models.templates import MessageTemplate, TemplateParameter
@@ -28,6 +29,7 @@ __all__ = [
     "NotificationPreference",
     "Recipient",
     "RequestWindow",
+    "Segment",
     "TemplateParameter",
     "WebhookEvent",
 ]

@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from campaigns import channel_properties
+from campaigns.models.segments import Segment
 from campaigns.models.templates import (
     MessageTemplate,
     TemplateParameter,
@@ -55,7 +56,15 @@ class Campaign(models.Model):
         ContactList,
         related_name="campaigns",
         verbose_name="audience lists",
-        help_text="A person on several lists receives the message once.",
+        blank=True,
+        help_text="A person on several lists or segments receives the message once.",
+    )
+    segments = models.ManyToManyField(
+        Segment,
+        related_name="campaigns",
+        blank=True,
+        verbose_name="audience segments",
+        help_text="Evaluated once, when the campaign is launched.",
     )
     channel = models.CharField(
         max_length=16, choices=Channel.choices, default=Channel.SMS
@@ -213,6 +222,14 @@ class Campaign(models.Model):
         help_text="The message and its parameter sources, frozen at launch.",
     )
     frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    frozen_segments = models.JSONField(
+        "segments at the freeze",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The segments evaluated when the recipients were frozen: "
+        "id, name, definition, its sentence and how many it matched.",
+    )
     launched_at = models.DateTimeField(null=True, blank=True, editable=False)
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

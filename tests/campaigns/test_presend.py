@@ -233,17 +233,18 @@ def test_queries_are_bounded_whatever_the_audience_size(
     campaign, size, django_assert_max_num_queries
 ):
     _audience(campaign, size)
-    # Lists, parameters, the frequency cap's look for other marketing sent
-    # near the send time, 3 per chunk, the empty last chunk, the update.
-    with django_assert_max_num_queries(8):
+    # Segments (none), lists, parameters, the frequency cap's look for other
+    # marketing sent near the send time, 3 per chunk, the empty last chunk,
+    # the update.
+    with django_assert_max_num_queries(9):
         result = presend.run_presend_check(campaign)
     assert result.ok == size
 
 
 def test_queries_grow_per_chunk_not_per_person(campaign, django_assert_max_num_queries):
     _audience(campaign, 60)
-    # Chunks of 25: 3 chunks of 3 queries each.
-    with django_assert_max_num_queries(13):
+    # Chunks of 25: 3 chunks of 3 queries each (and whether it has segments).
+    with django_assert_max_num_queries(14):
         result = presend.run_presend_check(campaign, chunk_size=25)
     assert result.ok == 60
 

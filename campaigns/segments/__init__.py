@@ -1,0 +1,1 @@
+"""Segments: saved, dynamic audiences (definition, catalogue, evaluation)."""

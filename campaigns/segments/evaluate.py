@@ -1,0 +1,330 @@
+"""Turns a valid segment definition into one query over contacts.
+
+Each condition is a WHERE term on the contact row or an EXISTS subquery on
+an indexed table (identities, memberships, recipients, replies), so the
+database counts a million contacts without Python touching a row:
+
+- identities by (channel, contact) and by identity value (the country's
+  E.164 prefix ranges, campaigns.segments.countries); consent reads the
+  identity's current state, retired identities never count;
+- list memberships by (list, contact); campaign engagement by the
+  recipients' (contact, batch) index and the replies' (contact, ...) index;
+- attributes are JSON: their key lookups are evaluated row by row (neither
+  SQLite nor a plain PostgreSQL index serves arbitrary keys), which is why
+  they are cheap only combined with an indexed condition or on fewer rows.
+
+Erased contacts never match.
+"""
+
+import datetime
+from collections.abc import Callable
+
+from django.db import connection
+from django.db.models import (
+    Exists,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Substr
+from django.utils import timezone
+
+from campaigns.compliance.frequency import COUNTED
+from campaigns.models import Batch, InboundMessage, Recipient
+from campaigns.segments.countries import country_prefixes
+from contacts.models import ChannelIdentity, Contact, ListMembership
+from sinch.channels import PHONE_CHANNELS
+
+
+class InvalidDefinitionError(ValueError):
+    """A definition that campaigns.segments.definition.validate refuses."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def matching_contacts(definition) -> QuerySet:
+    """The contacts (never erased) the definition matches, as one query.
+
+    Raises InvalidDefinitionError with validate()'s messages when invalid.
+    """
+    from campaigns.segments.definition import validate
+
+    errors = validate(definition)
+    if errors:
+        raise InvalidDefinitionError(errors)
+    return Contact.objects.filter(erased_at=None).filter(definition_q(definition))
+
+
+def count(definition) -> int:
+    """How many contacts the definition matches now."""
+    return matching_contacts(definition).count()
+
+
+def definition_q(definition: dict) -> Q:
+    """The Q of a validated definition (no validation here)."""
+    groups = [
+        _combine([condition_q(c) for c in g["conditions"]], g.get("match", "all"))
+        for g in definition["groups"]
+    ]
+    return _combine(groups, definition.get("match", "all"))
+
+
+def _combine(parts: list[Q], match: str) -> Q:
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined & part if match == "all" else combined | part
+    return combined
+
+
+def condition_q(condition: dict) -> Q:
+    return BUILDERS.get(condition["field"], _text_q)(condition)
+
+
+def _text_q(condition: dict) -> Q:
+    field, op, value = condition["field"], condition["op"], condition.get("value")
+    return _compare(field, op, value)
+
+
+def _compare(name: str, op: str, value) -> Q:
+    """A text comparison of `name` (a field, or an alias annotated on it)."""
+    if op == "equals":
+        return Q(**{name: str(value)})
+    if op == "not_equals":
+        return ~Q(**{name: str(value)})
+    if op == "in":
+        return Q(**{f"{name}__in": [str(v) for v in value]})
+    if op == "contains":
+        return Q(**{f"{name}__icontains": str(value)})
+    if op == "is_empty":
+        return Q(**{name: ""})
+    if op == "is_not_empty":
+        return ~Q(**{name: ""})
+    raise ValueError(f"unknown operator {op}")
+
+
+def _country_q(condition: dict) -> Q:
+    op, value = condition["op"], condition.get("value")
+    phones = ChannelIdentity.objects.filter(retired_at=None, channel__in=PHONE_CHANNELS)
+    if op in ("is_empty", "is_not_empty"):
+        # "+" numbers only: an erased identity is a hash, not a number.
+        numbers = phones.filter(identity__gte="+", identity__lt=",")
+        return _having(numbers, negate=op == "is_empty")
+    countries = value if op == "in" else [value]
+    in_country = phones.filter(_prefixes_q([str(c) for c in countries]))
+    return _having(in_country, negate=op == "not_equals")
+
+
+def _prefixes_q(countries: list[str]) -> Q:
+    """Identity values in any of `countries`, as index range conditions."""
+    matched = Q(pk__in=[])
+    for country in countries:
+        prefixes, exceptions = country_prefixes(country)
+        if connection.vendor == "sqlite":
+            # SQLite reads several ranges (MULTI-INDEX OR) through the table,
+            # one range and its exceptions from the covering index alone.
+            inside = Q(pk__in=[])
+            for prefix in prefixes:
+                inside |= Q(identity__gte=prefix, identity__lt=_after(prefix))
+            for exception in exceptions:
+                inside &= ~Q(identity__gte=exception, identity__lt=_after(exception))
+            matched |= inside
+            continue
+        for low, high in _ranges(prefixes, exceptions):
+            matched |= Q(identity__gte=low, identity__lt=high)
+    return matched
+
+
+def _ranges(prefixes, exceptions) -> list[tuple[str, str]]:
+    """[low, high) ranges of the numbers starting with a prefix and with
+    none of the exceptions: "+1" but "+1204" gives ["+1", "+1204"),
+    ["+1205", "+2"). Ranges (not a NOT per exception) let both databases
+    read each from the identity index, without testing every exception on
+    every row. "+33" <= identity < "+34" is used where a LIKE would not
+    use the index on SQLite (case-insensitive by default)."""
+    ranges = []
+    for prefix in prefixes:
+        low, high = prefix, _after(prefix)
+        for exception in sorted(e for e in exceptions if e.startswith(prefix)):
+            if low < exception:
+                ranges.append((low, exception))
+            low = max(low, _after(exception))
+        if low < high:
+            ranges.append((low, high))
+    return ranges
+
+
+def _after(prefix: str) -> str:
+    """The first string after every string starting with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _created_q(condition: dict) -> Q:
+    op, value = condition["op"], condition["value"]
+    now = timezone.now()
+    if op in ("within_days", "older_than_days"):
+        cutoff = now - datetime.timedelta(days=int(value))
+        return (
+            Q(created_at__gte=cutoff)
+            if op == "within_days"
+            else Q(created_at__lt=cutoff)
+        )
+    start = _start_of(datetime.date.fromisoformat(value))
+    end = _start_of(datetime.date.fromisoformat(value) + datetime.timedelta(days=1))
+    if op == "before":
+        return Q(created_at__lt=start)
+    if op == "after":
+        return Q(created_at__gte=end)
+    return Q(created_at__gte=start, created_at__lt=end)
+
+
+def _start_of(day: datetime.date) -> datetime.datetime:
+    """Midnight of `day` in the site's time zone (TIME_ZONE)."""
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
+
+
+class AttributeNumber(Func):
+    """An attribute's value as a number, NULL when it is not one.
+
+    SQLite's CAST turns "abc" into 0 and PostgreSQL's raises: both are
+    guarded so that only numeric texts (and JSON numbers) compare.
+    """
+
+    output_field = FloatField()
+    SQLITE = (
+        "(CASE WHEN TRIM({x}) GLOB '*[0-9]*' AND TRIM({x}) "
+        "NOT GLOB '*[^0-9.eE+-]*' THEN CAST(TRIM({x}) AS REAL) END)"
+    )
+    POSTGRESQL = (
+        "(CASE WHEN {x} ~ '^\\s*[-+]?[0-9]+(\\.[0-9]+)?\\s*$' "
+        "THEN CAST(TRIM({x}) AS double precision) END)"
+    )
+
+    def as_sql(self, compiler, connection, **extra):
+        inner, params = compiler.compile(self.source_expressions[0])
+        template = self.POSTGRESQL if connection.vendor == "postgresql" else self.SQLITE
+        uses = template.count("{x}")
+        return template.format(x=inner), tuple(params) * uses
+
+
+def _attribute_q(condition: dict) -> Q:
+    """Attribute `key` compared as text (JSON numbers as their text), as a
+    guarded number, or as a YYYY-MM-DD date; missing counts as empty."""
+    op, value, key = condition["op"], condition.get("value"), condition["key"]
+    text = Coalesce(
+        Cast(KeyTextTransform(key.strip(), "attributes"), TextField()),
+        Value(""),
+        output_field=TextField(),
+    )
+    if op in ("gt", "gte", "lt", "lte"):
+        number = AttributeNumber(KeyTextTransform(key.strip(), "attributes"))
+        lookup = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}[op]
+        return Q(_Lookup(number, lookup, float(value)))
+    if op in ("before", "after"):
+        day = Substr(text, 1, 10, output_field=TextField())
+        # "YYYY-MM-DD..." only: other texts never compare as dates.
+        shaped = Q(_Lookup(Substr(text, 5, 1, output_field=TextField()), "exact", "-"))
+        shaped &= Q(_Lookup(Substr(text, 8, 1, output_field=TextField()), "exact", "-"))
+        lookup = "lt" if op == "before" else "gt"
+        return shaped & Q(_Lookup(day, lookup, value))
+    if op == "equals":
+        return Q(_Lookup(text, "exact", str(value)))
+    if op == "not_equals":
+        return ~Q(_Lookup(text, "exact", str(value)))
+    if op == "in":
+        return Q(_Lookup(text, "in", [str(v) for v in value]))
+    if op == "contains":
+        return Q(_Lookup(text, "icontains", str(value)))
+    empty = Q(_Lookup(text, "exact", ""))
+    return empty if op == "is_empty" else ~empty
+
+
+def _Lookup(expression, lookup: str, value):
+    """A boolean expression `expression <lookup> value`, usable in Q()."""
+    lookup_class = expression.output_field.get_lookup(lookup)
+    return lookup_class(expression, value)
+
+
+def _having(rows: QuerySet, *, negate: bool = False, probe: bool = False) -> Q:
+    """Contacts that have (or, `negate`, have not) a row of `rows`, a
+    queryset with a `contact` foreign key.
+
+    Positive: ``id IN (SELECT contact_id ...)``: SQLite materialises the ids
+    once (reading them by the subquery's index) and PostgreSQL semi-joins.
+    Negative: SQLite's NOT IN probes the same materialised ids; PostgreSQL
+    gets NOT EXISTS, an anti-join (its NOT IN would re-run the subquery for
+    each row once the ids outgrow work_mem). `probe`: a correlated EXISTS
+    on SQLite too, for unselective rows with an index on (..., contact): the
+    consent states, where most identities are opted in and materialising
+    their ids costs more than probing the contacts other conditions keep.
+    """
+    if probe or (negate and connection.vendor == "postgresql"):
+        found = Q(Exists(rows.filter(contact=OuterRef("pk"))))
+        return ~found if negate else found
+    held = Q(pk__in=rows.values("contact_id"))
+    return ~held if negate else held
+
+
+def _list_q(condition: dict) -> Q:
+    ids = [int(i) for i in condition["value"]]
+    members = ListMembership.objects.filter(contact_list__in=ids)
+    return _having(members, negate=condition["op"] == "not_in")
+
+
+def _consent_q(condition: dict) -> Q:
+    field = f"{condition['purpose'].lower()}_consent"
+    held = ChannelIdentity.objects.filter(
+        channel=condition["channel"], retired_at=None, **{field: condition["value"]}
+    )
+    return _having(held, negate=condition["op"] == "is_not", probe=True)
+
+
+def _engagement_q(condition: dict) -> Q:
+    op, campaign = condition["op"], int(condition["campaign"])
+    if op == "replied":
+        return _having(InboundMessage.objects.filter(campaign=campaign))
+    statuses = {
+        "received": COUNTED,
+        "not_received": COUNTED,
+        "delivered": (Recipient.Status.DELIVERED, Recipient.Status.READ),
+        "failed": (Recipient.Status.FAILED,),
+    }[op]
+    sent = Recipient.objects.filter(
+        campaign=campaign,
+        is_test=False,
+        status__in=statuses,
+        batch__submitted_at__isnull=False,
+    )
+    return _having(sent, negate=op == "not_received")
+
+
+def _last_messaged_q(condition: dict) -> Q:
+    cutoff = timezone.now() - datetime.timedelta(days=int(condition["value"]))
+    # The batches first (few rows), then their recipients by the
+    # (batch, index) index.
+    batches = (
+        Batch.objects.filter(submitted_at__isnull=False, is_test=False)
+        .annotate(sent_at=Coalesce("send_after", "submitted_at"))
+        .filter(sent_at__gte=cutoff)
+    )
+    recent = Recipient.objects.filter(
+        batch__in=batches.values("pk"), is_test=False, status__in=COUNTED
+    )
+    return _having(recent, negate=condition["op"] == "not_in_days")
+
+
+BUILDERS: dict[str, Callable[[dict], Q]] = {
+    "country": _country_q,
+    "created_at": _created_q,
+    "attribute": _attribute_q,
+    "list": _list_q,
+    "consent": _consent_q,
+    "engagement": _engagement_q,
+    "last_messaged": _last_messaged_q,
+}
