@@ -12,7 +12,9 @@ import time
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from campaigns.admin import segment_form
 from campaigns.models import Segment
@@ -60,6 +62,12 @@ class SegmentBuilder(forms.Widget):
         if data.get(ACTION):  # "Add"/"Remove" pressed without JavaScript
             value = segment_form.apply_action(value, str(data[ACTION]), fields)
         return value
+
+    def render(self, name, value, attrs=None, renderer=None):
+        # The project's templates (templates/admin/...), which the default
+        # form renderer does not search.
+        context = self.get_context(name, value, attrs)
+        return mark_safe(render_to_string(self.template_name, context))
 
     def format_value(self, value):
         return value  # a dict, drawn by the template, never a string

@@ -69,6 +69,13 @@ OP_LABELS = {
     "not_in_days": "not messaged in the last … days",
 }
 LIST_FIELD_OP_LABELS = {"in": "is in any of", "not_in": "is in none of"}
+# Words after a number of days ("is more than [30] days ago").
+UNITS = {
+    "within_days": "days",
+    "older_than_days": "days ago",
+    "in_days": "days",
+    "not_in_days": "days",
+}
 EXTRAS = ("key", "channel", "purpose", "campaign")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAME = re.compile(r"^g-(\d+)-(?:(match)|c-(\d+)-(\w+))$")
@@ -239,6 +246,7 @@ def condition_view(condition: Mapping, catalogue: Mapping, at: tuple[int, int]) 
         "op": op,
         "ops": ops,
         "input": input_kind(field, op),
+        "unit": UNITS.get(op, ""),
         "value_text": text,
         # A value that does not fit a number or date input shows as typed.
         "value_is_number": value is None or isinstance(value, int | float),
@@ -273,6 +281,7 @@ def prepare_fields(fields: list[dict], states=()) -> list[dict]:
         field.update(
             op_choices=[list(o) for o in ops],
             inputs={op: input_kind(field, op) for op, _ in ops},
+            units={op: UNITS[op] for op, _ in ops if op in UNITS},
             value_choices=_pairs(_value_choices(field)),
             choices=_pairs(field.get("choices")),
             channels=_pairs(field.get("channels")),

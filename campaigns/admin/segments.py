@@ -95,7 +95,7 @@ class SegmentAdmin(admin.ModelAdmin):
             # Read-only: the conditions as a sentence, not the builder.
             fields = {"fields": ("name", "description", "conditions")}
             return ((None, fields), self.fieldsets[-1])
-        return self.fieldsets
+        return self.fieldsets if obj else self.fieldsets[:-1]  # no record yet
 
     def get_urls(self):
         view = self.admin_site.admin_view

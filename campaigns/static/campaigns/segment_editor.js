@@ -178,6 +178,10 @@
     if (kind === "tags") {
       parts.push(el("span", { class: "segment-hint", text: "separate values with commas" }));
     }
+    const unit = (field.units || {})[op];
+    if (unit) {
+      parts.push(el("span", { class: "segment-unit", text: unit }));
+    }
     return parts;
   };
 
