@@ -106,6 +106,7 @@ def test_a_marketer_builds_a_segment_and_a_sender_launches_a_campaign_on_it(
     expect(page.locator(".segment-group")).to_have_count(2)
     expect(page.locator("#segment-live-errors li").first).to_contain_text("Group 2")
     expect(live_count(page)).to_contain_text("No count until")
+    shot("segment-editor-incomplete-1366")
 
     # ... more than 100 points ...
     group2 = page.locator(".segment-group").nth(1)

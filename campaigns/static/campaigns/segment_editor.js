@@ -382,6 +382,7 @@
       event.preventDefault();
       editor.changed();
     });
+    this.root.querySelector("#segment-live").hidden = false;
     this.relabel();
     this.changed();
   };
