@@ -22,8 +22,52 @@ from django.views.decorators.http import require_GET, require_POST
 from campaigns.admin.segment_editor import SegmentForm, campaign_add_url, count_result
 from campaigns.models import Campaign, Segment
 from campaigns.segments import definition
+from contacts.models import ContactList
 
 CAMPAIGNS_SHOWN = 50
+
+
+def first_problem(value) -> str | None:
+    """The first problem of a definition's shape or conditions (no database
+    access: names of lists and campaigns are checked when it is saved or used)."""
+    groups = value.get("groups") if isinstance(value, dict) else None
+    if not isinstance(groups, list) or not groups:
+        return "no conditions yet."
+    for g, group in enumerate(groups, start=1):
+        conditions = group.get("conditions") if isinstance(group, dict) else None
+        if not isinstance(conditions, list) or not conditions:
+            return f"group {g} has no conditions."
+        for c, condition in enumerate(conditions, start=1):
+            if problems := definition.condition_errors(condition):
+                return f"group {g}, condition {c}: {problems[0]}"
+    return None
+
+
+def reference_names(definitions: list) -> dict:
+    """("list", id) and ("campaign", id) -> name, for what the definitions name."""
+    wanted: dict[str, set[int]] = {"list": set(), "campaign": set()}
+    for value in definitions:
+        groups = value.get("groups") if isinstance(value, dict) else None
+        for group in groups if isinstance(groups, list) else []:
+            conditions = group.get("conditions") if isinstance(group, dict) else None
+            for c in conditions if isinstance(conditions, list) else []:
+                if not isinstance(c, dict):
+                    continue
+                if c.get("field") == "list" and isinstance(c.get("value"), list):
+                    wanted["list"].update(i for i in c["value"] if isinstance(i, int))
+                if c.get("field") == "engagement" and isinstance(
+                    c.get("campaign"), int
+                ):
+                    wanted["campaign"].add(c["campaign"])
+    names = {
+        ("list", pk): name
+        for pk, name in ContactList.objects.filter(pk__in=wanted["list"]).values_list(
+            "pk", "name"
+        )
+    }
+    campaigns = Campaign.objects.filter(pk__in=wanted["campaign"])
+    names.update((("campaign", pk), n) for pk, n in campaigns.values_list("pk", "name"))
+    return names
 
 
 def _refused(message: str, status: int) -> JsonResponse:
@@ -71,9 +115,24 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="conditions")
     def conditions(self, obj: Segment) -> str:
-        if errors := definition.validate(obj.definition):
-            return f"Incomplete: {errors[0]}"
-        return definition.describe(obj.definition)
+        names = getattr(obj, "reference_names", None)
+        if names is None:  # one segment's page: its own check, names read
+            if errors := definition.validate(obj.definition):
+                return f"Incomplete: {errors[0]}"
+            return definition.describe(obj.definition)
+        if problem := first_problem(obj.definition):
+            return f"Incomplete: {problem}"
+        return definition.describe(obj.definition, names)
+
+    def get_changelist_instance(self, request):
+        """The page's segments share one read of the lists and campaigns
+        their conditions name (two queries, not two per row)."""
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)  # the rows the page then shows
+        names = reference_names([row.definition for row in rows])
+        for row in rows:
+            row.reference_names = names
+        return changelist
 
     @admin.display(description="contacts now")
     def count_column(self, obj: Segment) -> str:

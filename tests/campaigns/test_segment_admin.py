@@ -3,6 +3,7 @@ the live count answers as the conditions change, the list counts only when
 asked, and a segment's page leads to a campaign on it."""
 
 import json
+from html import escape
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -324,3 +325,36 @@ def test_a_segment_a_campaign_uses_cannot_be_deleted(client, marketer, make_camp
     delete = reverse("admin:campaigns_segment_delete", args=[unused.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 302
     assert list(Segment.objects.values_list("name", flat=True)) == ["Used"]
+
+
+def test_the_list_reads_the_names_it_shows_once_per_page_not_once_per_row(
+    client, marketer, make_list
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(marketer)
+
+    def queries_for_a_list_of(n: int) -> int:
+        for _ in range(n):
+            listed = make_list()
+            Segment.objects.create(
+                name=f"On {listed.name}",
+                definition={
+                    "match": "all",
+                    "groups": [
+                        {
+                            "match": "all",
+                            "conditions": [
+                                {"field": "list", "op": "in", "value": [listed.pk]}
+                            ],
+                        }
+                    ],
+                },
+            )
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(CHANGELIST).content.decode()
+        assert escape(f'on list "{listed.name}"') in page
+        return len(queries)
+
+    assert queries_for_a_list_of(2) == queries_for_a_list_of(5)
