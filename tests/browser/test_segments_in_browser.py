@@ -218,3 +218,55 @@ def test_a_late_answer_to_an_older_question_never_replaces_the_newer_count(
     page.wait_for_timeout(300)
     expect(live_count(page)).to_have_text("1 contact matches")
     expect(page.locator("#segment-live")).not_to_have_class(re.compile("pending"))
+
+
+def test_without_javascript_the_editor_still_adds_conditions_and_shows_errors(
+    browser, live_server, marketer, people
+):
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 768}, java_script_enabled=False
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/campaigns/segment/add/")
+    page.fill("#id_username", "mark")
+    page.fill("#id_password", "pw")
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+    page.fill("#id_name", "No script")
+    page.select_option("select[name=g-0-c-0-field]", label="Language")
+    page.select_option("select[name=g-0-c-0-op]", "equals")
+    page.fill("input[name=g-0-c-0-value]", "fr")
+
+    # "+ Add condition" submits the form: drawn again, nothing saved or lost.
+    with page.expect_navigation():
+        page.click(".segment-add-condition")
+    expect(page.locator(".segment-condition")).to_have_count(2)
+    expect(page.locator("input[name=g-0-c-0-value]")).to_have_value("fr")
+    expect(page.locator("#id_name")).to_have_value("No script")
+    assert not Segment.objects.exists()
+
+    # The new condition, Attribute "is more than" (the server draws its
+    # inputs once the field is posted), 100, but which attribute is not said.
+    page.select_option("select[name=g-0-c-1-field]", label="Attribute")
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    page.select_option("select[name=g-0-c-1-op]", "gt")
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    page.fill("input[name=g-0-c-1-value]", "100")
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    errors = page.locator(".field-definition .errorlist")
+    expect(errors).to_contain_text("Group 1, condition 2: choose which attribute")
+    expect(page.locator("input[name=g-0-c-1-value]")).to_have_value("100")
+    expect(page.locator("input[name=g-0-c-0-value]")).to_have_value("fr")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "segment-editor-no-js-errors-1366.png"))
+    assert not Segment.objects.exists()
+
+    page.fill("input[name=g-0-c-1-key]", "points")
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    expect(page.locator("ul.messagelist")).to_contain_text("was added successfully")
+    assert evaluate.count(Segment.objects.get(name="No script").definition) == 2
+    context.close()
