@@ -253,6 +253,9 @@ def condition_view(condition: Mapping, catalogue: Mapping, at: tuple[int, int]) 
         "value_is_date": not text or bool(_DATE.match(text)),
         "selected": selected,
         "choices": [(str(v), label) for v, label in _value_choices(field)],
+        "chosen": ", ".join(
+            label for v, label in _value_choices(field) if str(v) in selected
+        ),
         "extras": {e: condition.get(e, "") for e in EXTRAS},
         "campaign": str(condition.get("campaign", "")),
     }

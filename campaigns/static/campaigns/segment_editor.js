@@ -58,6 +58,12 @@
     return input ? input.value : cookie("csrftoken");
   }
 
+  // What a multi-select holds, in words beside it (a long list scrolls).
+  function showChosen(select, out) {
+    const labels = Array.from(select.selectedOptions).map(function (o) { return o.textContent; });
+    out.textContent = labels.length ? labels.join(", ") : "none chosen";
+  }
+
   // --- reading the builder: the same rules as segment_form.definition_from_post
 
   function readNumber(text) {
@@ -161,6 +167,9 @@
         options(field.value_choices, values));
       if (kind === "multi") {
         select.size = Math.min(6, Math.max(3, field.value_choices.length));
+        const chosen = el("span", { class: "segment-chosen" });
+        showChosen(select, chosen);
+        return [select, chosen];
       }
       return [select];
     }
@@ -354,6 +363,11 @@
         editor.redraw(condition, "field");
       } else if (condition && target.classList.contains("segment-op")) {
         editor.redraw(condition, "op");
+      } else if (target.tagName === "SELECT" && target.multiple) {
+        const out = target.parentNode.querySelector(".segment-chosen");
+        if (out) {
+          showChosen(target, out);
+        }
       }
       editor.changed();
     });
