@@ -136,6 +136,10 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="contacts now")
     def count_column(self, obj: Segment) -> str:
+        if getattr(obj, "reference_names", None) is not None and first_problem(
+            obj.definition
+        ):
+            return "—"  # incomplete: nothing to count
         url = reverse("admin:campaigns_segment_row_count", args=[obj.pk])
         return format_html(
             '<button type="button" class="button segment-count-button" '

@@ -412,7 +412,8 @@
       .then(function (response) { return response.json(); })
       .then(function (result) {
         if (result.errors && result.errors.length) {
-          out.textContent = result.errors[0];
+          out.textContent = "not counted";
+          out.title = result.errors[0];
         } else {
           out.textContent = Number(result.count).toLocaleString("en-US");
           out.title = "counted in " + result.ms + " ms";
