@@ -155,6 +155,7 @@ def test_a_marketer_builds_a_segment_and_a_sender_launches_a_campaign_on_it(
     expect(page.locator("#segment-campaigns")).to_contain_text("No campaign uses")
     page.click("#segment-campaign-link")
     expect(page).to_have_url(re.compile(rf"/campaign/add/\?segments={segment.pk}$"))
+    expect(page.locator("#id_segments_to option")).to_have_text(["French regulars"])
     page.fill("#id_name", "Points de printemps")
     page.select_option("#id_template", label="Bonjour")
     page.fill("#id_sms_sender", "MyShop")
@@ -174,7 +175,7 @@ def test_a_marketer_builds_a_segment_and_a_sender_launches_a_campaign_on_it(
 
     # Launch, now, against the simulator.
     page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/launch/")
-    expect(page.locator("#launch-button")).to_have_value("Launch to 3 recipients")
+    expect(page.locator("#launch-button")).to_have_value("Launch to 3 recipients now")
     with page.expect_navigation():
         page.click("#launch-button")
     expect(page.locator("ul.messagelist li.success")).to_contain_text("Launched")
