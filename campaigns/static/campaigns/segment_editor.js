@@ -318,6 +318,11 @@
       body: JSON.stringify({ definition: definition }),
     })
       .then(function (response) {
+        const type = response.headers.get("Content-Type") || "";
+        if (response.redirected || !type.includes("json")) {
+          return { errors: ["No count: the server answered with a page, not a count (HTTP " +
+            response.status + "). Reload the page: your login may have expired."] };
+        }
         return response.json().catch(function () {
           return { errors: ["The server did not answer with a count (HTTP " + response.status + ")."] };
         });
