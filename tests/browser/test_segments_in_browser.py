@@ -271,3 +271,11 @@ def test_without_javascript_the_editor_still_adds_conditions_and_shows_errors(
     expect(page.locator("ul.messagelist")).to_contain_text("was added successfully")
     assert evaluate.count(Segment.objects.get(name="No script").definition) == 2
     context.close()
+
+    # Logged out meanwhile (another tab): the count says to reload the page.
+    page.unroute("**/admin/campaigns/segment/count/")
+    page.context.clear_cookies()
+    first.locator(".segment-value input").fill("fr")
+    expect(page.locator("#segment-live-errors")).to_contain_text(
+        "your login may have expired"
+    )
