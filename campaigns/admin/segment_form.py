@@ -175,12 +175,16 @@ def blank_definition(fields: list[dict]) -> dict:
 def op_choices(field: Mapping) -> list[tuple[str, str]]:
     """(op, words) for the field's operators, in the catalogue's order."""
     choices = []
+    words = field.get("op_labels") or {}
     for op in field.get("ops", []):
         if isinstance(op, Mapping):
             choices.append((str(op["value"]), str(op.get("label") or op["value"])))
             continue
         if isinstance(op, list | tuple):
             choices.append((str(op[0]), str(op[1])))
+            continue
+        if op in words:
+            choices.append((op, str(words[op])))
             continue
         label = OP_LABELS.get(op, op.replace("_", " "))
         if field.get("kind") == "list":

@@ -26,6 +26,7 @@ FIELDS = sf.prepare_fields(
             "label": "Added on",
             "kind": "date",
             "ops": ["before", "within_days"],
+            "op_labels": {"before": "is before", "within_days": "is within the last"},
         },
         {
             "field": "attribute",
@@ -223,6 +224,9 @@ def test_each_operator_gets_the_input_that_fits_it():
         ["not_in", "is in none of"],
     ]
     assert by["first_name"]["op_choices"][0] == ["equals", "is"]
+    # The catalogue's own words win; a number of days says "days" after it.
+    assert by["created_at"]["op_choices"][1] == ["within_days", "is within the last"]
+    assert by["created_at"]["units"] == {"within_days": "days"}
 
 
 def test_add_and_remove_buttons_work_without_javascript():
