@@ -222,6 +222,17 @@ class SegmentAdmin(admin.ModelAdmin):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or not obj.campaigns.exists())
 
+    def get_deleted_objects(self, objs, request):
+        """A segment a campaign names is protected, in the bulk action too:
+        the confirmation page names the campaigns and deletes nothing."""
+        deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
+        pks = [obj.pk for obj in objs]
+        using = Campaign.objects.filter(segments__in=pks).distinct().order_by("name")
+        named = [f"Campaign “{c.name}” uses this segment" for c in using]
+        if named:  # refused because of them, not for want of a permission
+            return deleted, counts, set(), [*protected, *named]
+        return deleted, counts, perms, protected
+
     def save_model(self, request, obj, form, change) -> None:
         if not change:
             obj.created_by = request.user

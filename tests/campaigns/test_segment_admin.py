@@ -385,3 +385,24 @@ def test_the_history_says_the_new_conditions_and_erasure_scrubs_an_id_from_it(
 
     entry.refresh_from_db()
     assert "CRM-98765" not in entry.change_message
+
+
+def test_the_bulk_delete_action_keeps_a_segment_a_campaign_uses(
+    client, marketer, make_campaign
+):
+    used = Segment.objects.create(name="Used", definition=FRENCH)
+    unused = Segment.objects.create(name="Unused", definition=FRENCH)
+    make_campaign(name="Spring sale").segments.add(used)
+    client.force_login(marketer)
+    action = {"action": "delete_selected", "_selected_action": [used.pk, unused.pk]}
+
+    page = client.post(CHANGELIST, action).content.decode()
+    assert "Spring sale" in page
+    client.post(CHANGELIST, {**action, "post": "yes"})
+
+    assert set(Segment.objects.values_list("name", flat=True)) == {"Used", "Unused"}
+    client.post(
+        CHANGELIST,
+        {"action": "delete_selected", "_selected_action": [unused.pk], "post": "yes"},
+    )
+    assert list(Segment.objects.values_list("name", flat=True)) == ["Used"]
