@@ -7,5 +7,6 @@ from campaigns.admin import (  # noqa: F401 (registers)
     inbound,
     notifications,
     recipients,
+    segments,
     templates,
 )
