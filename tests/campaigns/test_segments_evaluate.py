@@ -165,6 +165,25 @@ def test_attributes_compare_as_text_numbers_and_dates(people):
     )
 
 
+def test_attribute_equality_holds_whatever_json_makes_of_the_value(make_contact):
+    # Non-ASCII and quotes are escaped in the stored JSON, a boolean reads as
+    # 1, and a value found under another key must not count.
+    make_contact(first_name="Dora", attributes={"city": "Zürich", "vip": True})
+    make_contact(first_name="Emil", attributes={"city": 'say "hi"', "note": "Gold"})
+    make_contact(first_name="Fay", attributes={"city": "Gold Coast", "tier": "Gold"})
+
+    def equal(key, value, op="equals"):
+        return names(one({"field": "attribute", "key": key, "op": op, "value": value}))
+
+    assert equal("city", "Zürich") == ["Dora"]
+    assert equal("city", 'say "hi"') == ["Emil"]
+    assert equal("vip", "true") == ["Dora"]
+    assert equal("tier", "Gold") == ["Fay"]
+    assert equal("city", "Gold") == []
+    assert equal("city", ["Gold Coast", "Zürich"], op="in") == ["Dora", "Fay"]
+    assert equal("note", ["Gold", "x"], op="in") == ["Emil"]
+
+
 def test_created_at_by_date_and_by_days(people):
     Contact.objects.filter(first_name="Bob").update(
         created_at=timezone.now() - timedelta(days=40)
