@@ -173,3 +173,23 @@ def insert_rows(cur, vendor: str, table: str, columns: str, rows: list) -> None:
     else:
         marks = ", ".join(["%s"] * len(rows[0]))
         cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+CONTACT_COLUMNS = (
+    "id, first_name, last_name, language, time_zone, attributes, "
+    "external_id, created_at, updated_at"
+)
+IDENTITY_COLUMNS = (
+    "id, contact_id, channel, identity, marketing_consent, "
+    "marketing_consent_at, transactional_consent, created_at"
+)
+MEMBERSHIP_COLUMNS = "id, contact_list_id, contact_id, added_at, source"
+
+
+def insert_people(cur, vendor: str, contacts, identities, members=()) -> None:
+    """Contacts, their identities and list memberships, as rows in the
+    order of CONTACT_COLUMNS, IDENTITY_COLUMNS and MEMBERSHIP_COLUMNS."""
+    insert_rows(cur, vendor, "contacts_contact", CONTACT_COLUMNS, contacts)
+    insert_rows(cur, vendor, "contacts_channelidentity", IDENTITY_COLUMNS, identities)
+    if members:
+        insert_rows(cur, vendor, "contacts_listmembership", MEMBERSHIP_COLUMNS, members)

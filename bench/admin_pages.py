@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     emit,
     fresh_database,
-    insert_rows,
+    insert_people,
     say,
     setup_django,
     workdir,
@@ -84,29 +84,7 @@ def fill(n: int, *, world: bool = False) -> str:
             )
         members = [(i, lists[i % 2], i, now, "IMPORT") for i in ids]
         with transaction.atomic(), connection.cursor() as cur:
-            insert_rows(
-                cur,
-                vendor,
-                "contacts_contact",
-                "id, first_name, last_name, language, time_zone, attributes, "
-                "external_id, created_at, updated_at",
-                contacts,
-            )
-            insert_rows(
-                cur,
-                vendor,
-                "contacts_channelidentity",
-                "id, contact_id, channel, identity, marketing_consent, "
-                "marketing_consent_at, transactional_consent, created_at",
-                identities,
-            )
-            insert_rows(
-                cur,
-                vendor,
-                "contacts_listmembership",
-                "id, contact_list_id, contact_id, added_at, source",
-                members,
-            )
+            insert_people(cur, vendor, contacts, identities, members)
         say(f"filled {stop:,} / {n:,} contacts")
     if vendor == "postgresql":
         with connection.cursor() as cur:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     emit,
     fresh_database,
+    insert_people,
     insert_rows,
     say,
     setup_django,
@@ -53,8 +54,6 @@ EXCLUDED = ["opted out", "no consent", "missing parameter first_name"]
 
 def phone(i: int) -> str:
     return f"+1{2012000000 + i}"
-
-
 
 
 def fill(n: int) -> int:
@@ -156,22 +155,7 @@ def fill(n: int) -> int:
                 )
             )
         with transaction.atomic(), connection.cursor() as cur:
-            insert_rows(
-                cur,
-                vendor,
-                "contacts_contact",
-                "id, first_name, last_name, language, time_zone, attributes, "
-                "external_id, created_at, updated_at",
-                contacts,
-            )
-            insert_rows(
-                cur,
-                vendor,
-                "contacts_channelidentity",
-                "id, contact_id, channel, identity, marketing_consent, "
-                "marketing_consent_at, transactional_consent, created_at",
-                identities,
-            )
+            insert_people(cur, vendor, contacts, identities)
             insert_rows(
                 cur,
                 vendor,

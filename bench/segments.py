@@ -22,7 +22,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, fresh_database, insert_rows, say, setup_django, workdir
+from _common import (
+    emit,
+    fresh_database,
+    insert_people,
+    insert_rows,
+    say,
+    setup_django,
+    workdir,
+)
 
 NUMBERS = (  # (country, number of contact i)
     ("US", lambda i: f"+1{2012000000 + i}"),
@@ -121,29 +129,7 @@ def fill(n: int) -> dict:
                             )
                         )
         with transaction.atomic(), connection.cursor() as cur:
-            insert_rows(
-                cur,
-                vendor,
-                "contacts_contact",
-                "id, first_name, last_name, language, time_zone, attributes, "
-                "external_id, created_at, updated_at",
-                contacts,
-            )
-            insert_rows(
-                cur,
-                vendor,
-                "contacts_channelidentity",
-                "id, contact_id, channel, identity, marketing_consent, "
-                "marketing_consent_at, transactional_consent, created_at",
-                identities,
-            )
-            insert_rows(
-                cur,
-                vendor,
-                "contacts_listmembership",
-                "id, contact_list_id, contact_id, added_at, source",
-                members,
-            )
+            insert_people(cur, vendor, contacts, identities, members)
             insert_rows(
                 cur,
                 vendor,
