@@ -112,7 +112,7 @@ class Api:
         project, resource, item = match.groups()
         self.sim.state.count("api_calls")
         try:
-            self._authorise(request, project)
+            self.authorise(request, project)
             late = self._inject()
             response = self._route(request, resource, item)
         except ApiError as error:
@@ -120,7 +120,7 @@ class Api:
         response.delay_s = late
         return response
 
-    def _authorise(self, request: Request, project: str) -> None:
+    def authorise(self, request: Request, project: str) -> None:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
         with self.sim.state.lock:
