@@ -242,8 +242,7 @@ def _reply_linking(app: App) -> Step:
             "reply linking",
             OK,
             f"Processing mode DISPATCH with a dispatch retention of {days} days: "
-            f"a reply within {days} days of a message is linked to its campaign; "
-            "a later one is linked by inference.",
+            f"a reply within {days} days of a message is linked to its campaign.",
         )
     advice = (
         "Set the app's dispatch retention to 1-7 days (dashboard: the app's "

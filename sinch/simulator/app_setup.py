@@ -16,11 +16,12 @@ secret. The registered webhooks are what these endpoints serve; callbacks
 still go to the webhook_url knob.
 """
 
+import hmac
 import re
 from typing import TYPE_CHECKING, Any
 
 from sinch import wire
-from sinch.simulator.api import Request, Response
+from sinch.simulator.api import Request, Response, basic_credentials
 from sinch.simulator.ids import ulid
 from sinch.simulator.validation import ApiError, json_object, loads_json
 
@@ -59,7 +60,7 @@ def handle(sim: "Simulator", request: Request) -> Response | None:
         return None
     project = (app_match or webhook_match).group(1)
     sim.state.count("conversation_api_calls")
-    sim.api.authorise(request, project)
+    _authorise(sim, request, project)
     if app_match:
         app_id, webhooks = app_match.group(2), app_match.group(3)
         if request.method != "GET":
@@ -87,6 +88,25 @@ def handle(sim: "Simulator", request: Request) -> Response | None:
             webhook.update(changes)
             return Response(200, _shown(sim, webhook))
     raise ApiError(404, f"No route for {request.method} {request.path}.")
+
+
+def _authorise(sim: "Simulator", request: Request, project: str) -> None:
+    """A bearer token, or (unlike the Batch API) the access key itself."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Basic "):
+        key_id, secret = basic_credentials(header)
+        account = sim.account
+        ok = hmac.compare_digest(key_id.encode(), account.key_id.encode())
+        ok &= hmac.compare_digest(secret.encode(), account.key_secret.encode())
+        if not ok:
+            raise ApiError(401, "Request had invalid credentials.")
+        if project != account.project_id:
+            raise ApiError(
+                wire.WRONG_PROJECT_STATUS,
+                f"The key has no access to project {project!r}.",
+            )
+        return
+    sim.api.authorise(request, project)
 
 
 def _app(sim: "Simulator") -> dict[str, Any]:

@@ -484,3 +484,23 @@ def test_the_simulator_serves_the_app_and_manages_webhooks(sim, api):
     assert api.call("GET", f"/webhooks/{created['id']}").status_code == 404
     no_token = requests.get(f"{api.url}/apps/{ACCOUNT.app_id}", timeout=5)
     assert no_token.status_code == 401
+
+
+def test_the_readme_curl_registers_the_webhook_with_the_access_key(sim):
+    """One call with the key itself (Basic), as the README's curl does."""
+    body = {
+        "app_id": ACCOUNT.app_id,
+        "target": "https://new.example.com/webhooks/sinch",
+        "target_type": "HTTP",
+        "triggers": ALL_TRIGGERS,
+        "secret": "a-long-random-secret",
+    }
+    url = f"{sim.url}/v1/projects/{ACCOUNT.project_id}/webhooks"
+    wrong = requests.post(url, json=body, auth=(ACCOUNT.key_id, "nope"), timeout=5)
+    assert wrong.status_code == 401
+    created = requests.post(
+        url, json=body, auth=(ACCOUNT.key_id, ACCOUNT.key_secret), timeout=5
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["triggers"] == ALL_TRIGGERS
+    assert created.json()["target"] == "https://new.example.com/webhooks/sinch"
