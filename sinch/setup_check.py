@@ -86,7 +86,7 @@ def check_setup(
     steps.append(_batch_host(conf, batch_client))
     app_step, app = _app(conf, setup)
     steps.append(app_step)
-    steps.append(_reply_linking(app) if app else _skip("reply linking", "the app"))
+    steps.append(reply_linking(app) if app else _skip("reply linking", "the app"))
     steps.extend(_webhook(conf, configured, options, setup, app is not None))
     return steps
 
@@ -227,7 +227,7 @@ def _app(conf: SinchSettings, setup: AppSetupClient) -> tuple[Step, App | None]:
     ), app
 
 
-def _reply_linking(app: App) -> Step:
+def reply_linking(app: App) -> Step:
     mode = app.processing_mode
     days = app.dispatch_retention_days
     if mode == "CONVERSATION":
@@ -259,12 +259,15 @@ def _reply_linking(app: App) -> Step:
             "to that number within REPLY_ATTRIBUTION_DAYS, marked inferred).",
             advice,
         )
-    said = f" (it says {mode!r})" if mode else ""
+    said = (
+        f"The app's processing mode {mode!r} is unknown here"
+        if mode
+        else "Sinch did not say the app's processing mode"
+    )
     return Step(
         "reply linking",
         WARN,
-        f"Sinch did not say the app's processing mode{said}: whether replies can "
-        "be linked to their campaign is unknown.",
+        f"{said}: whether replies can be linked to their campaign is unknown.",
         "Look at the app in the dashboard: CONVERSATION, or DISPATCH with a "
         "dispatch retention of 1-7 days, links replies. " + advice,
     )
@@ -277,7 +280,7 @@ def _webhook(
     setup: AppSetupClient,
     app_known: bool,
 ) -> list[Step]:
-    secret_step = _configured_secret(conf, configured)
+    secret_step = _configured_secret(configured)
     if not options.webhook_url:
         target = Step(
             "webhook target",
@@ -388,7 +391,7 @@ def _triggers(webhook: Webhook, options: Options) -> Step:
     return Step("webhook triggers", OK, f"Subscribed to {subscribed}.")
 
 
-def _configured_secret(conf: SinchSettings, configured: dict[str, str]) -> Step:
+def _configured_secret(configured: dict[str, str]) -> Step:
     secrets = [s for s in configured.get("SINCH_WEBHOOK_SECRET", "").split(",") if s]
     if not secrets:
         return Step(

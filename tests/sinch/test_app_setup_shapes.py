@@ -5,6 +5,7 @@ import pytest
 
 from sinch.app_setup import App, Webhook, webhooks_from_wire
 from sinch.errors import SinchProtocolError
+from sinch.setup_check import WARN, reply_linking
 
 
 @pytest.mark.parametrize(
@@ -48,3 +49,11 @@ def test_the_batch_status_trigger_may_be_spelt_otherwise():
     webhook = Webhook.from_wire({"triggers": ["MESSAGE_DELIVERY", "BATCH_STATUS"]})
     assert webhook.missing(["MESSAGE_DELIVERY", "BATCH_STATUS_UPDATE"]) == []
     assert webhook.missing(["MESSAGE_INBOUND"]) == ["MESSAGE_INBOUND"]
+
+
+@pytest.mark.parametrize("mode", ["", "PROCESSING_MODE_UNSPECIFIED"])
+def test_an_unknown_processing_mode_is_a_warning_that_says_so(mode):
+    step = reply_linking(App("01APP", "", mode, None))
+    assert step.status == WARN
+    assert "whether replies can be linked to their campaign is unknown" in step.text
+    assert (mode or "did not say") in step.text
