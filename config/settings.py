@@ -177,6 +177,9 @@ SINCH_BATCH_API_URL = env.str(
     default=f"https://{SINCH_REGION}.conversationbatch.api.sinch.com",
 ).rstrip("/")
 SINCH_AUTH_URL = env.str("SINCH_AUTH_URL", default="https://auth.sinch.com").rstrip("/")
+# The main Conversation API (the app and its webhooks, read by sinch_check);
+# empty: https://{SINCH_REGION}.conversation.api.sinch.com (sinch.wire).
+SINCH_CONVERSATION_API_URL = env.str("SINCH_CONVERSATION_API_URL", default="")
 # Messages per second Sinch delivers for the account (the delivery-time estimate).
 SINCH_DRAIN_RATE_PER_S = env.float("SINCH_DRAIN_RATE_PER_S", default=20.0)
 # The webhook (POST /webhooks/sinch): callbacks signed longer ago (or further

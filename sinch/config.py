@@ -38,6 +38,8 @@ class SinchSettings:
     region: str
     batch_api_url: str
     auth_url: str
+    # The main Conversation API (the app and its webhooks: sinch_check).
+    conversation_api_url: str
     # The first secret signs; all of them verify (rotation).
     webhook_secrets: tuple[str, ...] = field(repr=False)
     simulated: bool
@@ -59,6 +61,9 @@ def sinch_settings() -> SinchSettings:
     simulated = not any(getattr(settings, name) for name in CREDENTIAL_SETTINGS)
     batch_api_url = settings.SINCH_BATCH_API_URL.rstrip("/")
     auth_url = settings.SINCH_AUTH_URL.rstrip("/")
+    conversation_api_url = settings.SINCH_CONVERSATION_API_URL.rstrip(
+        "/"
+    ) or wire.REGION_CONVERSATION_API_URL.format(region=region)
     if not simulated:
         return SinchSettings(
             project_id=settings.SINCH_PROJECT_ID,
@@ -68,6 +73,7 @@ def sinch_settings() -> SinchSettings:
             region=region,
             batch_api_url=batch_api_url,
             auth_url=auth_url,
+            conversation_api_url=conversation_api_url,
             webhook_secrets=secrets,
             simulated=False,
         )
@@ -75,6 +81,8 @@ def sinch_settings() -> SinchSettings:
         batch_api_url = SIMULATOR_ORIGIN
     if auth_url == wire.DEFAULT_AUTH_URL:
         auth_url = SIMULATOR_ORIGIN
+    if not settings.SINCH_CONVERSATION_API_URL:
+        conversation_api_url = SIMULATOR_ORIGIN
     return SinchSettings(
         project_id=SIMULATOR_PROJECT_ID,
         app_id=SIMULATOR_APP_ID,
@@ -83,6 +91,7 @@ def sinch_settings() -> SinchSettings:
         region=region,
         batch_api_url=batch_api_url,
         auth_url=auth_url,
+        conversation_api_url=conversation_api_url,
         webhook_secrets=secrets or (SIMULATOR_WEBHOOK_SECRET,),
         simulated=True,
     )

@@ -21,6 +21,50 @@ CONTACTS_PATH = PROJECT_PATH + "/contacts"
 CONSENTS_PATH = PROJECT_PATH + "/consents"
 REGION_BATCH_API_URL = "https://{region}.conversationbatch.api.sinch.com"
 DEFAULT_AUTH_URL = "https://auth.sinch.com"
+REGIONS = ("us", "eu", "br")  # confirmed (§2); the app must be in the region
+
+# --- the main Conversation API: the app and its webhooks (§2, §5.1) ---
+# Apps and webhooks live on the main Conversation API host, never on the batch
+# host (§9.1). Both accept the same bearer token.
+REGION_CONVERSATION_API_URL = "https://{region}.conversation.api.sinch.com"
+APP_PATH = PROJECT_PATH + "/apps/{app_id}"
+APP_WEBHOOKS_PATH = APP_PATH + "/webhooks"  # GET: {"webhooks": [...]}
+WEBHOOKS_PATH = PROJECT_PATH + "/webhooks"  # POST: create one
+WEBHOOK_PATH = WEBHOOKS_PATH + "/{webhook_id}"  # GET, PATCH, DELETE
+MAX_WEBHOOKS_PER_APP = 5
+# A webhook without a target_type is DISMISS: Sinch sends it nothing.
+WEBHOOK_TARGET_TYPE = "HTTP"
+WEBHOOK_DEFAULT_TARGET_TYPE = "DISMISS"
+# The triggers the product needs on the app's webhook (§5.1, Appendix C).
+# The batch status trigger's name comes from Sinch's skill and event docs, not
+# from any SDK enum (UNCONFIRMED): the other spellings are accepted in its
+# place. OPT_IN/OPT_OUT matter only with Sinch's consent management (STOP is
+# otherwise an ordinary inbound message, §5.5).
+BATCH_STATUS_TRIGGER = "BATCH_STATUS_UPDATE"
+BATCH_STATUS_TRIGGER_ALIASES = (
+    BATCH_STATUS_TRIGGER,
+    "BATCH_STATUS_UPDATE_NOTIFICATION",
+    "BATCH_STATUS",
+)
+REQUIRED_WEBHOOK_TRIGGERS = (
+    "MESSAGE_DELIVERY",
+    "MESSAGE_INBOUND",
+    BATCH_STATUS_TRIGGER,
+)
+CONSENT_WEBHOOK_TRIGGERS = ("OPT_OUT", "OPT_IN")
+PRODUCT_WEBHOOK_TRIGGERS = REQUIRED_WEBHOOK_TRIGGERS + CONSENT_WEBHOOK_TRIGGERS
+# UNCONFIRMED: whether reading a webhook returns its secret (the API reference
+# types it as a password). Read as: absent or empty (not shown, or none set),
+# made only of these characters (masked: one is set), or the secret itself.
+WEBHOOK_SECRET_MASK_CHARS = frozenset("*•x")
+# The app's processing mode and, in DISPATCH mode, how many days Sinch keeps
+# messages and their conversation metadata (the `_batch_id` a reply carries
+# back): `dispatch_retention_policy` {retention_type, ttl_days}, 0 to 7 days,
+# 0 by default. proto3 JSON may leave out a 0 (read as 0) or write an integer
+# as a string (read as the number).
+APP_DISPATCH_RETENTION_FIELD = "dispatch_retention_policy"
+APP_RETENTION_DAYS_FIELD = "ttl_days"
+DEFAULT_PROCESSING_MODE = "DISPATCH"  # apps created since 2025-04-16
 
 # --- limits ---
 

@@ -80,7 +80,7 @@ class Api:
 
     def token(self, request: Request) -> Response:
         account = self.sim.account
-        key_id, secret = _basic(request.headers.get("Authorization", ""))
+        key_id, secret = basic_credentials(request.headers.get("Authorization", ""))
         ok = hmac.compare_digest(key_id.encode(), account.key_id.encode())
         ok &= hmac.compare_digest(secret.encode(), account.key_secret.encode())
         if not ok:
@@ -112,7 +112,7 @@ class Api:
         project, resource, item = match.groups()
         self.sim.state.count("api_calls")
         try:
-            self._authorise(request, project)
+            self.authorise(request, project)
             late = self._inject()
             response = self._route(request, resource, item)
         except ApiError as error:
@@ -120,7 +120,7 @@ class Api:
         response.delay_s = late
         return response
 
-    def _authorise(self, request: Request, project: str) -> None:
+    def authorise(self, request: Request, project: str) -> None:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
         with self.sim.state.lock:
@@ -311,7 +311,7 @@ def _json(body: bytes) -> dict:
     return validation.json_object(validation.loads_json(body))
 
 
-def _basic(header: str) -> tuple[str, str]:
+def basic_credentials(header: str) -> tuple[str, str]:
     if not header.startswith("Basic "):
         return "", ""
     try:

@@ -92,6 +92,11 @@ class Knobs:
     dispatch_retention: bool = _knob(
         False, "keep conversation metadata for replies in DISPATCH mode"
     )
+    webhook_secret_shown: str = _knob(
+        "omitted",
+        "how reading a webhook shows its secret (Sinch's way is UNCONFIRMED)",
+        ("omitted", "masked", "plain"),
+    )
     whatsapp_window_h: float = _knob(
         float(wire.WHATSAPP_WINDOW_HOURS),
         "hours after an end user's last WhatsApp message in which a message "

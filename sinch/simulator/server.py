@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sinch import wire
-from sinch.simulator import control
+from sinch.simulator import app_setup, control
 from sinch.simulator.api import Api, Request, Response, error_response
 from sinch.simulator.clock import SimClock
 from sinch.simulator.engine import Engine
@@ -49,6 +49,7 @@ class Simulator:
             state=self.state, knobs=self.knobs, clock=self.clock, account=account
         )
         self.api = Api(self)
+        app_setup.seed(self)
         # Background work (callbacks, message generation) yields to API calls
         # being answered, or answered in the last API_QUIET_S (a burst).
         self.in_flight = 0
@@ -108,6 +109,7 @@ class Simulator:
         self.state.clear()
         self.knobs.update(self._initial_knobs)
         self.clock.reset(self.knobs.time_factor)
+        app_setup.seed(self)
 
     def api_busy(self) -> bool:
         return self.in_flight > 0 or time.monotonic() - self.last_call < API_QUIET_S
@@ -128,7 +130,11 @@ class Simulator:
         try:
             if request.method == "POST" and request.path == wire.TOKEN_PATH:
                 return self.api.token(request)
-            response = self.api.handle(request) or control.handle(self, request)
+            response = (
+                self.api.handle(request)
+                or app_setup.handle(self, request)
+                or control.handle(self, request)
+            )
         except ApiError as error:
             return error_response(error, self.knobs.error_shape)
         if response is None:

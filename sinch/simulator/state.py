@@ -121,6 +121,8 @@ class State:
             # When each identity last wrote on WhatsApp (its 24-hour window).
             self.whatsapp_inbound: dict[str, float] = {}
             self.tokens: dict[str, float] = {}
+            # The app's webhooks as registered (sinch.simulator.app_setup).
+            self.webhooks: dict[str, dict] = {}
             self.injected: deque[dict] = deque()
             self.counters: Counter = Counter()
 
