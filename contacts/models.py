@@ -238,6 +238,31 @@ class ContactList(models.Model):
     contacts = models.ManyToManyField(
         Contact, through="ListMembership", related_name="lists"
     )
+    # Test sends go only to seed lists; only a Compliance user or a Sender
+    # marks one (contacts.services.seed_lists), and who did it is kept.
+    is_seed_list = models.BooleanField(
+        "seed list",
+        default=False,
+        help_text="Test sends of campaigns may go to this list (colleagues' "
+        "phones). Only a Compliance user or a Sender can mark it.",
+    )
+    seed_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="seed list marked by",
+    )
+    seed_marked_at = models.DateTimeField(
+        "seed list marked at", null=True, blank=True, editable=False
+    )
+
+    class Meta:
+        permissions = [
+            ("mark_seed_list", "Can mark a list as a seed list for test sends"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -114,7 +114,7 @@ class SendTestAdminMixin:
                 "plan": plan,
                 "refusal": refusal,
                 "next_sequence": test_send.next_test_sequence(campaign),
-                "max_seed_list": test_send.MAX_SEED_LIST,
+                "max_seed_list": test_send.max_recipients(),
                 "batches": batches,
             },
         )
