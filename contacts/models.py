@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from contacts.seed_list_marking import SeedListMarking
 from contacts.segment_indexes import CONTACT_INDEXES, IDENTITY_INDEXES
 from sinch.channels import Channel
 
@@ -118,9 +119,8 @@ class ImmutableIdentityError(Exception):
 
 
 def _is_erasure_hash(value) -> bool:
-    # The one value an identity may take after it is stored: erasure's keyed
-    # hash (contacts.services.erasure.ERASED_PREFIX; not imported: erasure
-    # imports this module).
+    # The one value an identity may take after it is stored: erasure's keyed hash
+    # (contacts.services.erasure.ERASED_PREFIX; erasure imports this module).
     return isinstance(value, str) and value.startswith("erased:")
 
 
@@ -231,38 +231,13 @@ class ChannelIdentity(models.Model):
         return getattr(self, f"{purpose.lower()}_consent")
 
 
-class ContactList(models.Model):
+class ContactList(SeedListMarking, models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     contacts = models.ManyToManyField(
         Contact, through="ListMembership", related_name="lists"
     )
-    # Test sends go only to seed lists; only a Compliance user or a Sender
-    # marks one (contacts.services.seed_lists), and who did it is kept.
-    is_seed_list = models.BooleanField(
-        "seed list",
-        default=False,
-        help_text="Test sends of campaigns may go to this list (colleagues' "
-        "phones). Only a Compliance user or a Sender can mark it.",
-    )
-    seed_marked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        editable=False,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        verbose_name="seed list marked by",
-    )
-    seed_marked_at = models.DateTimeField(
-        "seed list marked at", null=True, blank=True, editable=False
-    )
-
-    class Meta:
-        permissions = [
-            ("mark_seed_list", "Can mark a list as a seed list for test sends"),
-        ]
 
     def __str__(self) -> str:
         return self.name

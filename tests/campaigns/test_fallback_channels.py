@@ -13,7 +13,7 @@ from campaigns.authoring import presend, recheck
 from campaigns.dispatch import drain, late_optouts, test_send
 from campaigns.models import Batch, Recipient
 from campaigns.tracking import receipts, results_csv
-from contacts.models import ChannelIdentity, ConsentState, ContactList
+from contacts.models import ChannelIdentity, ConsentState
 from contacts.services.consent import Evidence, record_consent
 from contacts.services.erasure import erase_contact
 from sinch.payloads import ConsentRecord
@@ -345,7 +345,8 @@ def test_a_test_send_carries_the_fallback_identities(
     control.knobs(processing_delay_s=600)
     campaign.seed_list = people["list"]
     campaign.save(update_fields=["seed_list"])
-    ContactList.objects.filter(pk=people["list"].pk).update(is_seed_list=True)
+    people["list"].is_seed_list = True
+    people["list"].save(update_fields=["is_seed_list"])
     result = test_send.send_test(campaign, marketer)
     assert result.ok, result.message
     sent = identities_sent(bodies_at_sinch(sinch)[0])
