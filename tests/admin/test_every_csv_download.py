@@ -89,8 +89,13 @@ def hostile_campaign(make_contact, make_list, make_template, make_campaign):
         lists=[audience],
     )
     make_contact("+14155550103", first_name="-Ann", lists=[audience])
-    template = make_template(text="=2+3 ${first_name} ${tier}")
-    campaign = make_campaign(template, [audience], checked=True)
+    template = make_template(
+        text="${offer} ${first_name} ${tier}",
+        parameters={"offer": {"source": "CAMPAIGN"}},
+    )
+    campaign = make_campaign(
+        template, [audience], checked=True, campaign_values={"offer": "=2+3"}
+    )
     for n, (status, reason) in enumerate(
         [
             (Recipient.Status.FAILED, HOSTILE),
