@@ -198,7 +198,9 @@ def test_the_hourly_limit_message_reaches_the_page(
     seed_lists.set_seed_list(customers, seed=True, actor=sender)
     client.force_login(marketer)
     url = reverse("admin:campaigns_campaign_test_send", args=[campaign.pk])
+    assert "You have 1 of 1 test send left this hour" in client.get(url).text
     client.post(url, {"sequence": "1"})
+    assert "You have 0 of 1 test send left this hour" in client.get(url).text
     page = client.post(url, {"sequence": "2"}, follow=True).content.decode()
     assert "the limit is 1 per hour (TEST_SEND_MAX_PER_HOUR)" in page
     assert len(batches_at_sinch(control)) == 1
