@@ -198,6 +198,10 @@ SMS_PRICES = env.json("SMS_PRICES", default={"default": 0.0075})
 SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="EUR")
 # Pre-send checks of larger audiences run on the worker, with a progress bar.
 PRESEND_INLINE_RECIPIENTS = env.int("PRESEND_INLINE_RECIPIENTS", default=10_000)
+# Test sends (campaigns.dispatch.test_send): the most members a seed list may
+# have, and how many test sends one user may make per hour.
+TEST_SEND_MAX_RECIPIENTS = env.int("TEST_SEND_MAX_RECIPIENTS", default=25)
+TEST_SEND_MAX_PER_HOUR = env.int("TEST_SEND_MAX_PER_HOUR", default=10)
 
 # --- launch guards (campaigns.compliance) -------------------------------------
 

@@ -1,4 +1,5 @@
-"""Demo data for a first look at the product: two lists, mixed consent."""
+"""Demo data for a first look at the product: two lists, mixed consent, and a
+seed list of three opted-in colleagues for trying a test send."""
 
 import random
 from datetime import timedelta
@@ -109,10 +110,49 @@ def load_demo_data(count: int = 300) -> int:
     return created
 
 
-def _demo_consent(identity, rng, when) -> None:
-    roll = rng.random()
-    if roll < 0.1:
-        return  # no consent on record
+SEED_LIST = "Seed: demo team"
+SEED_PEOPLE = [
+    ("+14155559901", "Sam", "Tester"),
+    ("+14155559902", "Alex", "Tester"),
+    ("+14155559903", "Kim", "Tester"),
+]
+
+
+def ensure_demo_seed_list() -> bool:
+    """The demo seed list (marked as one), once; True when it was created.
+
+    Run on every bootstrap, so databases loaded before it existed get it too.
+    """
+    if ContactList.objects.filter(name=SEED_LIST).exists():
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        seed = ContactList.objects.create(
+            name=SEED_LIST,
+            description="Demo: colleagues' phones that receive test sends.",
+            is_seed_list=True,
+            seed_marked_at=now,
+        )
+        for n, (phone, first, last) in enumerate(SEED_PEOPLE):
+            contact = Contact.objects.create(
+                first_name=first,
+                last_name=last,
+                language="en",
+                time_zone="America/Los_Angeles",
+                external_id=f"demo-seed-{n}",
+                attributes={"loyalty_tier": "gold", "city": "Austin"},
+            )
+            identity = ChannelIdentity.objects.create(
+                contact=contact, channel="SMS", identity=phone
+            )
+            ListMembership.objects.create(
+                contact_list=seed, contact=contact, source="DEMO"
+            )
+            _opt_in(identity, now - timedelta(days=30))
+    return True
+
+
+def _opt_in(identity, when) -> None:
     record_consent(
         identity=identity,
         kind="OPT_IN",
@@ -125,6 +165,13 @@ def _demo_consent(identity, rng, when) -> None:
         actor_name="demo data",
         occurred_at=when,
     )
+
+
+def _demo_consent(identity, rng, when) -> None:
+    roll = rng.random()
+    if roll < 0.1:
+        return  # no consent on record
+    _opt_in(identity, when)
     if roll > 0.85:
         record_consent(
             identity=identity,

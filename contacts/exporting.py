@@ -4,7 +4,7 @@ spreadsheet (config.lib.csv_cells)."""
 import json
 from collections.abc import Iterable, Iterator
 
-from config.lib.csv_cells import csv_lines, safe_cell
+from config.lib.csv_cells import csv_lines
 from contacts.models import AuditEvent, Contact
 from contacts.services.audit import record_audit
 
@@ -72,7 +72,7 @@ def _contact_rows(contact: Contact) -> Iterable[list[str]]:
                 ident.transactional_consent,
                 _iso(ident.transactional_consent_at),
             ]
-        yield [safe_cell(v) for v in base + middle + tail]
+        yield base + middle + tail
 
 
 def _iso(value) -> str:

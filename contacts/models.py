@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from contacts.seed_list_marking import SeedListMarking
 from contacts.segment_indexes import CONTACT_INDEXES, IDENTITY_INDEXES
 from sinch.channels import Channel
 
@@ -118,9 +119,8 @@ class ImmutableIdentityError(Exception):
 
 
 def _is_erasure_hash(value) -> bool:
-    # The one value an identity may take after it is stored: erasure's keyed
-    # hash (contacts.services.erasure.ERASED_PREFIX; not imported: erasure
-    # imports this module).
+    # The one value an identity may take after it is stored: erasure's keyed hash
+    # (contacts.services.erasure.ERASED_PREFIX; erasure imports this module).
     return isinstance(value, str) and value.startswith("erased:")
 
 
@@ -231,7 +231,7 @@ class ChannelIdentity(models.Model):
         return getattr(self, f"{purpose.lower()}_consent")
 
 
-class ContactList(models.Model):
+class ContactList(SeedListMarking, models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

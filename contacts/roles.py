@@ -37,6 +37,10 @@ MARKETING_CONTACTS = {
     "change_listmembership",
 }
 
+# Those who may send mark the lists test sends may go to (Compliance holds
+# every contacts permission); Marketing builds lists but does not mark them.
+SENDER_CONTACTS = {"mark_seed_list"}
+
 
 def grants(role: str, app_label: str, codename: str) -> bool:
     """Whether `role` holds the permission `app_label.codename`."""
@@ -49,7 +53,11 @@ def grants(role: str, app_label: str, codename: str) -> bool:
         return is_view
     if role in (MARKETING, SENDER):
         if app_label == "contacts":
-            return is_view or codename in MARKETING_CONTACTS
+            return (
+                is_view
+                or codename in MARKETING_CONTACTS
+                or (role == SENDER and codename in SENDER_CONTACTS)
+            )
         return role == SENDER or not codename.startswith(SEND_PREFIXES)
     if role == COMPLIANCE:
         return app_label == "contacts" or is_view

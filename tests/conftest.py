@@ -106,8 +106,12 @@ def make_contact(db):
 
 @pytest.fixture
 def make_list(db):
-    def make(name: str | None = None) -> ContactList:
-        return ContactList.objects.create(name=name or f"List {next(_seq)}")
+    """A contact list; `seed=True`: marked as a seed list (test sends go there)."""
+
+    def make(name: str | None = None, *, seed: bool = False) -> ContactList:
+        return ContactList.objects.create(
+            name=name or f"List {next(_seq)}", is_seed_list=seed
+        )
 
     return make
 

@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,6 +27,7 @@ from campaigns.compliance import display, exemptions
 from campaigns.models import Campaign
 from config.lib import key_values
 from contacts.models import AuditEvent
+from contacts.number_visibility import masked_note, may_see_numbers
 from contacts.services.audit import record_audit
 
 # Read-only, the form-only fields give way to what they set, and JSON fields
@@ -294,20 +295,22 @@ class CampaignAdmin(
         path = presend.csv_path(campaign)
         if not path.exists():
             raise Http404("No pre-send check has been run for this campaign.")
+        full = may_see_numbers(request.user)
         # Identities and rendered texts are personal data: the download is audited.
         record_audit(
             actor=request.user,
             action=AuditEvent.Action.EXPORT,
             target_type="campaign",
             target_id=campaign.pk,
-            summary=f"Downloaded the pre-send check CSV of campaign {campaign}",
+            summary=f"Downloaded the pre-send check CSV of campaign {campaign}"
+            + masked_note(full),
         )
-        return FileResponse(
-            open(path, "rb"),  # closed by FileResponse
-            as_attachment=True,
-            filename=path.name,
-            content_type="text/csv",
+        response = StreamingHttpResponse(
+            presend.csv_download(campaign, full_numbers=full),
+            content_type="text/csv; charset=utf-8",
         )
+        response["Content-Disposition"] = f'attachment; filename="{path.name}"'
+        return response
 
     @method_decorator(require_GET)
     def preview_view(self, request, pk):

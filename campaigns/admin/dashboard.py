@@ -26,6 +26,7 @@ from campaigns.models import Campaign
 from campaigns.tracking import dashboard as data
 from campaigns.tracking import results_csv
 from contacts.models import AuditEvent
+from contacts.number_visibility import masked_note, may_see_numbers
 from contacts.services.audit import record_audit
 
 VIEW_PERM = "campaigns.view_campaign"
@@ -145,17 +146,20 @@ class DashboardAdminMixin:
             raise PermissionDenied(
                 refusal(EXPORT_PERMS[0], "download every recipient's result")
             )
+        full = may_see_numbers(request.user)
         # Identities and outcomes are personal data: the download is audited.
         record_audit(
             actor=request.user,
             action=AuditEvent.Action.EXPORT,
             target_type="campaign",
             target_id=campaign.pk,
-            summary=f"Downloaded the per-recipient results of campaign {campaign}",
+            summary=f"Downloaded the per-recipient results of campaign {campaign}"
+            + masked_note(full),
         )
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response = StreamingHttpResponse(
-            results_csv.stream_results(campaign), content_type="text/csv; charset=utf-8"
+            results_csv.stream_results(campaign, full_numbers=full),
+            content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = (
             f'attachment; filename="campaign-{campaign.pk}-results-{stamp}.csv"'

@@ -6,6 +6,7 @@ from datetime import datetime
 from django import forms
 from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns import channel_properties as rules
@@ -160,6 +161,16 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
                 instance.template.parameters.filter(
                     source=TemplateParameter.Source.CAMPAIGN
                 ).values_list("name", flat=True)
+            )
+        if "seed_list" in self.fields:
+            # Test sends go to seed lists only (marked by Compliance or a Sender).
+            field = self.fields["seed_list"]
+            field.queryset = field.queryset.filter(
+                Q(is_seed_list=True) | Q(pk=instance.seed_list_id or 0)
+            )
+            field.help_text = (
+                "Receives test sends. Only lists marked as seed lists (by a "
+                "Compliance user or a Sender) are offered."
             )
         values, self.unshown = props.stored_values(instance)
         for key, value in values.items():

@@ -4,10 +4,13 @@ GET shows who on the seed list will receive it and who is excluded and why,
 and the campaign's earlier test sends; POST sends and comes back to the page
 with the result. Anyone who may change campaigns (Marketing, Sender) may send
 a test until the campaign has ended (completed, cancelled or failed): it
-reaches only the seed list and never counts in the campaign's figures. Each
+reaches only a list marked as a seed list (by Compliance or a Sender), within
+TEST_SEND_MAX_RECIPIENTS and TEST_SEND_MAX_PER_HOUR, and never counts in the
+campaign's figures. Each
 earlier test shows its messages' delivery status, from their receipts.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
@@ -114,7 +117,13 @@ class SendTestAdminMixin:
                 "plan": plan,
                 "refusal": refusal,
                 "next_sequence": test_send.next_test_sequence(campaign),
-                "max_seed_list": test_send.MAX_SEED_LIST,
+                "max_seed_list": test_send.max_recipients(),
+                "max_per_hour": settings.TEST_SEND_MAX_PER_HOUR,
+                "sends_left": max(
+                    0,
+                    settings.TEST_SEND_MAX_PER_HOUR
+                    - len(test_send.recent_test_sends(request.user)),
+                ),
                 "batches": batches,
             },
         )

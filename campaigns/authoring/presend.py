@@ -15,7 +15,7 @@ A large audience is checked on a worker (`request_check`, then the task runs
 import csv
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ from campaigns.authoring.audience import (
 )
 from campaigns.compliance import footer, frequency, send_times
 from campaigns.models import Campaign
+from config.lib.csv_cells import SafeCsvWriter, csv_lines
+from contacts.number_visibility import shown_number
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,24 @@ CSV_HEADER = [
 
 def csv_path(campaign: Campaign) -> Path:
     return Path(settings.MEDIA_ROOT) / "presend" / f"campaign-{campaign.pk}.csv"
+
+
+def csv_download(campaign: Campaign, *, full_numbers: bool) -> Iterator[str]:
+    """The stored pre-send CSV as text lines, identities whole or masked
+    (contacts.number_visibility); the file itself keeps them whole."""
+    column = CSV_HEADER.index("identity")
+    with open(csv_path(campaign), newline="", encoding="utf-8") as handle:
+        rows = csv.reader(handle)
+        yield from csv_lines(
+            row
+            if n == 0
+            else [
+                *row[:column],
+                shown_number(row[column], full=full_numbers),
+                *row[column + 1 :],
+            ]
+            for n, row in enumerate(rows)
+        )
 
 
 def audience_size(campaign: Campaign) -> int:
@@ -84,7 +104,7 @@ def run_presend_check(
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".csv.part")
     with open(partial, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = SafeCsvWriter(handle)
         writer.writerow(CSV_HEADER)
         for rows in audience.member_rows(campaign, chunk_size):
             checked = [checker.check(row) for row in rows]

@@ -19,8 +19,10 @@ campaign counts `is_test=False` rows only (campaigns.counters).
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -37,6 +39,13 @@ from sinch.errors import SinchError, SinchUncertainOutcomeError
 
 # A test send is one batch: a seed list is a handful of colleagues' phones.
 MAX_SEED_LIST = wire.MAX_RECIPIENTS
+RATE_WINDOW = timedelta(hours=1)
+
+
+def max_recipients() -> int:
+    """The most members a seed list may have (TEST_SEND_MAX_RECIPIENTS)."""
+    return min(settings.TEST_SEND_MAX_RECIPIENTS, MAX_SEED_LIST)
+
 
 AUDIT_ACTION = AuditEvent.Action.TEST_SEND
 
@@ -55,6 +64,15 @@ class NoSeedList(SendTestRefused):
 
 class EmptySeedList(SendTestRefused):
     pass
+
+
+class NotASeedList(SendTestRefused):
+    """The campaign's list is not marked as a seed list
+    (contacts.services.seed_lists)."""
+
+
+class TooManyTestSends(SendTestRefused):
+    """The user made TEST_SEND_MAX_PER_HOUR test sends in the last hour."""
 
 
 class SeedListTooLarge(SendTestRefused):
@@ -205,21 +223,29 @@ def plan_test_send(campaign: Campaign) -> SendTestPlan:
             "This campaign has no seed list: choose one under Audience "
             "(the people who receive test sends), then try again."
         )
+    if not seed.is_seed_list:
+        raise NotASeedList(
+            f"The list “{seed}” is not marked as a seed list, so no test goes to "
+            "it: a Compliance user or a Sender can mark it (tick “Seed list” "
+            "on the contact list), or choose a seed list under Audience."
+        )
+    limit = max_recipients()
     ids = list(
         ListMembership.objects.filter(contact_list=seed)
         .order_by("contact_id")
-        .values_list("contact_id", flat=True)[: MAX_SEED_LIST + 1]
+        .values_list("contact_id", flat=True)[: limit + 1]
     )
     if not ids:
         raise EmptySeedList(
             f"The seed list “{seed}” has no members: add the people who should "
             "receive test sends."
         )
-    if len(ids) > MAX_SEED_LIST:
+    if len(ids) > limit:
         count = ListMembership.objects.filter(contact_list=seed).count()
         raise SeedListTooLarge(
             f"The seed list “{seed}” has {count:,} members; a test send goes to "
-            f"at most {MAX_SEED_LIST:,} (one batch). Choose a smaller seed list."
+            f"at most {limit:,} (TEST_SEND_MAX_RECIPIENTS). Choose a smaller "
+            "seed list."
         )
 
     problems = channel_rules.campaign_problems(campaign)
@@ -272,6 +298,7 @@ def send_test(
     `expected_sequence` (the test number the user was shown) is stale.
     Sinch's refusal or a lost answer is recorded and returned, not raised.
     """
+    check_rate(user)
     plan = plan_test_send(campaign)
     if refusal := plan.refusal():
         raise NobodySendable(refusal)
@@ -346,6 +373,39 @@ def send_test(
         result = _accepted(batch, plan, response)
     _audit(result, user)
     return result
+
+
+def recent_test_sends(user, now=None) -> list:
+    """When `user`'s test sends of the last hour were made, oldest first."""
+    since = (now or timezone.now()) - RATE_WINDOW
+    return list(
+        Batch.objects.filter(is_test=True, requested_by=user, created_at__gt=since)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+    )
+
+
+def check_rate(user) -> None:
+    """Refuse (and record the refusal) past TEST_SEND_MAX_PER_HOUR per user."""
+    limit = settings.TEST_SEND_MAX_PER_HOUR
+    recent = recent_test_sends(user)
+    if len(recent) < limit:
+        return
+    free_at = timezone.localtime(recent[-limit] + RATE_WINDOW)
+    message = (
+        f"You made {len(recent)} test send{_s(len(recent))} in the last hour; "
+        f"the limit is {limit} per hour (TEST_SEND_MAX_PER_HOUR). Nothing was "
+        f"sent. The next test send is possible at {free_at:%H:%M}."
+    )
+    record_audit(
+        actor=user,
+        action=AUDIT_ACTION,
+        target_type="user",
+        target_id=getattr(user, "pk", ""),
+        summary=f"Test send refused: {limit} per hour reached",
+        details={"test": True, "refused": "rate limit", "limit": limit},
+    )
+    raise TooManyTestSends(message)
 
 
 def _accepted(batch: Batch, plan: SendTestPlan, response) -> SendTestResult:

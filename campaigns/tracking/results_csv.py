@@ -1,11 +1,13 @@
 """A campaign's results, one CSV row per recipient (test sends left out),
-spreadsheet-safe (config.lib.csv_cells); the caller audits the download."""
+spreadsheet-safe (config.lib.csv_cells), phone numbers whole or masked
+(contacts.number_visibility); the caller audits the download."""
 
 from collections.abc import Iterator
 
 from campaigns.models import Campaign, Recipient
 from campaigns.tracking import failures
-from config.lib.csv_cells import csv_lines, safe_cell
+from config.lib.csv_cells import csv_lines, safe_row
+from contacts.number_visibility import shown_number
 
 R = Recipient.Status
 
@@ -29,7 +31,7 @@ RESULT_HEADER = [
 CSV_CHUNK = 2000
 
 
-def result_rows(campaign: Campaign) -> Iterator[list[str]]:
+def result_rows(campaign: Campaign, *, full_numbers: bool) -> Iterator[list[str]]:
     """One row per (non-test) recipient, in id order, read in chunks."""
     yield RESULT_HEADER
     labels = dict(R.choices)
@@ -58,12 +60,11 @@ def result_rows(campaign: Campaign) -> Iterator[list[str]]:
         for pk, contact, identity, status, code, reason, seq, mid, sw, on, at in chunk:
             failed = status == R.FAILED
             kind = failures.describe(code) if failed else None
-            yield [
-                safe_cell(v)
-                for v in (
+            yield safe_row(
+                [
                     pk,
                     contact or "",
-                    identity,
+                    shown_number(identity, full=full_numbers),
                     labels.get(status, status),
                     code,
                     kind.label if kind else "",
@@ -74,11 +75,11 @@ def result_rows(campaign: Campaign) -> Iterator[list[str]]:
                     "yes" if sw else "",
                     on,
                     at.isoformat() if at else "",
-                )
-            ]
+                ]
+            )
         last = chunk[-1][0]
 
 
-def stream_results(campaign: Campaign) -> Iterator[str]:
+def stream_results(campaign: Campaign, *, full_numbers: bool) -> Iterator[str]:
     """The per-recipient results as CSV text lines (audited by the caller)."""
-    yield from csv_lines(result_rows(campaign))
+    yield from csv_lines(result_rows(campaign, full_numbers=full_numbers))

@@ -1,12 +1,19 @@
-"""CSV the product writes: cells safe to open in a spreadsheet, streamed.
+"""Every CSV the product writes for people to open: one writer, cells safe to
+open in a spreadsheet.
 
 Spreadsheet formula injection: a cell starting with = + - @ TAB or CR may be
 run as a formula by Excel, LibreOffice or Google Sheets. Such cells get a
 leading apostrophe, which spreadsheets hide and which turns the cell into
-text. Phone numbers are the exception: identities on phone channels are
-validated E.164 ("+" and digits only, nothing a spreadsheet can execute), so
-they are written exactly as stored, "+15551230001", and stay valid numbers
-for any other tool.
+text. Phone numbers are the one exception: a cell that is a whole E.164
+number ("+" and 7 to 15 digits, nothing a spreadsheet can execute) is written
+exactly as stored, "+15551230001", and stays a valid number for any other
+tool. A masked number ("+1415•••0101") is not one, so it gets the apostrophe.
+
+`SafeCsvWriter` (to a file) and `csv_lines` (for a StreamingHttpResponse) are
+the only ways product code writes CSV (tests/test_architecture.py holds it to
+that); the two rewrites of files the product only reads back (erasure of an
+upload waiting to be imported, of an earlier download) keep their cells as
+they are, since they are not new cells.
 """
 
 import csv
@@ -17,12 +24,35 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
+def is_safe_phone(text: str) -> bool:
+    """A cell that is a whole E.164 number: the documented exception."""
+    return bool(_E164.fullmatch(text))
+
+
 def safe_cell(value) -> str:
     """A value as CSV text that no spreadsheet will evaluate as a formula."""
     text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _E164.fullmatch(text):
+    if text.startswith(_FORMULA_START) and not is_safe_phone(text):
         return "'" + text
     return text
+
+
+def safe_row(row: Iterable) -> list[str]:
+    return [safe_cell(v) for v in row]
+
+
+class SafeCsvWriter:
+    """csv.writer whose every cell goes through `safe_cell`."""
+
+    def __init__(self, handle, **fmtparams):
+        self._writer = csv.writer(handle, **fmtparams)
+
+    def writerow(self, row: Iterable):
+        return self._writer.writerow(safe_row(row))
+
+    def writerows(self, rows: Iterable[Iterable]) -> None:
+        for row in rows:
+            self.writerow(row)
 
 
 class _Echo:
@@ -32,8 +62,8 @@ class _Echo:
         return value
 
 
-def csv_lines(rows: Iterable[list]) -> Iterator[str]:
-    """Rows as CSV text lines, for a StreamingHttpResponse."""
-    writer = csv.writer(_Echo())
+def csv_lines(rows: Iterable[Iterable]) -> Iterator[str]:
+    """Rows as spreadsheet-safe CSV text lines, for a StreamingHttpResponse."""
+    writer = SafeCsvWriter(_Echo())
     for row in rows:
         yield writer.writerow(row)

@@ -39,6 +39,7 @@ from contacts.models import (
     ListMembership,
 )
 from contacts.phones import phone_search_term
+from contacts.services import seed_lists
 from contacts.services.consent import record_consent, record_opt_out_for_contacts
 from contacts.services.erasure import erase_contact
 from contacts.services.lists import add_to_list, remove_from_list
@@ -401,8 +402,33 @@ class ContactAdmin(ReplaceIdentityViews, admin.ModelAdmin):
 
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "created_at", "contacts_link")
+    list_display = (
+        "name",
+        "description",
+        "is_seed_list",
+        "seed_marked_by",
+        "created_at",
+        "contacts_link",
+    )
+    list_filter = ("is_seed_list",)
     search_fields = ("name",)
+    readonly_fields = ("seed_marked_by", "seed_marked_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # Marketing builds lists; a Sender or Compliance marks seed lists.
+        fields = super().get_readonly_fields(request, obj)
+        if not seed_lists.may_mark_seed_lists(request.user):
+            return ("is_seed_list", *fields)
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        wanted = form.cleaned_data.get("is_seed_list")
+        if "is_seed_list" in form.cleaned_data:
+            # Stored as it was; set_seed_list marks it and records who did.
+            obj.is_seed_list = form.initial.get("is_seed_list", False)
+        super().save_model(request, obj, form, change)
+        if wanted is not None:
+            seed_lists.set_seed_list(obj, seed=wanted, actor=request.user)
 
     @admin.display(description="contacts")
     def contacts_link(self, obj: ContactList) -> str:

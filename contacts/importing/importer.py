@@ -7,7 +7,6 @@ admin shows before the user confirms.
 """
 
 import contextlib
-import csv
 import logging
 import os
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from django.db import IntegrityError, reset_queries, transaction
 from django.utils import timezone
 
 from config.lib.bulk import tune_connection
+from config.lib.csv_cells import SafeCsvWriter
 from config.lib.redaction import ERASED
 from contacts.importing.layout import records
 from contacts.importing.plan import ERASED_PROBLEM, ChunkPlan
@@ -108,7 +108,7 @@ class Importer:
         self.new_external_ids = SeenKeys() if self.dry_run else None
         try:
             with open(path, "w", newline="", encoding="utf-8") as out:
-                self.report = csv.writer(out)
+                self.report = SafeCsvWriter(out)
                 self.report.writerow(["line", "problem", *job.headers])
                 self._process()
         except CsvFileError as exc:

@@ -4,6 +4,8 @@ Issue 4, item 5: from the campaign's change page, the "Send test" page shows
 who on the seed list will receive the test (with their own message) and who is
 excluded and why; the send goes as one real batch to a real in-process Sinch
 simulator, and the page reports it and lists it with its Sinch batch id.
+Issue 15: the list must first be marked as a seed list, by a Sender (or a
+Compliance user), which the marketer cannot do.
 """
 
 import re
@@ -13,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from campaigns.models import Batch
+from contacts.models import ContactList
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -51,8 +54,29 @@ def messages_at_sinch(control, batch_id: str, count: int) -> list[dict]:
 
 
 def test_a_marketer_sends_a_test_to_the_seed_list_and_sees_the_batch(
-    page, live_server, login, screenshot, marketer, sinch, control, campaign
+    page, live_server, login, screenshot, marketer, sender, sinch, control, campaign
 ):
+    # Not yet a seed list: the marketer is told who can mark it.
+    test_send_url = f"/admin/campaigns/campaign/{campaign.pk}/test-send/"
+    login("mark", next_url=test_send_url)
+    expect(page.locator("#content")).to_contain_text("is not marked as a seed list")
+    expect(page.locator("input[type=submit][value^='Send test']")).to_have_count(0)
+    seed = campaign.seed_list
+    list_url = f"/admin/contacts/contactlist/{seed.pk}/change/"
+    page.goto(f"{live_server.url}{list_url}")
+    expect(page.locator("input#id_is_seed_list")).to_have_count(0)
+
+    # A Sender marks it; the list shows who did.
+    page.context.clear_cookies()
+    login("sandra", next_url=list_url)
+    page.check("input#id_is_seed_list")
+    with page.expect_navigation():
+        page.click("input[name=_save]")
+    row = page.locator("#result_list tbody tr", has_text="Seed: marketing team")
+    expect(row).to_contain_text("sandra")
+    assert ContactList.objects.get(pk=seed.pk).seed_marked_by == sender
+
+    page.context.clear_cookies()
     change_url = f"/admin/campaigns/campaign/{campaign.pk}/change/"
     login("mark", next_url=change_url)
 

@@ -185,7 +185,7 @@ def test_a_test_send_never_reaches_an_erased_number(
     sinch, control, whatsapp_campaign, erased_elsewhere, make_list, make_contact,
     marketer,
 ):  # fmt: skip
-    seed = make_list("Seed")
+    seed = make_list("Seed", seed=True)
     campaign = whatsapp_campaign(seed_list=seed)
     colleague = make_contact(
         "+14155550401", channel="WHATSAPP", consent=IN, lists=[seed]

@@ -38,7 +38,7 @@ def footer_on(settings):
 
 @pytest.fixture
 def people(make_list, make_contact):
-    group = make_list("Customers and seed")
+    group = make_list("Customers and seed", seed=True)
     for name, (phone, language, _) in PEOPLE.items():
         make_contact(
             phone, consent=IN, lists=[group], first_name=name, language=language

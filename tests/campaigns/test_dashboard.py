@@ -431,12 +431,12 @@ def test_staff_without_a_role_and_outsiders_see_nothing(
 
 
 def test_the_results_csv_has_every_recipient_is_spreadsheet_safe_and_audited(
-    client, marketer, spring
+    client, compliance_admin, spring
 ):
     Recipient.objects.filter(campaign=spring, identity="+14155550109").update(
         reason='=HYPERLINK("http://evil.example","click")'
     )
-    client.force_login(marketer)
+    client.force_login(compliance_admin)
     response = client.get(url("results_csv", spring))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
@@ -454,11 +454,12 @@ def test_the_results_csv_has_every_recipient_is_spreadsheet_safe_and_audited(
     assert by_phone["+14155550109"]["reason"].startswith("'=HYPERLINK")
     audit = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
     assert (audit.actor, audit.target_type, audit.target_id) == (
-        marketer,
+        compliance_admin,
         "campaign",
         str(spring.pk),
     )
     assert "per-recipient results" in audit.summary
+    assert "masked" not in audit.summary
 
 
 def test_the_csv_leaves_out_test_sends_and_reads_in_chunks(

@@ -124,7 +124,7 @@ def test_every_sinch_reason_code_has_its_own_plain_explanation():
 
 @pytest.fixture
 def seeds(make_list, make_contact):
-    seed = make_list("Seeds")
+    seed = make_list("Seeds", seed=True)
     # Outside make_contact's own +1415555NNNN numbers: no clash, whatever ran first.
     make_contact("+14155560900", consent=IN, lists=[seed], first_name="Sid")
     return seed

@@ -389,7 +389,7 @@ def test_a_test_send_goes_out_as_a_batch_sinch_accepts(
     sinch_sdk, sinch, sent_batches, make_kind, make_list, make_contact, marketer
 ):
     kind, sample = Kind.CHOICE, SAMPLES[Kind.CHOICE]["with a prompt"]
-    seed = make_list("Seed: marketing team")
+    seed = make_list("Seed: marketing team", seed=True)
     for phone in ("+14155550201", "+14155550202"):
         make_contact(phone, consent=ConsentState.OPTED_IN, lists=[seed])
     campaign = make_kind(kind, sample, seed_list=seed, ttl_seconds=3600)

@@ -39,7 +39,7 @@ def template(make_template):
 
 @pytest.fixture
 def seed(make_list):
-    return make_list("Seed: marketing team")
+    return make_list("Seed: marketing team", seed=True)
 
 
 @pytest.fixture
@@ -300,24 +300,30 @@ def test_an_empty_seed_list_is_refused(sinch, control, campaign, marketer):
     _nothing_happened(control)
 
 
-def test_a_seed_list_over_the_cap_is_refused(
-    sinch, control, monkeypatch, campaign, seed, make_contact, marketer
+def test_a_seed_list_over_the_size_limit_is_refused(
+    sinch, control, settings, campaign, seed, make_contact, marketer
 ):
-    monkeypatch.setattr(test_send, "MAX_SEED_LIST", 2)
+    settings.TEST_SEND_MAX_RECIPIENTS = 2
     for _ in range(3):
         make_contact(consent=IN, lists=[seed], attributes={"code": "1"})
 
     with pytest.raises(test_send.SeedListTooLarge) as refused:
         test_send.send_test(campaign, marketer)
-    assert "has 3 members; a test send goes to at most 2 (one batch)" in str(
-        refused.value
+    assert (
+        "has 3 members; a test send goes to at most 2 (TEST_SEND_MAX_RECIPIENTS)"
+        in str(refused.value)
     )
     assert isinstance(refused.value, ValueError)
     _nothing_happened(control)
 
 
-def test_the_cap_is_one_batch():
-    assert test_send.MAX_SEED_LIST == 1000
+def test_the_size_limit_is_25_by_default_and_never_more_than_one_batch(settings):
+    from config import settings as product_settings
+
+    assert product_settings.TEST_SEND_MAX_RECIPIENTS == 25
+    assert test_send.max_recipients() == settings.TEST_SEND_MAX_RECIPIENTS
+    settings.TEST_SEND_MAX_RECIPIENTS = 5000
+    assert test_send.max_recipients() == test_send.MAX_SEED_LIST == 1000
 
 
 def test_a_seed_list_nobody_on_which_can_receive_it_is_refused(

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from contacts.demo import load_demo_data
+from contacts.demo import SEED_LIST, ensure_demo_seed_list, load_demo_data
 
 LOGIN_FILE = Path(settings.BASE_DIR) / "var" / "admin-login.txt"
 
@@ -19,6 +19,10 @@ class Command(BaseCommand):
         created = load_demo_data()
         if created:
             self.stdout.write(f"Loaded {created} demo contacts in two lists.")
+        if ensure_demo_seed_list():
+            self.stdout.write(
+                f"Created the seed list “{SEED_LIST}” (3 people) for test sends."
+            )
         User = get_user_model()
         if (
             not LOGIN_FILE.exists()
