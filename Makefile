@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install install-dev worker
+.PHONY: run test lint install install-dev worker prod-release prod-static prod-web prod-worker
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,27 @@ test: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+
+# --- production (README "Deploying to production") ----------------------------
+# The environment (or .env) holds the production settings: DEBUG=false,
+# SECRET_KEY, ERASURE_HASH_KEY, SINCH_*, DATABASE_URL (PostgreSQL), REDIS_URL.
+# These targets install nothing and download nothing: `make install` (or the
+# image build) did that beforehand.
+
+# Once per release, before the new web and worker processes start.
+prod-release:
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+
+prod-static:
+	$(PY) manage.py collectstatic --noinput -v0
+
+# The web process: gunicorn with config/gunicorn.conf.py (GUNICORN_BIND,
+# WEB_CONCURRENCY, ...), static files served by the app (WhiteNoise).
+prod-web: prod-static
+	exec $(VENV)/bin/gunicorn -c config/gunicorn.conf.py config.wsgi
+
+# A worker: django-q2's cluster (Q_WORKERS processes), which also runs the
+# periodic schedules; several may run against one database and Redis.
+prod-worker:
+	exec $(PY) manage.py qcluster

@@ -26,3 +26,9 @@ COMPLIANCE_FOOTER_OPT_OUT = ""
 # Tests run at any hour of the real clock: no quiet hours unless a test sets
 # them (the compliance tests do, through the `settings` fixture).
 QUIET_HOURS = "00:00-24:00"
+# Pages link to the apps' own static files, never to collectstatic's hashed
+# copies (which a test run has not made), whatever DEBUG says.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
