@@ -131,9 +131,7 @@ def test_behind_a_tls_proxy_the_app_still_redirects_and_sends_hsts(tmp_path):
 
 
 def test_only_a_proxy_said_to_enforce_https_turns_redirect_and_hsts_off(tmp_path):
-    conf = _security(
-        tmp_path, BEHIND_TLS_PROXY="true", TLS_PROXY_ENFORCES_HTTPS="true"
-    )
+    conf = _security(tmp_path, BEHIND_TLS_PROXY="true", TLS_PROXY_ENFORCES_HTTPS="true")
     assert conf["SECURE_SSL_REDIRECT"] is False
     assert conf["SECURE_HSTS_SECONDS"] == 0
     assert conf["SESSION_COOKIE_SECURE"] is True
