@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install install-dev worker prod-release prod-static prod-web prod-worker
+.PHONY: run test lint install install-dev worker prod-release prod-static prod-web prod-worker prod-smoke
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ install-dev: $(VENV)/.installed-dev $(SDK)/.installed
 SINCH_WEBHOOK_URL ?= http://127.0.0.1:8000/webhooks/sinch
 
 run: install .env
-	mkdir -p var
+	mkdir -p var/static
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
 	@echo "Starting the web server on http://127.0.0.1:8000/admin/ and a worker (login above, also in var/admin-login.txt), and the Sinch simulator when no Sinch credentials are configured; Ctrl-C stops them all."
@@ -77,3 +77,8 @@ prod-web: prod-static
 # periodic schedules; several may run against one database and Redis.
 prod-worker:
 	exec $(PY) manage.py qcluster
+
+# The production configuration started on this machine and checked end to end
+# (PostgreSQL at BENCH_POSTGRES_URL, Redis at SMOKE_REDIS_URL; see the script).
+prod-smoke: install-dev
+	$(PY) bench/production_smoke.py

@@ -12,6 +12,9 @@ from config.settings import DATABASES, Q_CLUSTER
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = tempfile.mkdtemp(prefix="campaigns-test-media-")
+# WhiteNoise serves STATIC_ROOT (empty here: with DEBUG the apps' files are
+# found directly) and warns when the directory is missing.
+STATIC_ROOT = tempfile.mkdtemp(prefix="campaigns-test-static-")
 SINCH_WEBHOOK_SECRET = "test-webhook-secret"
 # Tasks run inline here: a drain loop started while a launch is still freezing
 # must not wait for batches the same thread would only seal after it returns.
