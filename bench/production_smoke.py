@@ -40,7 +40,7 @@ Checks, each a key of the JSON line:
 
 Progress goes to stderr; the last line of stdout is one JSON object, e.g.
 {"static_ok": true, "security_headers_ok": true, "campaign_delivered": 5,
-"recipients": 5, "login_throttled": true, "lockout_after": 6, "wall_s": 41.2}.
+"recipients": 5, "login_throttled": true, "lockout_after": 5, "wall_s": 48.1}.
 The exit status is 0 only when every check passed. Every process started is
 stopped and the database dropped at the end (--keep: the run's folder with
 the processes' logs is kept).
