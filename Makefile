@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install install-dev worker
+.PHONY: run test lint install install-dev worker prod-release prod-static prod-web prod-worker prod-smoke
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ install-dev: $(VENV)/.installed-dev $(SDK)/.installed
 SINCH_WEBHOOK_URL ?= http://127.0.0.1:8000/webhooks/sinch
 
 run: install .env
-	mkdir -p var
+	mkdir -p var/static
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
 	@echo "Starting the web server on http://127.0.0.1:8000/admin/ and a worker (login above, also in var/admin-login.txt), and the Sinch simulator when no Sinch credentials are configured; Ctrl-C stops them all."
@@ -53,3 +53,32 @@ test: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+
+# --- production (README "Deploying to production") ----------------------------
+# The environment (or .env) holds the production settings: DEBUG=false,
+# SECRET_KEY, ERASURE_HASH_KEY, SINCH_*, DATABASE_URL (PostgreSQL), REDIS_URL.
+# These targets install nothing and download nothing: `make install` (or the
+# image build) did that beforehand.
+
+# Once per release, before the new web and worker processes start.
+prod-release:
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+
+prod-static:
+	$(PY) manage.py collectstatic --noinput -v0
+
+# The web process: gunicorn with config/gunicorn.conf.py (GUNICORN_BIND,
+# WEB_CONCURRENCY, ...), static files served by the app (WhiteNoise).
+prod-web: prod-static
+	exec $(VENV)/bin/gunicorn -c config/gunicorn.conf.py config.wsgi
+
+# A worker: django-q2's cluster (Q_WORKERS processes), which also runs the
+# periodic schedules; several may run against one database and Redis.
+prod-worker:
+	exec $(PY) manage.py qcluster
+
+# The production configuration started on this machine and checked end to end
+# (PostgreSQL at BENCH_POSTGRES_URL, Redis at SMOKE_REDIS_URL; see the script).
+prod-smoke: install-dev
+	$(PY) bench/production_smoke.py

@@ -51,6 +51,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves STATIC_ROOT itself (gunicorn alone serves no static files), with
+    # long cache lifetimes for the hashed names collectstatic writes.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -84,6 +87,20 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
+# With DEBUG off, pages link to the compressed, content-hashed copies that
+# `manage.py collectstatic` writes to STATIC_ROOT (make prod-web runs it), and
+# WhiteNoise serves them; a page naming a file collectstatic did not see fails
+# loudly instead of linking to a 404. With DEBUG on, files come from the apps.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -120,11 +137,46 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# A TLS proxy in front (nginx, a load balancer) that sets X-Forwarded-Proto:
+# the app trusts that header to tell HTTPS requests. Never set it without such
+# a proxy: anyone could then claim HTTPS over plain HTTP.
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
 SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https")
-    if env.bool("BEHIND_TLS_PROXY", default=False)
-    else None
+    ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 )
+# ... and that proxy itself redirects HTTP to HTTPS and sends the HSTS header:
+# only then does the app leave both to it. Otherwise (the default with DEBUG
+# off) the app redirects every plain-HTTP request to HTTPS and sends HSTS.
+TLS_PROXY_ENFORCES_HTTPS = env.bool("TLS_PROXY_ENFORCES_HTTPS", default=False)
+if TLS_PROXY_ENFORCES_HTTPS and not BEHIND_TLS_PROXY:
+    raise ImproperlyConfigured(
+        "TLS_PROXY_ENFORCES_HTTPS=true says a TLS proxy redirects to HTTPS and "
+        "sends HSTS, but BEHIND_TLS_PROXY is not true. Set BEHIND_TLS_PROXY=true "
+        "when such a proxy is in front, or remove TLS_PROXY_ENFORCES_HTTPS."
+    )
+_APP_ENFORCES_HTTPS = not DEBUG and not TLS_PROXY_ENFORCES_HTTPS
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_APP_ENFORCES_HTTPS)
+# HTTP Strict Transport Security: browsers use only HTTPS for this many seconds
+# (a year by default with DEBUG off; 0: no header).
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS", default=31_536_000 if _APP_ENFORCES_HTTPS else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True
+)
+# Asking browsers to preload HTTPS for the domain is hard to undo: only on request.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = []
+if not SECURE_HSTS_PRELOAD:
+    # check --deploy's advice to preload (W021) is a decision for the domain's
+    # owner, documented in .env.example, not a missing setting.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+if TLS_PROXY_ENFORCES_HTTPS:
+    # The proxy redirects and sends HSTS (W008, W004), as its setting says.
+    SILENCED_SYSTEM_CHECKS += ["security.W004", "security.W008"]
 
 # Key of the one-way hash that keeps an erased person's identities suppressed.
 # Changing it breaks suppression of earlier erasures, so it is not SECRET_KEY.

@@ -12,6 +12,9 @@ from config.settings import DATABASES, Q_CLUSTER
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = tempfile.mkdtemp(prefix="campaigns-test-media-")
+# WhiteNoise serves STATIC_ROOT (empty here: with DEBUG the apps' files are
+# found directly) and warns when the directory is missing.
+STATIC_ROOT = tempfile.mkdtemp(prefix="campaigns-test-static-")
 SINCH_WEBHOOK_SECRET = "test-webhook-secret"
 # Tasks run inline here: a drain loop started while a launch is still freezing
 # must not wait for batches the same thread would only seal after it returns.
@@ -26,3 +29,9 @@ COMPLIANCE_FOOTER_OPT_OUT = ""
 # Tests run at any hour of the real clock: no quiet hours unless a test sets
 # them (the compliance tests do, through the `settings` fixture).
 QUIET_HOURS = "00:00-24:00"
+# Pages link to the apps' own static files, never to collectstatic's hashed
+# copies (which a test run has not made), whatever DEBUG says.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -126,12 +126,37 @@ def tick(args) -> dict:
 
 
 def schedule_pass(args) -> dict:
-    """Only the scheduler's pass: due schedules (not the tick) are queued."""
+    """Only the scheduler's pass: due schedules (not the tick) are queued.
+
+    --at: the pass starts at that moment (epoch seconds), so that passes in
+    several processes (one per cluster) run at the same time.
+    """
+    import time
+
     from django_q.brokers import get_broker
     from django_q.scheduler import scheduler
 
-    scheduler(broker=get_broker())
+    broker = get_broker()
+    if args.at:
+        time.sleep(max(0.0, args.at - time.time()))
+    scheduler(broker=broker)
     return {"pass": "done"}
+
+
+def make_due(args) -> dict:
+    """Every schedule (the tick too) is due now."""
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    n = Schedule.objects.update(next_run=timezone.now() - timedelta(seconds=1))
+    return {"due": n}
+
+
+def queued(args) -> dict:
+    """How many tasks wait in the broker."""
+    from django_q.brokers import get_broker
+
+    return {"queued": get_broker().queue_size()}
 
 
 def purge(args) -> dict:
@@ -162,7 +187,11 @@ def main(argv: list[str]) -> None:
     p.add_argument("campaign", type=int)
     p.set_defaults(run=cancel)
     commands.add_parser("tick").set_defaults(run=tick)
-    commands.add_parser("schedule-pass").set_defaults(run=schedule_pass)
+    p = commands.add_parser("schedule-pass")
+    p.add_argument("--at", type=float, help="start at this epoch time")
+    p.set_defaults(run=schedule_pass)
+    commands.add_parser("make-due").set_defaults(run=make_due)
+    commands.add_parser("queued").set_defaults(run=queued)
     commands.add_parser("purge").set_defaults(run=purge)
     args = parser.parse_args(argv)
     _setup()

@@ -1,0 +1,37 @@
+"""gunicorn's settings for the web process (make prod-web, deploy/).
+
+    gunicorn -c config/gunicorn.conf.py config.wsgi
+
+Everything comes from the environment, like the app's own settings
+(.env.example lists the variables). Static files are served by the app itself
+(WhiteNoise), so gunicorn needs no static route.
+"""
+
+import os
+
+# Where to listen: host:port, or unix:/run/campaigns/web.sock behind nginx.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Worker processes (each handles one request at a time): about 2 per CPU.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# A request running longer than this many seconds is killed with its worker
+# (imports and pre-send checks of large files run on the queue, not here).
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Workers are replaced after this many requests (bounded memory growth).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = max_requests // 10
+
+# Whether a request came over HTTPS is decided by Django alone
+# (BEHIND_TLS_PROXY): gunicorn's own trust of X-Forwarded-Proto from local
+# peers is turned off, so a plain-HTTP request claiming HTTPS is not believed
+# unless the operator says a TLS proxy is in front.
+secure_scheme_headers = {}
+
+# The access log goes to stderr (the journal, docker logs). It shows the path
+# without the query string and no referrer: an admin search or a filter can
+# hold a phone number, and a log line cannot be erased later.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
