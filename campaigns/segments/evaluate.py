@@ -123,42 +123,46 @@ def _country_q(condition: dict) -> Q:
 
 
 def _prefixes_q(countries: list[str]) -> Q:
-    """Identity values in any of `countries`, as index range conditions."""
+    """Identity values in any of `countries`: per country, one index range
+    and, where the country has several prefixes or exceptions, a test of
+    the value's first digits against them as IN lists."""
     matched = Q(pk__in=[])
     for country in countries:
         prefixes, exceptions = country_prefixes(country)
-        if connection.vendor == "sqlite":
-            # SQLite reads several ranges (MULTI-INDEX OR) through the table,
-            # one range and its exceptions from the covering index alone.
-            inside = Q(pk__in=[])
-            for prefix in prefixes:
-                inside |= Q(identity__gte=prefix, identity__lt=_after(prefix))
-            for exception in exceptions:
-                inside &= ~Q(identity__gte=exception, identity__lt=_after(exception))
-            matched |= inside
-            continue
-        for low, high in _ranges(prefixes, exceptions):
-            matched |= Q(identity__gte=low, identity__lt=high)
+        if prefixes:
+            matched |= _numbers_q(prefixes, exceptions)
     return matched
 
 
-def _ranges(prefixes, exceptions) -> list[tuple[str, str]]:
-    """[low, high) ranges of the numbers starting with a prefix and with
-    none of the exceptions: "+1" but "+1204" gives ["+1", "+1204"),
-    ["+1205", "+2"). Ranges (not a NOT per exception) let both databases
-    read each from the identity index, without testing every exception on
-    every row. "+33" <= identity < "+34" is used where a LIKE would not
-    use the index on SQLite (case-insensitive by default)."""
-    ranges = []
+def _numbers_q(prefixes, exceptions) -> Q:
+    """Numbers starting with one of `prefixes` and with none of `exceptions`.
+
+    One range, from the lowest prefix to past the highest, reads the
+    candidates from the identity index ("+33" <= identity < "+34": a LIKE
+    would not use the index on SQLite, case-insensitive by default); the
+    prefixes (when several) and the exceptions are then tested as
+    `substr(identity, 1, length) IN (...)`, one lookup per row and length
+    instead of one comparison per prefix (the US has some ninety exceptions,
+    the NANP's other countries)."""
+    inside = Q(
+        identity__gte=min(prefixes), identity__lt=max(_after(p) for p in prefixes)
+    )
+    if len(prefixes) > 1:
+        inside &= _starts_with_any(prefixes)
+    if exceptions:
+        inside &= ~_starts_with_any(exceptions)
+    return inside
+
+
+def _starts_with_any(prefixes) -> Q:
+    by_length: dict[int, list[str]] = {}
     for prefix in prefixes:
-        low, high = prefix, _after(prefix)
-        for exception in sorted(e for e in exceptions if e.startswith(prefix)):
-            if low < exception:
-                ranges.append((low, exception))
-            low = max(low, _after(exception))
-        if low < high:
-            ranges.append((low, high))
-    return ranges
+        by_length.setdefault(len(prefix), []).append(prefix)
+    found = Q(pk__in=[])
+    for length, group in sorted(by_length.items()):
+        head = Substr("identity", 1, length, output_field=TextField())
+        found |= Q(_Lookup(head, "in", sorted(group)))
+    return found
 
 
 def _after(prefix: str) -> str:
@@ -198,9 +202,12 @@ class AttributeNumber(Func):
     """
 
     output_field = FloatField()
+    # SQLite reads the value once, in a one-row subquery, and tests that:
+    # written three times, its JSON would be parsed up to six times a row.
     SQLITE = (
-        "(CASE WHEN TRIM({x}) GLOB '*[0-9]*' AND TRIM({x}) "
-        "NOT GLOB '*[^0-9.eE+-]*' THEN CAST(TRIM({x}) AS REAL) END)"
+        "(SELECT CASE WHEN TRIM(v) GLOB '*[0-9]*' AND TRIM(v) "
+        "NOT GLOB '*[^0-9.eE+-]*' THEN CAST(TRIM(v) AS REAL) END "
+        "FROM (SELECT {x} AS v))"
     )
     POSTGRESQL = (
         "(CASE WHEN {x} ~ '^\\s*[-+]?[0-9]+(\\.[0-9]+)?\\s*$' "
