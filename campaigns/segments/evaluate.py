@@ -4,9 +4,10 @@ Each condition is a WHERE term on the contact row or an EXISTS subquery on
 an indexed table (identities, memberships, recipients, replies), so the
 database counts a million contacts without Python touching a row:
 
-- identities by (channel, contact) and by identity value (the country's
-  E.164 prefix ranges, campaigns.segments.countries); consent reads the
-  identity's current state, retired identities never count;
+- country and consent from the contact row's own facts (its live
+  identities' countries, by campaigns.segments.countries' prefix rule, and
+  consent states: contacts.segment_facts), a substring test on the row the
+  count reads anyway; retired identities never count;
 - list memberships by (list, contact); campaign engagement by the
   recipients' (contact, batch) index and the replies' (contact, ...) index;
 - attributes are JSON: their key lookups are evaluated row by row (neither
@@ -37,9 +38,8 @@ from django.utils import timezone
 
 from campaigns.compliance.frequency import COUNTED
 from campaigns.models import Batch, InboundMessage, Recipient
-from campaigns.segments.countries import country_prefixes
-from contacts.models import ChannelIdentity, Contact, ListMembership
-from sinch.channels import PHONE_CHANNELS
+from contacts import segment_facts
+from contacts.models import Contact, ListMembership
 
 
 class InvalidDefinitionError(ValueError):
@@ -111,63 +111,27 @@ def _compare(name: str, op: str, value) -> Q:
 
 
 def _country_q(condition: dict) -> Q:
+    """From the contact's own facts (contacts.segment_facts): the countries
+    of its live phone numbers, by the prefix rule of _prefixes_q."""
     op, value = condition["op"], condition.get("value")
-    phones = ChannelIdentity.objects.filter(retired_at=None, channel__in=PHONE_CHANNELS)
     if op in ("is_empty", "is_not_empty"):
         # "+" numbers only: an erased identity is a hash, not a number.
-        numbers = phones.filter(identity__gte="+", identity__lt=",")
-        return _having(numbers, negate=op == "is_empty")
+        held = _facts_hold([segment_facts.NUMBER_TOKEN])
+        return ~held if op == "is_empty" else held
     countries = value if op == "in" else [value]
-    in_country = phones.filter(_prefixes_q([str(c) for c in countries]))
-    return _having(in_country, negate=op == "not_equals")
+    held = _facts_hold([segment_facts.country_token(str(c)) for c in countries])
+    return ~held if op == "not_equals" else held
 
 
-def _prefixes_q(countries: list[str]) -> Q:
-    """Identity values in any of `countries`: per country, one index range
-    and, where the country has several prefixes or exceptions, a test of
-    the value's first digits against them as IN lists."""
-    matched = Q(pk__in=[])
-    for country in countries:
-        prefixes, exceptions = country_prefixes(country)
-        if prefixes:
-            matched |= _numbers_q(prefixes, exceptions)
-    return matched
-
-
-def _numbers_q(prefixes, exceptions) -> Q:
-    """Numbers starting with one of `prefixes` and with none of `exceptions`.
-
-    One range, from the lowest prefix to past the highest, reads the
-    candidates from the identity index ("+33" <= identity < "+34": a LIKE
-    would not use the index on SQLite, case-insensitive by default); the
-    prefixes (when several) and the exceptions are then tested as
-    `substr(identity, 1, length) IN (...)`, one lookup per row and length
-    instead of one comparison per prefix (the US has some ninety exceptions,
-    the NANP's other countries)."""
-    inside = Q(
-        identity__gte=min(prefixes), identity__lt=max(_after(p) for p in prefixes)
-    )
-    if len(prefixes) > 1:
-        inside &= _starts_with_any(prefixes)
-    if exceptions:
-        inside &= ~_starts_with_any(exceptions)
-    return inside
-
-
-def _starts_with_any(prefixes) -> Q:
-    by_length: dict[int, list[str]] = {}
-    for prefix in prefixes:
-        by_length.setdefault(len(prefix), []).append(prefix)
-    found = Q(pk__in=[])
-    for length, group in sorted(by_length.items()):
-        head = Substr("identity", 1, length, output_field=TextField())
-        found |= Q(_Lookup(head, "in", sorted(group)))
-    return found
-
-
-def _after(prefix: str) -> str:
-    """The first string after every string starting with `prefix`."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+def _facts_hold(tokens: list[str]) -> Q:
+    """Contacts whose segment facts hold any of `tokens`: a substring test
+    on the row the count reads anyway, no join."""
+    held = Q(pk__in=[])
+    for token in tokens:
+        # instr/strpos: SQLite's LIKE (case-insensitive, with ESCAPE) is slower.
+        found = StrIndex("segment_facts", Value(token))
+        held |= Q(_Lookup(found, "gt", 0))
+    return held
 
 
 def _created_q(condition: dict) -> Q:
@@ -284,7 +248,7 @@ def _Lookup(expression, lookup: str, value):
     return lookup_class(expression, value)
 
 
-def _having(rows: QuerySet, *, negate: bool = False, probe: bool = False) -> Q:
+def _having(rows: QuerySet, *, negate: bool = False) -> Q:
     """Contacts that have (or, `negate`, have not) a row of `rows`, a
     queryset with a `contact` foreign key.
 
@@ -292,12 +256,9 @@ def _having(rows: QuerySet, *, negate: bool = False, probe: bool = False) -> Q:
     once (reading them by the subquery's index) and PostgreSQL semi-joins.
     Negative: SQLite's NOT IN probes the same materialised ids; PostgreSQL
     gets NOT EXISTS, an anti-join (its NOT IN would re-run the subquery for
-    each row once the ids outgrow work_mem). `probe`: a correlated EXISTS
-    on SQLite too, for unselective rows with an index on (..., contact): the
-    consent states, where most identities are opted in and materialising
-    their ids costs more than probing the contacts other conditions keep.
+    each row once the ids outgrow work_mem).
     """
-    if probe or (negate and connection.vendor == "postgresql"):
+    if negate and connection.vendor == "postgresql":
         found = Q(Exists(rows.filter(contact=OuterRef("pk"))))
         return ~found if negate else found
     held = Q(pk__in=rows.values("contact_id"))
@@ -311,11 +272,13 @@ def _list_q(condition: dict) -> Q:
 
 
 def _consent_q(condition: dict) -> Q:
-    field = f"{condition['purpose'].lower()}_consent"
-    held = ChannelIdentity.objects.filter(
-        channel=condition["channel"], retired_at=None, **{field: condition["value"]}
+    """From the contact's own facts: the consent states of its live
+    identities, per channel and purpose (contacts.segment_facts)."""
+    token = segment_facts.consent_token(
+        condition["channel"], condition["purpose"], condition["value"]
     )
-    return _having(held, negate=condition["op"] == "is_not", probe=True)
+    held = _facts_hold([token])
+    return ~held if condition["op"] == "is_not" else held
 
 
 def _engagement_q(condition: dict) -> Q:
