@@ -84,7 +84,7 @@ def _rules(code: int) -> tuple:
     )
 
 
-def _models(models):
+def _models(models=None):
     """(Contact, ChannelIdentity): the current ones, or a migration's."""
     if models is not None:
         return models
