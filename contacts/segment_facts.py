@@ -58,19 +58,30 @@ def facts_of(identities: Iterable[tuple]) -> str:
     return "|" + "|".join(sorted(tokens)) + "|" if tokens else ""
 
 
-def regions_of(number: str) -> set[str]:
+def regions_of(number: str) -> frozenset[str]:
     """The regions whose prefix rule (countries.country_prefixes) takes
-    `number`: those of its calling code (calling codes are prefix-free)."""
+    `number`: those of its calling code (calling codes are prefix-free).
+    Prefixes are short: the answer depends on the number's head alone."""
+    return _regions_of_head(number[:HEAD])
+
+
+# Longer than any prefix or exception countries.country_prefixes gives
+# (at most "+" and 3 + PREFIX_DIGITS digits; eight seen, e.g. "+3906698").
+HEAD = 12
+
+
+@functools.lru_cache(maxsize=100_000)
+def _regions_of_head(number: str) -> frozenset[str]:
     for digits in (1, 2, 3):
         code = number[1 : 1 + digits]
         if code.isdigit() and int(code) in COUNTRY_CODE_TO_REGION_CODE:
-            return {
+            return frozenset(
                 region
                 for region, (prefixes, exceptions) in _rules(int(code))
                 if number.startswith(prefixes)
                 and not (exceptions and number.startswith(exceptions))
-            }
-    return set()
+            )
+    return frozenset()
 
 
 @functools.cache
@@ -96,9 +107,13 @@ def _models(models=None):
 def computed(contact_ids: Iterable[int], models=None) -> dict[int, str]:
     """The facts text each contact should have now (every id given)."""
     _, ChannelIdentity = _models(models)
-    ids = list(contact_ids)
+    ids = sorted(contact_ids)
     rows = defaultdict(list)
-    live = ChannelIdentity.objects.filter(contact_id__in=ids, retired_at=None)
+    live = ChannelIdentity.objects.filter(retired_at=None)
+    if ids and ids[-1] - ids[0] < 2 * len(ids):  # dense (a rebuild): a range
+        live = live.filter(contact_id__gte=ids[0], contact_id__lte=ids[-1])
+    else:
+        live = live.filter(contact_id__in=ids)
     for contact_id, *identity in live.values_list(
         "contact_id",
         "channel",

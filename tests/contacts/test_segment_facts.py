@@ -304,3 +304,15 @@ def test_random_definitions_count_as_the_identities_say(db):
         )
         found = set(matching_contacts(definition).values_list("pk", flat=True))
         assert found == reference, definition
+
+
+def test_every_country_prefix_fits_in_the_head_regions_are_read_from():
+    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
+    longest = max(
+        len(prefix)
+        for regions in COUNTRY_CODE_TO_REGION_CODE.values()
+        for region in regions
+        for prefix in sum(countries.country_prefixes(region), ())
+    )
+    assert longest <= segment_facts.HEAD
