@@ -14,7 +14,7 @@ def fill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("contacts", "0010_segments"),
+        ("contacts", "0011_seed_lists"),
     ]
 
     operations = [
