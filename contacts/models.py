@@ -156,6 +156,9 @@ class ChannelIdentityQuerySet(models.QuerySet):
             )
         touched = set(self.values_list("contact_id", flat=True))
         updated = super().update(**kwargs)
+        moved_to = kwargs.get("contact_id", kwargs.get("contact"))
+        if moved_to is not None:  # identities moved: their new contact too
+            touched.add(getattr(moved_to, "pk", moved_to))
         segment_facts.refresh(touched)
         return updated
 
