@@ -316,3 +316,12 @@ def test_every_country_prefix_fits_in_the_head_regions_are_read_from():
         for prefix in sum(countries.country_prefixes(region), ())
     )
     assert longest <= segment_facts.HEAD
+
+
+def test_an_identity_moved_to_another_contact_moves_its_facts(make_contact):
+    amelie = make_contact("+33612345678", consent=IN)
+    other = Contact.objects.create(first_name="Other")
+    ChannelIdentity.objects.filter(contact=amelie).update(contact=other)
+    assert facts(amelie) == ""
+    assert "|@FR|" in facts(other)
+    assert_fresh()
