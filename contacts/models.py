@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from contacts import segment_facts
 from contacts.seed_list_marking import SeedListMarking
 from contacts.segment_indexes import CONTACT_INDEXES, IDENTITY_INDEXES
 from sinch.channels import Channel
@@ -86,6 +87,11 @@ class Contact(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What segments count from: country and consent tokens of the live
+    # identities (contacts.segment_facts), written only by segment_facts.refresh.
+    segment_facts = models.TextField(
+        blank=True, default="", db_default="", editable=False
+    )
 
     class Meta:
         constraints = [
@@ -112,6 +118,20 @@ class Contact(models.Model):
         name = f"{self.first_name} {self.last_name}".strip()
         return name or self.external_id or f"Contact #{self.pk}"
 
+    def save(self, *args, **kwargs):
+        # segment_facts follows the identities, never a contact form: an
+        # instance loaded before a consent change must not write it back.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            deferred = self.get_deferred_fields()
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key
+                and f.name != "segment_facts"
+                and f.attname not in deferred
+            ]
+        super().save(*args, **kwargs)
+
 
 class ImmutableIdentityError(Exception):
     """Raised when code tries to change a stored identity's value: a new number
@@ -134,16 +154,36 @@ class ChannelIdentityQuerySet(models.QuerySet):
             raise ImmutableIdentityError(
                 "A stored identity's value never changes; add a new identity."
             )
-        return super().update(**kwargs)
+        touched = set(self.values_list("contact_id", flat=True))
+        updated = super().update(**kwargs)
+        moved_to = kwargs.get("contact_id", kwargs.get("contact"))
+        if moved_to is not None:  # identities moved: their new contact too
+            touched.add(getattr(moved_to, "pk", moved_to))
+        segment_facts.refresh(touched)
+        return updated
 
     def bulk_update(self, objs, fields, batch_size=None):
-        if "identity" in fields:
-            objs = list(objs)
-            if not all(_is_erasure_hash(obj.identity) for obj in objs):
-                raise ImmutableIdentityError(
-                    "A stored identity's value never changes; add a new identity."
-                )
-        return super().bulk_update(objs, fields, batch_size=batch_size)
+        objs = list(objs)
+        if "identity" in fields and not all(
+            _is_erasure_hash(obj.identity) for obj in objs
+        ):
+            raise ImmutableIdentityError(
+                "A stored identity's value never changes; add a new identity."
+            )
+        updated = super().bulk_update(objs, fields, batch_size=batch_size)
+        segment_facts.refresh(obj.contact_id for obj in objs)
+        return updated
+
+    def bulk_create(self, objs, *args, **kwargs):
+        created = super().bulk_create(objs, *args, **kwargs)
+        segment_facts.refresh(obj.contact_id for obj in created)
+        return created
+
+    def delete(self):
+        touched = set(self.values_list("contact_id", flat=True))
+        deleted = super().delete()
+        segment_facts.refresh(touched)
+        return deleted
 
 
 class ChannelIdentity(models.Model):
@@ -220,6 +260,12 @@ class ChannelIdentity(models.Model):
             )
         super().save(*args, **kwargs)
         self._stored_identity = self.identity
+        segment_facts.refresh([self.contact_id])
+
+    def delete(self, *args, **kwargs):
+        deleted = super().delete(*args, **kwargs)
+        segment_facts.refresh([self.contact_id])
+        return deleted
 
     @classmethod
     def from_db(cls, db, field_names, values):

@@ -4,9 +4,10 @@ Each condition is a WHERE term on the contact row or an EXISTS subquery on
 an indexed table (identities, memberships, recipients, replies), so the
 database counts a million contacts without Python touching a row:
 
-- identities by (channel, contact) and by identity value (the country's
-  E.164 prefix ranges, campaigns.segments.countries); consent reads the
-  identity's current state, retired identities never count;
+- country and consent from the contact row's own facts (its live
+  identities' countries, by campaigns.segments.countries' prefix rule, and
+  consent states: contacts.segment_facts), a substring test on the row the
+  count reads anyway; retired identities never count;
 - list memberships by (list, contact); campaign engagement by the
   recipients' (contact, batch) index and the replies' (contact, ...) index;
 - attributes are JSON: their key lookups are evaluated row by row (neither
@@ -37,9 +38,8 @@ from django.utils import timezone
 
 from campaigns.compliance.frequency import COUNTED
 from campaigns.models import Batch, InboundMessage, Recipient
-from campaigns.segments.countries import country_prefixes
-from contacts.models import ChannelIdentity, Contact, ListMembership
-from sinch.channels import PHONE_CHANNELS
+from contacts import segment_facts
+from contacts.models import Contact, ListMembership
 
 
 class InvalidDefinitionError(ValueError):
@@ -111,59 +111,27 @@ def _compare(name: str, op: str, value) -> Q:
 
 
 def _country_q(condition: dict) -> Q:
+    """From the contact's own facts (contacts.segment_facts): the countries
+    of its live phone numbers, by the prefix rule of _prefixes_q."""
     op, value = condition["op"], condition.get("value")
-    phones = ChannelIdentity.objects.filter(retired_at=None, channel__in=PHONE_CHANNELS)
     if op in ("is_empty", "is_not_empty"):
         # "+" numbers only: an erased identity is a hash, not a number.
-        numbers = phones.filter(identity__gte="+", identity__lt=",")
-        return _having(numbers, negate=op == "is_empty")
+        held = _facts_hold([segment_facts.NUMBER_TOKEN])
+        return ~held if op == "is_empty" else held
     countries = value if op == "in" else [value]
-    in_country = phones.filter(_prefixes_q([str(c) for c in countries]))
-    return _having(in_country, negate=op == "not_equals")
+    held = _facts_hold([segment_facts.country_token(str(c)) for c in countries])
+    return ~held if op == "not_equals" else held
 
 
-def _prefixes_q(countries: list[str]) -> Q:
-    """Identity values in any of `countries`, as index range conditions."""
-    matched = Q(pk__in=[])
-    for country in countries:
-        prefixes, exceptions = country_prefixes(country)
-        if connection.vendor == "sqlite":
-            # SQLite reads several ranges (MULTI-INDEX OR) through the table,
-            # one range and its exceptions from the covering index alone.
-            inside = Q(pk__in=[])
-            for prefix in prefixes:
-                inside |= Q(identity__gte=prefix, identity__lt=_after(prefix))
-            for exception in exceptions:
-                inside &= ~Q(identity__gte=exception, identity__lt=_after(exception))
-            matched |= inside
-            continue
-        for low, high in _ranges(prefixes, exceptions):
-            matched |= Q(identity__gte=low, identity__lt=high)
-    return matched
-
-
-def _ranges(prefixes, exceptions) -> list[tuple[str, str]]:
-    """[low, high) ranges of the numbers starting with a prefix and with
-    none of the exceptions: "+1" but "+1204" gives ["+1", "+1204"),
-    ["+1205", "+2"). Ranges (not a NOT per exception) let both databases
-    read each from the identity index, without testing every exception on
-    every row. "+33" <= identity < "+34" is used where a LIKE would not
-    use the index on SQLite (case-insensitive by default)."""
-    ranges = []
-    for prefix in prefixes:
-        low, high = prefix, _after(prefix)
-        for exception in sorted(e for e in exceptions if e.startswith(prefix)):
-            if low < exception:
-                ranges.append((low, exception))
-            low = max(low, _after(exception))
-        if low < high:
-            ranges.append((low, high))
-    return ranges
-
-
-def _after(prefix: str) -> str:
-    """The first string after every string starting with `prefix`."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+def _facts_hold(tokens: list[str]) -> Q:
+    """Contacts whose segment facts hold any of `tokens`: a substring test
+    on the row the count reads anyway, no join."""
+    held = Q(pk__in=[])
+    for token in tokens:
+        # instr/strpos: SQLite's LIKE (case-insensitive, with ESCAPE) is slower.
+        found = StrIndex("segment_facts", Value(token))
+        held |= Q(_Lookup(found, "gt", 0))
+    return held
 
 
 def _created_q(condition: dict) -> Q:
@@ -198,9 +166,12 @@ class AttributeNumber(Func):
     """
 
     output_field = FloatField()
+    # SQLite reads the value once, in a one-row subquery, and tests that:
+    # written three times, its JSON would be parsed up to six times a row.
     SQLITE = (
-        "(CASE WHEN TRIM({x}) GLOB '*[0-9]*' AND TRIM({x}) "
-        "NOT GLOB '*[^0-9.eE+-]*' THEN CAST(TRIM({x}) AS REAL) END)"
+        "(SELECT CASE WHEN TRIM(v) GLOB '*[0-9]*' AND TRIM(v) "
+        "NOT GLOB '*[^0-9.eE+-]*' THEN CAST(TRIM(v) AS REAL) END "
+        "FROM (SELECT {x} AS v))"
     )
     POSTGRESQL = (
         "(CASE WHEN {x} ~ '^\\s*[-+]?[0-9]+(\\.[0-9]+)?\\s*$' "
@@ -277,7 +248,7 @@ def _Lookup(expression, lookup: str, value):
     return lookup_class(expression, value)
 
 
-def _having(rows: QuerySet, *, negate: bool = False, probe: bool = False) -> Q:
+def _having(rows: QuerySet, *, negate: bool = False) -> Q:
     """Contacts that have (or, `negate`, have not) a row of `rows`, a
     queryset with a `contact` foreign key.
 
@@ -285,12 +256,9 @@ def _having(rows: QuerySet, *, negate: bool = False, probe: bool = False) -> Q:
     once (reading them by the subquery's index) and PostgreSQL semi-joins.
     Negative: SQLite's NOT IN probes the same materialised ids; PostgreSQL
     gets NOT EXISTS, an anti-join (its NOT IN would re-run the subquery for
-    each row once the ids outgrow work_mem). `probe`: a correlated EXISTS
-    on SQLite too, for unselective rows with an index on (..., contact): the
-    consent states, where most identities are opted in and materialising
-    their ids costs more than probing the contacts other conditions keep.
+    each row once the ids outgrow work_mem).
     """
-    if probe or (negate and connection.vendor == "postgresql"):
+    if negate and connection.vendor == "postgresql":
         found = Q(Exists(rows.filter(contact=OuterRef("pk"))))
         return ~found if negate else found
     held = Q(pk__in=rows.values("contact_id"))
@@ -304,11 +272,13 @@ def _list_q(condition: dict) -> Q:
 
 
 def _consent_q(condition: dict) -> Q:
-    field = f"{condition['purpose'].lower()}_consent"
-    held = ChannelIdentity.objects.filter(
-        channel=condition["channel"], retired_at=None, **{field: condition["value"]}
+    """From the contact's own facts: the consent states of its live
+    identities, per channel and purpose (contacts.segment_facts)."""
+    token = segment_facts.consent_token(
+        condition["channel"], condition["purpose"], condition["value"]
     )
-    return _having(held, negate=condition["op"] == "is_not", probe=True)
+    held = _facts_hold([token])
+    return ~held if condition["op"] == "is_not" else held
 
 
 def _engagement_q(condition: dict) -> Q:

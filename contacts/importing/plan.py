@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from config.lib.bulk import TableWriter, matching
+from contacts import segment_facts
 from contacts.importing.rows import ParsedRow
 from contacts.models import (
     ChannelIdentity,
@@ -322,6 +323,8 @@ class ChunkPlan:
                 )
             )
         table.insert(rows)
+        # Raw inserts skip the identity model: its segment facts by hand.
+        segment_facts.refresh(row[1] for row in rows)
 
     def _update_merged(self) -> None:
         if not self.merged:

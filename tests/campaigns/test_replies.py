@@ -247,6 +247,18 @@ def test_a_reply_containing_a_stop_word_opts_out(client, olga, text):
     assert ConsentEvent.objects.get(kind="OPT_OUT").evidence_wording == text
 
 
+def test_a_stop_reply_reaches_the_segment_facts(client, olga):
+    from contacts import segment_facts
+    from contacts.models import Contact
+
+    post_signed(client, message("STOP"))
+    process()
+    facts = Contact.objects.get(pk=olga.pk).segment_facts
+    assert "|SMS:MARKETING:OPTED_OUT|" in facts
+    assert "OPTED_IN" not in facts
+    assert segment_facts.drift() == []
+
+
 def test_exact_matching_keeps_sentences_as_replies_flagged_for_review(
     client, olga, settings
 ):

@@ -324,3 +324,65 @@ def test_the_catalogue_offers_every_field_with_its_operators(people, make_campai
     assert offered["engagement"]["choices"] == [[launched.pk, "Spring sale"]]
     assert ["FR", "France (FR)"] in offered["country"]["choices"]
     assert catalogue.attribute_keys() == ["joined", "points", "tier"]
+
+
+SHARED_CODES = (1, 7, 39, 44, 47, 61, 262, 290, 358, 590, 599)
+
+
+def _shared_code_numbers() -> list[str]:
+    """Example numbers of every region on a shared calling code, and a
+    number on each of those regions' prefixes and exceptions."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    numbers = set()
+    for code in SHARED_CODES:
+        for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]:
+            for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE):
+                example = phonenumbers.example_number_for_type(region, kind)
+                if example is not None:
+                    numbers.add(
+                        phonenumbers.format_number(example, PhoneNumberFormat.E164)
+                    )
+            prefixes, exceptions = countries.country_prefixes(region)
+            for prefix in (*prefixes, *exceptions):
+                numbers.add((prefix + "23456789012")[:13])
+    return sorted(numbers)
+
+
+def test_every_region_of_a_shared_code_counts_exactly_its_numbers(make_contact):
+    """The database reads a country's prefixes and exceptions (the US has
+    some ninety, Canada some sixty prefixes) exactly as the prefix rule says,
+    for every region sharing a calling code, alone and together."""
+    import phonenumbers
+
+    numbers = _shared_code_numbers()
+    contact_of = {number: make_contact(number).pk for number in numbers}
+
+    def by_rule(region_codes):
+        found = set()
+        for region in region_codes:
+            prefixes, exceptions = countries.country_prefixes(region)
+            found |= {
+                contact_of[n]
+                for n in numbers
+                if any(n.startswith(p) for p in prefixes)
+                and not any(n.startswith(e) for e in exceptions)
+            }
+        return found
+
+    def by_database(condition):
+        return set(matching_contacts(one(condition)).values_list("pk", flat=True))
+
+    checked = 0
+    for code in SHARED_CODES:
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
+        for region in regions:
+            condition = {"field": "country", "op": "equals", "value": region}
+            assert by_database(condition) == by_rule([region]), region
+            checked += bool(by_rule([region]))
+        together = {"field": "country", "op": "in", "value": list(regions[:3])}
+        assert by_database(together) == by_rule(regions[:3]), regions[:3]
+    not_us = {"field": "country", "op": "not_equals", "value": "US"}
+    assert by_database(not_us) == set(contact_of.values()) - by_rule(["US"])
+    assert checked > 40  # most regions have numbers here
