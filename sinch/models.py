@@ -10,6 +10,7 @@ secret or token (SinchError texts never hold them).
 """
 
 import logging
+import re
 from datetime import datetime
 
 from django.db import models, transaction
@@ -74,6 +75,14 @@ class Outage(models.Model):
         return f"Sinch unreachable since {self.down_since:%Y-%m-%d %H:%M}"
 
 
+# Long digit runs (a number Sinch's error text might echo) are not kept.
+_DIGITS = re.compile(r"\+?\d[\d ()-]{5,}\d")
+
+
+def _scrubbed(error) -> str:
+    return _DIGITS.sub("…", str(error))[:500]
+
+
 def note_outage(error) -> datetime | None:
     """Record that Sinch could not be reached (connection refused, timeout,
     5xx, its auth server down); returns since when it is down (None if that
@@ -82,14 +91,14 @@ def note_outage(error) -> datetime | None:
     try:
         with transaction.atomic():
             updated = Outage.objects.filter(pk=1).update(
-                last_at=now, last_error=str(error)[:500], count=F("count") + 1
+                last_at=now, last_error=_scrubbed(error), count=F("count") + 1
             )
             if not updated:
                 Outage.objects.create(
                     pk=1,
                     down_since=now,
                     last_at=now,
-                    last_error=str(error)[:500],
+                    last_error=_scrubbed(error),
                     count=1,
                 )
             Outage.objects.filter(pk=1, down_since__isnull=True).update(

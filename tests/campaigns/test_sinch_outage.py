@@ -129,6 +129,8 @@ def test_an_outage_at_launch_is_waited_out_and_every_batch_goes_once_after(
     client.force_login(sender)
     page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     assert shown in text(page.content)
+    dashboard = reverse("admin:campaigns_campaign_dashboard", args=[campaign.pk])
+    assert shown in text(client.get(dashboard).content)
     listing = client.get(reverse("admin:campaigns_campaign_changelist"))
     assert shown in text(listing.content)
     client.force_login(superuser)
