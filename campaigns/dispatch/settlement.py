@@ -34,6 +34,7 @@ from campaigns.dispatch import batch_request, outcomes, ratelimit
 from campaigns.models import Batch, Recipient
 from campaigns.models.states import may_replace
 from sinch import client as sinch_client
+from sinch import models as sinch_models
 from sinch.errors import SinchError, SinchNotFoundError
 from sinch.payloads import BatchStatus as RemoteBatch
 
@@ -114,6 +115,8 @@ def look_up(batch: Batch) -> tuple[RemoteBatch | None, str]:
     except SinchError as exc:
         logger.warning("batch %s: lookup by metadata failed: %s", batch.pk, exc)
         listed, found = False, []
+    else:
+        sinch_models.note_reachable()  # Sinch answers: an outage is over
     for remote in found:
         key = remote.metadata.get(batch_request.BATCH_KEY)
         # The single-object shape may name another batch: only ours counts.
