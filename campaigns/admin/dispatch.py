@@ -367,6 +367,10 @@ class DispatchAdminMixin:
             inline = launching.launch(campaign, request.user)
         except launching.LaunchError as exc:
             campaign.refresh_from_db()
+            if campaign.status == S.LAUNCHING and campaign.status_reason:
+                # Interrupted after part of it was frozen: it resumes.
+                self.message_user(request, campaign.status_reason, messages.WARNING)
+                return self._to_campaign(campaign)
             # Lost the race against a second click, or a colleague.
             if self._already_launched(request, campaign):
                 return self._to_campaign(campaign)

@@ -108,20 +108,23 @@ def test_a_database_error_in_an_inline_launch_makes_it_a_draft_again_with_why(
 
 
 def test_an_inline_launch_stopped_after_batches_were_sealed_is_resumed_by_the_tick(
-    make_launchable, sender, sinch, small_batches, monkeypatch, settings, capture
+    make_launchable, client, sender, sinch, small_batches, monkeypatch, capture
 ):
-    from campaigns.dispatch import launching
-
     campaign = make_launchable()
     fail_at_the_last_seal(monkeypatch)
-    with (
-        pytest.raises(launching.LaunchError, match="The launch was interrupted"),
-        capture(execute=False),
-    ):
-        launching.launch(campaign, sender)
+    client.force_login(sender)
+    launch_url = reverse("admin:campaigns_campaign_launch", args=[campaign.pk])
+    with capture(execute=False):
+        page = client.post(launch_url, follow=True)
     campaign.refresh_from_db()
     assert campaign.status == S.LAUNCHING
+    assert campaign.status_reason.startswith(
+        "The launch was interrupted (DatabaseError: server closed the connection"
+    )
     assert "it resumes by itself" in campaign.status_reason
+    # The Sender lands on the campaign page, which says what happened.
+    assert "The launch was interrupted" in text(page)
+    assert "already launched" not in text(page)
     monkeypatch.undo()
     with capture(execute=True):
         assert launch_recovery.resume_stalled_launches() == 1
