@@ -130,6 +130,8 @@ def launch(campaign: Campaign, user) -> bool:
     if (summary.get("audience") or 0) <= settings.LAUNCH_INLINE_RECIPIENTS:
         try:
             freeze.freeze_recipients(campaign.pk)
+        except launch_recovery.LeaseLost:
+            return False  # thought dead, resumed on a worker: it goes on there
         except Exception as exc:
             # Never left LAUNCHING: a draft again with the reason, or
             # resumed by the tick (campaigns.dispatch.launch_recovery).

@@ -238,3 +238,27 @@ def test_a_fresh_launch_is_never_resumed_twice(
     with capture(execute=False):
         assert launch_recovery.resume_stalled_launches() == 1
         assert launch_recovery.resume_stalled_launches() == 0  # lease renewed
+
+
+def test_an_inline_launch_taken_over_by_a_resume_leaves_the_resume_alone(
+    make_launchable, sender, sinch, settings, monkeypatch, capture
+):
+    """A web request so slow that the tick thought it dead: the worker that
+    resumed the launch owns it; the request's freeze stops, changing nothing."""
+    from campaigns.dispatch import launching
+
+    campaign = make_launchable()
+    real = launch_recovery.renew_lease
+
+    def taken_over(campaign_id, token):
+        Campaign.objects.filter(pk=campaign_id).update(launch_owner="resumer")
+        return real(campaign_id, token)
+
+    monkeypatch.setattr(launch_recovery, "renew_lease", taken_over)
+    with capture(execute=False):
+        assert launching.launch(campaign, sender) is False
+    campaign.refresh_from_db()
+    assert campaign.status == S.LAUNCHING
+    assert campaign.launch_owner == "resumer"  # untouched
+    assert campaign.status_reason == ""
+    assert not Recipient.objects.filter(campaign=campaign).exists()

@@ -198,3 +198,11 @@ def test_credentials_refused_every_time_are_given_up_with_that_reason(
     assert "worker" not in first.last_error
     assert outage.current() is None
     assert at_sinch(control) == []
+
+
+def test_the_wait_between_tries_grows_with_the_outage_up_to_a_minute():
+    now = timezone.now()
+    assert outage.wait_s(None, now) == outage.FIRST_WAIT_S
+    assert outage.wait_s(now - timedelta(seconds=4), now) == outage.FIRST_WAIT_S
+    assert outage.wait_s(now - timedelta(seconds=40), now) == 20
+    assert outage.wait_s(now - timedelta(minutes=3), now) == outage.LONGEST_WAIT_S
