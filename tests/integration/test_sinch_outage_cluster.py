@@ -1,4 +1,5 @@
-"""A Sinch outage at launch, with a real django-q2 cluster (see conftest.py).
+"""A Sinch outage at launch, and a launch whose task was lost, with a real
+django-q2 cluster (see conftest.py).
 
 Sinch (and its auth server: the simulator serves both) is down when the
 campaign is launched: the batch waits, says why, uses up no attempt, and
@@ -65,3 +66,24 @@ def test_sinch_down_at_launch_is_waited_out_and_the_batch_is_posted_once_after(
     assert len(stack.recorder.posts()) == 1
     assert len(stack.sim.state.batches) == 1
     assert stack.recipient_statuses(campaign) == {"SUBMITTED": 4}
+
+
+def test_a_launch_whose_freeze_task_was_lost_is_resumed_by_the_tick(stack):
+    """The broker lost the launch's freeze task (Redis restarted empty, a
+    worker killed with it): the campaign is not left LAUNCHING."""
+    env = {"LAUNCH_INLINE_RECIPIENTS": "0", "LAUNCH_LEASE_S": "2"}
+    launched = stack.driver("launch", "--contacts", "3", **env)
+    campaign = launched["campaign"]
+    assert launched["status"] == "LAUNCHING"
+    assert stack.driver("purge")["purged"] == 1  # the freeze task is gone
+    stack.start_cluster(**env)
+    time.sleep(2.5)  # the launch's lease runs out
+    stack.driver("tick", **env)
+    stack.wait(
+        lambda: stack.campaign(campaign)["status"] == "SUBMITTED",
+        "the resumed launch to be frozen and sent",
+        timeout=40,
+    )
+    assert "The launch's worker stopped" in stack.campaign(campaign)["status_reason"]
+    assert len(stack.recorder.posts()) == 1
+    assert stack.recipient_statuses(campaign) == {"SUBMITTED": 3}
