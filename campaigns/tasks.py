@@ -12,7 +12,14 @@ from django.utils import timezone
 from campaigns import notifications
 from campaigns.authoring.presend import run_requested_check
 from campaigns.compliance import notify
-from campaigns.dispatch import cancellation, drain, freeze, late_optouts, settlement
+from campaigns.dispatch import (
+    cancellation,
+    drain,
+    freeze,
+    late_optouts,
+    launch_recovery,
+    settlement,
+)
 from campaigns.tracking import completion, receipts, reconciliation
 
 logger = logging.getLogger(__name__)
@@ -24,8 +31,16 @@ def presend_check(campaign_id: int, requested_at: str) -> str:
 
 
 def freeze_recipients(campaign_id: int) -> str:
-    """Freeze a launched campaign's recipients, then start its dispatch."""
-    return freeze.freeze_recipients(campaign_id)
+    """Freeze a launched campaign's recipients, then start its dispatch. An
+    error is recorded on the campaign (campaigns.dispatch.launch_recovery)
+    and raised again for django-q2's failed tasks."""
+    try:
+        return freeze.freeze_recipients(campaign_id)
+    except launch_recovery.LeaseLost as exc:
+        return str(exc)
+    except Exception as exc:
+        launch_recovery.interrupted(campaign_id, exc)
+        raise
 
 
 def dispatch_campaign(campaign_id: int) -> str:
@@ -41,7 +56,9 @@ def tick() -> str:
     - read, and ask again, cancels Sinch has not confirmed yet (until the
       send time), then cancel and replace scheduled batches holding people
       who opted out or were erased after the launch;
-    - restart drain loops where batches are due and nobody works on them;
+    - restart drain loops where batches are due and nobody works on them
+      (after a Sinch outage too: campaigns.dispatch.sinch_outage);
+    - resume launches whose worker vanished (campaigns.dispatch.launch_recovery);
     - move campaigns on whose batches are all out, or whose outcomes are all in.
     """
     try:
@@ -52,11 +69,12 @@ def tick() -> str:
     cancels = cancellation.retry_unconfirmed_cancels()
     late = late_optouts.replace_late_optouts()
     started = drain.restart_idle_campaigns()
+    launches = launch_recovery.resume_stalled_launches()
     drain.finish_dispatched_campaigns()
     completion.complete_finished_campaigns()
     return (
         f"tick: {counts}, cancels {cancels}, late opt-outs {late}, "
-        f"{started} campaigns restarted"
+        f"{started} campaigns restarted, {launches} launches resumed"
     )
 
 

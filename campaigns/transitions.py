@@ -11,7 +11,8 @@ receipts make as work goes on show on the campaign page with their reason.
 Nothing else in the code base writes `Campaign.status`.
 
     DRAFT ──launch──> LAUNCHING ──frozen──> SCHEDULED / SUBMITTING
-                          └──nobody to send to──> FAILED
+                          ├──nobody to send to──> FAILED
+                          └──launch failed──> DRAFT (nothing frozen) / FAILED
     SCHEDULED / SUBMITTING ──pause──> PAUSED ──resume──> SCHEDULED / SUBMITTING
     SCHEDULED / SUBMITTING ──all batches out──> SUBMITTED ──all outcomes──> COMPLETED
     SUBMITTED ──a replacement batch is due──> SCHEDULED / SUBMITTING
@@ -44,6 +45,7 @@ class Transition:
 LAUNCH = Transition("launch", (S.DRAFT,), (S.LAUNCHING,))
 FROZEN = Transition("recipients frozen", (S.LAUNCHING,), (S.SCHEDULED, S.SUBMITTING))
 NOBODY_TO_SEND = Transition("nobody to send to", (S.LAUNCHING,), (S.FAILED,))
+LAUNCH_FAILED = Transition("launch failed", (S.LAUNCHING,), (S.DRAFT, S.FAILED))
 PAUSE = Transition("pause", DISPATCHING, (S.PAUSED,))
 RESUME = Transition("resume", (S.PAUSED,), (S.SCHEDULED, S.SUBMITTING))
 ALL_SUBMITTED = Transition("all batches out", DISPATCHING, (S.SUBMITTED,))
@@ -57,6 +59,7 @@ TRANSITIONS = (
     LAUNCH,
     FROZEN,
     NOBODY_TO_SEND,
+    LAUNCH_FAILED,
     PAUSE,
     RESUME,
     ALL_SUBMITTED,
@@ -117,7 +120,17 @@ def launch(
     """DRAFT -> LAUNCHING, audited. False if it was launched meanwhile
     (a double click, a second tab): exactly one launch wins."""
     with transaction.atomic():
-        won = _move(campaign.pk, LAUNCH, S.LAUNCHING, launched_at=now, launched_by=user)
+        won = _move(
+            campaign.pk,
+            LAUNCH,
+            S.LAUNCHING,
+            launched_at=now,
+            launched_by=user,
+            status_reason="",
+            launch_lease_at=now,
+            launch_owner="",
+            launch_resumes=0,
+        )
         if won:
             audit(campaign, user, AuditEvent.Action.LAUNCH, summary, **details)
     return won
@@ -136,6 +149,27 @@ def nobody_to_send(campaign: Campaign, reason: str) -> bool:
     if failed:
         notifications.campaign_failed(campaign.pk)
     return failed
+
+
+def launch_failed(campaign: Campaign, reason: str, *, frozen: bool) -> bool:
+    """LAUNCHING -> DRAFT when nothing was frozen (the user may launch it
+    again), or FAILED when part of it was; the reason shows on the campaign
+    page and in the audit trail."""
+    target = S.FAILED if frozen else S.DRAFT
+    with transaction.atomic():
+        moved = _move(
+            campaign.pk,
+            LAUNCH_FAILED,
+            target,
+            status_reason=reason,
+            launch_owner="",
+            launch_lease_at=None,
+        )
+        if moved:
+            audit(campaign, None, AuditEvent.Action.LAUNCH, f"{campaign}: {reason}")
+    if moved and frozen:
+        notifications.campaign_failed(campaign.pk)
+    return moved
 
 
 def pause(campaign: Campaign, user, reason: str) -> bool:

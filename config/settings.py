@@ -381,6 +381,11 @@ DISPATCH_PAUSE_MIN_BATCHES = env.int("DISPATCH_PAUSE_MIN_BATCHES", default=5)
 DISPATCH_FREEZE_WAIT_S = env.float("DISPATCH_FREEZE_WAIT_S", default=10.0)
 # Launches of larger audiences freeze their recipients on the worker.
 LAUNCH_INLINE_RECIPIENTS = env.int("LAUNCH_INLINE_RECIPIENTS", default=5_000)
+# A launch whose freeze gave no sign of life for this long lost its worker:
+# the periodic tick resumes it, at most LAUNCH_MAX_RESUMES times, then fails
+# it with the reason (campaigns.dispatch.launch_recovery).
+LAUNCH_LEASE_S = env.int("LAUNCH_LEASE_S", default=300)
+LAUNCH_MAX_RESUMES = env.int("LAUNCH_MAX_RESUMES", default=3)
 # How far ahead of its send time a batch is handed to Sinch (capped at Sinch's
 # 7-day window). Earlier, it is held here and re-checked for consent when
 # released; once at Sinch, a late opt-out costs a cancel and a replacement

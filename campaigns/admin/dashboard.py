@@ -22,6 +22,7 @@ from campaigns.admin.approval import approval_context
 from campaigns.admin.dispatch import launched_local_waves
 from campaigns.admin.refusals import refusal
 from campaigns.compliance import display, footer
+from campaigns.dispatch import sinch_outage
 from campaigns.models import Campaign
 from campaigns.tracking import dashboard as data
 from campaigns.tracking import results_csv
@@ -114,6 +115,7 @@ class DashboardAdminMixin:
                 "quiet_hours_note": display.held_batches_note(campaign),
                 "local_waves": launched_local_waves(campaign),
                 "approval": approval_context(campaign),
+                "sinch_outage": sinch_outage.campaign_reason(campaign),
             },
         )
 

@@ -30,7 +30,7 @@ from campaigns import counters, transitions
 from campaigns.admin.approval import approval_context
 from campaigns.admin.refusals import refusal
 from campaigns.compliance import display, drift
-from campaigns.dispatch import control, ingress, launching
+from campaigns.dispatch import control, ingress, launching, sinch_outage
 from campaigns.dispatch.batch_states import (
     BATCHES_SHOWN,
     STATE_BY_KEY,
@@ -117,6 +117,7 @@ def dispatch_context(campaign: Campaign) -> dict:
     if campaign.cancel_receipt and campaign.cancel_receipt.get("at"):
         receipt_at = when(datetime.fromisoformat(campaign.cancel_receipt["at"]), zone)
     return {
+        "sinch_outage": sinch_outage.campaign_reason(campaign),
         "status_note": status_note(campaign, counts, zone, now),
         "sinch_sends_at": when(scheduled_for, zone),
         "sinch_last_at": when(scheduled_last, zone)
@@ -280,6 +281,9 @@ class DispatchAdminMixin:
                 )
         if obj.status == S.PAUSED and obj.status_reason:
             parts.insert(0, obj.status_reason)
+        outage = sinch_outage.campaign_reason(obj)
+        if outage:
+            parts.insert(0, outage)
         return "; ".join(parts) or obj.get_status_display()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -363,6 +367,10 @@ class DispatchAdminMixin:
             inline = launching.launch(campaign, request.user)
         except launching.LaunchError as exc:
             campaign.refresh_from_db()
+            if campaign.status == S.LAUNCHING and campaign.status_reason:
+                # Interrupted after part of it was frozen: it resumes.
+                self.message_user(request, campaign.status_reason, messages.WARNING)
+                return self._to_campaign(campaign)
             # Lost the race against a second click, or a colleague.
             if self._already_launched(request, campaign):
                 return self._to_campaign(campaign)

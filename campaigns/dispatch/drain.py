@@ -7,8 +7,10 @@ recipient from getting the campaign twice, or without consent:
 
 - **Claim**: one conditional UPDATE (PENDING -> SUBMITTING); the worker whose
   update changed the row owns the batch. The claim, committed before the HTTP
-  call, is the intent; `attempts` counts every claim. A batch is submitted at
-  most DISPATCH_MAX_ATTEMPTS times: the claim after that fails it.
+  call, is the intent; `attempts` counts every claim, less those that met a
+  429 or an outage (or whose answer was lost and that Sinch turned out not
+  to have). A batch is claimed at most DISPATCH_MAX_ATTEMPTS times: the
+  claim after that fails it (its worker kept dying).
 - **Consent, again**: just before the call, recipients who may no longer
   receive it (campaigns.authoring.recheck) are excluded, and fallback
   identities that may no longer be used are left out of the request.
@@ -17,7 +19,12 @@ recipient from getting the campaign twice, or without consent:
 - **Limits**: a request slot (campaigns.dispatch.ratelimit) before each call;
   no new batch while the messages in flight at Sinch would exceed the cap
   (campaigns.dispatch.in_flight).
-- **Auto-pause**: when too many recent submissions failed.
+- **Outages**: Sinch unreachable (connection refused, timeouts, 5xx, its
+  auth server down) is waited out, with the reason shown, and uses up no
+  attempt (campaigns.dispatch.sinch_outage); the loop stops and the tick
+  starts loops again once the batch is due.
+- **Auto-pause**: when too many recent submissions failed (not during an
+  outage).
 - **Scheduling**: a send time within Sinch's horizon is sent as send_after
   (each batch its wave's: campaigns.dispatch.ingress staggers a scheduled
   campaign larger than the room in Sinch's queue);
@@ -48,15 +55,17 @@ from campaigns.dispatch import (
     outcomes,
     ratelimit,
     settlement,
+    sinch_outage,
 )
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.models.states import CLAIMABLE, DISPATCHING
+from campaigns.tracking import failures
 from sinch import client as sinch_client
+from sinch import models as sinch_models
 from sinch import wire
 from sinch.errors import (
     SinchError,
     SinchRateLimitedError,
-    SinchTransportError,
     SinchUncertainOutcomeError,
 )
 
@@ -71,6 +80,9 @@ FREEZE_POLL_S = 0.2
 LOOP_SECONDS = 300
 # Waits while the in-flight cap is reached.
 CAP_WAIT_S = 0.5
+# What `submit` returns when Sinch could not be reached or its answer was
+# lost: the batch waits (campaigns.dispatch.sinch_outage), the loop stops.
+WAITING_FOR_SINCH = "waiting for Sinch"
 
 
 # --- starting ---------------------------------------------------------------
@@ -173,6 +185,10 @@ def run_dispatcher(campaign_id: int, *, seconds: float = LOOP_SECONDS) -> str:
         if context is None:
             context = SubmitContext(batch.campaign)
         outcome = submit(batch, context)
+        if outcome == WAITING_FOR_SINCH:
+            # The next batches would meet the same outage: the tick starts
+            # loops again when the batch is due (restart_idle_campaigns).
+            return f"campaign {campaign_id}: Sinch unreachable, waiting"
         submitted += 1
         if outcome not in (BatchStatus.ACCEPTED, BatchStatus.CANCELLED):
             outcomes.auto_pause_if_failing(campaign_id)
@@ -200,8 +216,7 @@ def claim_next(campaign_id: int) -> Batch | None:
             status=BatchStatus.SUBMITTING,
             claimed_at=now,
             attempts=F("attempts") + 1,
-            last_error="",
-        )
+        )  # last_error stays until the outcome: the give-up below reads it
         if won:
             return Batch.objects.select_related("campaign").get(pk=pk)
     return None
@@ -222,12 +237,7 @@ def submit(batch: Batch, context: SubmitContext) -> str:
     campaign = context.campaign
     claim = batch.claimed_at
     if batch.attempts > settings.DISPATCH_MAX_ATTEMPTS:
-        return outcomes.fail(
-            batch,
-            claim,
-            f"Given up after {batch.attempts - 1} attempts "
-            "(its worker kept dying, or Sinch's answer kept being lost).",
-        )
+        return give_up(batch, claim)
     if not ratelimit.acquire(timeout_s=min(60, settings.DISPATCH_CLAIM_LEASE_S / 4)):
         return outcomes.retry_later(
             batch, claim, 1, "no request slot free: retried", attempt=False
@@ -270,24 +280,50 @@ def submit(batch: Batch, context: SubmitContext) -> str:
     try:
         response = sinch_client.get_sinch_client().send_batch(request)
     except SinchUncertainOutcomeError as exc:
-        return outcomes.uncertain(batch, claim, str(exc))
+        # Sinch may have it: settled before any resend; the attempt it used
+        # is given back then (campaigns.dispatch.settlement).
+        sinch_models.note_outage(exc)
+        outcomes.uncertain(batch, claim, str(exc))
+        return WAITING_FOR_SINCH
     except SinchRateLimitedError as exc:
         # Not processed by Sinch: waits Retry-After, and is no attempt.
         return outcomes.retry_later(
             batch, claim, exc.retry_after or 1, str(exc), attempt=False
         )
-    except SinchTransportError as exc:
-        return outcomes.retry_later(
-            batch, claim, outcomes.backoff(batch.attempts), str(exc)
-        )
     except SinchError as exc:
+        if sinch_outage.is_outage(exc):
+            outcomes.wait_for_sinch(batch, claim, exc)
+            return WAITING_FOR_SINCH
         if exc.retryable or exc.status in (401, 403):
             return outcomes.retry_later(
                 batch, claim, outcomes.backoff(batch.attempts), str(exc)
             )
         return outcomes.fail(batch, claim, f"Sinch refused the batch: {exc}")
+    sinch_models.note_reachable()
     return outcomes.accepted(
         batch, claim, response.batch_id, response.send_after, size=len(entries)
+    )
+
+
+def give_up(batch: Batch, claim) -> str:
+    """Fail a batch claimed more than DISPATCH_MAX_ATTEMPTS times, saying why.
+
+    Outages and 429s use up no attempt. What does: a worker that stopped
+    between its claim and the outcome (Sinch did not have the batch when it
+    was looked up: SUBMISSION_GIVEN_UP, safe to send again), or an error
+    that came back every time (credentials refused: its text is the reason).
+    """
+    tries = batch.attempts - 1
+    if settlement.worker_died(batch.last_error):
+        return outcomes.fail(
+            batch,
+            claim,
+            f"Given up after {tries} attempts (its worker kept dying before "
+            "it could record Sinch's answer).",
+            code=failures.SUBMISSION_GIVEN_UP,
+        )
+    return outcomes.fail(
+        batch, claim, f"Given up after {tries} attempts; the last: {batch.last_error}"
     )
 
 

@@ -7,7 +7,8 @@ channels, campaigns.authoring.fallback_identities), or EXCLUDED with the
 reason. Batches are sealed as they fill, and the drain loops
 (campaigns.dispatch.drain) start submitting sealed batches while the freeze
 goes on. A freeze interrupted by a dead worker resumes after its last sealed
-batch.
+batch; its lease on the campaign, and what happens when an error or a
+vanished worker interrupts it, are campaigns.dispatch.launch_recovery's.
 """
 
 import json
@@ -22,7 +23,13 @@ from django.utils import timezone
 from campaigns import counters, transitions
 from campaigns.authoring import audience, channel_rules, members
 from campaigns.compliance import send_times
-from campaigns.dispatch import batch_request, cancellation, drain, ingress
+from campaigns.dispatch import (
+    batch_request,
+    cancellation,
+    drain,
+    ingress,
+    launch_recovery,
+)
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from config.lib.bulk import TableWriter
 from contacts.models import AuditEvent
@@ -94,6 +101,9 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     if campaign.status != Status.LAUNCHING:
         return f"campaign {campaign_id} is {campaign.status}: nothing to freeze"
+    lease = launch_recovery.take_lease(campaign_id)
+    if lease is None:
+        return f"campaign {campaign_id}: being frozen by another worker"
     # The launch refuses these already; a campaign launched before a rule
     # existed is stopped here, unless part of it is frozen (and maybe sent).
     refused = channel_rules.campaign_problems(campaign)
@@ -135,6 +145,7 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
         on_segments=lambda used: _record_segments(campaign, used),
     )
     for rows in member_rows:
+        launch_recovery.renew_lease(campaign.pk, lease)  # LeaseLost: taken over
         out = []
         sealed = []
         with transaction.atomic():

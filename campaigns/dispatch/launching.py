@@ -6,7 +6,9 @@ whose audience has not drifted since, and a second Sender's approval when
 the campaign is large or costly: campaigns.compliance),
 moves it to LAUNCHING (campaigns.transitions, audited), freezes its message
 (campaigns.authoring.rendering.freeze_message) and freezes its recipients
-(campaigns.dispatch.freeze), inline for a small audience or on a worker.
+(campaigns.dispatch.freeze), inline for a small audience or on a worker. An
+error or a vanished worker never leaves it LAUNCHING: the launch is resumed,
+or failed with the reason (campaigns.dispatch.launch_recovery).
 Batches go to Sinch while the freeze still runs. A scheduled campaign's
 waves (campaigns.dispatch.ingress) are planned and stored at the launch: one
 that Sinch's queue has no room for in time is not launched.
@@ -25,7 +27,7 @@ from campaigns.authoring import presend
 from campaigns.authoring.rendering import freeze_message
 from campaigns.compliance import approval as approvals
 from campaigns.compliance import drift
-from campaigns.dispatch import freeze, ingress
+from campaigns.dispatch import freeze, ingress, launch_recovery
 from campaigns.models import Campaign
 
 Status = Campaign.Status
@@ -126,7 +128,18 @@ def launch(campaign: Campaign, user) -> bool:
             )
         freeze_message(campaign)
     if (summary.get("audience") or 0) <= settings.LAUNCH_INLINE_RECIPIENTS:
-        freeze.freeze_recipients(campaign.pk)
+        try:
+            freeze.freeze_recipients(campaign.pk)
+        except launch_recovery.LeaseLost:
+            return False  # thought dead, resumed on a worker: it goes on there
+        except Exception as exc:
+            # Never left LAUNCHING: a draft again with the reason, or
+            # resumed by the tick (campaigns.dispatch.launch_recovery).
+            launch_recovery.interrupted(campaign.pk, exc)
+            campaign.refresh_from_db()
+            raise LaunchError(
+                [campaign.status_reason or launch_recovery.describe(exc)]
+            ) from exc
         return True
     transaction.on_commit(
         lambda: async_task(

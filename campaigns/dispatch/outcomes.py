@@ -12,10 +12,13 @@ settled meanwhile) changes nothing. The outcomes:
   an exponential backoff when Sinch was not reached); CANCELLED instead when
   the campaign was cancelled meanwhile;
 - **uncertain**: timeout, lost connection, 5xx: Sinch may have it
-  (campaigns.dispatch.settlement finds out before any resubmission).
+  (campaigns.dispatch.settlement finds out before any resubmission);
+- **waiting for Sinch**: Sinch could not be reached at all (connection
+  refused, its auth server down): back to PENDING, no attempt used
+  (campaigns.dispatch.sinch_outage).
 
 `auto_pause_if_failing` pauses a campaign when too many of its recent
-submissions failed.
+submissions failed, unless Sinch is unreachable (an outage is waited out).
 """
 
 import logging
@@ -27,10 +30,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns import counters, transitions
-from campaigns.dispatch import cancellation
+from campaigns.dispatch import cancellation, sinch_outage
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.models.states import RemoteBatchStatus
 from contacts.models import AuditEvent
+from sinch import models as sinch_models
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ def accepted(
             submitted_at=now,
             remote_status=remote if remote_status is None else remote_status,
             uncertain_since=None,
+            last_error="",
         )
         if remote_status is not None:
             fields["remote_checked_at"] = now
@@ -91,12 +96,13 @@ def accepted(
     return BatchStatus.ACCEPTED
 
 
-def fail(batch: Batch, claim, error: str) -> str:
-    """FAILED with the reason; its recipients FAILED too."""
+def fail(batch: Batch, claim, error: str, *, code: str = "") -> str:
+    """FAILED with the reason; its recipients FAILED too (with `code` as
+    their failure code when the reason has one: campaigns.tracking.failures)."""
     with transaction.atomic():
         if record(batch, claim, status=BatchStatus.FAILED, last_error=error):
             n = Recipient.objects.filter(batch=batch, status=R.PENDING).update(
-                status=R.FAILED, reason=error[:255]
+                status=R.FAILED, reason=error[:255], failure_code=code
             )
             counters.moved(batch.campaign_id, R.PENDING, R.FAILED, n)
     logger.warning("batch %s failed: %s", batch.pk, error)
@@ -119,6 +125,21 @@ def retry_later(
     )
     cancel_if_campaign_cancelled(batch)
     return BatchStatus.PENDING
+
+
+def wait_for_sinch(batch: Batch, claim, error) -> str:
+    """Sinch could not be reached (campaigns.dispatch.sinch_outage): noted for
+    everybody, and the batch back to PENDING after a wait that grows with the
+    outage, without using up an attempt."""
+    down_since = sinch_models.note_outage(error) or timezone.now()
+    logger.warning("batch %s waits for Sinch: %s", batch.pk, error)
+    return retry_later(
+        batch,
+        claim,
+        sinch_outage.wait_s(down_since),
+        f"{sinch_outage.reason(down_since)}: {error}",
+        attempt=False,
+    )
 
 
 def cancel_if_campaign_cancelled(batch: Batch) -> bool:
@@ -148,7 +169,7 @@ def uncertain(batch: Batch, claim, error: str) -> str:
         claim,
         status=BatchStatus.UNCERTAIN,
         uncertain_since=timezone.now(),
-        last_error=f"Outcome uncertain: {error}",
+        last_error=f"Outcome uncertain: {error}",  # settlement.UNCERTAIN_PREFIX
     )
     logger.warning("batch %s: outcome uncertain: %s", batch.pk, error)
     return BatchStatus.UNCERTAIN
@@ -178,6 +199,8 @@ def auto_pause_if_failing(campaign_id: int) -> bool:
     )
     if resumed is not None and resumed > since:
         since = resumed
+    if sinch_outage.current() is not None:
+        return False  # an outage is waited out, not a reason to stop
     recent = Batch.objects.filter(
         campaign_id=campaign_id, is_test=False, claimed_at__gte=since
     ).exclude(status=BatchStatus.SUBMITTING)

@@ -14,8 +14,10 @@ looked up at Sinch:
 Found -> ACCEPTED. Not found, by a list read that worked, with no Sinch id
 known, for longer than DISPATCH_UNCERTAIN_GRACE_S -> PENDING, to be submitted
 again (CANCELLED if its campaign was cancelled): the only case where a resend
-is safe. A batch Sinch is known to have (its id came in a callback) is never
-resent. Anything else waits, and a batch still uncertain after
+is safe. The attempt it used is given back unless its worker died (a lost
+answer is an outage, campaigns.dispatch.sinch_outage). A batch Sinch is
+known to have (its id came in a callback) is never resent. Anything else
+waits, and a batch still uncertain after
 DISPATCH_UNCERTAIN_ALERT_S says so, with what the operator can do, in its
 last error (shown on the campaign page and the health page). Run at the
 start of every drain loop and by the periodic tick.
@@ -25,12 +27,14 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns.dispatch import batch_request, outcomes, ratelimit
 from campaigns.models import Batch, Recipient
 from campaigns.models.states import may_replace
 from sinch import client as sinch_client
+from sinch import models as sinch_models
 from sinch.errors import SinchError, SinchNotFoundError
 from sinch.payloads import BatchStatus as RemoteBatch
 
@@ -38,6 +42,15 @@ logger = logging.getLogger(__name__)
 
 BatchStatus = Batch.Status
 FOUND, ABSENT, UNREADABLE, LOST_ID = "found", "absent", "unreadable", "lost id"
+UNCERTAIN_PREFIX = "Outcome uncertain: "
+# The cause of a batch whose claim ran out with no outcome recorded.
+WORKER_STOPPED = "its worker stopped before recording it"
+
+
+def worker_died(error: str) -> bool:
+    """Whether a batch's last error says its worker stopped (or nothing was
+    recorded at all): the one failure that uses up its attempts."""
+    return not error or WORKER_STOPPED in error
 
 
 def settle_uncertain_batches(campaign_id: int | None = None) -> dict[str, int]:
@@ -53,7 +66,7 @@ def settle_uncertain_batches(campaign_id: int | None = None) -> dict[str, int]:
     counts["stale"] = stale.update(
         status=BatchStatus.UNCERTAIN,
         uncertain_since=now,
-        last_error="Outcome uncertain: its worker stopped before recording it",
+        last_error=f"{UNCERTAIN_PREFIX}{WORKER_STOPPED}",
     )
     grace = timedelta(seconds=settings.DISPATCH_UNCERTAIN_GRACE_S)
     for batch in batches.filter(status=BatchStatus.UNCERTAIN).order_by("pk"):
@@ -68,14 +81,19 @@ def settle_uncertain_batches(campaign_id: int | None = None) -> dict[str, int]:
             _accept(batch, remote)
             counts["found"] += 1
         elif verdict == ABSENT and now - batch.uncertain_since >= grace:
+            cause = batch.last_error.removeprefix(UNCERTAIN_PREFIX)
+            # Only a worker that died uses up an attempt: an answer lost to a
+            # timeout or a 5xx (an outage) gives it back.
+            undo = {} if worker_died(cause) else {"attempts": F("attempts") - 1}
             released = outcomes.record(
                 batch,
                 batch.claimed_at,
                 status=BatchStatus.PENDING,
                 uncertain_since=None,
                 not_before=None,
-                last_error="Sinch did not have it after the grace period: "
-                "submitted again",
+                last_error="Sinch did not have it after the grace period "
+                f"({cause or 'outcome unknown'}): submitted again",
+                **undo,
             )
             if released and not outcomes.cancel_if_campaign_cancelled(batch):
                 counts["resubmit"] += 1
@@ -97,6 +115,8 @@ def look_up(batch: Batch) -> tuple[RemoteBatch | None, str]:
     except SinchError as exc:
         logger.warning("batch %s: lookup by metadata failed: %s", batch.pk, exc)
         listed, found = False, []
+    else:
+        sinch_models.note_reachable()  # Sinch answers: an outage is over
     for remote in found:
         key = remote.metadata.get(batch_request.BATCH_KEY)
         # The single-object shape may name another batch: only ours counts.

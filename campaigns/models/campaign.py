@@ -242,8 +242,15 @@ class Campaign(models.Model):
     status_reason = models.TextField(
         blank=True,
         editable=False,
-        help_text="Why the campaign is paused or failed, in words.",
+        help_text="Why the campaign is paused or failed, or why its last launch "
+        "failed, in words.",
     )
+    # The freeze's lease while LAUNCHING (campaigns.dispatch.launch_recovery):
+    # renewed by the worker freezing the recipients; a launch whose lease ran
+    # out lost its worker and is resumed by the periodic tick.
+    launch_lease_at = models.DateTimeField(null=True, blank=True, editable=False)
+    launch_owner = models.CharField(max_length=32, blank=True, editable=False)
+    launch_resumes = models.PositiveSmallIntegerField(default=0, editable=False)
     cancel_receipt = models.JSONField(
         null=True,
         blank=True,

@@ -12,9 +12,10 @@ Recipient.failure_code by the delivery receipts) into two classes:
 A code this product does not know is permanent: the safe side, since a
 permanent failure is never retried unless a person explicitly chooses to.
 A recipient FAILED without a code was in a batch that failed as a whole
-(Sinch refused it, or its submission was given up): permanent too, as the
-message or settings usually need fixing first, and a given-up batch may even
-have reached Sinch.
+(Sinch refused it): permanent too, as the message or settings usually need
+fixing first. A batch given up because its worker kept dying marks its
+recipients SUBMISSION_GIVEN_UP: transient, Sinch did not have it. A Sinch
+outage fails nobody (campaigns.dispatch.sinch_outage).
 
 Sinch's own wording is in sinch.wire.REASON_DESCRIPTIONS; the explanations
 here are for the people who run campaigns (the retry page and the delivery
@@ -35,6 +36,9 @@ class FailureClass(models.TextChoices):
 TRANSIENT, PERMANENT = FailureClass.TRANSIENT, FailureClass.PERMANENT
 # The pseudo-code of a recipient whose whole batch failed (no reason code).
 BATCH_FAILED = "BATCH_FAILED"
+# The pseudo-code of a recipient whose batch was given up because the worker
+# submitting it kept dying (Sinch did not have it: safe to send again).
+SUBMISSION_GIVEN_UP = "SUBMISSION_GIVEN_UP"
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,15 @@ KINDS: dict[str, FailureKind] = {
                 "The message could not be delivered before its time to live ran "
                 "out, for example because the phone stayed off. Sending again "
                 "may reach the person; consider a longer time to live.",
+            ),
+            (
+                SUBMISSION_GIVEN_UP,
+                "Never handed to Sinch",
+                "The worker submitting this person's batch stopped several "
+                "times before it could record Sinch's answer, so the batch was "
+                "given up; Sinch did not have it when last asked. Sending "
+                "again is safe. If it happens again, ask an operator to check "
+                "the workers (memory, time limits).",
             ),
             (
                 "OUTSIDE_ALLOWED_SENDING_WINDOW",
@@ -264,8 +277,8 @@ KINDS: dict[str, FailureKind] = {
                 BATCH_FAILED,
                 "Whole batch failed",
                 "The batch this person was in failed as a whole: Sinch refused "
-                "it (its reason is shown), or its submission was given up. The "
-                "message or the campaign's settings usually need fixing first.",
+                "it (its reason is shown). The message or the campaign's "
+                "settings usually need fixing first.",
             ),
         ],
     ),

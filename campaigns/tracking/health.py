@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from campaigns.dispatch import cancellation
 from campaigns.models import Batch, Campaign, WebhookEvent
+from campaigns.models.states import CLAIMABLE
 from sinch.config import sinch_settings
 
 OK, WARN, BAD, INFO = "ok", "warn", "bad", "info"
@@ -407,6 +408,42 @@ def token_check(now: datetime) -> Check:
     )
 
 
+def reachability_check(now: datetime) -> Check:
+    """Whether Sinch (its API and its auth server) answers, as dispatch last
+    found it (sinch.models.Outage)."""
+    from campaigns.dispatch import sinch_outage
+    from sinch.models import Outage
+
+    outage = sinch_outage.current(now)
+    if outage is not None:
+        waiting = Campaign.objects.filter(
+            status__in=CLAIMABLE,
+            batches__status__in=(Batch.Status.PENDING, Batch.Status.UNCERTAIN),
+        ).distinct()
+        n, shown = _capped(waiting)
+        return Check(
+            "sinch_reachable",
+            "Sinch reachable",
+            sinch_outage.reason(outage.down_since),
+            BAD,
+            f"Last error {ago(outage.last_at, now)}: {outage.last_error} "
+            f"({outage.count:,} calls failed since "
+            f"{_stamp(outage.down_since, now)}). {shown} campaign"
+            f"{'s' if n != 1 else ''} wait; their batches are retried and go "
+            "as soon as Sinch answers, without using up their attempts.",
+        )
+    last = Outage.objects.filter(pk=1).first()
+    return Check(
+        "sinch_reachable",
+        "Sinch reachable",
+        "yes",
+        OK,
+        f"The last outage ended {_stamp(last.back_at, now)}: {last.last_error}"
+        if last is not None and last.back_at
+        else "No outage recorded.",
+    )
+
+
 def mode_check() -> Check:
     conf = sinch_settings()
     secrets = len(conf.webhook_secrets)
@@ -445,4 +482,5 @@ def checks(now: datetime | None = None, broker=None) -> list[Check]:
         batch_check(now),
         cancel_check(now),
         token_check(now),
+        reachability_check(now),
     ]

@@ -80,6 +80,12 @@ class Api:
 
     def token(self, request: Request) -> Response:
         account = self.sim.account
+        if self.sim.knobs.outage in ("auth", "all"):
+            self.sim.state.count("token_outage")
+            return error_response(
+                ApiError(503, "The auth server is unavailable."),
+                self.sim.knobs.error_shape,
+            )
         key_id, secret = basic_credentials(request.headers.get("Authorization", ""))
         ok = hmac.compare_digest(key_id.encode(), account.key_id.encode())
         ok &= hmac.compare_digest(secret.encode(), account.key_secret.encode())
@@ -112,6 +118,8 @@ class Api:
         project, resource, item = match.groups()
         self.sim.state.count("api_calls")
         try:
+            if self.sim.knobs.outage in ("api", "all"):
+                raise ApiError(503, "The service is unavailable.")
             self.authorise(request, project)
             late = self._inject()
             response = self._route(request, resource, item)

@@ -79,6 +79,12 @@ class Knobs:
     timeout_ratio: float = _knob(0.0, "share of API calls processed but answered late")
     timeout_s: float = _knob(40.0, "real seconds a late answer waits")
     retry_after_s: int = _knob(1, "Retry-After sent with a 429")
+    outage: str = _knob(
+        "",
+        "answer 503 to every token request (auth), every API call (api), or "
+        "both (all); for connection refused, stop the simulator",
+        ("", "auth", "api", "all"),
+    )
     api_rate_limit: float = _knob(
         float(wire.API_RATE_LIMIT_PER_S), "API calls per real second (0: no limit)"
     )

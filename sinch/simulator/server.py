@@ -8,8 +8,10 @@ Use it in-process (tests) or through `manage.py sinch_simulator`:
         sim.url  # http://127.0.0.1:<port>
 """
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 import time
 from http import HTTPStatus
@@ -92,6 +94,29 @@ class Simulator:
         self._server.server_close()
         self.engine.stop()
 
+    def go_down(self) -> None:
+        """An outage: stop listening and drop every open connection, so
+        that calls meet "connection refused" until `come_back` (the
+        simulated Sinch keeps its state and goes on sending meanwhile)."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread = None
+        self._server.server_close()
+        self._server.drop_connections()
+
+    def come_back(self) -> None:
+        """The end of the outage: listen again on the same port."""
+        address = self._server.server_address[:2]
+        self._server = _Server(address, _Handler)
+        self._server.simulator = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sim-http",
+            daemon=True,
+        )
+        self._thread.start()
+
     def __enter__(self) -> "Simulator":
         return self
 
@@ -149,6 +174,30 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
     simulator: Simulator
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close every open client connection (an outage, `go_down`)."""
+        with self._connections_lock:
+            dropped, self.connections = self.connections, set()
+        for connection in dropped:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
 
     def handle_error(self, request, client_address) -> None:
         # A client that hung up is no news; anything else is logged.

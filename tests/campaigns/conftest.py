@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 
 @pytest.hookimpl(wrapper=True)
@@ -30,6 +31,7 @@ def freeze_killed_mid_way(monkeypatch):
     members (drain loops are not started by it; run them by hand)."""
     from campaigns.authoring import audience
     from campaigns.dispatch import drain, freeze
+    from campaigns.models import Campaign
 
     monkeypatch.setattr(drain, "start", lambda *a, **k: None)
 
@@ -46,6 +48,11 @@ def freeze_killed_mid_way(monkeypatch):
         with pytest.raises(SystemExit):
             freeze.freeze_recipients(campaign_id, chunk_size=chunk_size)
         monkeypatch.setattr(audience, "member_rows", real_rows)
+        # Time passes: the lease the dead worker held on the launch runs out,
+        # so the task run again may take it (campaigns.dispatch.launch_recovery).
+        Campaign.objects.filter(pk=campaign_id).update(
+            launch_lease_at=timezone.now() - timedelta(days=1)
+        )
 
     return run
 

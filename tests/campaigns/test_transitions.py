@@ -25,6 +25,9 @@ def _moves(transition, campaign, user):
         transitions.NOBODY_TO_SEND: lambda: transitions.nobody_to_send(
             campaign, "nobody"
         ),
+        transitions.LAUNCH_FAILED: lambda: transitions.launch_failed(
+            campaign, "The launch failed", frozen=False
+        ),
         transitions.PAUSE: lambda: transitions.pause(campaign, user, "Paused"),
         transitions.RESUME: lambda: transitions.resume(campaign, user),
         transitions.ALL_SUBMITTED: lambda: transitions.all_submitted(campaign.pk),
