@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from campaigns.compliance.cap_rules import CapRuleError, parse_cap
+from config.lib.key_strength import DEV_ERASURE_HASH_KEY, DEV_SECRET_KEY
 from config.lib.tolerance import parse_amount, parse_tolerance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set it in the environment or in .env "
             "(DEBUG is off, so no development key is used)."
         )
-    SECRET_KEY = "dev-only-insecure-key-never-used-when-debug-is-off"
+    SECRET_KEY = DEV_SECRET_KEY
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []
@@ -187,7 +188,7 @@ if not ERASURE_HASH_KEY:
             "ERASURE_HASH_KEY is not set (DEBUG is off). Set a long random value "
             "once and never change it: erased numbers stay suppressed through it."
         )
-    ERASURE_HASH_KEY = "dev-only-erasure-key"
+    ERASURE_HASH_KEY = DEV_ERASURE_HASH_KEY
 
 # --- e-mail -----------------------------------------------------------------
 
