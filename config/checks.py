@@ -13,9 +13,7 @@ from config.lib.key_strength import key_problems
 # Django's own deploy check asks the same of SECRET_KEY.
 SECRET_KEY_MIN_LENGTH = 50
 ERASURE_HASH_KEY_MIN_LENGTH = 32
-HINT = (
-    "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
-)
+HINT = "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
 
 
 @register()

@@ -12,3 +12,9 @@ class ContactsConfig(AppConfig):
         from contacts.roles import sync_roles_after_migrate
 
         post_migrate.connect(sync_roles_after_migrate)
+
+        from axes.signals import user_locked_out
+
+        from contacts.services.login_lockouts import audit_lockout
+
+        user_locked_out.connect(audit_lockout, dispatch_uid="audit_login_lockout")

@@ -14,9 +14,7 @@ STRONG_ERASURE = secrets.token_urlsafe(32)
 
 
 def key_errors() -> dict[str, str]:
-    return {
-        m.id: m.msg for m in run_checks() if m.id in ("config.E001", "config.E002")
-    }
+    return {m.id: m.msg for m in run_checks() if m.id in ("config.E001", "config.E002")}
 
 
 @pytest.fixture
