@@ -407,7 +407,6 @@ class AuditEvent(AppendOnlyModel):
         EXEMPTION = "EXEMPTION", "compliance exemption"
         USER = "USER", "user account"
         DUPLICATE = "DUPLICATE", "campaign duplicate"
-        LOGIN_LOCKOUT = "LOGIN_LOCKOUT", "login lock-out"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

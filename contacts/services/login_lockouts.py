@@ -15,7 +15,7 @@ def audit_lockout(sender, request, username, ip_address, **kwargs) -> None:
     record_audit(
         actor=None,
         label="login throttling",
-        action=AuditEvent.Action.LOGIN_LOCKOUT,
+        action=AuditEvent.Action.USER,
         target_type="login",
         target_id=(username or "")[:50],
         summary=(

@@ -78,7 +78,9 @@ def test_the_cool_off_is_configurable_and_shown(superuser, limits):
 
 def test_a_lock_out_is_audited_once_however_often_it_is_retried(superuser, limits):
     fail(6, "root")
-    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_LOCKOUT)
+    [event] = AuditEvent.objects.filter(
+        action=AuditEvent.Action.USER, target_type="login"
+    )
     assert event.actor_label == "login throttling"
     assert event.target_id == "root"
     assert "3 failed attempts" in event.summary
