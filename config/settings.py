@@ -211,6 +211,9 @@ AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Masked where axes keeps or logs a request's values ("password" always is):
+# "next" can hold an admin search for a phone number.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "next"]
 AXES_LOCKOUT_CALLABLE = "config.lib.login_throttling.lockout_page"
 # Behind a TLS proxy every request comes from the proxy: count the address it
 # forwarded instead (see BEHIND_TLS_PROXY).

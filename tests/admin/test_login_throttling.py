@@ -139,3 +139,17 @@ def test_behind_a_proxy_the_forwarded_address_is_counted(rf):
     assert forwarded_client_ip(request) == "203.0.113.7"
     spoofed = rf.post("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="x<script>")
     assert forwarded_client_ip(spoofed) == "10.0.0.1"
+
+
+def test_a_login_reached_from_a_search_keeps_no_searched_number(db, limits):
+    """The admin sends a logged-out search to the login page with ?next=:
+    axes keeps request values of failed logins, "next" and passwords masked."""
+    Client().post(
+        "/admin/login/?next=/admin/contacts/contact/%3Fq%3D14155550101",
+        {"username": "mark", "password": "Hunter2!", "next": "?q=14155550101"},
+    )
+    attempt = AccessAttempt.objects.get()
+    kept = attempt.get_data + attempt.post_data
+    assert "next=" in kept
+    assert "14155550101" not in kept
+    assert "Hunter2!" not in kept
