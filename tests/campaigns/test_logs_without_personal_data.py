@@ -140,21 +140,35 @@ def test_a_number_in_a_django_q2_log_or_traceback_is_masked(written_logs):
     assert_no_personal_data(logged, [REPLIER], [])
 
 
-def test_gunicorn_error_and_access_logs_are_masked(capsys):
-    logging.config.dictConfig(logconfig_dict)
+def test_every_written_form_of_a_number_is_masked_but_dates_and_ids_stay(
+    written_logs,
+):
+    logger = logging.getLogger("campaigns.anything")
+    for number in (REPLIER, "+4915123456789", "+442071838750"):
+        for form in sorted(phone_forms(number)):
+            logger.warning("search for %s gave nothing", form)
+    logger.warning("batch 12345 at 2026-12-03 07:00:00.123 from 127.0.0.1:8000")
+    logged = written_logs.getvalue()
+    assert_no_personal_data(logged, [REPLIER, "+4915123456789", "+442071838750"], [])
+    assert "batch 12345 at 2026-12-03 07:00:00.123 from 127.0.0.1:8000" in logged
+
+
+def test_gunicorn_error_and_access_logs_are_masked(settings):
+    config = copy.deepcopy(logconfig_dict)
+    error, access = io.StringIO(), io.StringIO()
+    config["handlers"]["error_console"]["stream"] = error
+    config["handlers"]["access_console"]["stream"] = access
+    logging.config.dictConfig(config)
     try:
         logging.getLogger("gunicorn.error").error("worker saw %s", REPLIER)
         logging.getLogger("gunicorn.access").info(
-            '"GET /admin/contacts/contact/?q=%s HTTP/1.1" 200', "4915123456789"
+            '"GET /admin/contacts/contact/?q=%s HTTP/1.1" 200', "%2B4915123456789"
         )
     finally:
-        from django.conf import settings
-
         logging.config.dictConfig(settings.LOGGING)
-    written = capsys.readouterr()
-    both = written.out + written.err
-    assert "worker saw +1********77" in written.err
-    assert "?q=49*********89" in written.out
+    assert "worker saw +1********77" in error.getvalue()
+    assert "?q=%2************89 HTTP/1.1" in access.getvalue()
+    both = error.getvalue() + access.getvalue()
     assert_no_personal_data(both, [REPLIER, "+4915123456789"], [])
 
 
