@@ -58,3 +58,8 @@ def lockout_page(request, original_response=None, credentials=None):
         context,
         status=settings.AXES_HTTP_RESPONSE_CODE,
     ).render()
+
+
+# Permissions live in the model backend (axes' backend before it holds none);
+# with two backends, User.objects.with_perm must be told which.
+PERMISSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
