@@ -5,7 +5,6 @@ inventory of variables, with comments, is ``.env.example``. Behaviour changes
 only through those values: there are no per-environment settings modules.
 """
 
-from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -13,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from campaigns.compliance.cap_rules import CapRuleError, parse_cap
 from config.lib.key_strength import DEV_ERASURE_HASH_KEY, DEV_SECRET_KEY
-from config.lib.login_throttling import parse_lockout_by
+from config.lib.login_throttling import axes_settings
 from config.lib.tolerance import parse_amount, parse_tolerance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -184,41 +183,30 @@ if TLS_PROXY_ENFORCES_HTTPS:
     # The proxy redirects and sends HSTS (W008, W004), as its setting says.
     SILENCED_SYSTEM_CHECKS += ["security.W004", "security.W008"]
 
-# --- login throttling (django-axes) -------------------------------------------
+# --- login throttling (django-axes: config/lib/login_throttling.py) ----------
 
 # After LOGIN_FAILURE_LIMIT failed logins, logins are refused for
 # LOGIN_COOLOFF_MINUTES (each further try starts the wait again), counted per
-# LOGIN_LOCKOUT_BY: "username+ip" (a name from one address: default, so nobody
-# can lock a colleague out from elsewhere), "ip", "username", or several of
-# them separated by commas (each counts on its own).
+# LOGIN_LOCKOUT_BY: "username+ip" (default: nobody can lock a colleague out
+# from elsewhere), "ip", "username", or several separated by commas.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_COOLOFF_MINUTES = env.int("LOGIN_COOLOFF_MINUTES", default=15)
-if LOGIN_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1:
-    raise ImproperlyConfigured(
-        "LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be 1 or more "
-        f"(got {LOGIN_FAILURE_LIMIT} and {LOGIN_COOLOFF_MINUTES})."
-    )
 LOGIN_LOCKOUT_BY = env.str("LOGIN_LOCKOUT_BY", default="username+ip")
-try:
-    AXES_LOCKOUT_PARAMETERS = parse_lockout_by(LOGIN_LOCKOUT_BY)
+try:  # the AXES_* settings
+    globals().update(
+        axes_settings(
+            LOGIN_FAILURE_LIMIT,
+            LOGIN_COOLOFF_MINUTES,
+            LOGIN_LOCKOUT_BY,
+            behind_tls_proxy=BEHIND_TLS_PROXY,
+        )
+    )
 except ValueError as exc:
-    raise ImproperlyConfigured(f"LOGIN_LOCKOUT_BY: {exc}") from None
-AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
-AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
-AXES_RESET_ON_SUCCESS = True
-AXES_ENABLE_ACCESS_FAILURE_LOG = True
-# Masked where axes keeps or logs a request's values ("password" always is):
-# "next" can hold an admin search for a phone number.
-AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "next"]
-AXES_LOCKOUT_CALLABLE = "config.lib.login_throttling.lockout_page"
-# Behind a TLS proxy every request comes from the proxy: count the address it
-# forwarded instead (see BEHIND_TLS_PROXY).
-if env.bool("BEHIND_TLS_PROXY", default=False):
-    AXES_CLIENT_IP_CALLABLE = "config.lib.login_throttling.forwarded_client_ip"
+    raise ImproperlyConfigured(str(exc)) from None
 
 # Key of the one-way hash that keeps an erased person's identities suppressed.
 # Changing it breaks suppression of earlier erasures, so it is not SECRET_KEY.
@@ -500,9 +488,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        # Django's own handlers (its console with DEBUG on, runserver's
-        # request lines with their query strings) would write unmasked: its
-        # loggers go through the handler above instead.
+        # Through the masked handler, not Django's own (unmasked) ones.
         "django": {"handlers": [], "level": "INFO"},
         "django.server": {"handlers": [], "level": "INFO"},
     },

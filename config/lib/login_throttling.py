@@ -1,6 +1,8 @@
-"""Settings helpers for login throttling (django-axes)."""
+"""Login throttling (django-axes): its settings from ours, the client's
+address behind a proxy, and the lock-out page."""
 
 import ipaddress
+from datetime import timedelta
 
 CRITERIA = {"ip": "ip_address", "username": "username"}
 
@@ -24,6 +26,39 @@ def parse_lockout_by(text: str) -> list:
     if not parameters:
         raise ValueError("empty: use username+ip, ip or username")
     return parameters
+
+
+def axes_settings(
+    failure_limit: int, cooloff_minutes: int, lockout_by: str, *, behind_tls_proxy
+) -> dict:
+    """The AXES_* settings for LOGIN_FAILURE_LIMIT, LOGIN_COOLOFF_MINUTES and
+    LOGIN_LOCKOUT_BY; ValueError names a bad one."""
+    if failure_limit < 1 or cooloff_minutes < 1:
+        raise ValueError(
+            "LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be 1 or more "
+            f"(got {failure_limit} and {cooloff_minutes})."
+        )
+    try:
+        parameters = parse_lockout_by(lockout_by)
+    except ValueError as exc:
+        raise ValueError(f"LOGIN_LOCKOUT_BY: {exc}") from None
+    axes = {
+        "AXES_LOCKOUT_PARAMETERS": parameters,
+        "AXES_FAILURE_LIMIT": failure_limit,
+        "AXES_COOLOFF_TIME": timedelta(minutes=cooloff_minutes),
+        "AXES_RESET_ON_SUCCESS": True,
+        "AXES_ENABLE_ACCESS_FAILURE_LOG": True,
+        # Masked where axes keeps or logs a request's values ("password"
+        # always is): "next" can hold an admin search for a phone number.
+        "AXES_SENSITIVE_PARAMETERS": ["username", "ip_address", "next"],
+        "AXES_LOCKOUT_CALLABLE": "config.lib.login_throttling.lockout_page",
+    }
+    if behind_tls_proxy:
+        # Every request comes from the proxy: count the address it forwarded.
+        axes["AXES_CLIENT_IP_CALLABLE"] = (
+            "config.lib.login_throttling.forwarded_client_ip"
+        )
+    return axes
 
 
 def forwarded_client_ip(request) -> str | None:

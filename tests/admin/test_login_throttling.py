@@ -7,7 +7,11 @@ import pytest
 from axes.models import AccessAttempt, AccessFailureLog
 from django.test import Client
 
-from config.lib.login_throttling import forwarded_client_ip, parse_lockout_by
+from config.lib.login_throttling import (
+    axes_settings,
+    forwarded_client_ip,
+    parse_lockout_by,
+)
 from contacts.models import AuditEvent
 
 LOGIN = "/admin/login/?next=/admin/"
@@ -153,3 +157,24 @@ def test_a_login_reached_from_a_search_keeps_no_searched_number(db, limits):
     assert "next=" in kept
     assert "14155550101" not in kept
     assert "Hunter2!" not in kept
+
+
+@pytest.mark.parametrize(
+    ("limit", "minutes", "by", "says"),
+    [
+        (0, 15, "ip", "LOGIN_FAILURE_LIMIT"),
+        (5, 0, "ip", "1 or more"),
+        (5, 15, "mac", "LOGIN_LOCKOUT_BY"),
+    ],
+)
+def test_bad_throttling_settings_are_refused_by_name(limit, minutes, by, says):
+    with pytest.raises(ValueError, match=says):
+        axes_settings(limit, minutes, by, behind_tls_proxy=False)
+
+
+def test_only_behind_a_proxy_is_the_forwarded_address_believed():
+    assert "AXES_CLIENT_IP_CALLABLE" not in axes_settings(
+        5, 15, "ip", behind_tls_proxy=False
+    )
+    behind = axes_settings(5, 15, "ip", behind_tls_proxy=True)
+    assert behind["AXES_CLIENT_IP_CALLABLE"].endswith("forwarded_client_ip")
