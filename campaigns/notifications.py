@@ -35,6 +35,7 @@ from campaigns.models import (
     NotificationPreference,
     Recipient,
 )
+from config.lib.login_throttling import PERMISSION_BACKEND
 
 logger = logging.getLogger(__name__)
 Kind = Notification.Kind
@@ -57,7 +58,12 @@ def _active(users):
 def with_perm(perm: str, *, superusers: bool = True):
     return (
         get_user_model()
-        .objects.with_perm(perm, is_active=True, include_superusers=superusers)
+        .objects.with_perm(
+            perm,
+            is_active=True,
+            include_superusers=superusers,
+            backend=PERMISSION_BACKEND,
+        )
         .order_by("pk")
     )
 

@@ -35,3 +35,5 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# Phone numbers in gunicorn's own lines are masked, as in the app's.
+logger_class = "config.gunicorn_logging.MaskedLogger"

@@ -11,6 +11,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from campaigns.compliance.cap_rules import CapRuleError, parse_cap
+from config.lib.key_strength import DEV_ERASURE_HASH_KEY, DEV_SECRET_KEY
+from config.lib.login_throttling import axes_settings
 from config.lib.tolerance import parse_amount, parse_tolerance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,7 +31,7 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set it in the environment or in .env "
             "(DEBUG is off, so no development key is used)."
         )
-    SECRET_KEY = "dev-only-insecure-key-never-used-when-debug-is-off"
+    SECRET_KEY = DEV_SECRET_KEY
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",
     "sinch",
     "contacts",
     "campaigns",
@@ -60,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused for too many failures into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -178,6 +183,31 @@ if TLS_PROXY_ENFORCES_HTTPS:
     # The proxy redirects and sends HSTS (W008, W004), as its setting says.
     SILENCED_SYSTEM_CHECKS += ["security.W004", "security.W008"]
 
+# --- login throttling (django-axes: config/lib/login_throttling.py) ----------
+
+# After LOGIN_FAILURE_LIMIT failed logins, logins are refused for
+# LOGIN_COOLOFF_MINUTES (each further try starts the wait again), counted per
+# LOGIN_LOCKOUT_BY: "username+ip" (default: nobody can lock a colleague out
+# from elsewhere), "ip", "username", or several separated by commas.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_COOLOFF_MINUTES = env.int("LOGIN_COOLOFF_MINUTES", default=15)
+LOGIN_LOCKOUT_BY = env.str("LOGIN_LOCKOUT_BY", default="username+ip")
+try:  # the AXES_* settings
+    globals().update(
+        axes_settings(
+            LOGIN_FAILURE_LIMIT,
+            LOGIN_COOLOFF_MINUTES,
+            LOGIN_LOCKOUT_BY,
+            behind_tls_proxy=BEHIND_TLS_PROXY,
+        )
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
 # Key of the one-way hash that keeps an erased person's identities suppressed.
 # Changing it breaks suppression of earlier erasures, so it is not SECRET_KEY.
 ERASURE_HASH_KEY = env.str("ERASURE_HASH_KEY", default="")
@@ -187,7 +217,7 @@ if not ERASURE_HASH_KEY:
             "ERASURE_HASH_KEY is not set (DEBUG is off). Set a long random value "
             "once and never change it: erased numbers stay suppressed through it."
         )
-    ERASURE_HASH_KEY = "dev-only-erasure-key"
+    ERASURE_HASH_KEY = DEV_ERASURE_HASH_KEY
 
 # --- e-mail -----------------------------------------------------------------
 
@@ -461,5 +491,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Through the masked handler, not Django's own (unmasked) ones.
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": [], "level": "INFO"},
+    },
 }

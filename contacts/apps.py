@@ -8,6 +8,13 @@ class ContactsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from config import checks  # noqa: F401  (key strength system checks)
         from contacts.roles import sync_roles_after_migrate
 
         post_migrate.connect(sync_roles_after_migrate)
+
+        from axes.signals import user_locked_out
+
+        from contacts.services.login_lockouts import audit_lockout
+
+        user_locked_out.connect(audit_lockout, dispatch_uid="audit_login_lockout")

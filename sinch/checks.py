@@ -3,7 +3,12 @@
 from django.conf import settings
 from django.core.checks import Error, Info, Warning, register
 
-from sinch.config import CREDENTIAL_SETTINGS, sinch_settings
+from sinch.config import (
+    CREDENTIAL_SETTINGS,
+    SIMULATOR_WEBHOOK_SECRET,
+    sinch_settings,
+    webhook_secrets,
+)
 
 
 @register()
@@ -29,7 +34,17 @@ def check_sinch_settings(app_configs=None, **kwargs):
                 id="sinch.E001",
             )
         ]
-    if not settings.SINCH_WEBHOOK_SECRET:
+    return []
+
+
+@register()
+def check_webhook_secret(app_configs=None, **kwargs):
+    """With DEBUG off, callbacks are verified only with a real secret: the
+    simulator's development secret is public and never accepted there."""
+    configured = settings.SINCH_WEBHOOK_SECRET
+    if settings.DEBUG:
+        if configured or sinch_settings().simulated:
+            return []
         return [
             Warning(
                 "SINCH_WEBHOOK_SECRET is not set: no Sinch callback can be "
@@ -39,4 +54,20 @@ def check_sinch_settings(app_configs=None, **kwargs):
                 id="sinch.W001",
             )
         ]
-    return []
+    if webhook_secrets(configured, debug=False):
+        return []
+    why = (
+        f"is the simulator's public development secret {SIMULATOR_WEBHOOK_SECRET!r}"
+        if configured
+        else "is not set"
+    )
+    return [
+        Error(
+            f"SINCH_WEBHOOK_SECRET {why} and DEBUG is off: the webhook refuses "
+            "every Sinch callback (delivery receipts, STOP replies, opt-ins).",
+            hint="Set SINCH_WEBHOOK_SECRET to the secret of the app's webhook in "
+            "the Sinch dashboard (with the simulator: any long random value, "
+            "which the simulator then signs with).",
+            id="sinch.E002",
+        )
+    ]

@@ -19,6 +19,7 @@ SIMULATOR_PROJECT_ID = "sim-project"
 SIMULATOR_APP_ID = "01SIMAPP000000000000000000"
 SIMULATOR_KEY_ID = "sim-key-id"
 SIMULATOR_KEY_SECRET = "sim-key-secret"
+# Public (it is in this file), so it verifies callbacks only with DEBUG on.
 SIMULATOR_WEBHOOK_SECRET = "sim-webhook-secret"
 
 CREDENTIAL_SETTINGS = (
@@ -51,13 +52,15 @@ def sinch_settings() -> SinchSettings:
     SINCH_WEBHOOK_SECRET may list several secrets separated by commas while a
     secret is rotated. Without credentials, the Sinch origins that are still at
     their regional defaults point at the simulator instead.
+
+    The simulator's development secret verifies callbacks only with DEBUG on
+    (by default when no secret is set); with DEBUG off it is dropped even when
+    set explicitly, so without another secret every callback is refused.
     """
     from django.conf import settings
 
     region = settings.SINCH_REGION
-    secrets = tuple(
-        s.strip() for s in settings.SINCH_WEBHOOK_SECRET.split(",") if s.strip()
-    )
+    secrets = webhook_secrets(settings.SINCH_WEBHOOK_SECRET, debug=settings.DEBUG)
     simulated = not any(getattr(settings, name) for name in CREDENTIAL_SETTINGS)
     batch_api_url = settings.SINCH_BATCH_API_URL.rstrip("/")
     auth_url = settings.SINCH_AUTH_URL.rstrip("/")
@@ -92,6 +95,15 @@ def sinch_settings() -> SinchSettings:
         batch_api_url=batch_api_url,
         auth_url=auth_url,
         conversation_api_url=conversation_api_url,
-        webhook_secrets=secrets or (SIMULATOR_WEBHOOK_SECRET,),
+        webhook_secrets=secrets
+        or ((SIMULATOR_WEBHOOK_SECRET,) if settings.DEBUG else ()),
         simulated=True,
     )
+
+
+def webhook_secrets(configured: str, *, debug: bool) -> tuple[str, ...]:
+    """The secrets of SINCH_WEBHOOK_SECRET that may verify a callback."""
+    secrets = tuple(s.strip() for s in configured.split(",") if s.strip())
+    if debug:
+        return secrets
+    return tuple(s for s in secrets if s != SIMULATOR_WEBHOOK_SECRET)

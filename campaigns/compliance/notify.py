@@ -16,6 +16,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 
 from campaigns.models import LaunchApproval
+from config.lib.login_throttling import PERMISSION_BACKEND
 from config.lib.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,12 @@ def senders_to_tell(approval: LaunchApproval) -> list[str]:
     role, or the permission given directly), the requester excepted."""
     users = (
         get_user_model()
-        .objects.with_perm(LAUNCH_PERM, is_active=True, include_superusers=False)
+        .objects.with_perm(
+            LAUNCH_PERM,
+            is_active=True,
+            include_superusers=False,
+            backend=PERMISSION_BACKEND,
+        )
         .exclude(email="")
         .exclude(pk=approval.requested_by_id)
         .order_by("pk")

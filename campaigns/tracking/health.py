@@ -449,10 +449,10 @@ def mode_check() -> Check:
     secrets = len(conf.webhook_secrets)
     signing = (
         f"{secrets} webhook secret{'s' if secrets != 1 else ''} configured"
-        if settings.SINCH_WEBHOOK_SECRET
+        if settings.SINCH_WEBHOOK_SECRET and conf.webhook_secrets
         else "no SINCH_WEBHOOK_SECRET: the simulator's development secret"
-        if conf.simulated
-        else "no SINCH_WEBHOOK_SECRET: every callback is refused"
+        if conf.webhook_secrets
+        else "no usable SINCH_WEBHOOK_SECRET: every callback is refused"
     )
     if conf.simulated:
         return Check(
@@ -467,7 +467,7 @@ def mode_check() -> Check:
         "mode",
         "Sinch",
         "real Sinch",
-        OK if settings.SINCH_WEBHOOK_SECRET else BAD,
+        OK if settings.SINCH_WEBHOOK_SECRET and conf.webhook_secrets else BAD,
         f"Region {conf.region}, API {conf.batch_api_url}; {signing}.",
     )
 

@@ -71,8 +71,16 @@ def sinch_webhook(request: HttpRequest) -> HttpResponse:
     )
     if verdict is signatures.Verdict.NO_SECRET:
         # Our configuration, not the sender, is at fault: Sinch retries.
-        logger.error("Sinch webhook: SINCH_WEBHOOK_SECRET is not set")
-        return HttpResponse("webhook secret not configured", status=503)
+        logger.error(
+            "Sinch webhook refused (503): no usable SINCH_WEBHOOK_SECRET (unset, "
+            "or the simulator's development secret, which is never accepted "
+            "with DEBUG off); %s bytes from %s",
+            len(raw),
+            request.META.get("REMOTE_ADDR", "?"),
+        )
+        return HttpResponse(
+            "webhook secret not configured", status=503, content_type="text/plain"
+        )
     if not verdict.ok:
         return _refuse(request, 401, f"signature {verdict.value}", len(raw))
     nonce = request.headers[wire.NONCE_HEADER]

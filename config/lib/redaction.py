@@ -230,9 +230,25 @@ def mask_identity(value: str) -> str:
     return value[:2] + "*" * (len(value) - 4) + value[-2:]
 
 
-# 8 to 15 digits, with or without "+": an E.164 or international number, or a
-# national one written without separators. Dates and times have separators.
-_NUMBER_IN_LOG = re.compile(r"(?<![\w.])\+?\d{8,15}(?![\w])")
+# 8 to 15 digits, with or without "+" (or "%2B", the "+" of a URL's query
+# string: an admin search in an access log): an E.164 or international
+# number, or a national one written without separators. Written with
+# separators: after a "+" ("+1 415-555-0101", "+49 (151) 2345 6789"), or as a
+# North American number ("(415) 555-0101", "415-555-0101", "415.555.0101"),
+# or a national one with its trunk prefix ("0151 23456789", "020 7183 8750").
+# Dates and times ("2026-12-03 07:00:00") have other shapes and stay.
+_NUMBER_IN_LOG = re.compile(
+    r"(?:(?<![\w.])\+?|(?<![\w.])%2[Bb])\d{8,15}(?!\w)"
+    r"|(?<![\w.])\+\d[\d ().\-]{6,22}\d(?![\w-])"
+    r"|(?<![\w.\-])\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}(?![\w-])"
+    r"|(?<![\w.\-])\(?0\d{1,5}\)?[ \-]\d[\d \-]{4,14}\d(?![\w-])"
+)
+
+
+def _mask_match(match: re.Match) -> str:
+    text = match.group()
+    digits = sum(c.isdigit() for c in text)
+    return mask_identity(text) if 8 <= digits <= 15 else text
 
 
 class MaskNumbers(logging.Filter):
@@ -242,12 +258,10 @@ class MaskNumbers(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = _NUMBER_IN_LOG.sub(lambda m: mask_identity(m.group()), message)
+        masked = _NUMBER_IN_LOG.sub(_mask_match, message)
         if masked != message:
             record.msg, record.args = masked, ()
         if record.exc_info and not record.exc_text:
             text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = _NUMBER_IN_LOG.sub(
-                lambda m: mask_identity(m.group()), text
-            )
+            record.exc_text = _NUMBER_IN_LOG.sub(_mask_match, text)
         return True

@@ -1,6 +1,7 @@
 """What an erasure forgets beyond the contact's own rows (contacts.services.erasure):
 the audit trail's summaries and details, Django's admin log, import jobs'
-samples, django-q2's kept task arguments and results, and files under
+samples, django-q2's kept task arguments and results, django-axes' login
+records (a number typed as a username, or in a login URL), and files under
 MEDIA_ROOT (pre-send CSVs, exports, import uploads and reports).
 
 Rows are found by relation where one exists (audit and admin-log rows about
@@ -11,6 +12,7 @@ contacts' actions are read once per erasure, which is rare.
 
 from pathlib import Path
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -41,6 +43,7 @@ def forget_traces(*, contact_id: int, identity_ids, redactor: Redactor, report) 
     )
     report.add("import jobs redacted", _import_jobs(redactor))
     report.add("django-q2 task records redacted", _tasks(redactor))
+    report.add("login records redacted", _login_records(redactor))
 
 
 def _audit_events(contact_id: int, redactor: Redactor) -> int:
@@ -127,6 +130,38 @@ def _tasks(redactor: Redactor) -> int:
             continue
         if redactor.mentions(payload):
             queued.delete()
+            changed += 1
+    return changed
+
+
+def _login_records(redactor: Redactor) -> int:
+    """django-axes keeps the username typed at each login and, for failures
+    being counted, the login URL's and form's values ("next" is masked by
+    AXES_SENSITIVE_PARAMETERS): scrubbed where they mention the person."""
+    changed = 0
+    counted = ("username", "get_data", "post_data", "user_agent", "path_info")
+    for attempt in AccessAttempt.objects.filter(_mention_filter(redactor, *counted)):
+        if redactor.mentions(attempt.username or ""):
+            # A failure counter for a number typed as a name: dropped, as a
+            # rewritten name could collide with another row's.
+            attempt.delete()
+        else:
+            AccessAttempt.objects.filter(pk=attempt.pk).update(
+                get_data=redactor.scrub(attempt.get_data),
+                post_data=redactor.scrub(attempt.post_data),
+                user_agent=redactor.scrub(attempt.user_agent)[:255],
+                path_info=redactor.scrub(attempt.path_info)[:255],
+            )
+        changed += 1
+    logged = ("username", "user_agent", "path_info")
+    for model in (AccessFailureLog, AccessLog):
+        for row in model.objects.filter(_mention_filter(redactor, *logged)):
+            model.objects.filter(pk=row.pk).update(
+                **{
+                    name: redactor.scrub(getattr(row, name) or "")[:255]
+                    for name in logged
+                }
+            )
             changed += 1
     return changed
 

@@ -3,7 +3,7 @@
 import pytest
 from django.core.checks import Error, Info, Warning
 
-from sinch.checks import check_sinch_settings
+from sinch.checks import check_sinch_settings, check_webhook_secret
 from sinch.client import get_sinch_client
 from sinch.config import SIMULATOR_ORIGIN, sinch_settings
 
@@ -24,6 +24,7 @@ def fresh_factory():
 
 
 def test_without_credentials_the_simulator_is_the_target(settings):
+    settings.DEBUG = True  # make run: the development secret verifies callbacks
     for name, value in EMPTY.items():
         setattr(settings, name, value)
     settings.SINCH_BATCH_API_URL = "https://us.conversationbatch.api.sinch.com"
@@ -77,5 +78,10 @@ def test_partial_credentials_are_an_error_and_a_missing_webhook_secret_a_warning
     assert "SINCH_KEY_SECRET" in error.msg
     settings.SINCH_KEY_SECRET = "secret-1"
     settings.SINCH_WEBHOOK_SECRET = ""
-    [warning] = check_sinch_settings()
+    assert check_sinch_settings() == []
+    settings.DEBUG = True
+    [warning] = check_webhook_secret()
     assert isinstance(warning, Warning)
+    settings.DEBUG = False
+    [error] = check_webhook_secret()
+    assert isinstance(error, Error)

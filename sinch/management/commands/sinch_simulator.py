@@ -62,7 +62,10 @@ class Command(BaseCommand):
             app_id=conf.app_id,
             key_id=conf.key_id,
             key_secret=conf.key_secret,
-            webhook_secret=webhook_secret or conf.webhook_secrets[0],
+            # With DEBUG off and no usable secret the app refuses every
+            # callback; the simulator still signs, with the development secret.
+            webhook_secret=webhook_secret
+            or next(iter(conf.webhook_secrets), SIMULATOR_WEBHOOK_SECRET),
         )
         knobs = Knobs()
         values = {
@@ -107,9 +110,14 @@ class Command(BaseCommand):
 def _secret_source(given: str) -> str:
     if given:
         return "--webhook-secret"
-    if settings.SINCH_WEBHOOK_SECRET:
+    if sinch_settings().webhook_secrets and settings.SINCH_WEBHOOK_SECRET:
         return "SINCH_WEBHOOK_SECRET"
-    return f"the development secret {SIMULATOR_WEBHOOK_SECRET!r}"
+    if settings.DEBUG:
+        return f"the development secret {SIMULATOR_WEBHOOK_SECRET!r}"
+    return (
+        f"the development secret {SIMULATOR_WEBHOOK_SECRET!r}, which the app "
+        "refuses with DEBUG off (set SINCH_WEBHOOK_SECRET)"
+    )
 
 
 def _metavar(value):
