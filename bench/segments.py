@@ -249,8 +249,8 @@ def main() -> None:
     from django.db import connection
 
     _finish(connection.vendor)  # after the rebuild: its rows vacuumed too
-    from campaigns.segments.countries import country_prefixes
     from campaigns.segments.evaluate import count
+    from contacts.countries import country_prefixes
 
     for country in ("US", "CA"):  # compiled once per process, then cached
         country_prefixes(country)

@@ -5,6 +5,11 @@ from django.db import models
 from django.db.models import Q
 
 from contacts import segment_facts
+from contacts.identity_rules import (
+    ChannelIdentityQuerySet,
+    ImmutableIdentityError,
+    is_erasure_hash,
+)
 from contacts.seed_list_marking import SeedListMarking
 from contacts.segment_indexes import CONTACT_INDEXES, IDENTITY_INDEXES
 from sinch.channels import Channel
@@ -133,59 +138,6 @@ class Contact(models.Model):
         super().save(*args, **kwargs)
 
 
-class ImmutableIdentityError(Exception):
-    """Raised when code tries to change a stored identity's value: a new number
-    is a new identity (contacts.services.identities.replace_identity)."""
-
-
-def _is_erasure_hash(value) -> bool:
-    # The one value an identity may take after it is stored: erasure's keyed hash
-    # (contacts.services.erasure.ERASED_PREFIX; erasure imports this module).
-    return isinstance(value, str) and value.startswith("erased:")
-
-
-class ChannelIdentityQuerySet(models.QuerySet):
-    """Refuses the bulk paths that would rewrite stored identity values."""
-
-    def update(self, **kwargs):
-        value = kwargs.get("identity")
-        # Expressions (bulk_update's CASE) are checked in bulk_update below.
-        if isinstance(value, str) and not _is_erasure_hash(value):
-            raise ImmutableIdentityError(
-                "A stored identity's value never changes; add a new identity."
-            )
-        touched = set(self.values_list("contact_id", flat=True))
-        updated = super().update(**kwargs)
-        moved_to = kwargs.get("contact_id", kwargs.get("contact"))
-        if moved_to is not None:  # identities moved: their new contact too
-            touched.add(getattr(moved_to, "pk", moved_to))
-        segment_facts.refresh(touched)
-        return updated
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        objs = list(objs)
-        if "identity" in fields and not all(
-            _is_erasure_hash(obj.identity) for obj in objs
-        ):
-            raise ImmutableIdentityError(
-                "A stored identity's value never changes; add a new identity."
-            )
-        updated = super().bulk_update(objs, fields, batch_size=batch_size)
-        segment_facts.refresh(obj.contact_id for obj in objs)
-        return updated
-
-    def bulk_create(self, objs, *args, **kwargs):
-        created = super().bulk_create(objs, *args, **kwargs)
-        segment_facts.refresh(obj.contact_id for obj in created)
-        return created
-
-    def delete(self):
-        touched = set(self.values_list("contact_id", flat=True))
-        deleted = super().delete()
-        segment_facts.refresh(touched)
-        return deleted
-
-
 class ChannelIdentity(models.Model):
     """How a contact is reached on one channel; holds the current consent state.
 
@@ -252,7 +204,7 @@ class ChannelIdentity(models.Model):
             not self._state.adding
             and stored is not None
             and self.identity != stored
-            and not _is_erasure_hash(self.identity)
+            and not is_erasure_hash(self.identity)
         ):
             raise ImmutableIdentityError(
                 f"{self.channel} identity #{self.pk} cannot change its value; "

@@ -6,7 +6,7 @@ the facts those conditions read, as tokens between bars, derived from the
 contact's live (not retired) identities only:
 
 - "@FR": a live phone-channel identity in France, by the same prefix rule a
-  country condition used on the identities (campaigns.segments.countries);
+  country condition used on the identities (contacts.countries);
   "@+": a live phone-channel identity that is a number at all;
 - "SMS:MARKETING:OPTED_IN": a live SMS identity in that consent state, one
   token per channel, purpose and state held.
@@ -26,6 +26,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.apps import apps
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from sinch.channels import PHONE_CHANNELS
@@ -86,7 +87,7 @@ def _regions_of_head(number: str) -> frozenset[str]:
 
 @functools.cache
 def _rules(code: int) -> tuple:
-    from campaigns.segments.countries import country_prefixes
+    from contacts.countries import country_prefixes
 
     return tuple(
         (region, country_prefixes(region))
@@ -99,9 +100,9 @@ def _models(models=None):
     """(Contact, ChannelIdentity): the current ones, or a migration's."""
     if models is not None:
         return models
-    from contacts.models import ChannelIdentity, Contact
-
-    return Contact, ChannelIdentity
+    return apps.get_model("contacts", "Contact"), apps.get_model(
+        "contacts", "ChannelIdentity"
+    )
 
 
 def computed(contact_ids: Iterable[int], models=None) -> dict[int, str]:

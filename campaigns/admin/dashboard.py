@@ -19,8 +19,8 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from campaigns.admin.approval import approval_context
-from campaigns.admin.dispatch import launched_local_waves
 from campaigns.admin.refusals import refusal
+from campaigns.admin.waves import launched_local_waves
 from campaigns.compliance import display, footer
 from campaigns.dispatch import sinch_outage
 from campaigns.models import Campaign

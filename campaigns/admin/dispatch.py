@@ -13,7 +13,6 @@ scheduled at Sinch, processed, failed or cancelled.
 
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
@@ -29,6 +28,7 @@ from django.views.decorators.http import require_POST
 from campaigns import counters, transitions
 from campaigns.admin.approval import approval_context
 from campaigns.admin.refusals import refusal
+from campaigns.admin.waves import launched_local_waves, waves_context
 from campaigns.compliance import display, drift
 from campaigns.dispatch import control, ingress, launching, sinch_outage
 from campaigns.dispatch.batch_states import (
@@ -59,24 +59,6 @@ DOING = {
 }
 B = Batch.Status
 S = Campaign.Status
-
-
-def waves_context(plan: ingress.Plan | None, zone: str) -> dict | None:
-    """A scheduled campaign's waves for a page (None: sent when launched)."""
-    if plan is None:
-        return None
-    return {
-        "waves": [
-            {"at": when(w.at, zone), "recipients": w.recipients, "batches": w.batches}
-            for w in plan.waves
-        ],
-        "staggered": plan.staggered,
-        "finish_at": when(plan.finish_at, zone),
-        "room": plan.room,
-        "cap": settings.SINCH_MAX_IN_FLIGHT_MESSAGES,
-        "rate": settings.SINCH_DRAIN_RATE_PER_S,
-        "problem": plan.problem,
-    }
 
 
 def dispatch_context(campaign: Campaign) -> dict:
@@ -162,16 +144,6 @@ def dispatch_context(campaign: Campaign) -> dict:
         "quiet_hours_note": display.held_batches_note(campaign),
         "local_waves": launched_local_waves(campaign),
     }
-
-
-def launched_local_waves(campaign: Campaign) -> list[dict] | None:
-    """A launched campaign's waves by zone (campaign page, dashboard), or None
-    when it goes at one instant."""
-    if not display.shows_local_waves(campaign):
-        return None
-    waves = ingress.waves_of(campaign)
-    plan = ingress.Plan(send_at=campaign.send_at, recipients=0, waves=waves)
-    return display.wave_rows(campaign, plan)
 
 
 # --- the changelist ---------------------------------------------------------

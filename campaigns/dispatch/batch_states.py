@@ -16,9 +16,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.dispatch import cancellation, freeze
-from campaigns.dispatch.freeze import FILLING
 from campaigns.models import Batch, Campaign
-from campaigns.models.states import REMOTE_PROCESSED, RemoteBatchStatus
+from campaigns.models.states import FILLING, REMOTE_PROCESSED, RemoteBatchStatus
 from config.lib.timezones import local_time
 from config.lib.wording import counted
 

@@ -58,8 +58,7 @@ from campaigns.dispatch import (
     sinch_outage,
 )
 from campaigns.models import Batch, Campaign, Recipient
-from campaigns.models.states import CLAIMABLE, DISPATCHING
-from campaigns.tracking import failures
+from campaigns.models.states import CLAIMABLE, DISPATCHING, SUBMISSION_GIVEN_UP
 from sinch import client as sinch_client
 from sinch import models as sinch_models
 from sinch import wire
@@ -320,7 +319,7 @@ def give_up(batch: Batch, claim) -> str:
             claim,
             f"Given up after {tries} attempts (its worker kept dying before "
             "it could record Sinch's answer).",
-            code=failures.SUBMISSION_GIVEN_UP,
+            code=SUBMISSION_GIVEN_UP,
         )
     return outcomes.fail(
         batch, claim, f"Given up after {tries} attempts; the last: {batch.last_error}"

@@ -12,7 +12,7 @@ vanished worker interrupts it, are campaigns.dispatch.launch_recovery's.
 """
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from json.encoder import encode_basestring
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from campaigns.dispatch import (
     launch_recovery,
 )
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
+from campaigns.models.states import FILLING
 from config.lib.bulk import TableWriter
 from contacts.models import AuditEvent
 from sinch import wire
@@ -229,10 +230,6 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
         f"campaign {campaign_id}: {result.ok:,} recipients in {sequence:,} "
         f"batches, {result.excluded + result.blocking:,} excluded"
     )
-
-
-# `not_before` of a batch still being filled by the freeze: never claimable.
-FILLING = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def _seal(

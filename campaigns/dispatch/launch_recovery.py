@@ -32,6 +32,7 @@ from django_q.tasks import async_task
 from campaigns import transitions
 from campaigns.dispatch import cancellation
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
+from campaigns.models.states import FILLING
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +86,6 @@ def release_lease(campaign_id: int, token: str) -> None:
 
 def _sealed(campaign_id: int) -> bool:
     """Whether any batch of the campaign was sealed (it may be at Sinch)."""
-    from campaigns.dispatch.freeze import FILLING
-
     return (
         Batch.objects.filter(campaign_id=campaign_id, is_test=False)
         .exclude(not_before=FILLING)

@@ -6,6 +6,8 @@ instead of spelling the statuses out again. Which transitions exist and from
 which states is in campaigns.transitions.
 """
 
+from datetime import UTC, datetime
+
 from django.db import models
 
 from campaigns.models.campaign import Campaign
@@ -29,6 +31,9 @@ FINISHED = (S.SUBMITTED, S.COMPLETED, S.CANCELLED, S.FAILED)
 # Over: every message has its outcome, or none will (a test send tests nothing).
 ENDED = (S.COMPLETED, S.CANCELLED, S.FAILED)
 
+
+# `not_before` of a batch still being filled by the freeze: never claimable.
+FILLING = datetime(9999, 12, 31, tzinfo=UTC)
 
 # --- batches at Sinch ---------------------------------------------------------
 
@@ -66,6 +71,10 @@ statuses_not_replaced_by = variants.statuses_not_replaced_by
 
 
 # --- recipients ---------------------------------------------------------------
+
+# The failure code of a recipient whose batch was given up because the worker
+# submitting it kept dying (Sinch did not have it: safe to send again).
+SUBMISSION_GIVEN_UP = "SUBMISSION_GIVEN_UP"
 
 # The order delivery receipts move a recipient along (FAILED apart): a
 # receipt never moves a recipient to a lower rank.

@@ -38,7 +38,7 @@ def fields() -> list[dict]:
     """Every condition the editor offers: field key, label, kind, operators
     (`ops`, with their words in `op_labels`), and the choices, channels or
     purposes it needs."""
-    from campaigns.segments.countries import country_choices
+    from contacts.countries import country_choices
 
     offered = []
     for field, ops in d.FIELD_OPS.items():

@@ -339,6 +339,6 @@ def _is_date(value) -> bool:
 
 
 def _is_country(value) -> bool:
-    from campaigns.segments.countries import is_known_country
+    from contacts.countries import is_known_country
 
     return isinstance(value, str) and is_known_country(value)

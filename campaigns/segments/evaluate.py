@@ -5,7 +5,7 @@ an indexed table (identities, memberships, recipients, replies), so the
 database counts a million contacts without Python touching a row:
 
 - country and consent from the contact row's own facts (its live
-  identities' countries, by campaigns.segments.countries' prefix rule, and
+  identities' countries, by contacts.countries' prefix rule, and
   consent states: contacts.segment_facts), a substring test on the row the
   count reads anyway; retired identities never count;
 - list memberships by (list, contact); campaign engagement by the

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from django.db import models
 from django.db.models import Q
 
+from campaigns.models.states import SUBMISSION_GIVEN_UP
+
 
 class FailureClass(models.TextChoices):
     TRANSIENT = "TRANSIENT", "Transient: may succeed if sent again later"
@@ -36,9 +38,6 @@ class FailureClass(models.TextChoices):
 TRANSIENT, PERMANENT = FailureClass.TRANSIENT, FailureClass.PERMANENT
 # The pseudo-code of a recipient whose whole batch failed (no reason code).
 BATCH_FAILED = "BATCH_FAILED"
-# The pseudo-code of a recipient whose batch was given up because the worker
-# submitting it kept dying (Sinch did not have it: safe to send again).
-SUBMISSION_GIVEN_UP = "SUBMISSION_GIVEN_UP"
 
 
 @dataclass(frozen=True)

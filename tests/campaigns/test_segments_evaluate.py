@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Batch, InboundMessage, Recipient
-from campaigns.segments import countries
 from campaigns.segments.evaluate import count, matching_contacts
+from contacts import countries
 from contacts.models import ChannelIdentity, Contact
 
 

@@ -11,9 +11,8 @@ from django.core.management.base import CommandError
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from campaigns.segments import countries
 from campaigns.segments.evaluate import matching_contacts
-from contacts import segment_facts
+from contacts import countries, segment_facts
 from contacts.importing.importer import run_import
 from contacts.importing.jobs import create_import_job
 from contacts.models import ChannelIdentity, ConsentState, Contact, ImportJob
