@@ -268,6 +268,8 @@ SINCH_DRAIN_RATE_PER_S = env.float("SINCH_DRAIN_RATE_PER_S", default=20.0)
 # ahead) than this many seconds are refused, and so are bodies larger than this.
 SINCH_WEBHOOK_TOLERANCE_S = env.int("SINCH_WEBHOOK_TOLERANCE_S", default=300)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1_048_576)
+# ... and bodies whose JSON nests deeper than this (Sinch's nest about 5 levels).
+WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=20)
 # Raw callback bodies (numbers, reply texts) are deleted this many days after
 # they were received, once processed (by the reconciliation task).
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
