@@ -1,10 +1,10 @@
 """Validating one CSV record into the values to import, or a reason it is bad."""
 
 import re
-import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from config.lib.timezones import zone_names
 from contacts.importing.local_forms import (
     OPT_IN_WORDS,
     OPT_OUT_WORDS,
@@ -19,7 +19,7 @@ from sinch.channels import Channel
 
 _CHANNELS = {c.value for c in Channel}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
-_TIME_ZONES = zoneinfo.available_timezones()
+_TIME_ZONES = frozenset(zone_names())
 _CONSENT_WORDS = {
     **dict.fromkeys(OPT_IN_WORDS, ConsentEvent.Kind.OPT_IN),
     **dict.fromkeys(OPT_OUT_WORDS, ConsentEvent.Kind.OPT_OUT),
