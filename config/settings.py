@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # PostgreSQL refuses NUL characters: they are dropped from query strings.
+    "config.lib.query_guard.StripNulFromQueryMiddleware",
     # Last: turns a login refused for too many failures into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
