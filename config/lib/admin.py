@@ -63,3 +63,50 @@ class DateHierarchyGuardMixin:
                     ignore_filter_value(request, "date", query.pop(key)[0])
                 request.GET = query
         return super().changelist_view(request, extra_context)
+
+
+class _IdRangeGuard:
+    """Mixed into a model choice field: an id no database key can hold is an
+    invalid choice, not an OverflowError from SQLite (a 500)."""
+
+    def clean(self, value):
+        from django.core.exceptions import ValidationError
+
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            text = str(item).strip() if item is not None else ""
+            digits = text.removeprefix("-").removeprefix("+")
+            if digits.isascii() and digits.isdigit() and id_value(text) is None:
+                raise ValidationError(
+                    f"“{text[:30]}” is not one of the available choices.",
+                    code="invalid_choice",
+                )
+        return super().clean(value)
+
+
+_GUARDED: dict[type, type] = {}
+
+
+def guard_id_range(formfield):
+    """`formfield` (a model choice field) made to refuse out-of-range ids."""
+    kind = type(formfield)
+    if not issubclass(kind, _IdRangeGuard):
+        if kind not in _GUARDED:
+            _GUARDED[kind] = type(
+                f"IdRangeGuarded{kind.__name__}", (_IdRangeGuard, kind), {}
+            )
+        formfield.__class__ = _GUARDED[kind]
+    return formfield
+
+
+class IdRangeGuardMixin:
+    """Foreign-key and many-to-many fields refuse ids beyond any key's range
+    with the form's ordinary "not one of the available choices" error."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        from django import forms
+
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if isinstance(formfield, forms.ModelChoiceField):
+            guard_id_range(formfield)
+        return formfield
