@@ -14,7 +14,7 @@ import pytest
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 
-from campaigns.models import MessageTemplate
+from campaigns.models import MessageTemplate, Segment
 
 ODD_VALUES = [
     "9999-12-31",
@@ -134,6 +134,14 @@ def some_rows(make_contact, make_list, make_campaign):
     make_contact("+4915112345671", first_name="Ada", time_zone="Europe/Berlin")
     make_campaign()
     MessageTemplate.objects.get_or_create(name="Plain", kind="TEXT", text="Hi")
+    condition = {"field": "language", "op": "equals", "value": "fr"}
+    Segment.objects.create(
+        name="French",
+        definition={
+            "match": "all",
+            "groups": [{"match": "all", "conditions": [condition]}],
+        },
+    )
 
 
 @pytest.mark.parametrize(("name", "model"), _pages())

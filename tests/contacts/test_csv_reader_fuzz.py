@@ -8,8 +8,6 @@ record that was read (and then imported or reported), or it is blank.
 import random
 import re
 
-import pytest
-
 from contacts.importing.layout import inspect_file
 from contacts.importing.mapping import auto_map, mapping_problems
 from contacts.importing.reader import validated_batches
@@ -129,12 +127,3 @@ def test_validation_counts_every_record_as_read_or_reported(tmp_path):
         assert good + bad == total, f"case {case}"
         checked += 1
     assert checked > CASES // 20
-
-
-@pytest.mark.parametrize("ending", ["\r", "\n", "\r\n"])
-def test_the_fuzz_accounting_sees_a_lost_line(tmp_path, ending):
-    """The check above would notice a reader that drops a line."""
-    lines = ["phone", "+4915112345671", "+4915112345672"]
-    data = ending.join(lines).encode()
-    expected = set(range(2, len(_physical_lines(data, "utf-8")) + 1))
-    assert expected == {2, 3}
