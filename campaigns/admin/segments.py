@@ -7,7 +7,6 @@ after the other). The live count is a JSON endpoint the editor calls as the
 conditions change.
 """
 
-
 from django.contrib import admin
 from django.db.models import Count
 from django.http import JsonResponse

@@ -19,7 +19,6 @@ import logging
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -114,9 +113,7 @@ def _apply(rows) -> Counter:
         try:
             # PostgreSQL stores no NUL character: a "STOP\u0000" is stored
             # and matched without it rather than lost with its chunk.
-            data = parse_json(
-                body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH, nul=True
-            )
+            data = parse_json(body, nul=True)
             parsed = callbacks.parse_callback(without_nul(data))
         except (ValueError, TypeError) as exc:
             chunk.outcomes.append(
