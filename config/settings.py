@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.lib.query_guard.StripNulFromQueryMiddleware",  # PostgreSQL: no NULs
     # Last: turns a login refused for too many failures into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -268,8 +269,7 @@ SINCH_DRAIN_RATE_PER_S = env.float("SINCH_DRAIN_RATE_PER_S", default=20.0)
 # ahead) than this many seconds are refused, and so are bodies larger than this.
 SINCH_WEBHOOK_TOLERANCE_S = env.int("SINCH_WEBHOOK_TOLERANCE_S", default=300)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1_048_576)
-# Raw callback bodies (numbers, reply texts) are deleted this many days after
-# they were received, once processed (by the reconciliation task).
+# Days a processed callback's raw body (numbers, reply texts) is kept (then deleted).
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 
 # --- campaigns --------------------------------------------------------------

@@ -25,6 +25,7 @@ import phonenumbers
 from django.conf import settings
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
+from config.lib.timezones import is_zone_name
 from sinch.channels import PHONE_CHANNELS
 
 UNKNOWN_ZONE = "Etc/Unknown"
@@ -91,6 +92,8 @@ def known_zone(name: str) -> bool:
 
 @cache
 def _zone_or_none(name: str) -> ZoneInfo | None:
+    if not is_zone_name(name):
+        return None
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

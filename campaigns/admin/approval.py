@@ -23,7 +23,7 @@ from campaigns.compliance import approval as approvals
 from campaigns.compliance import drift
 from campaigns.dispatch.batch_states import when
 from campaigns.models import Campaign, LaunchApproval
-from config.lib.admin import ReadOnlyAdminMixin
+from config.lib.admin import DateHierarchyGuardMixin, ReadOnlyAdminMixin
 from sinch.placeholders import strings
 
 Decision = LaunchApproval.Decision
@@ -242,7 +242,9 @@ class ApprovalAdminMixin:
 
 
 @admin.register(LaunchApproval)
-class LaunchApprovalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LaunchApprovalAdmin(
+    DateHierarchyGuardMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """The history of launch requests and decisions (read-only)."""
 
     list_display = (

@@ -26,6 +26,7 @@ from campaigns.authoring import presend, preview
 from campaigns.compliance import display, exemptions
 from campaigns.models import Campaign
 from config.lib import key_values
+from config.lib.admin import IdRangeGuardMixin
 from contacts.models import AuditEvent
 from contacts.number_visibility import masked_note, may_see_numbers
 from contacts.services.audit import record_audit
@@ -42,6 +43,7 @@ READ_ONLY_AS = {
 
 @admin.register(Campaign)
 class CampaignAdmin(
+    IdRangeGuardMixin,
     CampaignListAdminMixin,
     ApprovalAdminMixin,
     CapExemptionAdminMixin,

@@ -1,6 +1,5 @@
 """Forms of the campaign admin."""
 
-import json
 from datetime import datetime
 
 from django import forms
@@ -14,6 +13,7 @@ from campaigns.admin import channel_property_fields as props
 from campaigns.authoring import preview
 from campaigns.models import Campaign, TemplateParameter
 from config.lib import key_values, timezones
+from config.lib.json_input import JsonInputError, parse_json
 from config.lib.time_zone_field import TimeZoneField
 
 
@@ -57,10 +57,14 @@ class ParameterLinesField(forms.CharField):
 
     def to_python(self, value):
         text = (super().to_python(value) or "").strip()
+        if "\x00" in text:
+            raise ValidationError(
+                "Contains a NUL character (\\x00), which cannot be stored; remove it."
+            )
         if text.startswith("{"):
             try:
-                data = json.loads(text)
-            except ValueError as exc:
+                data = parse_json(text)
+            except JsonInputError as exc:
                 raise ValidationError(f"Not a JSON object: {exc}.") from None
             if not isinstance(data, dict):
                 raise ValidationError("Write one key = value per line.")

@@ -17,14 +17,16 @@ from django.utils.html import format_html
 from campaigns.admin.refusals import refusal
 from campaigns.models import InboundMessage
 from campaigns.tracking.reply_review import ReviewError, record_opt_out_from_reply
-from config.lib.admin import ReadOnlyAdminMixin
+from config.lib.admin import DateHierarchyGuardMixin, ReadOnlyAdminMixin
 from config.lib.wording import counted
 
 RECORD_CONSENT = "contacts.record_consent"
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InboundMessageAdmin(
+    DateHierarchyGuardMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     list_display = (
         "received_at",
         "channel",

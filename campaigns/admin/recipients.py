@@ -13,7 +13,7 @@ from django.utils.functional import cached_property
 
 from campaigns.models import Campaign, Recipient
 from campaigns.tracking import failures
-from config.lib.admin import ReadOnlyAdminMixin
+from config.lib.admin import ReadOnlyAdminMixin, id_value
 from config.lib.key_values import key_value_table
 from config.lib.pagination import CappedCountPaginator
 from contacts.models import ChannelIdentity
@@ -150,8 +150,8 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = dict(extra_context or {})
-        pk = request.GET.get("campaign__id__exact", "")
-        if pk.isdigit():
+        pk = id_value(request.GET.get("campaign__id__exact", ""))
+        if pk is not None:
             campaign = Campaign.objects.filter(pk=pk).only("name").first()
             if campaign is not None:
                 extra_context["title"] = f"Recipients of “{campaign.name}”"

@@ -7,8 +7,6 @@ after the other). The live count is a JSON endpoint the editor calls as the
 conditions change.
 """
 
-import json
-
 from django.contrib import admin
 from django.db.models import Count
 from django.http import JsonResponse
@@ -22,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from campaigns.admin.segment_editor import SegmentForm, campaign_add_url, count_result
 from campaigns.models import Campaign, Segment
 from campaigns.segments import definition
+from config.lib.json_input import JsonInputError, parse_json
 from contacts.models import ContactList
 
 CAMPAIGNS_SHOWN = 50
@@ -183,9 +182,13 @@ class SegmentAdmin(admin.ModelAdmin):
                 "You may not edit segments, so you may not count them.", 403
             )
         try:
-            payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            return _refused('The request is not JSON: send {"definition": {...}}.', 400)
+            payload = parse_json(request.body)
+        except JsonInputError as exc:
+            return _refused(
+                f'The request is not usable JSON ({exc}): send {{"definition": '
+                "{...}}.",
+                400,
+            )
         if not isinstance(payload, dict) or "definition" not in payload:
             return _refused(
                 'The request has no definition: send {"definition": {...}}.', 400

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from campaigns import placeholders
+from campaigns import placeholders, text_limits
 from campaigns.models import message_lines
 from sinch import wire
 from sinch.channels import Channel
@@ -39,6 +39,9 @@ class TemplatePart(models.Model):
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         for name, label, text in self.texts():
+            if name != "payload" and (problem := text_limits.too_long(label, text)):
+                errors.setdefault(name, []).append(problem)
+                continue
             try:
                 placeholders.extract(text)
             except placeholders.PlaceholderError as exc:

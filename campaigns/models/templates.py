@@ -5,7 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from campaigns import placeholders
+from campaigns import placeholders, text_limits
 from campaigns.models import message_lines, messages
 from sinch import channel_templates, wire
 from sinch.channels import Channel
@@ -207,6 +207,11 @@ class MessageTemplate(models.Model):
         if self.kind == self.Kind.CHANNEL_TEMPLATE:
             for field, messages in self.channel_template_errors().items():
                 errors.setdefault(field, []).extend(messages)
+        for field, label, text in self._own_texts():
+            if problem := text_limits.too_long(label, text):
+                errors.setdefault(field, []).append(problem)
+        if errors:
+            raise ValidationError(errors)  # a too long text: nothing more to read
         try:
             self.placeholders = self.extract_placeholders()
         except ValidationError as exc:
@@ -290,6 +295,15 @@ class MessageTemplate(models.Model):
             for _field, label, text in self._texts()
             for found in placeholders.foreign_syntax(text)
         ]
+
+    def _own_texts(self):
+        """(field, label, text) of the template's own fields, rows left out."""
+        for field in self.KIND_FIELDS[self.kind]:
+            label = str(self._meta.get_field(field).verbose_name).capitalize()
+            yield field, label, getattr(self, field)
+        if is_string_map(self.template_parameters):
+            for key, value in self.template_parameters.items():
+                yield "template_parameters", f'Template parameter "{key}"', value
 
     def _texts(self):
         for field in self.KIND_FIELDS[self.kind]:

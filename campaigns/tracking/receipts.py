@@ -26,6 +26,7 @@ from campaigns.models import WebhookEvent
 from campaigns.tracking import batch_statuses, deliveries, erased_senders, replies
 from campaigns.tracking.event_chunk import Chunk, Outcome, State, error_text
 from config.lib.bulk import bulk_update, db_time, id_lists
+from config.lib.json_input import parse_json, without_nul
 from sinch import callbacks, wire
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,10 @@ def _apply(rows) -> Counter:
     chunk = Chunk(now=timezone.now())
     for event_id, body, received_at in rows:
         try:
-            parsed = callbacks.parse_callback(body)
+            # PostgreSQL stores no NUL character: a "STOP\u0000" is stored
+            # and matched without it rather than lost with its chunk.
+            data = parse_json(body, nul=True)
+            parsed = callbacks.parse_callback(without_nul(data))
         except (ValueError, TypeError) as exc:
             chunk.outcomes.append(
                 Outcome(event_id, State.FAILED, f"not a callback: {error_text(exc)}")

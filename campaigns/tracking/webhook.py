@@ -13,14 +13,14 @@ level, without the body:
 - 200 and nothing stored: the very callback stored before (same nonce, same
   body), which Sinch delivers again when our first 200 was lost; refusing
   it would have Sinch retry it again and again;
-- 400 not a JSON object;
+- 400 not a JSON object, or JSON nested deeper than json_input.MAX_DEPTH (20
+  levels; Sinch's callbacks nest about 5);
 - 503 the database (or the missing webhook secret) keeps us from storing it:
   Sinch delivers it again later.
 
 It is the one view exempt from CSRF: the signature is its authentication.
 """
 
-import json
 import logging
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
 from campaigns.tracking import inbox
+from config.lib.json_input import JsonInputError, parse_json
 from sinch import signatures, wire
 from sinch.config import sinch_settings
 
@@ -89,10 +90,12 @@ def sinch_webhook(request: HttpRequest) -> HttpResponse:
 
     try:
         body = raw.decode("utf-8")
-        is_object = isinstance(json.loads(body), dict)
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
-        is_object = False
-    if not is_object:
+        data = parse_json(body, nul=True)
+    except JsonInputError as exc:
+        return _refuse(request, 400, f"not a JSON object: {exc}", len(raw))
+    except ValueError:  # UnicodeDecodeError
+        return _refuse(request, 400, "not a JSON object: not UTF-8", len(raw))
+    if not isinstance(data, dict):
         return _refuse(request, 400, "not a JSON object", len(raw))
 
     signed_at = int(request.headers[wire.TIMESTAMP_HEADER])

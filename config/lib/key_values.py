@@ -21,10 +21,13 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from config.lib.json_input import JsonInputError, parse_json
+
 TEXT, NUMBER, BOOLEAN, JSON = "text", "number", "boolean", "json"
 TYPE_LABELS = {TEXT: "Text", NUMBER: "Number", BOOLEAN: "Yes/no", JSON: "JSON"}
 TRUE_WORDS = {"true", "yes", "y", "1", "on"}
 FALSE_WORDS = {"false", "no", "n", "0", "off"}
+_NUL = "contains a NUL character (\\x00), which cannot be stored; remove it."
 EMPTY_ROWS = 1  # blank rows offered after the stored ones (more with "Add")
 
 
@@ -80,9 +83,9 @@ def typed_value(kind: str, text: str, *, where: str):
         raise ValidationError(f'{where}: a yes/no value is "true" or "false".')
     if kind == JSON:
         try:
-            return json.loads(stripped)
-        except ValueError as exc:
-            raise ValidationError(f"{where}: not valid JSON ({exc}).") from None
+            return parse_json(stripped)
+        except JsonInputError as exc:
+            raise ValidationError(f"{where}: {exc}.") from None
     raise ValidationError(f"{where}: unknown type {kind!r}.")
 
 
@@ -97,7 +100,9 @@ def read_rows(rows, types) -> tuple[dict, list[tuple[int, str]]]:
         if not key and not text.strip():
             continue
         where = f"Row {number}" + (f" ({key})" if key else "")
-        if not key:
+        if "\x00" in key or "\x00" in text:
+            problems.append((index, f"{where}: {_NUL}"))
+        elif not key:
             problems.append(
                 (index, f'Row {number}: enter a key for the value "{text}".')
             )
@@ -277,8 +282,8 @@ class KeyValueField(forms.Field):
 
     def _from_json(self, text: str) -> dict:
         try:
-            data = json.loads(text)
-        except ValueError as exc:
+            data = parse_json(text)
+        except JsonInputError as exc:
             raise ValidationError(f"Not a JSON object: {exc}.") from None
         if not isinstance(data, dict):
             raise ValidationError(

@@ -9,6 +9,7 @@ Either plan alone is slow on the other kind of value.
 from django.contrib import admin
 from django.db.models import Exists, OuterRef
 
+from config.lib.admin import id_value, ignore_filter_value
 from contacts.models import ChannelIdentity, ConsentState, ContactList, ListMembership
 from sinch.channels import Channel
 
@@ -38,10 +39,14 @@ class ListFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            members = ListMembership.objects.filter(contact_list_id=self.value())
-            return contacts_with(queryset, members)
-        return queryset
+        if not self.value():
+            return queryset
+        pk = id_value(self.value())
+        if pk is None:
+            ignore_filter_value(request, self.title, self.value())
+            return queryset
+        members = ListMembership.objects.filter(contact_list_id=pk)
+        return contacts_with(queryset, members)
 
 
 class ChannelFilter(admin.SimpleListFilter):

@@ -2,14 +2,19 @@
 
 from django.contrib import admin
 
-from config.lib.admin import ReadOnlyAdminMixin
+from config.lib.admin import (
+    DateHierarchyGuardMixin,
+    ReadOnlyAdminMixin,
+    id_value,
+    ignore_filter_value,
+)
 from config.lib.key_values import key_value_table
 from config.lib.pagination import CappedCountPaginator
 from contacts.models import AuditEvent, ConsentEvent
 from contacts.phones import phone_search_term
 
 
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(DateHierarchyGuardMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """A million-row ledger: read-only, capped counts."""
 
     show_full_result_count = False
@@ -23,13 +28,17 @@ class ContactFilter(admin.SimpleListFilter):
     parameter_name = "contact"
 
     def lookups(self, request, model_admin):
-        value = self.value()
-        return [(value, f"contact #{value}")] if value and value.isdigit() else []
+        pk = id_value(self.value())
+        return [(str(pk), f"contact #{pk}")] if pk is not None else []
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(identity__contact_id=self.value())
-        return queryset
+        if not self.value():
+            return queryset
+        pk = id_value(self.value())
+        if pk is None:
+            ignore_filter_value(request, self.title, self.value())
+            return queryset
+        return queryset.filter(identity__contact_id=pk)
 
 
 @admin.register(ConsentEvent)

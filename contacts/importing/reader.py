@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from contacts.importing.rows import ParsedRow, RowError, RowParser
 from contacts.importing.seen import SeenKeys
-from contacts.importing.source import CsvFileError
+from contacts.importing.source import BrokenRecord, CsvFileError
 
 
 @dataclass
@@ -37,6 +37,9 @@ def validated_batches(source, parser: RowParser, size: int) -> Iterator[Batch]:
     try:
         for line, values in source:
             batch.rows_total += 1
+            if isinstance(values, BrokenRecord):
+                batch.bad.append((line, values.problem, values))
+                continue
             try:
                 batch.rows.append(parser.parse(line, values))
                 batch.raw[line] = values

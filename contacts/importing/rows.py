@@ -1,10 +1,10 @@
 """Validating one CSV record into the values to import, or a reason it is bad."""
 
 import re
-import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from config.lib.timezones import zone_names
 from contacts.importing.local_forms import (
     OPT_IN_WORDS,
     OPT_OUT_WORDS,
@@ -19,7 +19,7 @@ from sinch.channels import Channel
 
 _CHANNELS = {c.value for c in Channel}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
-_TIME_ZONES = zoneinfo.available_timezones()
+_TIME_ZONES = frozenset(zone_names())
 _CONSENT_WORDS = {
     **dict.fromkeys(OPT_IN_WORDS, ConsentEvent.Kind.OPT_IN),
     **dict.fromkeys(OPT_OUT_WORDS, ConsentEvent.Kind.OPT_OUT),
@@ -75,6 +75,7 @@ class RowParser:
         date_order: str = "",
     ):
         self.width = len(headers)
+        self.headers = headers
         self.index = {}
         self.attributes = []
         for i, header in enumerate(headers):
@@ -101,6 +102,9 @@ class RowParser:
                 f"has {len(values)} columns, the header has {self.width} "
                 "(a missing delimiter or an unclosed quote?)"
             )
+        for i, value in enumerate(values):
+            if "\x00" in value:
+                raise RowError(_nul(self.headers[i], value))
         at = self._at
         i = at.get("channel")
         channel = (
@@ -178,6 +182,15 @@ class RowParser:
                 row.consent_at = parse_when(raw_at, self.date_order)
             except DateError as exc:
                 raise RowError(str(exc)) from None
+
+
+def _nul(header: str, value: str) -> str:
+    shown = value.replace("\x00", "\\x00")
+    return (
+        f"column {header!r} contains a NUL byte (\\x00), in {shown[:60]!r}: the "
+        "file is damaged or was saved in another encoding; this row is not "
+        "imported (correct it and import it again)"
+    )
 
 
 def _invalid(channel: str, raw: str, error: Exception) -> str:
