@@ -476,6 +476,24 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Who runs the job now (see importing/leases.py): a run holds the job while
+    # its heartbeat is younger than IMPORT_LEASE_SECONDS.
+    claim_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the run (each chunk)."
+    )
+    waiting_for = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Why a queued job has not started yet (e.g. another import runs).",
+    )
+    # Where the import (not the check) resumes: committed with each chunk.
+    checkpoint = models.JSONField(default=dict, blank=True)
+    resumes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Each time the import resumed after its worker stopped.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
