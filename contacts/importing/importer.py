@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 # Rows per transaction: big enough that per-chunk queries and commits are
 # cheap per row, small enough to keep memory flat.
 CHUNK_ROWS = 10_000
+# On SQLite a chunk holds the one write lock of the whole database: every
+# other writer (the admin, webhooks, the next import's claim) waits for it, at
+# most 20 s (config/settings.py). Merging 10,000 known contacts can take
+# longer than that; 2,000 rows keep the wait to a few seconds.
+SQLITE_CHUNK_ROWS = 2_000
 SAMPLE_ERRORS = 100
 COUNTERS = (
     "rows_total",
@@ -223,7 +228,10 @@ class Importer:
     def _process(self, resume_line: int = 0) -> None:
         """Validate and write the file batch by batch (see reader.py); a
         resumed run writes only the lines after `resume_line`."""
-        batches = validated_batches(records(self.job), self.parser, CHUNK_ROWS)
+        size = CHUNK_ROWS
+        if leases.one_at_a_time():
+            size = min(size, SQLITE_CHUNK_ROWS)
+        batches = validated_batches(records(self.job), self.parser, size)
         for batch in batches:
             last = max(
                 [r.line for r in batch.rows] + [b[0] for b in batch.bad],

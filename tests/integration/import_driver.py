@@ -2,6 +2,7 @@
 (configured like the cluster, see driver.py):
 
     python -m tests.integration.import_driver queue --rows 30000 --name a.csv
+    python -m tests.integration.import_driver queue --rows 10 --first 30000
     python -m tests.integration.import_driver resume-stalled
 
 Each command prints one JSON object on stdout.
@@ -17,8 +18,8 @@ from tests.integration.driver import _setup
 
 
 def queue(args) -> dict:
-    """A Compliance user uploads a file of `rows` opted-in people (the same
-    numbers in every file) and confirms it: it is queued for a worker."""
+    """A Compliance user uploads a file of `rows` opted-in people (numbers
+    `first`, `first` + 1, ...) and confirms it: it is queued for a worker."""
     from django.conf import settings
     from django.contrib.auth.models import Group, User
 
@@ -37,7 +38,7 @@ def queue(args) -> dict:
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["phone", "first_name", "channel", "consent"])
-        for n in range(args.rows):
+        for n in range(args.first, args.first + args.rows):
             writer.writerow([f"+4915123{n:06d}", f"Person {n}", "SMS", "yes"])
     job = jobs.create_import_job(
         path=path,
@@ -68,6 +69,7 @@ def main(argv: list[str]) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("queue")
     p.add_argument("--rows", type=int, default=30_000)
+    p.add_argument("--first", type=int, default=0, help="the first number's index")
     p.add_argument("--name", default="contacts.csv")
     p.set_defaults(run=queue)
     commands.add_parser("resume-stalled").set_defaults(run=resume_stalled)
