@@ -137,8 +137,7 @@ def requeue_stalled_imports() -> list[int]:
     page say so, with the line it had reached."""
     now, cutoff = timezone.now(), _cutoff()
     stalled = ImportJob.objects.filter(status__in=IN_FLIGHT).filter(
-        Q(heartbeat_at__lt=cutoff)
-        | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
     )
     requeued = []
     for job in stalled:

@@ -101,6 +101,11 @@ def test_two_imports_at_once_both_finish_and_record_each_consent_once(stack):
     stack.start_cluster(Q_WORKERS=2, Q_TIMEOUT=600, Q_RETRY=700)
     stack.wait(lambda: _done(stack, 1), "the known people", timeout=120)
     first = _import_driver(stack, "queue", "--rows", str(known), "--name", "a.csv")
+    stack.wait(
+        lambda: _job(stack, first["job"])["checkpoint"].get("line"),
+        "the first import's first chunk",
+        timeout=120,
+    )
     second = _import_driver(
         stack, "queue", "--rows", "2000", "--first", str(known), "--name", "b.csv"
     )
@@ -116,6 +121,8 @@ def test_two_imports_at_once_both_finish_and_record_each_consent_once(stack):
     )
     assert _events_per_identity_and_job(stack) == [1] * (2 * known + 2000)
     if stack.kind == "sqlite":
+        # Whether the broker hands the second task out while the first runs
+        # (then it answers "waiting for another import") depends on the lock's
+        # timing: tests/contacts/test_contacts_import_turns.py shows that part.
         assert _utc(b["started_at"]) >= _utc(a["finished_at"]), "they overlapped"
-        waited = f"import {second['job']}: waiting for another import (#{first['job']}"
-        assert any(result.startswith(waited) for result in _task_results(stack))
+    assert not [r for r in _task_results(stack) if "locked" in r]
