@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contacts', '0010_segments'),
+        ('contacts', '0012_contact_segment_facts'),
     ]
 
     operations = [
