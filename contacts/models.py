@@ -476,24 +476,13 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Who runs the job now (see importing/leases.py): a run holds the job while
-    # its heartbeat is younger than IMPORT_LEASE_SECONDS.
+    # Who runs it, its last sign of life, why it waits (importing/leases.py);
+    # where the import resumes and when it did (importing/importer.py).
     claim_token = models.CharField(max_length=32, blank=True)
-    heartbeat_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last sign of life of the run (each chunk)."
-    )
-    waiting_for = models.CharField(
-        max_length=300,
-        blank=True,
-        help_text="Why a queued job has not started yet (e.g. another import runs).",
-    )
-    # Where the import (not the check) resumes: committed with each chunk.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    waiting_for = models.CharField(max_length=300, blank=True)
     checkpoint = models.JSONField(default=dict, blank=True)
-    resumes = models.JSONField(
-        default=list,
-        blank=True,
-        help_text="Each time the import resumed after its worker stopped.",
-    )
+    resumes = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
