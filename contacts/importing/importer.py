@@ -193,9 +193,19 @@ class Importer:
         job, point = self.job, self.job.checkpoint
         self.counts.update(point.get("counts", {}))
         self.committed = dict(self.counts)
+        if _file_bytes(job) != point.get("file_bytes", _file_bytes(job)):
+            # Erasure rewrote the file without a person's rows: lines moved.
+            raise CsvFileError(
+                f"The file changed after the import stopped at line {line} (a "
+                "person in it was erased since), so its lines no longer match "
+                f"what was imported and it was not resumed. The "
+                f"{self.counts['rows_ok']} rows imported stay; import the rows "
+                f"after line {line} as a new file."
+            )
         try:
             with open(path, "r+b") as report:
-                report.truncate(point.get("report_bytes", 0))
+                size = os.fstat(report.fileno()).st_size
+                report.truncate(min(size, point.get("report_bytes", 0)))
             with open(path, newline="", encoding="utf-8") as report:
                 rows = csv.reader(report)
                 next(rows, None)
@@ -274,6 +284,7 @@ class Importer:
             "line": line,
             "bytes": bytes_read,
             "report_bytes": os.fstat(self.out.fileno()).st_size,
+            "file_bytes": _file_bytes(self.job),
             "counts": dict(self.counts),
         }
 
@@ -363,6 +374,13 @@ class Importer:
         for name, value in plan.counts.items():
             self.counts[name] += value
         return plan.problems
+
+
+def _file_bytes(job: ImportJob) -> int:
+    try:
+        return os.path.getsize(job.file_path)
+    except OSError:
+        return -1
 
 
 def _line(bad: tuple[int, str, list[str]]) -> int:

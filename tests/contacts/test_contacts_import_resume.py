@@ -2,6 +2,8 @@
 writes nothing twice, and a job whose worker vanished is picked up again by
 the periodic task; two runs never work on one job at once."""
 
+import os
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -13,6 +15,7 @@ from contacts import tasks
 from contacts.importing import importer, jobs, leases
 from contacts.importing.plan import ChunkPlan
 from contacts.models import AuditEvent, ChannelIdentity, ConsentEvent, ImportJob
+from contacts.services.erasure import erase
 
 HEADER = ["phone", "first_name", "channel", "consent"]
 PEOPLE = 10
@@ -254,3 +257,28 @@ def test_a_check_whose_worker_stopped_starts_again_from_the_top(
     assert jobs.recovery_notes(job)[0].startswith(
         "The worker stopped while checking the file"
     )
+
+
+def test_a_file_erasure_rewrote_since_the_stop_is_not_resumed_by_its_old_lines(
+    make_job, monkeypatch, compliance_admin, settings
+):
+    """Erasure removes the person's row from the uploaded file: every line
+    after it moves up, so the checkpoint's line means another row now."""
+    job = make_job()
+    uploads = os.path.join(settings.MEDIA_ROOT, "imports")
+    os.makedirs(uploads, exist_ok=True)
+    job.file_path = shutil.copy(job.file_path, uploads)  # an uploaded file
+    job.save(update_fields=["file_path"])
+    _kill_after_chunk(monkeypatch, 1)
+    with pytest.raises(Killed):
+        importer.run_import(job, dry_run=False)
+    monkeypatch.setattr(importer, "after_chunk", lambda job: None)
+    first = ChannelIdentity.objects.get(identity="+4915123400000").contact
+    erase(contact=first, actor=compliance_admin, reason="asked")
+    _lease_runs_out(job)
+    tasks.resume_stalled_imports()
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert "The file changed after the import stopped at line 4" in job.error
+    assert job.rows_ok == 3
+    assert ConsentEvent.objects.exclude(identity__contact=first).count() == 2
