@@ -10,6 +10,7 @@ from contacts.identity_rules import (
     ImmutableIdentityError,
     is_erasure_hash,
 )
+from contacts.import_run_state import ImportRunState
 from contacts.seed_list_marking import SeedListMarking
 from contacts.segment_indexes import CONTACT_INDEXES, IDENTITY_INDEXES
 from sinch.channels import Channel
@@ -390,7 +391,7 @@ class AuditEvent(AppendOnlyModel):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label}: {self.summary}"
 
 
-class ImportJob(models.Model):
+class ImportJob(ImportRunState, models.Model):
     """A CSV import: its file, its options, its progress and its report."""
 
     class Status(models.TextChoices):
@@ -476,13 +477,6 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Who runs it, its last sign of life, why it waits (importing/leases.py);
-    # where the import resumes and when it did (importing/importer.py).
-    claim_token = models.CharField(max_length=32, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    waiting_for = models.CharField(max_length=300, blank=True)
-    checkpoint = models.JSONField(default=dict, blank=True)
-    resumes = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
