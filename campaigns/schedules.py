@@ -11,6 +11,7 @@ from django_q.models import Schedule
 
 TICK_NAME = "campaigns: reconcile and restart dispatch (every minute)"
 RECONCILE_NAME = "campaigns: reconcile deliveries (silent batches, stalled receipts)"
+IMPORTS_NAME = "contacts: resume imports whose worker stopped (every minute)"
 
 
 def schedules() -> list[dict]:
@@ -27,6 +28,12 @@ def schedules() -> list[dict]:
             "func": "campaigns.tasks.reconcile_deliveries",
             "minutes": settings.RECONCILE_EVERY_MINUTES,
             "from_settings": True,
+        },
+        {
+            "name": IMPORTS_NAME,
+            "func": "contacts.tasks.resume_stalled_imports",
+            "minutes": 1,
+            "from_settings": False,
         },
     ]
 

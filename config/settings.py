@@ -237,11 +237,11 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 SITE_URL = env.str("SITE_URL", default="").rstrip("/")
 
 # --- contacts ---------------------------------------------------------------
-
 # Region used to read phone numbers written without a country code, e.g. "US".
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US")
-# Imports larger than this many bytes run in the background with a progress bar.
+# Imports over this many bytes run on a worker; IMPORT_LEASE_SECONDS: .env.example
 IMPORT_BACKGROUND_BYTES = env.int("IMPORT_BACKGROUND_BYTES", default=2_000_000)
+IMPORT_LEASE_SECONDS = env.int("IMPORT_LEASE_SECONDS", default=300)
 
 # --- Sinch ------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from contacts.identity_rules import (
     ImmutableIdentityError,
     is_erasure_hash,
 )
+from contacts.import_run_state import ImportRunState
 from contacts.seed_list_marking import SeedListMarking
 from contacts.segment_indexes import CONTACT_INDEXES, IDENTITY_INDEXES
 from sinch.channels import Channel
@@ -390,7 +391,7 @@ class AuditEvent(AppendOnlyModel):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label}: {self.summary}"
 
 
-class ImportJob(models.Model):
+class ImportJob(ImportRunState, models.Model):
     """A CSV import: its file, its options, its progress and its report."""
 
     class Status(models.TextChoices):

@@ -22,6 +22,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from contacts.admin.import_form import ImportUploadForm
@@ -69,6 +71,10 @@ class ImportJobAdmin(admin.ModelAdmin):
             {"fields": list(COUNTERS)},
         ),
         ("Times", {"fields": ["created_at", "started_at", "finished_at"]}),
+        (
+            "Worker",
+            {"fields": ["waiting_for", "heartbeat_at", "resume_point", "recovery"]},
+        ),
     ]
     readonly_fields = [f for _name, options in fieldsets for f in options["fields"]]
 
@@ -78,6 +84,19 @@ class ImportJobAdmin(admin.ModelAdmin):
     @admin.display(description="file", ordering="original_name")
     def file(self, job: ImportJob) -> str:
         return job.original_name
+
+    @admin.display(description="Resumes after line")
+    def resume_point(self, job: ImportJob) -> int:
+        return job.checkpoint.get("line", 0)
+
+    @admin.display(description="Worker stops and resumes")
+    def recovery(self, job: ImportJob) -> str:
+        return (
+            format_html_join(
+                mark_safe("<br>"), "{}", ((n,) for n in jobs.recovery_notes(job))
+            )
+            or "none"
+        )
 
     def has_add_permission(self, request):
         return request.user.has_perm(PERMISSION)
@@ -228,6 +247,8 @@ class ImportJobAdmin(admin.ModelAdmin):
             job=job,
             refresh=REFRESH_SECONDS if job.status in ACTIVE else None,
             waiting_for_worker=self._waiting_for_worker(job),
+            waiting_for=job.waiting_for if job.status == Status.QUEUED else "",
+            recovery=jobs.recovery_notes(job),
             can_revalidate=job.status in REVALIDATABLE,
             list_url=self._list_contacts_url(job),
         )

@@ -1,12 +1,18 @@
 """Run an ImportJob: validate every row, write good rows chunk by chunk, report.
 
 Each chunk is written in one transaction, so a row is either wholly imported
-(contact, identity, list membership, consent) or not at all. A dry run goes
-through the same checks without writing, which is the validation report the
-admin shows before the user confirms.
+(contact, identity, list membership, consent) or not at all. The same
+transaction renews the run's lease and commits the job's checkpoint: the last
+line of the chunk, the counters and the size of the report so far. A run that
+finds a checkpoint (its worker was killed, or it failed) reads the file again
+from the top, for the duplicate check, but writes only the lines after it:
+nothing is written twice. A dry run goes through the same checks without
+writing, which is the validation report the admin shows before the user
+confirms; it always starts again from the top.
 """
 
 import contextlib
+import csv
 import logging
 import os
 from collections.abc import Callable
@@ -18,6 +24,7 @@ from django.utils import timezone
 from config.lib.bulk import tune_connection
 from config.lib.csv_cells import SafeCsvWriter
 from config.lib.redaction import ERASED
+from contacts.importing import leases
 from contacts.importing.layout import records
 from contacts.importing.plan import ERASED_PROBLEM, ChunkPlan
 from contacts.importing.reader import validated_batches
@@ -35,6 +42,11 @@ log = logging.getLogger(__name__)
 # Rows per transaction: big enough that per-chunk queries and commits are
 # cheap per row, small enough to keep memory flat.
 CHUNK_ROWS = 10_000
+# On SQLite a chunk holds the one write lock of the whole database: every
+# other writer (the admin, webhooks, the next import's claim) waits for it, at
+# most 20 s (config/settings.py). Merging 10,000 known contacts can take
+# longer than that; 2,000 rows keep the wait to a few seconds.
+SQLITE_CHUNK_ROWS = 2_000
 SAMPLE_ERRORS = 100
 COUNTERS = (
     "rows_total",
@@ -46,6 +58,10 @@ COUNTERS = (
     "opt_outs",
     "kept_opted_out",
 )
+
+
+def after_chunk(job: ImportJob) -> None:
+    """Called after each committed chunk (a seam for the fault tests)."""
 
 
 def discard_upload(job: ImportJob) -> None:
@@ -97,34 +113,56 @@ class Importer:
     def run(self) -> ImportJob:
         """Process the whole file; the job row carries progress and the outcome."""
         job = self.job
+        claim = leases.claim(job, dry_run=self.dry_run)
+        if not claim.token:
+            log.info("import %s not run: %s", job.pk, claim.reason)
+            job.refresh_from_db()
+            return job
+        self.token = claim.token
+        job.refresh_from_db()  # what the claim set, and the last checkpoint
+        resume_line = 0 if self.dry_run else job.checkpoint.get("line", 0)
         job.started_at = timezone.now()
-        job.status = (
-            ImportJob.Status.VALIDATING if self.dry_run else ImportJob.Status.RUNNING
-        )
-        job.bytes_done = 0  # this run's progress starts here, not at the last one's
-        job.save(update_fields=["started_at", "status", "bytes_done"])
+        job.bytes_done = job.checkpoint.get("bytes", 0) if resume_line else 0
+        job.error = ""  # a run again after a failure: this run's outcome only
+        job.save(update_fields=["started_at", "bytes_done", "error"])
         path = report_path(job, self.dry_run)
         tune_connection()
         self.new_external_ids = SeenKeys() if self.dry_run else None
+        self.committed = dict(self.counts)
+        lost = False
         try:
-            with open(path, "w", newline="", encoding="utf-8") as out:
+            if resume_line:
+                self._resume(path, resume_line)
+            else:
+                with open(path, "w", newline="", encoding="utf-8") as out:
+                    SafeCsvWriter(out).writerow(["line", "problem", *job.headers])
+            with open(path, "a", newline="", encoding="utf-8") as out:
+                self.out = out
                 self.report = SafeCsvWriter(out)
-                self.report.writerow(["line", "problem", *job.headers])
-                self._process()
+                self._process(resume_line)
         except CsvFileError as exc:
             job.error = str(exc)
+        except leases.LeaseLost as exc:
+            log.warning("import %s stopped: %s", job.pk, exc)
+            lost = True
         except Exception as exc:
             log.exception("import %s failed", job.pk)
             job.error = f"Unexpected error: {exc.__class__.__name__}: {exc}"
         finally:
             if self.new_external_ids:
                 self.new_external_ids.close()
+        if lost:
+            job.refresh_from_db()
+            return job
         if self.dry_run and _discarded(job):
             # Discarded while it was being checked: leave nothing behind.
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
             job.status = ImportJob.Status.DISCARDED
             return job
+        if not self.dry_run:
+            # What the database holds: a chunk that failed was rolled back.
+            self.counts = dict(self.committed)
         job.report_file = path
         job.finished_at = timezone.now()
         if job.error:
@@ -133,27 +171,122 @@ class Importer:
             job.status = ImportJob.Status.VALIDATED
         else:
             job.status = ImportJob.Status.DONE
-        self._save_progress(final=True)
+        try:
+            with transaction.atomic():
+                leases.renew(job, self.token)
+                self._save_progress(final=True)
+        except leases.LeaseLost as exc:
+            log.warning("import %s not finished here: %s", job.pk, exc)
+            job.refresh_from_db()
+            return job
         if not self.dry_run:
             self._audit()
             if job.status == ImportJob.Status.DONE:
                 discard_upload(job)
+            if leases.one_at_a_time():
+                leases.start_waiting_imports()
         return job
 
-    def _process(self) -> None:
-        """Validate and write the file batch by batch (see reader.py)."""
-        batches = validated_batches(records(self.job), self.parser, CHUNK_ROWS)
+    def _resume(self, path: str, line: int) -> None:
+        """Carry on from the checkpoint: its counters, and the report as it
+        was at that commit (rows a rolled-back chunk reported are cut off)."""
+        job, point = self.job, self.job.checkpoint
+        self.counts.update(point.get("counts", {}))
+        self.committed = dict(self.counts)
+        if _file_bytes(job) != point.get("file_bytes", _file_bytes(job)):
+            # Erasure rewrote the file without a person's rows: lines moved.
+            raise CsvFileError(
+                f"The file changed after the import stopped at line {line} (a "
+                "person in it was erased since), so its lines no longer match "
+                f"what was imported and it was not resumed. The "
+                f"{self.counts['rows_ok']} rows imported stay; import the rows "
+                f"after line {line} as a new file."
+            )
+        try:
+            with open(path, "r+b") as report:
+                size = os.fstat(report.fileno()).st_size
+                report.truncate(min(size, point.get("report_bytes", 0)))
+            with open(path, newline="", encoding="utf-8") as report:
+                rows = csv.reader(report)
+                next(rows, None)
+                for row in rows:
+                    if len(self.samples) >= SAMPLE_ERRORS:
+                        break
+                    self.samples.append({"line": int(row[0]), "problem": row[1]})
+        except FileNotFoundError:
+            with open(path, "w", newline="", encoding="utf-8") as out:
+                SafeCsvWriter(out).writerow(["line", "problem", *job.headers])
+        note = {
+            "at": timezone.now().isoformat(),
+            "line": line,
+            "kind": "resumed",
+            "rows_ok": self.counts["rows_ok"],
+        }
+        job.resumes = [*job.resumes, note]
+        job.save(update_fields=["resumes"])
+        record_audit(
+            actor=self.actor,
+            action=AuditEvent.Action.IMPORT,
+            target_type="import",
+            target_id=job.pk,
+            summary=f"Resumed the import of {job.original_name} after line "
+            f"{line}, where the last run stopped ({self.counts['rows_ok']} rows "
+            "were already imported and are not written again)",
+            details=note,
+        )
+
+    def _process(self, resume_line: int = 0) -> None:
+        """Validate and write the file batch by batch (see reader.py); a
+        resumed run writes only the lines after `resume_line`."""
+        size = CHUNK_ROWS
+        if leases.one_at_a_time():
+            size = min(size, SQLITE_CHUNK_ROWS)
+        batches = validated_batches(records(self.job), self.parser, size)
         for batch in batches:
+            last = max(
+                [r.line for r in batch.rows] + [b[0] for b in batch.bad],
+                default=resume_line,
+            )
+            if last <= resume_line:
+                continue  # committed by an earlier run
+            batch.rows = [r for r in batch.rows if r.line > resume_line]
+            batch.bad = [b for b in batch.bad if b[0] > resume_line]
             self.counts["rows_total"] = batch.rows_total
-            bad = batch.bad + self._chunk(batch.rows, batch.raw)
-            # A batch is a run of lines: sorted, the report is in line order.
-            bad.sort(key=_line)
-            for line, problem, values in bad:
-                self._bad(line, problem, values)
-            self.job.bytes_done = batch.bytes_read
+            if self.dry_run:
+                leases.renew(self.job, self.token)
+                self._report(batch)
+                self._save_progress()
+            else:
+                with transaction.atomic():
+                    leases.renew(self.job, self.token)
+                    self._report(batch)
+                    self._checkpoint(last, batch.bytes_read)
+                    self._save_progress()
+                self.committed = dict(self.counts)
             if settings.DEBUG:
                 reset_queries()  # DEBUG keeps every query: memory would grow
-            self._save_progress()
+            after_chunk(self.job)
+
+    def _report(self, batch) -> None:
+        """Write the batch's good rows; report its bad ones, on disk."""
+        bad = batch.bad + self._chunk(batch.rows, batch.raw)
+        # A batch is a run of lines: sorted, the report is in line order.
+        bad.sort(key=_line)
+        for line, problem, values in bad:
+            self._bad(line, problem, values)
+        self.job.bytes_done = batch.bytes_read
+        self.out.flush()
+
+    def _checkpoint(self, line: int, bytes_read: int) -> None:
+        """Where a later run resumes; saved in the chunk's transaction."""
+        os.fsync(self.out.fileno())
+        self.job.checkpoint = {
+            "line": line,
+            "bytes": bytes_read,
+            "report_bytes": os.fstat(self.out.fileno()).st_size,
+            "file_bytes": _file_bytes(self.job),
+            "counts": dict(self.counts),
+        }
 
     def _chunk(
         self, rows: list[ParsedRow], raw: dict[int, list[str]]
@@ -196,8 +329,11 @@ class Importer:
             setattr(job, name, value)
         job.sample_errors = self.samples
         fields = [*COUNTERS, "bytes_done", "sample_errors"]
+        if not self.dry_run:
+            fields.append("checkpoint")
         if final:
-            fields += ["status", "error", "report_file", "finished_at"]
+            job.claim_token = ""
+            fields += ["status", "error", "report_file", "finished_at", "claim_token"]
         job.save(update_fields=fields)
         if self.on_progress:
             self.on_progress(job)
@@ -238,6 +374,13 @@ class Importer:
         for name, value in plan.counts.items():
             self.counts[name] += value
         return plan.problems
+
+
+def _file_bytes(job: ImportJob) -> int:
+    try:
+        return os.path.getsize(job.file_path)
+    except OSError:
+        return -1
 
 
 def _line(bad: tuple[int, str, list[str]]) -> int:

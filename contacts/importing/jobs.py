@@ -4,12 +4,13 @@ the tasks all come through here)."""
 import contextlib
 import os
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
+from contacts.importing import leases
 from contacts.importing.encodings import ENCODINGS
 from contacts.importing.importer import discard_upload, report_path, run_import
 from contacts.importing.layout import inspect_file
@@ -218,20 +219,21 @@ def start(job: ImportJob, *, dry_run: bool, actor=None) -> bool:
     """Validate or import `job`: inline when small, else on a worker.
 
     Returns True when it ran inline (the job is finished), False when queued.
+    An import that would wait for another one (SQLite, see leases.py) is
+    queued whatever its size: a web request does not wait.
     """
-    if job.size_bytes <= settings.IMPORT_BACKGROUND_BYTES:
+    small = job.size_bytes <= settings.IMPORT_BACKGROUND_BYTES
+    if small and (dry_run or not (leases.one_at_a_time() and leases.running_import())):
         run_import(job, dry_run=dry_run, actor=actor)
         return True
     job.status = ImportJob.Status.VALIDATING if dry_run else ImportJob.Status.QUEUED
     job.bytes_done = 0  # a new run: the last run's progress is not this one's
-    job.save(update_fields=["status", "bytes_done"])
+    job.heartbeat_at = timezone.now()  # lost with its task? see leases.py
+    job.waiting_for = ""
+    job.save(update_fields=["status", "bytes_done", "heartbeat_at", "waiting_for"])
     transaction.on_commit(
-        lambda: async_task(
-            "contacts.tasks.process_import",
-            job.pk,
-            dry_run,
-            actor.pk if actor else None,
-            task_name=f"import-{job.pk}-{'validate' if dry_run else 'write'}",
+        lambda: leases.queue(
+            job.pk, dry_run=dry_run, actor_id=actor.pk if actor else None
         )
     )
     return False
@@ -315,4 +317,39 @@ def progress_of(job: ImportJob) -> dict:
         "rows_ok": job.rows_ok,
         "rows_bad": job.rows_bad,
         "finished": status in (S.DONE, S.FAILED, S.DISCARDED),
+        "waiting_for": job.waiting_for if status == S.QUEUED else "",
+        "recovery": recovery_notes(job),
     }
+
+
+def _when(iso: str) -> str:
+    if not iso:
+        return "unknown"
+    return timezone.localtime(datetime.fromisoformat(iso)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def recovery_notes(job: ImportJob) -> list[str]:
+    """What happened when the job's worker stopped, oldest first, for its
+    pages (leases.requeue_stalled_imports and Importer._resume record it)."""
+    notes = []
+    for note in job.resumes:
+        line = note.get("line", 0)
+        if note.get("kind") == "stalled" and note.get("phase") == "check":
+            notes.append(
+                "The worker stopped while checking the file (last sign of life "
+                f"{_when(note.get('last_beat', ''))}); the check was queued again "
+                f"at {_when(note['at'])} and starts from the top."
+            )
+        elif note.get("kind") == "stalled":
+            notes.append(
+                f"The worker stopped at line {line} (last sign of life "
+                f"{_when(note.get('last_beat', ''))}); the import was queued "
+                f"again at {_when(note['at'])}."
+            )
+        else:
+            notes.append(
+                f"Resumed after the worker stopped at line {line}, at "
+                f"{_when(note['at'])}: the {note.get('rows_ok', 0)} rows imported "
+                "before were not written again."
+            )
+    return notes
