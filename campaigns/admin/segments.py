@@ -185,8 +185,8 @@ class SegmentAdmin(admin.ModelAdmin):
             payload = parse_json(request.body)
         except JsonInputError as exc:
             return _refused(
-                f'The request is not usable JSON ({exc}): send {{"definition": '
-                "{...}}.",
+                f"The request is not JSON the count can read ({exc}); send "
+                '{"definition": {...}}.',
                 400,
             )
         if not isinstance(payload, dict) or "definition" not in payload:
