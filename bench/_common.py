@@ -85,6 +85,8 @@ def setup_django(database_url: str, media_root: str, *, debug: bool = True) -> N
         os.environ["DEBUG"] = "false"
         os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
         os.environ.setdefault("ERASURE_HASH_KEY", secrets.token_urlsafe(40))
+        # With DEBUG off the webhook (and the system checks) need a real secret.
+        os.environ.setdefault("SINCH_WEBHOOK_SECRET", secrets.token_urlsafe(32))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))

@@ -196,6 +196,8 @@ def client_process(job: dict) -> dict:
             body = bodies[work[i]]
             headers = sign(body, SECRET)
             headers["Content-Type"] = "application/json"
+            # As forwarded by the TLS proxy in front (BEHIND_TLS_PROXY).
+            headers["X-Forwarded-Proto"] = "https"
             sent = scheduled or now
             try:
                 conn.request("POST", PATH, body, headers)
@@ -350,6 +352,7 @@ def start_gunicorn(args, port: int, folder: str) -> subprocess.Popen:
         **os.environ,
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "BEHIND_TLS_PROXY": "true",
         "SINCH_WEBHOOK_SECRET": SECRET,
         "DB_CONN_MAX_AGE": str(args.conn_max_age),
         "LOG_LEVEL": "WARNING",
@@ -382,7 +385,7 @@ def start_gunicorn(args, port: int, folder: str) -> subprocess.Popen:
     while True:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", PATH)
+            conn.request("GET", PATH, headers={"X-Forwarded-Proto": "https"})
             status = conn.getresponse().status
             conn.close()
             if status == 405:
