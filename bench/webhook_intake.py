@@ -393,7 +393,9 @@ def start_gunicorn(args, port: int, folder: str) -> subprocess.Popen:
         except OSError:
             pass
         if server.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("gunicorn did not start; see " + folder)
+            server.terminate()  # never leave a server running behind us
+            server.wait(10)
+            raise SystemExit("gunicorn did not start or answer; see " + folder)
         time.sleep(0.2)
 
 
