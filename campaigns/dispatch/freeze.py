@@ -134,8 +134,8 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
         Recipient, columns, {"campaign_id": campaign.pk, "is_test": False}, now=now
     )
     # One batch being filled per send instant (send groups: local time, quiet
-    # hours), as [batch, size]; batches are numbered across groups.
-    filling: dict[datetime | None, list] = {}
+    # hours), as _Filling; batches are numbered across groups.
+    filling: dict[datetime | None, _Filling] = {}
     releases: set[datetime] = set()  # when held batches come due
     dispatching = False
     pending, excluded = Recipient.Status.PENDING, Recipient.Status.EXCLUDED
@@ -147,51 +147,59 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     )
     for rows in member_rows:
         launch_recovery.renew_lease(campaign.pk, lease)  # LeaseLost: taken over
-        out = []
-        sealed = []
-        with transaction.atomic():
-            for row in rows:
-                if skip and row[audience.ID] in skip:
-                    continue  # frozen for good before an interruption
-                contact_id, identity, status, reason = checker.check(row)[:4]
-                if status != audience.OK:
-                    row_out = (
-                        None,
-                        None,
-                        contact_id,
-                        identity or "",
-                        "{}",
-                        excluded,
-                        _reason(status, reason),
-                    )
-                    out.append((*row_out, "[]") if with_fallbacks else row_out)
-                    continue
-                send_time = times.of(row[audience.TIME_ZONE], identity)
-                open_batch = filling.get(send_time.at)
-                if open_batch is None or open_batch[1] == wire.MAX_RECIPIENTS:
-                    if open_batch is not None:
-                        sealed.append(tuple(open_batch))
-                    sequence += 1
-                    key = send_times.group_key(send_time.at)
-                    in_group[key] = in_group.get(key, 0) + 1
-                    open_batch = filling[send_time.at] = [
-                        _new_batch(campaign, sequence, send_time, in_group[key]),
-                        0,
-                    ]
+        # The checks run before the chunk's transaction: on SQLite its first
+        # write locks the database until the commit, and the drain loops
+        # submitting sealed batches meanwhile need to write too.
+        out = []  # the rows, a _Filling in place of the batch id
+        sealed: list[_Filling] = []
+        created: list[_Filling] = []
+        for row in rows:
+            if skip and row[audience.ID] in skip:
+                continue  # frozen for good before an interruption
+            contact_id, identity, status, reason = checker.check(row)[:4]
+            if status != audience.OK:
                 row_out = (
-                    open_batch[0].pk,
-                    open_batch[1],
+                    None,
+                    None,
                     contact_id,
-                    identity,
-                    _values_json(checker.values),
-                    pending,
-                    "",
+                    identity or "",
+                    "{}",
+                    excluded,
+                    _reason(status, reason),
                 )
-                if with_fallbacks:
-                    row_out += (_pairs_json(checker.fallbacks),)
-                out.append(row_out)
-                open_batch[1] += 1
-            writer.insert(out)
+                out.append((*row_out, "[]") if with_fallbacks else row_out)
+                continue
+            send_time = times.of(row[audience.TIME_ZONE], identity)
+            open_batch = filling.get(send_time.at)
+            if open_batch is None or open_batch.size == wire.MAX_RECIPIENTS:
+                if open_batch is not None:
+                    sealed.append(open_batch)
+                sequence += 1
+                key = send_times.group_key(send_time.at)
+                in_group[key] = in_group.get(key, 0) + 1
+                open_batch = filling[send_time.at] = _Filling(
+                    sequence, send_time, in_group[key]
+                )
+                created.append(open_batch)
+            row_out = (
+                open_batch,
+                open_batch.size,
+                contact_id,
+                identity,
+                _values_json(checker.values),
+                pending,
+                "",
+            )
+            if with_fallbacks:
+                row_out += (_pairs_json(checker.fallbacks),)
+            out.append(row_out)
+            open_batch.size += 1
+        with transaction.atomic():
+            for new in created:
+                new.batch = _new_batch(
+                    campaign, new.sequence, new.send_time, new.in_group
+                )
+            writer.insert([_with_batch_id(r) for r in out])
             ok = sum(1 for r in out if r[5] == pending)
             counters.add(campaign.pk, {pending: ok, excluded: len(out) - ok})
             due_now = _seal(campaign, sealed, now, releases)
@@ -199,7 +207,7 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
             drain.start(campaign.pk)  # submits sealed batches meanwhile
             dispatching = True
     if filling:
-        _seal(campaign, [tuple(b) for b in filling.values()], now, releases)
+        _seal(campaign, list(filling.values()), now, releases)
     ingress.record_frozen(campaign)
 
     result = checker.result
@@ -232,22 +240,43 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     )
 
 
+class _Filling:
+    """A batch being filled in a chunk: its Batch row is created (`batch`)
+    in the chunk's transaction, with the chunk's recipients."""
+
+    __slots__ = ("batch", "in_group", "send_time", "sequence", "size")
+
+    def __init__(self, sequence: int, send_time, in_group: int) -> None:
+        self.sequence, self.send_time, self.in_group = sequence, send_time, in_group
+        self.size = 0
+        self.batch: Batch | None = None
+
+
+def _with_batch_id(row: tuple) -> tuple:
+    """A recipient row with its batch's id in place of its _Filling."""
+    filling = row[0]
+    return row if filling is None else (filling.batch.pk, *row[1:])
+
+
 def _seal(
     campaign: Campaign,
-    batches: list[tuple[Batch, int]],
+    batches: list[_Filling],
     now: datetime,
     releases: set[datetime],
 ) -> bool:
     """Make complete batches claimable, or held until their wave's send time
     is within the horizon (added to `releases`). True if one is due now."""
     due_now = False
-    for batch, size in batches:
+    for filling in batches:
+        batch = filling.batch
         not_before = hold_until(campaign, batch.wave_at)
         if not_before is not None and not_before > now:
             releases.add(not_before)
         else:
             due_now = True
-        Batch.objects.filter(pk=batch.pk).update(size=size, not_before=not_before)
+        Batch.objects.filter(pk=batch.pk).update(
+            size=filling.size, not_before=not_before
+        )
     return due_now
 
 
