@@ -25,7 +25,6 @@ chunk (`member_rows`). Memory: per chunk, plus the set of identities seen so
 far (needed to find duplicates across chunks; about 100 bytes per recipient).
 """
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +32,14 @@ from typing import Any
 
 from django.db import connection
 
-from campaigns.authoring import channel_rules, estimates, members, sms, suspicious
+from campaigns.authoring import (
+    channel_rules,
+    estimates,
+    members,
+    sms,
+    stored_attributes,
+    suspicious,
+)
 from campaigns.authoring import fallback_identities as fallbacks
 from campaigns.authoring.consent_rule import (
     ERASED,
@@ -311,6 +317,7 @@ class MemberChecker:
             if s.source == TemplateParameter.Source.ATTRIBUTE
         ]
         self.uses_attributes = bool(self.attribute_keys)
+        self.attribute_needles = stored_attributes.needles(self.attribute_keys)
 
     def _getter(self, source) -> Callable[[tuple, dict], Any]:
         Source = TemplateParameter.Source
@@ -367,9 +374,9 @@ class MemberChecker:
             return self._exclude(row, capped.key, capped.label, canonical)
 
         attributes = (
-            _attributes(row[ATTRIBUTES], self.attribute_keys)
+            stored_attributes.read(row[ATTRIBUTES], self.attribute_needles)
             if self.uses_attributes
-            else EMPTY
+            else stored_attributes.EMPTY
         )
         values: dict[str, str] = {}
         missing: list[str] = []
@@ -459,26 +466,6 @@ class MemberChecker:
         self.result.blocking += 1
         self.result.problem(key, BLOCKING, text).add(row, detail)
         return [row[ID], identity, BLOCKING, text, "", "", ""]
-
-
-EMPTY: dict[str, Any] = {}
-
-
-def _attributes(raw: Any, keys: list[str]) -> dict[str, Any]:
-    """A contact's attributes column as read by a raw query (text or decoded).
-
-    JSON text is decoded only when it may hold one of `keys`: a plain ASCII
-    key is written as "key" in the stored JSON, so its absence is certain.
-    """
-    if isinstance(raw, str):
-        if all(_plain_key(k) and f'"{k}"' not in raw for k in keys):
-            return EMPTY
-        raw = json.loads(raw)
-    return raw if isinstance(raw, dict) else EMPTY
-
-
-def _plain_key(key: str) -> bool:
-    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
 
 
 def _name(member: tuple) -> str:
