@@ -249,6 +249,28 @@ def test_a_worker_that_died_mid_claim_is_reconciled_after_the_lease(
     assert at_sinch(control) == []
 
 
+def test_a_batch_names_the_machine_whose_submission_counts(
+    campaign, client, control, settings, launched_campaign
+):
+    # Two machines share the work; machine A claims the batch and dies
+    # before calling Sinch. After the lease and the grace, machine B sends it.
+    settings.DISPATCH_CLAIM_LEASE_S = 60
+    settings.DISPATCH_UNCERTAIN_GRACE_S = 120
+    settings.WORKER_NAME = "machine-a"
+    launched_campaign(campaign, dispatch=False)
+    batch = drain.claim_next(campaign.pk)
+    assert batch.claimed_by == f"machine-a:{os.getpid()}"
+    backdate(batch, claimed_at=ago(61))
+    settlement.settle_uncertain_batches(campaign.pk)  # looked up: not at Sinch
+    backdate(batch, uncertain_since=ago(121))
+
+    settings.WORKER_NAME = "machine-b"
+    drain.run_dispatcher(campaign.pk)
+    batch.refresh_from_db()
+    assert (batch.status, batch.claimed_by) == (B.ACCEPTED, f"machine-b:{os.getpid()}")
+    assert at_sinch(control) == [batch.metadata_key]
+
+
 # --- 400 ------------------------------------------------------------------------
 
 
