@@ -38,7 +38,8 @@ recipients_in_two_batches (identities the simulator received more than once;
 must be 0), batches_by_cluster (from claimed_by of the batches; both > 0),
 wall_s; killed_at_batches, killed_at_s, in_flight_at_kill (the dead
 cluster's claims without an outcome), freezing_at_kill and launch_resumes
-(the freeze still ran at the kill; resumed by the tick), all_accepted_s,
+(the freeze still ran at the kill; resumed by the tick), rest_accepted_s
+(every batch but the dead cluster's claims accepted), all_accepted_s,
 resent_after_kill (batches claimed more than once). Progress goes to stderr;
 the last line of stdout is one JSON object.
 """
@@ -225,6 +226,14 @@ def run(campaign_id: int, user_id: int, clusters: dict, expected: int, args) -> 
                 f"SIGKILLed {victim} at {elapsed:.1f} s after {total} batches "
                 f"({facts['in_flight_at_kill']} of its claims in flight)"
             )
+        if (
+            "victim" in facts
+            and "rest_accepted_s" not in facts
+            and total >= expected - facts["in_flight_at_kill"]
+        ):
+            # All but the dead cluster's claims: the survivor went on alone.
+            facts["rest_accepted_s"] = round(elapsed, 2)
+            common.say(f"all but the dead cluster's claims at {elapsed:.1f} s")
         if "all_accepted_s" not in facts and total == expected:
             facts["all_accepted_s"] = round(elapsed, 2)
             common.say(f"all {expected} batches accepted at {elapsed:.1f} s")
@@ -233,6 +242,7 @@ def run(campaign_id: int, user_id: int, clusters: dict, expected: int, args) -> 
         "launch_resumes", flat=True
     ).get(pk=campaign_id)
     facts.setdefault("all_accepted_s", facts["wall_s"])
+    facts.setdefault("rest_accepted_s", facts["all_accepted_s"])
     common.say(f"SUBMITTED at {facts['wall_s']:.1f} s")
     return facts
 
@@ -371,6 +381,7 @@ def main() -> None:
             "freezing_at_kill": timed["freezing_at_kill"],
             "launch_resumes": timed["launch_resumes"],
             "resent_after_kill": found["resent_after_kill"],
+            "rest_accepted_s": timed["rest_accepted_s"],
             "all_accepted_s": timed["all_accepted_s"],
             "n": args.n,
             **{k: v for k, v in found.items() if k not in ("batches_by_cluster",)},

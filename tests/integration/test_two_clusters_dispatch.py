@@ -34,7 +34,7 @@ pytestmark = [
 
 RECIPIENTS = 30_000
 BATCHES = math.ceil(RECIPIENTS / 1000)
-LEASE_S = 8  # a claim with no outcome after this is looked up at Sinch
+LEASE_S = 8  # a claim (or a freeze) silent this long lost its worker
 MACHINES = ("machine-a", "machine-b")
 
 
@@ -67,6 +67,7 @@ def test_two_machines_share_a_campaign_and_one_finishes_it_when_the_other_dies(
         DISPATCH_CONCURRENCY="4",  # drain loops for the workers of both
         DISPATCH_CLAIM_LEASE_S=str(LEASE_S),
         DISPATCH_UNCERTAIN_GRACE_S="3",
+        LAUNCH_LEASE_S=str(LEASE_S),  # should the freeze be on the dead one
     )
     clusters = {name: stack.start_cluster(WORKER_NAME=name) for name in MACHINES}
     launched = stack.driver("launch", "--contacts", str(RECIPIENTS), "--imported")
