@@ -209,12 +209,13 @@ def run(campaign_id: int, user_id: int, clusters: dict, expected: int, args) -> 
             common.say(f"{total} batches accepted at {elapsed:.1f} s: {dict(done)}")
         if "victim" not in facts and total >= args.kill_at * expected:
             victim = max(CLUSTERS, key=lambda name: done[name])
+            clusters[victim].kill()
+            # Counted once it is dead: it claims nothing more.
             facts["in_flight_at_kill"] = Batch.objects.filter(
                 campaign_id=campaign_id,
                 status=Batch.Status.SUBMITTING,
                 claimed_by__startswith=f"{victim}:",
             ).count()
-            clusters[victim].kill()
             facts.update(
                 victim=victim,
                 killed_at_s=round(elapsed, 2),
