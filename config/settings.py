@@ -5,7 +5,6 @@ inventory of variables, with comments, is ``.env.example``. Behaviour changes
 only through those values: there are no per-environment settings modules.
 """
 
-import socket
 from pathlib import Path
 
 import environ
@@ -391,9 +390,6 @@ SINCH_MAX_IN_FLIGHT_MESSAGES = env.int("SINCH_MAX_IN_FLIGHT_MESSAGES", default=4
 SINCH_INGRESS_MAX_SPREAD_HOURS = env.float(
     "SINCH_INGRESS_MAX_SPREAD_HOURS", default=24.0
 )
-# This machine's name in the batches its workers submit (Batch.claimed_by, as
-# "name:pid"): which machine sent what when several share the work.
-WORKER_NAME = env.str("WORKER_NAME", default="") or socket.gethostname()
 # Drain loops started per campaign (one per worker is enough).
 DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=2)
 # A batch claimed longer ago than this, with no outcome, is treated as uncertain
@@ -453,7 +449,7 @@ RECONCILE_RECOUNT_EVERY_S = env.int("RECONCILE_RECOUNT_EVERY_S", default=3600)
 
 # --- django-q2 --------------------------------------------------------------
 # django-q2 reads Q_CLUSTER once, at import: tests override it in tests/settings.py.
-
+WORKER_NAME = env.str("WORKER_NAME", default="")  # Batch.claimed_by; "": hostname
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="campaigns"),

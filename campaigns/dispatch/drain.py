@@ -35,6 +35,7 @@ recipient from getting the campaign twice, or without consent:
 
 import logging
 import os
+import socket
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -200,8 +201,10 @@ def before_claim(batch_id: int) -> None:
 
 
 def worker_name() -> str:
-    """This process as the batches it claims name it: WORKER_NAME:pid."""
-    return f"{settings.WORKER_NAME}:{os.getpid()}"[:100]
+    """This process as the batches it claims name it: WORKER_NAME (by default
+    the hostname), a colon, its pid."""
+    machine = settings.WORKER_NAME or socket.gethostname()
+    return f"{machine}:{os.getpid()}"[:100]
 
 
 def claim_next(campaign_id: int) -> Batch | None:
