@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
@@ -250,7 +251,7 @@ def test_a_worker_that_died_mid_claim_is_reconciled_after_the_lease(
 
 
 def test_a_batch_names_the_machine_whose_submission_counts(
-    campaign, client, control, settings, launched_campaign
+    campaign, client, control, settings, launched_campaign, admin_client
 ):
     # Two machines share the work; machine A claims the batch and dies
     # before calling Sinch. After the lease and the grace, machine B sends it.
@@ -269,6 +270,9 @@ def test_a_batch_names_the_machine_whose_submission_counts(
     batch.refresh_from_db()
     assert (batch.status, batch.claimed_by) == (B.ACCEPTED, f"machine-b:{os.getpid()}")
     assert at_sinch(control) == [batch.metadata_key]
+    # The batch's admin page says so.
+    page = admin_client.get(reverse("admin:campaigns_batch_change", args=[batch.pk]))
+    assert f"machine-b:{os.getpid()}" in page.content.decode()
 
 
 # --- 400 ------------------------------------------------------------------------
