@@ -163,6 +163,7 @@ def report(sim, bodies: list[bytes]) -> dict:
         "identities_received_twice": sum(1 for c in identities.values() if c > 1),
         "recipient_rows_received_twice": sum(1 for c in rows.values() if c > 1),
         "identities": sorted(identities),
+        "batch_keys": sorted(k for k in batch_keys if k),
     }
 
 

@@ -27,20 +27,75 @@ import _common as common
 TARGET_ROWS_PER_S = 20_000
 TARGET_PEAK_RSS_MB = 200
 HEADERS = [
-    "external_id", "first_name", "last_name", "phone", "channel", "language",
-    "time_zone", "consent", "city", "loyalty_tier",
+    "external_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "channel",
+    "language",
+    "time_zone",
+    "consent",
+    "city",
+    "loyalty_tier",
 ]
 BAD_KINDS = (
-    "invalid_number", "unknown_channel", "duplicate", "missing_phone",
-    "bad_consent", "bad_time_zone", "column_count",
+    "invalid_number",
+    "unknown_channel",
+    "duplicate",
+    "missing_phone",
+    "bad_consent",
+    "bad_time_zone",
+    "column_count",
 )
 
-FIRST = ["Anna", "Ben", "Chloé", "David", "Emma", "François", "Greta", "Hiro",
-         "Inês", "João", "Karl", "Lena", "María", "Noah", "Olivia", "Priya",
-         "Quentin", "Rosa", "Sven", "Tomás", "Uma", "Victor", "Wei", "Zoë"]
-LAST = ["Smith", "Müller", "Dubois", "Silva", "García", "Jones", "Schmidt",
-        "Martin", "Santos", "Brown", "O'Neil", "Nguyen", "Patel", "Kowalski",
-        "Rossi", "Fischer", "Bernard", "Costa", "Taylor", "Wagner"]
+FIRST = [
+    "Anna",
+    "Ben",
+    "Chloé",
+    "David",
+    "Emma",
+    "François",
+    "Greta",
+    "Hiro",
+    "Inês",
+    "João",
+    "Karl",
+    "Lena",
+    "María",
+    "Noah",
+    "Olivia",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tomás",
+    "Uma",
+    "Victor",
+    "Wei",
+    "Zoë",
+]
+LAST = [
+    "Smith",
+    "Müller",
+    "Dubois",
+    "Silva",
+    "García",
+    "Jones",
+    "Schmidt",
+    "Martin",
+    "Santos",
+    "Brown",
+    "O'Neil",
+    "Nguyen",
+    "Patel",
+    "Kowalski",
+    "Rossi",
+    "Fischer",
+    "Bernard",
+    "Costa",
+    "Taylor",
+    "Wagner",
+]
 TIERS = ["", "bronze", "silver", "gold", "platinum"]
 CONSENT = ["yes"] * 12 + ["no"] * 2 + ["opt_in"] * 2 + ["true", "1", "Yes", "OPT-IN"]
 CONSENT += [""] * 2
@@ -58,8 +113,9 @@ class Country:
     def __init__(self, code, weight, prefixes, digits, low, zones, langs, cities):
         self.code, self.weight, self.prefixes = code, weight, prefixes
         self.low, self.span, self.digits = low, 10**digits - low, digits
-        self.mult = next(m for m in range(1_000_003, 2_000_000, 2)
-                         if gcd(m, self.span) == 1)
+        self.mult = next(
+            m for m in range(1_000_003, 2_000_000, 2) if gcd(m, self.span) == 1
+        )
         self.zones, self.langs, self.cities = zones, langs, cities
         self.count = 0
 
@@ -72,39 +128,135 @@ class Country:
 
 
 COUNTRIES = [
-    Country("1", 35, [str(a) for a in (201, 202, 206, 212, 213, 214, 303, 305,
-            312, 404, 415, 503, 512, 602, 617, 646, 702, 713, 718, 818)],
-            7, 2_000_000, ["America/New_York", "America/Chicago",
-            "America/Los_Angeles", "America/Denver"], ["en", "en-US", "es-US"],
-            ["New York", "San Francisco", "Austin", "Washington, D.C."]),
-    Country("49", 15, ["151", "152", "157", "160", "162", "170", "171", "172",
-            "173", "175", "176", "177", "178", "179"], 8, 0, ["Europe/Berlin"],
-            ["de", "de-DE", "en"], ["Berlin", "München", "Köln", "Hamburg"]),
-    Country("44", 15, [str(p) for p in (*range(740, 760), *range(771, 790))], 7, 0,
-            ["Europe/London"], ["en-GB", "en"], ["London", "Leeds", "Glasgow"]),
-    Country("33", 10, ["6" + str(d) for d in (0, 1, 2, 4, 5, 6, 7, 8)], 7, 0,
-            ["Europe/Paris"], ["fr", "fr-FR"], ["Paris", "Lyon", "Marseille"]),
-    Country("55", 15, [f"{d}9" for d in (11, 21, 31, 41, 51, 61, 71, 81)], 8, 0,
-            ["America/Sao_Paulo"], ["pt-BR", "pt"], ["São Paulo", "Rio de Janeiro"]),
-    Country("34", 5, ["6"], 8, 0, ["Europe/Madrid"], ["es", "es-ES", "ca"],
-            ["Madrid", "Barcelona"]),
-    Country("91", 5, ["9"], 9, 0, ["Asia/Kolkata"], ["hi", "en-IN"],
-            ["Mumbai", "Bengaluru"]),
+    Country(
+        "1",
+        35,
+        [
+            str(a)
+            for a in (
+                201,
+                202,
+                206,
+                212,
+                213,
+                214,
+                303,
+                305,
+                312,
+                404,
+                415,
+                503,
+                512,
+                602,
+                617,
+                646,
+                702,
+                713,
+                718,
+                818,
+            )
+        ],
+        7,
+        2_000_000,
+        [
+            "America/New_York",
+            "America/Chicago",
+            "America/Los_Angeles",
+            "America/Denver",
+        ],
+        ["en", "en-US", "es-US"],
+        ["New York", "San Francisco", "Austin", "Washington, D.C."],
+    ),
+    Country(
+        "49",
+        15,
+        [
+            "151",
+            "152",
+            "157",
+            "160",
+            "162",
+            "170",
+            "171",
+            "172",
+            "173",
+            "175",
+            "176",
+            "177",
+            "178",
+            "179",
+        ],
+        8,
+        0,
+        ["Europe/Berlin"],
+        ["de", "de-DE", "en"],
+        ["Berlin", "München", "Köln", "Hamburg"],
+    ),
+    Country(
+        "44",
+        15,
+        [str(p) for p in (*range(740, 760), *range(771, 790))],
+        7,
+        0,
+        ["Europe/London"],
+        ["en-GB", "en"],
+        ["London", "Leeds", "Glasgow"],
+    ),
+    Country(
+        "33",
+        10,
+        ["6" + str(d) for d in (0, 1, 2, 4, 5, 6, 7, 8)],
+        7,
+        0,
+        ["Europe/Paris"],
+        ["fr", "fr-FR"],
+        ["Paris", "Lyon", "Marseille"],
+    ),
+    Country(
+        "55",
+        15,
+        [f"{d}9" for d in (11, 21, 31, 41, 51, 61, 71, 81)],
+        8,
+        0,
+        ["America/Sao_Paulo"],
+        ["pt-BR", "pt"],
+        ["São Paulo", "Rio de Janeiro"],
+    ),
+    Country(
+        "34",
+        5,
+        ["6"],
+        8,
+        0,
+        ["Europe/Madrid"],
+        ["es", "es-ES", "ca"],
+        ["Madrid", "Barcelona"],
+    ),
+    Country(
+        "91", 5, ["9"], 9, 0, ["Asia/Kolkata"], ["hi", "en-IN"], ["Mumbai", "Bengaluru"]
+    ),
 ]
 
 
 def human_format(country: Country, prefix: str, sub: str, rng: random.Random) -> str:
     """The number as people type it (these take the full phonenumbers parse)."""
     if country.code == "1":
-        return rng.choice([
-            f"({prefix}) {sub[:3]}-{sub[3:]}", f"{prefix}-{sub[:3]}-{sub[3:]}",
-            f"{prefix}.{sub[:3]}.{sub[3:]}", f"+1 {prefix} {sub[:3]} {sub[3:]}",
-            f"1-{prefix}-{sub[:3]}-{sub[3:]}",
-        ])
-    return rng.choice([
-        f"+{country.code} {prefix} {sub}", f"00{country.code} {prefix} {sub}",
-        f"+{country.code}-{prefix}-{sub[:4]}-{sub[4:]}",
-    ])
+        return rng.choice(
+            [
+                f"({prefix}) {sub[:3]}-{sub[3:]}",
+                f"{prefix}-{sub[:3]}-{sub[3:]}",
+                f"{prefix}.{sub[:3]}.{sub[3:]}",
+                f"+1 {prefix} {sub[:3]} {sub[3:]}",
+                f"1-{prefix}-{sub[:3]}-{sub[3:]}",
+            ]
+        )
+    return rng.choice(
+        [
+            f"+{country.code} {prefix} {sub}",
+            f"00{country.code} {prefix} {sub}",
+            f"+{country.code}-{prefix}-{sub[:4]}-{sub[4:]}",
+        ]
+    )
 
 
 def generate(path: str, n: int, seed: int) -> dict[int, str]:
@@ -122,16 +274,21 @@ def generate(path: str, n: int, seed: int) -> dict[int, str]:
             country = rng.choices(COUNTRIES, weights)[0]
             prefix, sub = country.next_number()
             e164 = f"+{country.code}{prefix}{sub}"
-            phone = e164 if rng.random() < 0.9 else human_format(
-                country, prefix, sub, rng
+            phone = (
+                e164 if rng.random() < 0.9 else human_format(country, prefix, sub, rng)
             )
             r = rng.random()
             row = [
                 f"C{i:08d}" if r > 0.05 else "",
-                rng.choice(FIRST), rng.choice(LAST), phone,
+                rng.choice(FIRST),
+                rng.choice(LAST),
+                phone,
                 "SMS" if r < 0.85 else ("WHATSAPP" if r < 0.95 else ""),
-                rng.choice(country.langs), rng.choice(country.zones),
-                rng.choice(CONSENT), rng.choice(country.cities), rng.choice(TIERS),
+                rng.choice(country.langs),
+                rng.choice(country.zones),
+                rng.choice(CONSENT),
+                rng.choice(country.cities),
+                rng.choice(TIERS),
             ]
             if i in bad_at:
                 kind = BAD_KINDS[len(bad) % len(BAD_KINDS)]
@@ -152,8 +309,16 @@ def generate(path: str, n: int, seed: int) -> dict[int, str]:
 
 def _spoil(row: list[str], kind: str, recent: list[str], rng: random.Random) -> None:
     if kind == "invalid_number":
-        row[3] = rng.choice(["+999123456789", "+1 555 01", "12345", "phone?",
-                             "+44 20 7946 0", "+33 1 23"])
+        row[3] = rng.choice(
+            [
+                "+999123456789",
+                "+1 555 01",
+                "12345",
+                "phone?",
+                "+44 20 7946 0",
+                "+33 1 23",
+            ]
+        )
     elif kind == "unknown_channel":
         row[4] = rng.choice(["PIGEON", "FAX", "e-mail"])
     elif kind == "duplicate":
@@ -180,11 +345,14 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=1_000_000, help="rows in the file")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=20250131)
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the CSV, the report and the database")
-    parser.add_argument("--debug", action="store_true",
-                        help="run the import with DEBUG=true (default: off, as "
-                        "in production)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the CSV, the report and the database"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="run the import with DEBUG=true (default: off, as in production)",
+    )
     args = parser.parse_args()
 
     folder = common.workdir("bench-import-")
@@ -200,11 +368,19 @@ def main() -> int:
 
     load_before = [round(x, 2) for x in os.getloadavg()]
     common.say(f"importing through `manage.py import_contacts` (load {load_before})")
-    run = common.run_measured([
-        common.PYTHON, "manage.py", "import_contacts", csv_path,
-        "--list", "bench", "--consent-column",
-        "--evidence", "Sign-up form: 'Send me offers by text', 2025",
-    ])
+    run = common.run_measured(
+        [
+            common.PYTHON,
+            "manage.py",
+            "import_contacts",
+            csv_path,
+            "--list",
+            "bench",
+            "--consent-column",
+            "--evidence",
+            "Sign-up form: 'Send me offers by text', 2025",
+        ]
+    )
     if run.returncode:
         common.say(f"import failed (exit {run.returncode}):\n{run.stdout}")
         return 1

@@ -449,7 +449,7 @@ RECONCILE_RECOUNT_EVERY_S = env.int("RECONCILE_RECOUNT_EVERY_S", default=3600)
 
 # --- django-q2 --------------------------------------------------------------
 # django-q2 reads Q_CLUSTER once, at import: tests override it in tests/settings.py.
-
+WORKER_NAME = env.str("WORKER_NAME", default="")  # Batch.claimed_by; "": hostname
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="campaigns"),

@@ -46,6 +46,7 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "attempts",
         "last_error",
         "claimed_at",
+        "claimed_by",
         "uncertain_since",
         "submitted_at",
         "remote_checked_at",

@@ -34,6 +34,8 @@ recipient from getting the campaign twice, or without consent:
 """
 
 import logging
+import os
+import socket
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -198,8 +200,16 @@ def before_claim(batch_id: int) -> None:
     one, where two workers race. Does nothing."""
 
 
+def worker_name() -> str:
+    """This process as the batches it claims name it: WORKER_NAME (by default
+    the hostname), a colon, its pid."""
+    machine = settings.WORKER_NAME or socket.gethostname()
+    return f"{machine}:{os.getpid()}"[:100]
+
+
 def claim_next(campaign_id: int) -> Batch | None:
-    """Claim the next due batch of the campaign, or None if none is due."""
+    """Claim the next due batch of the campaign, or None if none is due.
+    The claim names its worker (`claimed_by`): which machine sent what."""
     now = timezone.now()
     candidates = list(
         Batch.objects.filter(
@@ -214,6 +224,7 @@ def claim_next(campaign_id: int) -> Batch | None:
         won = Batch.objects.filter(pk=pk, status=BatchStatus.PENDING).update(
             status=BatchStatus.SUBMITTING,
             claimed_at=now,
+            claimed_by=worker_name(),
             attempts=F("attempts") + 1,
         )  # last_error stays until the outcome: the give-up below reads it
         if won:

@@ -61,6 +61,13 @@ class Batch(models.Model):
     claimed_at = models.DateTimeField(
         null=True, blank=True, help_text="When a worker started submitting it."
     )
+    claimed_by = models.CharField(
+        max_length=100,
+        blank=True,
+        editable=False,
+        help_text="The worker that claimed it last, as WORKER_NAME:pid (the one "
+        "whose submission counts; a claim that ran out leaves its name).",
+    )
     uncertain_since = models.DateTimeField(null=True, blank=True)
     remote_checked_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)

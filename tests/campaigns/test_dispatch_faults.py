@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
@@ -247,6 +248,31 @@ def test_a_worker_that_died_mid_claim_is_reconciled_after_the_lease(
     batch.refresh_from_db()
     assert batch.status == B.UNCERTAIN
     assert at_sinch(control) == []
+
+
+def test_a_batch_names_the_machine_whose_submission_counts(
+    campaign, client, control, settings, launched_campaign, admin_client
+):
+    # Two machines share the work; machine A claims the batch and dies
+    # before calling Sinch. After the lease and the grace, machine B sends it.
+    settings.DISPATCH_CLAIM_LEASE_S = 60
+    settings.DISPATCH_UNCERTAIN_GRACE_S = 120
+    settings.WORKER_NAME = "machine-a"
+    launched_campaign(campaign, dispatch=False)
+    batch = drain.claim_next(campaign.pk)
+    assert batch.claimed_by == f"machine-a:{os.getpid()}"
+    backdate(batch, claimed_at=ago(61))
+    settlement.settle_uncertain_batches(campaign.pk)  # looked up: not at Sinch
+    backdate(batch, uncertain_since=ago(121))
+
+    settings.WORKER_NAME = "machine-b"
+    drain.run_dispatcher(campaign.pk)
+    batch.refresh_from_db()
+    assert (batch.status, batch.claimed_by) == (B.ACCEPTED, f"machine-b:{os.getpid()}")
+    assert at_sinch(control) == [batch.metadata_key]
+    # The batch's admin page says so.
+    page = admin_client.get(reverse("admin:campaigns_batch_change", args=[batch.pk]))
+    assert f"machine-b:{os.getpid()}" in page.content.decode()
 
 
 # --- 400 ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ through the product's own code in a process of its own, configured by the
 same environment as the cluster (config.settings, not the test settings):
 
     python -m tests.integration.driver launch --contacts 3 --send-in 5
+    python -m tests.integration.driver launch --contacts 30000 --imported
     python -m tests.integration.driver cancel 1
     python -m tests.integration.driver tick
 
@@ -46,6 +47,7 @@ def launch(args) -> dict:
     from django.utils import timezone
 
     from campaigns.authoring import presend
+    from campaigns.compliance import approval
     from campaigns.dispatch import freeze, launching
     from campaigns.models import Campaign, MessageTemplate
     from contacts import roles
@@ -59,7 +61,7 @@ def launch(args) -> dict:
         sender.groups.add(Group.objects.get(name=roles.SENDER))
     n = Campaign.objects.count() + 1
     customers = ContactList.objects.create(name=f"Customers {n}")
-    for i in range(args.contacts):
+    for i in range(0 if args.imported else args.contacts):
         contact = Contact.objects.create(first_name=f"Person{n}x{i}")
         identity = ChannelIdentity.objects.create(
             contact=contact, channel="SMS", identity=f"+1415{200 + n:03d}{i:04d}"
@@ -72,6 +74,8 @@ def launch(args) -> dict:
             evidence=Evidence(wording="Integration test consent"),
         )
         customers.memberships.create(contact=contact, source="ADMIN")
+    if args.imported:
+        _import_into(customers, args.contacts, n)
     template = MessageTemplate.objects.create(
         name=f"Spring {n}", text="Hi ${first_name}, spring sale!"
     )
@@ -87,6 +91,14 @@ def launch(args) -> dict:
     campaign.lists.add(customers)
     presend.run_presend_check(campaign)
     campaign.refresh_from_db()
+    if approval.approval_needed(campaign):  # a large audience: four eyes
+        marketer, _ = User.objects.get_or_create(
+            username="mia", defaults={"is_staff": True}
+        )
+        marketer.groups.add(Group.objects.get(name=roles.MARKETING))
+        approval.request_launch(campaign, marketer)
+        approval.decide(campaign, sender, approve=True)
+        campaign.refresh_from_db()
     launching.launch(campaign, sender)
     campaign.refresh_from_db()
     return {
@@ -95,6 +107,52 @@ def launch(args) -> dict:
         "send_at": send_at.isoformat() if send_at else None,
         "not_before": (freeze.hold_until(campaign).isoformat() if send_at else None),
     }
+
+
+def _import_into(customers, count: int, n: int) -> None:
+    """A Compliance user imports `count` opted-in people into `customers`
+    from a CSV file, inline (as a small upload is)."""
+    import csv
+
+    from django.conf import settings
+    from django.contrib.auth.models import Group, User
+
+    from contacts import roles
+    from contacts.importing import jobs
+    from contacts.models import ImportJob
+
+    user, created = User.objects.get_or_create(
+        username="carla", defaults={"is_staff": True}
+    )
+    if created:
+        user.groups.add(Group.objects.get(name=roles.COMPLIANCE))
+    folder = os.path.join(settings.MEDIA_ROOT, "imports")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"customers-{n}.csv")
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["phone", "first_name", "channel", "consent"])
+        for i in range(count):
+            writer.writerow([f"+49151{n:02d}{i:06d}", f"Person{n}x{i}", "SMS", "yes"])
+    job = jobs.create_import_job(
+        path=path,
+        original_name=os.path.basename(path),
+        actor=user,
+        target_list=customers,
+        default_channel="SMS",
+        purpose="MARKETING",
+        consent_mode=ImportJob.ConsentMode.COLUMN,
+        consent_source="IMPORT",
+        consent_evidence="Shop sign-up form",
+    )
+    settings.IMPORT_BACKGROUND_BYTES = 10**10  # inline, whatever its size
+    jobs.start(job, dry_run=False, actor=user)
+    job.refresh_from_db()
+    if (job.status, job.rows_ok) != (ImportJob.Status.DONE, count):
+        raise AssertionError(
+            f"the import did not take every row: {job.status} "
+            f"{job.rows_ok} of {count}: {job.error}"
+        )
 
 
 def cancel(args) -> dict:
@@ -175,6 +233,11 @@ def main(argv: list[str]) -> None:
     commands.add_parser("hold-tick").set_defaults(run=hold_tick)
     p = commands.add_parser("launch")
     p.add_argument("--contacts", type=int, default=3)
+    p.add_argument(
+        "--imported",
+        action="store_true",
+        help="the contacts come from a CSV import (fast for many)",
+    )
     when = p.add_mutually_exclusive_group()
     when.add_argument("--send-in", type=float, help="send time, seconds from now")
     when.add_argument(
