@@ -34,3 +34,32 @@ IDENTITY_INDEXES = [
         ("transactional", ["contact", "channel", "transactional_consent"]),
     )
 ]
+
+
+# SQLite only: attribute conditions (JSON, any key) are tested row by row;
+# this narrow copy of the attributes lets SQLite read them without the rest
+# of each row (half the time of a scan of the table at 1,000,000 contacts).
+# PostgreSQL reads its jsonb fast enough, and would refuse a b-tree entry
+# over 2,704 bytes (a contact with many attributes).
+SQLITE_ATTRIBUTES_INDEX = "contact_attributes"
+
+
+def ensure_sqlite_indexes(using: str = "default", **kwargs) -> None:
+    """Create the SQLite-only indexes if missing (post_migrate receiver).
+
+    Not in Meta.indexes: they would be created on PostgreSQL too. Created
+    after every migrate, as a migration that rebuilds the contacts table
+    on SQLite drops the indexes the models do not declare.
+    """
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        if "contacts_contact" not in connection.introspection.table_names(cursor):
+            return  # migrated back before the contacts existed
+        cursor.execute(
+            f'CREATE INDEX IF NOT EXISTS "{SQLITE_ATTRIBUTES_INDEX}" '
+            'ON "contacts_contact" ("erased_at", "attributes")'
+        )
