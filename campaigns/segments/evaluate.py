@@ -71,11 +71,38 @@ def count(definition) -> int:
 
 def definition_q(definition: dict) -> Q:
     """The Q of a validated definition (no validation here)."""
+    indexed = _facts_lead(definition)
     groups = [
-        _combine([condition_q(c) for c in g["conditions"]], g.get("match", "all"))
+        _combine(
+            [condition_q(c, facts_indexed=indexed) for c in g["conditions"]],
+            g.get("match", "all"),
+        )
         for g in definition["groups"]
     ]
     return _combine(groups, definition.get("match", "all"))
+
+
+FACTS_FIELDS = ("country", "consent")
+# Conditions that only take contacts away by their id (an anti-join).
+_ONLY_EXCLUDE = {
+    ("list", "not_in"),
+    ("engagement", "not_received"),
+    ("last_messaged", "not_in_days"),
+}
+
+
+def _facts_lead(definition: dict) -> bool:
+    """Whether the facts conditions are read from the facts index: when the
+    others only exclude ids. Beside a condition on the row (language,
+    attributes, ...) or a set of ids to start from (a list, an engagement),
+    they are tested on the rows those give: the database cannot tell how
+    many contacts the facts texts found in the index hold, and fetching
+    most of the rows one by one from an index is slower than reading them."""
+    conditions = [c for g in definition["groups"] for c in g["conditions"]]
+    return any(c["field"] in FACTS_FIELDS for c in conditions) and all(
+        c["field"] in FACTS_FIELDS or (c["field"], c["op"]) in _ONLY_EXCLUDE
+        for c in conditions
+    )
 
 
 def _combine(parts: list[Q], match: str) -> Q:
@@ -85,7 +112,9 @@ def _combine(parts: list[Q], match: str) -> Q:
     return combined
 
 
-def condition_q(condition: dict) -> Q:
+def condition_q(condition: dict, *, facts_indexed: bool = False) -> Q:
+    if condition["field"] in FACTS_FIELDS:
+        return BUILDERS[condition["field"]](condition, indexed=facts_indexed)
     return BUILDERS.get(condition["field"], _text_q)(condition)
 
 
@@ -111,31 +140,42 @@ def _compare(name: str, op: str, value) -> Q:
     raise ValueError(f"unknown operator {op}")
 
 
-def _country_q(condition: dict) -> Q:
+def _country_q(condition: dict, *, indexed: bool = False) -> Q:
     """From the contact's own facts (contacts.segment_facts): the countries
     of its live phone numbers, by the prefix rule of _prefixes_q."""
     op, value = condition["op"], condition.get("value")
     if op in ("is_empty", "is_not_empty"):
         # "+" numbers only: an erased identity is a hash, not a number.
-        held = _facts_hold([segment_facts.NUMBER_TOKEN])
+        held = _facts_hold([segment_facts.NUMBER_TOKEN], indexed)
         return ~held if op == "is_empty" else held
     countries = value if op == "in" else [value]
-    held = _facts_hold([segment_facts.country_token(str(c)) for c in countries])
+    held = _facts_hold(
+        [segment_facts.country_token(str(c)) for c in countries], indexed
+    )
     return ~held if op == "not_equals" else held
 
 
-def _facts_hold(tokens: list[str]) -> Q:
+def _facts_hold(tokens: list[str], indexed: bool) -> Q:
     """Contacts whose segment facts hold any of `tokens`.
 
-    A million contacts share a few distinct facts texts (one per mix of
-    countries and consent states). So the texts that hold a token are found
-    first, by skipping through the facts index from one distinct text to the
-    next (a recursive query: one index probe per distinct text, not per
-    contact), and the contacts with one of them are then counted from that
-    index alone. One statement: the count and the freeze see one snapshot.
+    Not `indexed`: a substring test on the row the query reads anyway.
+    `indexed`: a million contacts share a few distinct facts texts (one per
+    mix of countries and consent states), so the texts that hold a token
+    are found first, by skipping through the facts index from one distinct
+    text to the next (a recursive query: one index probe per distinct text,
+    not per contact), and the contacts with one of them are then counted
+    from that index alone. One statement either way: the count and the
+    freeze each see one snapshot.
     """
-    table = Contact._meta.db_table
     find = "STRPOS" if connection.vendor == "postgresql" else "INSTR"
+    if not indexed:
+        held = Q(pk__in=[])
+        for token in tokens:
+            # instr/strpos: SQLite's LIKE (case-insensitive, with ESCAPE) is slower.
+            found = StrIndex("segment_facts", Value(token))
+            held |= Q(_Lookup(found, "gt", 0))
+        return held
+    table = Contact._meta.db_table
     holds = " OR ".join([f"{find}(v, %s) > 0"] * len(tokens))
     texts = RawSQL(
         "WITH RECURSIVE texts(v) AS ("
@@ -285,13 +325,13 @@ def _list_q(condition: dict) -> Q:
     return _having(members, negate=condition["op"] == "not_in")
 
 
-def _consent_q(condition: dict) -> Q:
+def _consent_q(condition: dict, *, indexed: bool = False) -> Q:
     """From the contact's own facts: the consent states of its live
     identities, per channel and purpose (contacts.segment_facts)."""
     token = segment_facts.consent_token(
         condition["channel"], condition["purpose"], condition["value"]
     )
-    held = _facts_hold([token])
+    held = _facts_hold([token], indexed)
     return ~held if condition["op"] == "is_not" else held
 
 
@@ -329,7 +369,7 @@ def _last_messaged_q(condition: dict) -> Q:
     return _having(recent, negate=condition["op"] == "not_in_days")
 
 
-BUILDERS: dict[str, Callable[[dict], Q]] = {
+BUILDERS: dict[str, Callable[..., Q]] = {
     "country": _country_q,
     "created_at": _created_q,
     "attribute": _attribute_q,

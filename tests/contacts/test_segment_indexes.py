@@ -1,10 +1,12 @@
 """The indexes that keep a segment's live count fast at 1,000,000 contacts
 exist where they should and are the ones the count reads."""
 
+import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from campaigns.segments.evaluate import matching_contacts
+from campaigns.segments.evaluate import condition_q, matching_contacts
+from contacts.models import Contact
 from contacts.segment_indexes import SQLITE_ATTRIBUTES_INDEX
 
 GOLD = {
@@ -67,4 +69,64 @@ def test_the_sqlite_index_comes_back_after_a_migrate(db):
     call_command("migrate", verbosity=0)
     assert (SQLITE_ATTRIBUTES_INDEX in contact_indexes()) == (
         connection.vendor == "sqlite"
+    )
+
+
+def test_beside_a_language_condition_the_facts_are_tested_on_its_rows(db, make_contact):
+    make_contact("+33612345678", consent="OPTED_IN", language="fr")
+    french_opted_in = {
+        "match": "all",
+        "groups": [
+            {
+                "match": "all",
+                "conditions": [
+                    {"field": "language", "op": "equals", "value": "fr"},
+                    *FRANCE["groups"][0]["conditions"],
+                ],
+            }
+        ],
+    }
+    if connection.vendor == "sqlite":
+        # Not the facts index: it would fetch most contacts' rows one by one.
+        assert "INDEX contact_language" in plan_of(french_opted_in)
+    assert matching_contacts(french_opted_in).count() == 1
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"field": "country", "op": "in", "value": ["FR", "CA"]},
+        {"field": "country", "op": "not_equals", "value": "FR"},
+        {"field": "country", "op": "is_empty"},
+        {"field": "country", "op": "is_not_empty"},
+        {
+            "field": "consent",
+            "channel": "SMS",
+            "purpose": "MARKETING",
+            "op": "is",
+            "value": "OPTED_IN",
+        },
+        {
+            "field": "consent",
+            "channel": "SMS",
+            "purpose": "MARKETING",
+            "op": "is_not",
+            "value": "OPTED_IN",
+        },
+    ],
+    ids=lambda c: f"{c['field']}-{c['op']}",
+)
+def test_facts_read_from_the_index_or_the_rows_match_the_same_people(
+    db, make_contact, condition
+):
+    make_contact("+33612345678", consent="OPTED_IN")
+    make_contact("+12042345678", consent="OPTED_OUT")  # Canada
+    make_contact("+14155550100")
+    make_contact("someone@example.com", channel="EMAIL")
+    live = Contact.objects.filter(erased_at=None)
+    from_index = live.filter(condition_q(condition, facts_indexed=True))
+    from_rows = live.filter(condition_q(condition, facts_indexed=False))
+    assert 0 < from_index.count() < live.count()
+    assert set(from_index.values_list("pk", flat=True)) == set(
+        from_rows.values_list("pk", flat=True)
     )
