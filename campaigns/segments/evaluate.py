@@ -92,12 +92,16 @@ _ONLY_EXCLUDE = {
 
 
 def _facts_lead(definition: dict) -> bool:
-    """Whether the facts conditions are read from the facts index: when the
-    others only exclude ids. Beside a condition on the row (language,
-    attributes, ...) or a set of ids to start from (a list, an engagement),
-    they are tested on the rows those give: the database cannot tell how
-    many contacts the facts texts found in the index hold, and fetching
-    most of the rows one by one from an index is slower than reading them."""
+    """Whether the facts conditions are read from the facts index: on
+    SQLite (contacts.segment_indexes; PostgreSQL's planner reads all of that
+    index rather than seek the texts found), when the others only exclude
+    ids. Beside a condition on the row (language, attributes, ...) or a set
+    of ids to start from (a list, an engagement), they are tested on the rows
+    those give: the database cannot tell how many contacts the facts texts
+    found in the index hold, and fetching most of the rows one by one from
+    an index is slower than reading them."""
+    if connection.vendor != "sqlite":
+        return False
     conditions = [c for g in definition["groups"] for c in g["conditions"]]
     return any(c["field"] in FACTS_FIELDS for c in conditions) and all(
         c["field"] in FACTS_FIELDS or (c["field"], c["op"]) in _ONLY_EXCLUDE
@@ -167,7 +171,6 @@ def _facts_hold(tokens: list[str], indexed: bool) -> Q:
     from that index alone. One statement either way: the count and the
     freeze each see one snapshot.
     """
-    find = "STRPOS" if connection.vendor == "postgresql" else "INSTR"
     if not indexed:
         held = Q(pk__in=[])
         for token in tokens:
@@ -176,6 +179,7 @@ def _facts_hold(tokens: list[str], indexed: bool) -> Q:
             held |= Q(_Lookup(found, "gt", 0))
         return held
     table = Contact._meta.db_table
+    find = "STRPOS" if connection.vendor == "postgresql" else "INSTR"
     holds = " OR ".join([f"{find}(v, %s) > 0"] * len(tokens))
     texts = RawSQL(
         "WITH RECURSIVE texts(v) AS ("
