@@ -21,7 +21,7 @@ import datetime
 import re
 from collections.abc import Callable
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Exists,
     FloatField,
@@ -66,7 +66,29 @@ def matching_contacts(definition) -> QuerySet:
 
 def count(definition) -> int:
     """How many contacts the definition matches now."""
-    return matching_contacts(definition).count()
+    matched = matching_contacts(definition)
+    if not _merges_lists(definition):
+        return matched.count()
+    # PostgreSQL hashes a million contact ids and each list's members, where
+    # reading them side by side in id order (the (list, contact) index gives
+    # members so) costs a third less: hash joins off for this count only.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        found = matched.count()
+        # Now, not at the commit: the caller may be inside a transaction.
+        cursor.execute("RESET enable_hashjoin")
+        return found
+
+
+def _merges_lists(definition: dict) -> bool:
+    """On PostgreSQL, a definition whose sets of ids are lists only (the
+    recipients and replies of an engagement are not in contact order)."""
+    fields = {c["field"] for g in definition["groups"] for c in g["conditions"]}
+    return (
+        connection.vendor == "postgresql"
+        and "list" in fields
+        and not fields & {"engagement", "last_messaged"}
+    )
 
 
 def definition_q(definition: dict) -> Q:

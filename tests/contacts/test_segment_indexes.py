@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from campaigns.segments.evaluate import condition_q, matching_contacts
+from campaigns.segments.evaluate import condition_q, count, matching_contacts
 from contacts.models import Contact
 from contacts.segment_indexes import SQLITE_ATTRIBUTES_INDEX, SQLITE_INDEXES
 
@@ -135,3 +135,27 @@ def test_facts_read_from_the_index_or_the_rows_match_the_same_people(
     assert set(from_index.values_list("pk", flat=True)) == set(
         from_rows.values_list("pk", flat=True)
     )
+
+
+def test_a_count_of_lists_leaves_the_planner_as_it_was(db, make_contact, make_list):
+    newsletter, vip = make_list("Newsletter"), make_list("VIP")
+    make_contact(lists=[newsletter])
+    make_contact(lists=[newsletter, vip])
+    make_contact(lists=[vip])
+    definition = {
+        "match": "all",
+        "groups": [
+            {
+                "match": "all",
+                "conditions": [
+                    {"field": "list", "op": "in", "value": [newsletter.pk]},
+                    {"field": "list", "op": "not_in", "value": [vip.pk]},
+                ],
+            }
+        ],
+    }
+    assert count(definition) == 1
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_hashjoin")
+            assert cursor.fetchone()[0] == "on"
