@@ -13,6 +13,12 @@ class ContactsConfig(AppConfig):
 
         post_migrate.connect(sync_roles_after_migrate)
 
+        from contacts.segment_indexes import ensure_sqlite_indexes
+
+        post_migrate.connect(
+            ensure_sqlite_indexes, sender=self, dispatch_uid="sqlite_segment_indexes"
+        )
+
         from axes.signals import user_locked_out
 
         from contacts.services.login_lockouts import audit_lockout

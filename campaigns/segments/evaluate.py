@@ -21,7 +21,7 @@ import datetime
 import re
 from collections.abc import Callable
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Exists,
     FloatField,
@@ -32,6 +32,7 @@ from django.db.models import (
     TextField,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, StrIndex, Substr
 from django.utils import timezone
@@ -65,16 +66,69 @@ def matching_contacts(definition) -> QuerySet:
 
 def count(definition) -> int:
     """How many contacts the definition matches now."""
-    return matching_contacts(definition).count()
+    matched = matching_contacts(definition)
+    if not _merges_lists(definition):
+        return matched.count()
+    # PostgreSQL hashes a million contact ids and each list's members, where
+    # reading them side by side in id order (the (list, contact) index gives
+    # members so) costs a third less: hash joins off for this count only.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        found = matched.count()
+        # Now, not at the commit: the caller may be inside a transaction.
+        cursor.execute("RESET enable_hashjoin")
+        return found
+
+
+def _merges_lists(definition: dict) -> bool:
+    """On PostgreSQL, a definition whose sets of ids are lists only (the
+    recipients and replies of an engagement are not in contact order)."""
+    fields = {c["field"] for g in definition["groups"] for c in g["conditions"]}
+    return (
+        connection.vendor == "postgresql"
+        and "list" in fields
+        and not fields & {"engagement", "last_messaged"}
+    )
 
 
 def definition_q(definition: dict) -> Q:
     """The Q of a validated definition (no validation here)."""
+    indexed = _facts_lead(definition)
     groups = [
-        _combine([condition_q(c) for c in g["conditions"]], g.get("match", "all"))
+        _combine(
+            [condition_q(c, facts_indexed=indexed) for c in g["conditions"]],
+            g.get("match", "all"),
+        )
         for g in definition["groups"]
     ]
     return _combine(groups, definition.get("match", "all"))
+
+
+FACTS_FIELDS = ("country", "consent")
+# Conditions that only take contacts away by their id (an anti-join).
+_ONLY_EXCLUDE = {
+    ("list", "not_in"),
+    ("engagement", "not_received"),
+    ("last_messaged", "not_in_days"),
+}
+
+
+def _facts_lead(definition: dict) -> bool:
+    """Whether the facts conditions are read from the facts index: on
+    SQLite (contacts.segment_indexes; PostgreSQL's planner reads all of that
+    index rather than seek the texts found), when the others only exclude
+    ids. Beside a condition on the row (language, attributes, ...) or a set
+    of ids to start from (a list, an engagement), they are tested on the rows
+    those give: the database cannot tell how many contacts the facts texts
+    found in the index hold, and fetching most of the rows one by one from
+    an index is slower than reading them."""
+    if connection.vendor != "sqlite":
+        return False
+    conditions = [c for g in definition["groups"] for c in g["conditions"]]
+    return any(c["field"] in FACTS_FIELDS for c in conditions) and all(
+        c["field"] in FACTS_FIELDS or (c["field"], c["op"]) in _ONLY_EXCLUDE
+        for c in conditions
+    )
 
 
 def _combine(parts: list[Q], match: str) -> Q:
@@ -84,7 +138,9 @@ def _combine(parts: list[Q], match: str) -> Q:
     return combined
 
 
-def condition_q(condition: dict) -> Q:
+def condition_q(condition: dict, *, facts_indexed: bool = False) -> Q:
+    if condition["field"] in FACTS_FIELDS:
+        return BUILDERS[condition["field"]](condition, indexed=facts_indexed)
     return BUILDERS.get(condition["field"], _text_q)(condition)
 
 
@@ -110,28 +166,52 @@ def _compare(name: str, op: str, value) -> Q:
     raise ValueError(f"unknown operator {op}")
 
 
-def _country_q(condition: dict) -> Q:
+def _country_q(condition: dict, *, indexed: bool = False) -> Q:
     """From the contact's own facts (contacts.segment_facts): the countries
     of its live phone numbers, by the prefix rule of _prefixes_q."""
     op, value = condition["op"], condition.get("value")
     if op in ("is_empty", "is_not_empty"):
         # "+" numbers only: an erased identity is a hash, not a number.
-        held = _facts_hold([segment_facts.NUMBER_TOKEN])
+        held = _facts_hold([segment_facts.NUMBER_TOKEN], indexed)
         return ~held if op == "is_empty" else held
     countries = value if op == "in" else [value]
-    held = _facts_hold([segment_facts.country_token(str(c)) for c in countries])
+    held = _facts_hold(
+        [segment_facts.country_token(str(c)) for c in countries], indexed
+    )
     return ~held if op == "not_equals" else held
 
 
-def _facts_hold(tokens: list[str]) -> Q:
-    """Contacts whose segment facts hold any of `tokens`: a substring test
-    on the row the count reads anyway, no join."""
-    held = Q(pk__in=[])
-    for token in tokens:
-        # instr/strpos: SQLite's LIKE (case-insensitive, with ESCAPE) is slower.
-        found = StrIndex("segment_facts", Value(token))
-        held |= Q(_Lookup(found, "gt", 0))
-    return held
+def _facts_hold(tokens: list[str], indexed: bool) -> Q:
+    """Contacts whose segment facts hold any of `tokens`.
+
+    Not `indexed`: a substring test on the row the query reads anyway.
+    `indexed`: a million contacts share a few distinct facts texts (one per
+    mix of countries and consent states), so the texts that hold a token
+    are found first, by skipping through the facts index from one distinct
+    text to the next (a recursive query: one index probe per distinct text,
+    not per contact), and the contacts with one of them are then counted
+    from that index alone. One statement either way: the count and the
+    freeze each see one snapshot.
+    """
+    if not indexed:
+        held = Q(pk__in=[])
+        for token in tokens:
+            # instr/strpos: SQLite's LIKE (case-insensitive, with ESCAPE) is slower.
+            found = StrIndex("segment_facts", Value(token))
+            held |= Q(_Lookup(found, "gt", 0))
+        return held
+    table = Contact._meta.db_table
+    find = "STRPOS" if connection.vendor == "postgresql" else "INSTR"
+    holds = " OR ".join([f"{find}(v, %s) > 0"] * len(tokens))
+    texts = RawSQL(
+        "WITH RECURSIVE texts(v) AS ("
+        f"SELECT MIN(segment_facts) FROM {table} UNION ALL "
+        f"SELECT (SELECT MIN(segment_facts) FROM {table} WHERE segment_facts > v) "
+        f"FROM texts WHERE v IS NOT NULL) SELECT v FROM texts WHERE {holds}",
+        tuple(tokens),
+        output_field=TextField(),
+    )
+    return Q(segment_facts__in=texts)
 
 
 def _created_q(condition: dict) -> Q:
@@ -271,13 +351,13 @@ def _list_q(condition: dict) -> Q:
     return _having(members, negate=condition["op"] == "not_in")
 
 
-def _consent_q(condition: dict) -> Q:
+def _consent_q(condition: dict, *, indexed: bool = False) -> Q:
     """From the contact's own facts: the consent states of its live
     identities, per channel and purpose (contacts.segment_facts)."""
     token = segment_facts.consent_token(
         condition["channel"], condition["purpose"], condition["value"]
     )
-    held = _facts_hold([token])
+    held = _facts_hold([token], indexed)
     return ~held if condition["op"] == "is_not" else held
 
 
@@ -315,7 +395,7 @@ def _last_messaged_q(condition: dict) -> Q:
     return _having(recent, negate=condition["op"] == "not_in_days")
 
 
-BUILDERS: dict[str, Callable[[dict], Q]] = {
+BUILDERS: dict[str, Callable[..., Q]] = {
     "country": _country_q,
     "created_at": _created_q,
     "attribute": _attribute_q,
