@@ -91,6 +91,12 @@ class VariantInline(DraftOnlyInline, admin.TabularInline):
     extra = 0
     max_num = variants.MAX_VARIANTS
     verbose_name = "A/B variant"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "template":
+            kwargs["empty_label"] = "(the campaign's template)"
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     verbose_name_plural = (
         "A/B variants (none: no test; 2 to 4: each recipient gets one, by a "
         "stable random split with these shares)"

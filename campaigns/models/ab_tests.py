@@ -59,7 +59,7 @@ class Variant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"variant {self.label} of {self.campaign}"
+        return f"Variant {self.label}"
 
 
 class ABTest(models.Model):

@@ -109,20 +109,23 @@ def pick_winner(
 
 
 def _reason(test, comparison, winner, suggested, user) -> str:
-    by = "picked automatically" if user is None else f"confirmed by {user}"
+    """Why `winner` was chosen, in words (kept on the test and audited)."""
     metric = ab_results.metric(test.metric).label
+    if user is None:
+        by = f"Picked automatically by {metric} when the wait was over."
+    else:
+        by = f"Confirmed by {user} ({metric})."
     if comparison is None:
-        return f"{by} by {metric}; no figures to compare."
-    verdict = comparison.words
+        return f"{by} No figures to compare."
     if winner != suggested:
-        return f"{by}, instead of {suggested} (higher {metric}). {verdict}"
+        return f"{by} Chosen instead of {suggested}. {comparison.words}"
     if not comparison.meaningful:
-        rule = (
-            "the higher rate wins after the wait even when the difference is "
-            "not meaningful; equal rates go to the earlier variant."
+        return (
+            f"{by} {comparison.words} Rule: after the wait the higher rate "
+            "wins even when the difference is not meaningful; equal rates go "
+            "to the earlier variant."
         )
-        return f"{by} by {metric}: {verdict} Rule: {rule}"
-    return f"{by} by {metric}: {verdict}"
+    return f"{by} {comparison.words}"
 
 
 def release_remainder(campaign: Campaign, winner: str, now: datetime) -> int:

@@ -238,7 +238,11 @@ def test_the_winner_goes_to_the_rest_once_even_when_the_task_runs_twice(
     test = ABTest.objects.get(pk=campaign.pk)
     assert test.winner == "B"
     assert test.winner_by is None
-    assert "not enough evidence" in test.winner_reason
+    assert test.winner_reason.startswith(
+        "Picked automatically by reply rate when the wait was over. B's reply "
+        "rate is higher than A's, but not enough evidence yet"
+    )
+    assert "Rule: after the wait the higher rate wins" in test.winner_reason
     held = Batch.objects.filter(campaign=campaign, ab_remainder=True)
     assert {(x.variant, x.status) for x in held} == {("B", B.ACCEPTED)}
     at_sinch = control.state()["batches"]
@@ -303,7 +307,7 @@ def test_a_sender_confirms_the_winner_and_may_choose_another(
         )
     test = ABTest.objects.get(pk=campaign.pk)
     assert test.winner_by == sender
-    assert test.winner_reason.startswith(f"confirmed by {sender}")
+    assert test.winner_reason.startswith(f"Confirmed by {sender} (reply rate).")
     with pytest.raises(ab_winner.WinnerError, match="already picked"):
         ab_winner.pick_winner(campaign.pk, user=sender, label="A", now=later)
 
