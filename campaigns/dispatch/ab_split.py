@@ -10,7 +10,7 @@ before their submission (campaigns.dispatch.drain), a cancel cancels them,
 and receipts count for them.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -18,11 +18,10 @@ from django.utils import timezone
 from campaigns import transitions
 from campaigns.authoring import variants
 from campaigns.models import ABTest, Batch, Campaign, Variant
+from campaigns.models.states import HELD_FOR_WINNER
 from contacts.models import AuditEvent
 
-# A held remainder batch is due never, until the winner is picked (not the
-# freeze's FILLING, which a resumed freeze deletes).
-HELD = datetime(9999, 12, 30, tzinfo=UTC)
+HELD = HELD_FOR_WINNER  # a held remainder batch is due when the winner is picked
 LAUNCH = AuditEvent.Action.LAUNCH
 
 
