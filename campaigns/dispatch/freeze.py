@@ -140,8 +140,9 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
         Recipient, columns, {"campaign_id": campaign.pk, "is_test": False}, now=now
     )
     # One batch being filled per send instant (send groups: local time, quiet
-    # hours) and A/B variant, as _Filling; batches are numbered across groups.
-    filling: dict[tuple[datetime | None, str], _Filling] = {}
+    # hours), and per A/B variant ((send instant, label) keys), as _Filling;
+    # batches are numbered across groups.
+    filling: dict = {}
     releases: set[datetime] = set()  # when held batches come due
     dispatching = False
     pending, excluded = Recipient.Status.PENDING, Recipient.Status.EXCLUDED
@@ -175,18 +176,22 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
                 )
                 if with_fallbacks:
                     row_out += ("[]",)
-                out.append((*row_out, "") if split else row_out)
+                out.append(row_out if split is None else (*row_out, ""))
                 continue
             send_time = times.of(row[audience.TIME_ZONE], identity)
-            label = split.label(contact_id) if split else ""
-            open_batch = filling.get((send_time.at, label))
+            if split is None:
+                label, at = "", send_time.at
+            else:
+                label = split.label(contact_id)
+                at = (send_time.at, label)
+            open_batch = filling.get(at)
             if open_batch is None or open_batch.size == wire.MAX_RECIPIENTS:
                 if open_batch is not None:
                     sealed.append(open_batch)
                 sequence += 1
                 key = send_times.group_key(send_time.at)
                 in_group[key] = in_group.get(key, 0) + 1
-                open_batch = filling[send_time.at, label] = _Filling(
+                open_batch = filling[at] = _Filling(
                     sequence, send_time, in_group[key], label
                 )
                 created.append(open_batch)
@@ -201,7 +206,7 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
             )
             if with_fallbacks:
                 row_out += (_pairs_json(checker.fallbacks),)
-            if split:
+            if split is not None:
                 row_out += (label,)
             out.append(row_out)
             open_batch.size += 1
