@@ -203,7 +203,9 @@ def start_simulator() -> tuple[subprocess.Popen, str]:
 # --- preparing the database ---------------------------------------------------
 
 
-def prepare(n: int, every: int, guards: bool) -> tuple[int, int, dict]:
+def prepare(
+    n: int, every: int, guards: bool, variants: int = 0
+) -> tuple[int, int, dict]:
     """Fill, add the earlier campaigns that put one contact in `every` over
     the frequency cap (none when 0), keep on the lists exactly enough
     contacts for n opted-in ones within the cap, create the campaign and run
@@ -258,6 +260,8 @@ def prepare(n: int, every: int, guards: bool) -> tuple[int, int, dict]:
         **(local_time_fields(timezone.now()) if guards else {}),
     )
     campaign.lists.set(ContactList.objects.all())
+    if variants:
+        add_variants(campaign, template, variants)
     user = User.objects.create_user("sandra", password="pw", is_staff=True)
     user.groups.add(Group.objects.get(name=roles.SENDER))
 
@@ -279,6 +283,31 @@ def prepare(n: int, every: int, guards: bool) -> tuple[int, int, dict]:
         user.pk,
         {"audience": last, "presend_s": round(presend_s, 2)},
     )
+
+
+def add_variants(campaign, template, count: int) -> None:
+    """An A/B test of `count` variants (equal shares): A is the campaign's
+    template, the others a shorter text with the same placeholders."""
+    from campaigns.models import MessageTemplate, Variant
+
+    other = MessageTemplate.objects.create(
+        name="Spring sale, short",
+        text="${first_name}: ${offer} for ${tier} members!"
+        + (" Reply STOP to opt out." if "STOP" in template.text else ""),
+    )
+    for parameter in template.parameters.all():
+        other.parameters.filter(name=parameter.name).update(
+            source=parameter.source,
+            attribute=parameter.attribute,
+            default=parameter.default,
+        )
+    for index, label in enumerate("ABCD"[:count]):
+        Variant.objects.create(
+            campaign=campaign,
+            label=label,
+            template=None if index == 0 else other,
+            share=100 // count + (100 % count if index == 0 else 0),
+        )
 
 
 # --- the measured driver ------------------------------------------------------
@@ -506,6 +535,12 @@ def main() -> None:
         action="store_true",
         help="sent at once, without the world-wide audience and the footer",
     )
+    parser.add_argument(
+        "--variants",
+        type=int,
+        default=0,
+        help="an A/B test of this many variants (2 to 4; 0: none)",
+    )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--simulator", type=int, help=argparse.SUPPRESS)
@@ -537,7 +572,9 @@ def main() -> None:
     try:
         common.setup_django(url, media, debug=False)
         every = round(1 / args.capped_share) if args.capped_share else 0
-        campaign_id, user_id, facts = prepare(args.n, every, not args.plain)
+        campaign_id, user_id, facts = prepare(
+            args.n, every, not args.plain, args.variants
+        )
         from django.db import connections
 
         connections.close_all()
@@ -571,6 +608,7 @@ def main() -> None:
             "presend_s": facts["presend_s"],
             "capped_share": args.capped_share,
             "guards": not args.plain,
+            "variants": args.variants,
             "audience": facts["audience"],
             "cpu_s": round(measured.cpu_s, 1),
             "simulator_cpu_s": round(sim_cpu, 1),

@@ -20,7 +20,7 @@ from campaigns.dispatch import (
     launch_recovery,
     settlement,
 )
-from campaigns.tracking import completion, receipts, reconciliation
+from campaigns.tracking import ab_winner, completion, receipts, reconciliation
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ def tick() -> str:
     - restart drain loops where batches are due and nobody works on them
       (after a Sinch outage too: campaigns.dispatch.sinch_outage);
     - resume launches whose worker vanished (campaigns.dispatch.launch_recovery);
+    - pick the winners of A/B tests whose wait is over, sending them to the
+      rest (campaigns.tracking.ab_winner);
     - move campaigns on whose batches are all out, or whose outcomes are all in.
     """
     try:
@@ -70,12 +72,24 @@ def tick() -> str:
     late = late_optouts.replace_late_optouts()
     started = drain.restart_idle_campaigns()
     launches = launch_recovery.resume_stalled_launches()
+    winners = pick_ab_winners()
     drain.finish_dispatched_campaigns()
     completion.complete_finished_campaigns()
     return (
         f"tick: {counts}, cancels {cancels}, late opt-outs {late}, "
-        f"{started} campaigns restarted, {launches} launches resumed"
+        f"{started} campaigns restarted, {launches} launches resumed, "
+        f"{winners}"
     )
+
+
+def pick_ab_winners() -> str:
+    """Pick the A/B winners whose wait is over and send them to the rest
+    (idempotent: a winner is picked once, its remainder released once)."""
+    try:
+        return f"{ab_winner.pick_due_winners()} A/B winners picked"
+    except Exception:  # the next tick tries again
+        logger.exception("tick: picking A/B winners failed")
+        return "picking A/B winners failed"
 
 
 def reconcile_deliveries() -> str:

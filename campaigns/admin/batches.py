@@ -35,6 +35,8 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "campaign",
         "sequence",
         "is_test",
+        "variant",
+        "ab_remainder",
         "state",
         "status",
         "size",

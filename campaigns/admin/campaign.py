@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import transitions
 from campaigns.admin import channel_property_fields as props
+from campaigns.admin.ab_tests import ABTestAdminMixin, ABTestInline, VariantInline
 from campaigns.admin.approval import ApprovalAdminMixin, approval_context
 from campaigns.admin.campaign_list import CampaignListAdminMixin
 from campaigns.admin.cap_exemption import CapExemptionAdminMixin
@@ -44,6 +45,7 @@ READ_ONLY_AS = {
 @admin.register(Campaign)
 class CampaignAdmin(
     IdRangeGuardMixin,
+    ABTestAdminMixin,
     CampaignListAdminMixin,
     ApprovalAdminMixin,
     CapExemptionAdminMixin,
@@ -54,6 +56,7 @@ class CampaignAdmin(
     admin.ModelAdmin,
 ):
     form = CampaignForm
+    inlines = (VariantInline, ABTestInline)
     list_display = (
         "name",
         "status_label",
@@ -228,6 +231,7 @@ class CampaignAdmin(
             *self.dispatch_urls(),
             *self.approval_urls(),
             *self.dashboard_urls(),
+            *self.ab_urls(),
             *super().get_urls(),
         ]
 

@@ -18,6 +18,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
+from campaigns.admin.ab_tests import ab_context
 from campaigns.admin.approval import approval_context
 from campaigns.admin.refusals import refusal
 from campaigns.admin.waves import launched_local_waves
@@ -116,6 +117,7 @@ class DashboardAdminMixin:
                 "local_waves": launched_local_waves(campaign),
                 "approval": approval_context(campaign),
                 "sinch_outage": sinch_outage.campaign_reason(campaign),
+                "ab": ab_context(campaign, request.user),
             },
         )
 

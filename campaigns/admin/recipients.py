@@ -96,6 +96,7 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "reason",
         "switched_channel",
         "batch",
+        "variant",
         "index",
         "message_id",
         "message_values",

@@ -13,7 +13,7 @@ state. Whatever the original's status, the copy is a DRAFT.
 from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 
-from campaigns.models import Campaign
+from campaigns.models import ABTest, Campaign, Variant
 from contacts.models import AuditEvent
 from contacts.services.audit import record_audit
 
@@ -82,6 +82,7 @@ def duplicate_campaign(campaign: Campaign, user) -> Campaign:
             created_by=user,
             **{field: getattr(campaign, field) for field in COPIED},
         )
+        _copy_ab_test(campaign, copy)
         audience = {}
         for field in _audience_fields():
             items = list(getattr(campaign, field).all())
@@ -97,3 +98,24 @@ def duplicate_campaign(campaign: Campaign, user) -> Campaign:
             details={"copy_of": campaign.pk, "copy": copy.pk, **audience},
         )
     return copy
+
+
+def _copy_ab_test(campaign: Campaign, copy: Campaign) -> None:
+    """The A/B variants and "test first" settings go with the copy (not the
+    frozen messages, nor the outcome)."""
+    for variant in Variant.objects.filter(campaign=campaign):
+        Variant.objects.create(
+            campaign=copy,
+            label=variant.label,
+            template_id=variant.template_id,
+            share=variant.share,
+        )
+    test = ABTest.objects.filter(campaign=campaign).first()
+    if test is not None:
+        ABTest.objects.create(
+            campaign=copy,
+            test_share=test.test_share,
+            wait_minutes=test.wait_minutes,
+            metric=test.metric,
+            picking=test.picking,
+        )

@@ -15,6 +15,7 @@ A large audience is checked on a worker (`request_check`, then the task runs
 import csv
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from campaigns.authoring import (
     fallback_identities,
     members,
     sms,
+    variants,
 )
 from campaigns.authoring.audience import (
     BLOCKING,
@@ -100,6 +102,8 @@ def run_presend_check(
     result = checker.result
     times = send_times.SendTimes(campaign)
     when = send_times.SendPlanSummary()
+    split = variants.Split.of(campaign)  # an A/B test: who gets which variant
+    per_variant: Counter = Counter()
     path = csv_path(campaign)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".csv.part")
@@ -111,6 +115,8 @@ def run_presend_check(
             for row, out in zip(rows, checked, strict=True):
                 if out[2] == audience.OK:
                     when.add(times.of(row[audience.TIME_ZONE], out[1]))
+                    if split is not None:
+                        per_variant[split.label(row[audience.ID])] += 1
             writer.writerows(checked)
             if progress is not None:
                 progress(result.audience)
@@ -122,6 +128,13 @@ def run_presend_check(
         campaign, checker.plan, checker.footer_tally
     )
     result.summary["send_times"] = when.to_json()
+    if split is not None:
+        # [[label, count]], the held remainder ("") last (a list: jsonb
+        # would reorder a dict's keys).
+        result.summary["variants"] = [
+            [label, n]
+            for label, n in sorted(per_variant.items(), key=lambda x: (not x[0], x))
+        ]
     # update(), not save(): the check is not an edit (updated_at stays).
     campaign.presend = result.summary
     campaign.presend_at = timezone.now()

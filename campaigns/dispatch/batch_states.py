@@ -17,7 +17,12 @@ from django.utils import timezone
 
 from campaigns.dispatch import cancellation, freeze
 from campaigns.models import Batch, Campaign
-from campaigns.models.states import FILLING, REMOTE_PROCESSED, RemoteBatchStatus
+from campaigns.models.states import (
+    FILLING,
+    HELD_FOR_WINNER,
+    REMOTE_PROCESSED,
+    RemoteBatchStatus,
+)
 from config.lib.timezones import local_time
 from config.lib.wording import counted
 
@@ -52,6 +57,13 @@ STATES = (
         "held here",
         "wait here until the send time is near (SINCH_SCHEDULE_AHEAD_HOURS); "
         "then consent is checked again and they are handed to Sinch automatically",
+    ),
+    State(
+        "held_for_winner",
+        "held for the A/B test's winner",
+        "the rest of the audience of a “test first” A/B test: once the "
+        "winner is picked they get its message, consent is checked again and "
+        "they are handed to Sinch",
     ),
     State("queued", "not submitted yet", "waiting for a worker to submit them"),
     State(
@@ -129,7 +141,10 @@ def state_filters(now: datetime) -> dict[str, Q]:
     replacing = Q(replace_reason="")
     at_sinch = Q(status=B.CANCELLED) & ~Q(sinch_batch_id="")
     return {
-        "held": pending & Q(attempts=0, not_before__gt=now),
+        "held": pending
+        & Q(attempts=0, not_before__gt=now)
+        & ~Q(not_before=HELD_FOR_WINNER),
+        "held_for_winner": pending & Q(attempts=0, not_before=HELD_FOR_WINNER),
         "queued": pending & Q(attempts=0) & due,
         "retrying": pending & Q(attempts__gt=0),
         "submitting": Q(status=B.SUBMITTING),
@@ -151,6 +166,8 @@ def batch_state(batch: Batch, now: datetime) -> str:
     if batch.status == B.PENDING:
         if batch.attempts:
             return "retrying"
+        if batch.not_before == HELD_FOR_WINNER:
+            return "held_for_winner"
         if batch.not_before is not None and batch.not_before > now:
             return "held"
         return "queued"
@@ -190,6 +207,8 @@ def batch_description(batch: Batch, zone: str, now: datetime) -> str:
 def _describe(batch: Batch, key: str, zone: str, now: datetime) -> str:
     label = STATE_BY_KEY[key].label
     label = label[0].upper() + label[1:]
+    if key == "held_for_winner":
+        return label
     if key == "held" and batch.not_before == FILLING:
         return "Being filled by the launch (recipients still being frozen)"
     if key == "held":

@@ -48,7 +48,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from campaigns import counters, transitions
-from campaigns.authoring import recheck
+from campaigns.authoring import recheck, variants
 from campaigns.authoring.rendering import MessagePlan
 from campaigns.dispatch import (
     batch_request,
@@ -240,6 +240,17 @@ class SubmitContext:
         self.message = batch_request.app_message(
             MessagePlan.for_campaign(campaign).message
         )
+        # An A/B test's batches carry their variant's message.
+        self.variants = {
+            label: batch_request.app_message(message)
+            for label, message in variants.variant_messages(campaign).items()
+        }
+
+    def message_for(self, batch: Batch):
+        """The message of `batch`: its variant's, else the campaign's."""
+        if batch.variant:
+            return self.variants[batch.variant]
+        return self.message
 
 
 def submit(batch: Batch, context: SubmitContext) -> str:
@@ -285,7 +296,11 @@ def submit(batch: Batch, context: SubmitContext) -> str:
         return released
     send_after = _send_after(campaign, batch)
     request = batch_request.build_request(
-        campaign, batch, entries, message=context.message, send_after=send_after
+        campaign,
+        batch,
+        entries,
+        message=context.message_for(batch),
+        send_after=send_after,
     )
     try:
         response = sinch_client.get_sinch_client().send_batch(request)

@@ -21,9 +21,10 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from campaigns import counters, transitions
-from campaigns.authoring import audience, channel_rules, members
+from campaigns.authoring import audience, channel_rules, members, variants
 from campaigns.compliance import send_times
 from campaigns.dispatch import (
+    ab_split,
     batch_request,
     cancellation,
     drain,
@@ -130,12 +131,18 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     columns += ["status", "reason"]
     if with_fallbacks:
         columns.append("fallback_identities")
+    # An A/B test: each recipient's variant (campaigns.authoring.variants),
+    # and batches per variant, since a batch carries one message.
+    split = variants.Split.of(campaign)
+    if split is not None:
+        columns.append("variant")
     writer = TableWriter(
         Recipient, columns, {"campaign_id": campaign.pk, "is_test": False}, now=now
     )
     # One batch being filled per send instant (send groups: local time, quiet
-    # hours), as _Filling; batches are numbered across groups.
-    filling: dict[datetime | None, _Filling] = {}
+    # hours), and per A/B variant ((send instant, label) keys), as _Filling;
+    # batches are numbered across groups.
+    filling: dict = {}
     releases: set[datetime] = set()  # when held batches come due
     dispatching = False
     pending, excluded = Recipient.Status.PENDING, Recipient.Status.EXCLUDED
@@ -167,18 +174,25 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
                     excluded,
                     _reason(status, reason),
                 )
-                out.append((*row_out, "[]") if with_fallbacks else row_out)
+                if with_fallbacks:
+                    row_out += ("[]",)
+                out.append(row_out if split is None else (*row_out, ""))
                 continue
             send_time = times.of(row[audience.TIME_ZONE], identity)
-            open_batch = filling.get(send_time.at)
+            if split is None:
+                label, at = "", send_time.at
+            else:
+                label = split.label(contact_id)
+                at = (send_time.at, label)
+            open_batch = filling.get(at)
             if open_batch is None or open_batch.size == wire.MAX_RECIPIENTS:
                 if open_batch is not None:
                     sealed.append(open_batch)
                 sequence += 1
                 key = send_times.group_key(send_time.at)
                 in_group[key] = in_group.get(key, 0) + 1
-                open_batch = filling[send_time.at] = _Filling(
-                    sequence, send_time, in_group[key]
+                open_batch = filling[at] = _Filling(
+                    sequence, send_time, in_group[key], label
                 )
                 created.append(open_batch)
             row_out = (
@@ -192,12 +206,19 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
             )
             if with_fallbacks:
                 row_out += (_pairs_json(checker.fallbacks),)
+            if split is not None:
+                row_out += (label,)
             out.append(row_out)
             open_batch.size += 1
         with transaction.atomic():
             for new in created:
                 new.batch = _new_batch(
-                    campaign, new.sequence, new.send_time, new.in_group
+                    campaign,
+                    new.sequence,
+                    new.send_time,
+                    new.in_group,
+                    new.label,
+                    split is not None,
                 )
             writer.insert([_with_batch_id(r) for r in out])
             ok = sum(1 for r in out if r[5] == pending)
@@ -227,6 +248,8 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
         return f"campaign {campaign_id}: {campaign.status} while freezing"
     for when in sorted(releases):
         drain.schedule_release(campaign.pk, when)
+    if split is not None:
+        ab_split.test_started(campaign)
     # Loops submit what is due now and finish the campaign once all is sent.
     if (
         Batch.objects.filter(campaign=campaign, is_test=False)
@@ -244,10 +267,11 @@ class _Filling:
     """A batch being filled in a chunk: its Batch row is created (`batch`)
     in the chunk's transaction, with the chunk's recipients."""
 
-    __slots__ = ("batch", "in_group", "send_time", "sequence", "size")
+    __slots__ = ("batch", "in_group", "label", "send_time", "sequence", "size")
 
-    def __init__(self, sequence: int, send_time, in_group: int) -> None:
+    def __init__(self, sequence: int, send_time, in_group: int, label="") -> None:
         self.sequence, self.send_time, self.in_group = sequence, send_time, in_group
+        self.label = label  # the A/B variant ("": none, or the held remainder)
         self.size = 0
         self.batch: Batch | None = None
 
@@ -270,7 +294,9 @@ def _seal(
     for filling in batches:
         batch = filling.batch
         not_before = hold_until(campaign, batch.wave_at)
-        if not_before is not None and not_before > now:
+        if batch.ab_remainder:
+            not_before = ab_split.HELD  # until the A/B test's winner is picked
+        elif not_before is not None and not_before > now:
             releases.add(not_before)
         else:
             due_now = True
@@ -280,11 +306,21 @@ def _seal(
     return due_now
 
 
-def _new_batch(campaign: Campaign, sequence: int, send_time, in_group: int) -> Batch:
+def _new_batch(
+    campaign: Campaign,
+    sequence: int,
+    send_time,
+    in_group: int,
+    label: str = "",
+    ab_test: bool = False,
+) -> Batch:
     """A batch being filled (not claimable), of `send_time`'s group, number
-    `in_group` in it: its wave's send time (campaigns.dispatch.ingress)."""
+    `in_group` in it: its wave's send time (campaigns.dispatch.ingress); of
+    A/B variant `label`, or held for the winner (label "" in an A/B test)."""
     return Batch.objects.create(
         campaign=campaign,
+        variant=label,
+        ab_remainder=ab_test and label == variants.REMAINDER,
         sequence=sequence,
         metadata_key=batch_request.new_metadata_key(campaign.pk, sequence),
         not_before=FILLING,

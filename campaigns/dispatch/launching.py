@@ -23,11 +23,11 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from campaigns import transitions
-from campaigns.authoring import presend
+from campaigns.authoring import presend, variants
 from campaigns.authoring.rendering import freeze_message
 from campaigns.compliance import approval as approvals
 from campaigns.compliance import drift
-from campaigns.dispatch import freeze, ingress, launch_recovery
+from campaigns.dispatch import ab_split, freeze, ingress, launch_recovery
 from campaigns.models import Campaign
 
 Status = Campaign.Status
@@ -61,6 +61,7 @@ def launch_problems(campaign: Campaign, now: datetime | None = None) -> list[str
     ok, reasons = presend.campaign_can_launch(campaign)
     if not ok:
         problems.extend(reasons)
+    problems.extend(variants.variant_problems(campaign))
     moved = drift.audience_drift(campaign)
     if moved is not None and moved.problem:
         problems.append(moved.problem)
@@ -127,6 +128,7 @@ def launch(campaign: Campaign, user) -> bool:
                 ingress_waves=campaign.ingress_waves
             )
         freeze_message(campaign)
+        ab_split.record_split(campaign, user)
     if (summary.get("audience") or 0) <= settings.LAUNCH_INLINE_RECIPIENTS:
         try:
             freeze.freeze_recipients(campaign.pk)

@@ -87,6 +87,8 @@ def hand_over(batch: Batch) -> Batch | None:
         metadata_key=new_metadata_key(campaign.pk, sequence),
         size=len(entries),
         replaces=batch,
+        variant=batch.variant,  # the same message (A/B tests)
+        ab_remainder=batch.ab_remainder,
         wave_at=batch.wave_at,  # it keeps its slot in Sinch's queue
     )
     # The rows keep their ids and positions: receipts find them by id.

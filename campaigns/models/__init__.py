@@ -5,6 +5,7 @@ Authoring (templates.py, campaign.py), sending (sending.py) and tracking
 the rest of the code reads instead of spelling statuses out again.
 """
 
+from campaigns.models.ab_tests import ABTest, Variant
 from campaigns.models.approvals import LaunchApproval
 from campaigns.models.campaign import Campaign
 from campaigns.models.notifications import Notification, NotificationPreference
@@ -15,6 +16,7 @@ from campaigns.models.templates import MessageTemplate, TemplateParameter
 from campaigns.models.tracking import CampaignTimeline, InboundMessage, WebhookEvent
 
 __all__ = [
+    "ABTest",
     "Batch",
     "Campaign",
     "CampaignCount",
@@ -31,5 +33,6 @@ __all__ = [
     "RequestWindow",
     "Segment",
     "TemplateParameter",
+    "Variant",
     "WebhookEvent",
 ]

@@ -109,6 +109,20 @@ class Batch(models.Model):
         help_text="Scheduled at Sinch: when the late opt-out tick last made sure "
         "everyone in it may still receive it.",
     )
+    # Database defaults too: rows written by raw INSERTs (benches, bulk
+    # writers) that do not name these columns stay valid.
+    variant = models.CharField(
+        max_length=1,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The A/B variant its message is.",
+    )
+    ab_remainder = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Held for an A/B test's winner (its variant is set then).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -204,6 +218,13 @@ class Recipient(models.Model):
         help_text="The channel a delivery or read receipt named.",
     )
     message_id = models.CharField(max_length=64, blank=True)
+    variant = models.CharField(
+        max_length=1,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The A/B variant sent (or held).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

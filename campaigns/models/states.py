@@ -34,6 +34,10 @@ ENDED = (S.COMPLETED, S.CANCELLED, S.FAILED)
 
 # `not_before` of a batch still being filled by the freeze: never claimable.
 FILLING = datetime(9999, 12, 31, tzinfo=UTC)
+# `not_before` of an A/B test's remainder batch, held until the winner is
+# picked (campaigns.tracking.ab_winner); not FILLING, which a resumed freeze
+# deletes.
+HELD_FOR_WINNER = datetime(9999, 12, 30, tzinfo=UTC)
 
 # --- batches at Sinch ---------------------------------------------------------
 

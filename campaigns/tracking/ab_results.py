@@ -1,0 +1,218 @@
+"""A/B test figures: per-variant counts, the winner metrics, and the z-test.
+
+`METRICS` is the registry of what a winner can be picked by: each metric
+returns, per variant label, (successes, trials) among the test group's
+recipients. Adding a metric (e.g. click rate) is one function and one entry.
+The comparison is a two-proportion z-test (pooled), two-sided, written with
+math.erf; a difference is called meaningful when p < 0.05 ("less than 1
+time in 20 by chance").
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db.models import Count
+
+from campaigns.models import ABTest, Campaign, InboundMessage, Recipient, Variant
+from campaigns.models.states import SUCCESS
+
+R = Recipient.Status
+# A recipient who was handed to Sinch (the trials of every metric).
+NOT_SENT = (R.EXCLUDED, R.PENDING, R.CANCELLED)
+SIGNIFICANCE = 0.05
+
+Figures = dict[str, tuple[int, int]]  # label -> (successes, trials)
+
+
+def _test_group(campaign: Campaign):
+    """The test group's sent recipients (with test-first, not the remainder)."""
+    return (
+        Recipient.objects.filter(campaign=campaign, is_test=False)
+        .exclude(variant="")
+        .exclude(status__in=NOT_SENT)
+        .exclude(batch__ab_remainder=True)
+    )
+
+
+def _per_label(queryset) -> dict[str, int]:
+    return dict(queryset.values_list("variant").annotate(n=Count("pk")).order_by())
+
+
+def _with_trials(campaign: Campaign, successes: dict[str, int]) -> Figures:
+    trials = _per_label(_test_group(campaign))
+    labels = Variant.objects.filter(campaign=campaign).values_list("label", flat=True)
+    return {x: (successes.get(x, 0), trials.get(x, 0)) for x in sorted(labels)}
+
+
+def delivery_rate(campaign: Campaign) -> Figures:
+    """Delivered (or read) among those sent."""
+    return _with_trials(
+        campaign, _per_label(_test_group(campaign).filter(status__in=SUCCESS))
+    )
+
+
+def _repliers(campaign: Campaign):
+    """Contacts who replied to the campaign (an opt-out is no reply)."""
+    return (
+        InboundMessage.objects.filter(campaign=campaign, contact__isnull=False)
+        .exclude(keyword=InboundMessage.Keyword.STOP)
+        .values("contact_id")
+    )
+
+
+def reply_rate(campaign: Campaign) -> Figures:
+    """Recipients who replied among those sent."""
+    group = _test_group(campaign).filter(contact_id__in=_repliers(campaign))
+    return _with_trials(campaign, _per_label(group))
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str  # "reply rate"
+    figures: Callable[[Campaign], Figures]
+
+
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in (
+        Metric(ABTest.Metric.REPLY_RATE, "reply rate", reply_rate),
+        Metric(ABTest.Metric.DELIVERY_RATE, "delivery rate", delivery_rate),
+    )
+}
+
+
+def metric(key: str) -> Metric:
+    """The registered metric `key` (ValueError names the known ones)."""
+    try:
+        return METRICS[key]
+    except KeyError:
+        known = ", ".join(sorted(METRICS))
+        raise ValueError(f"unknown A/B metric {key!r}; known: {known}") from None
+
+
+def rate(successes: int, trials: int) -> float | None:
+    return successes / trials if trials else None
+
+
+def z_test(s1: int, n1: int, s2: int, n2: int) -> tuple[float, float] | None:
+    """Two-proportion z-test (pooled): (z, two-sided p), or None when it
+    cannot be computed (no trials on a side, or no variation at all)."""
+    if n1 <= 0 or n2 <= 0:
+        return None
+    pooled = (s1 + s2) / (n1 + n2)
+    variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    if variance <= 0:
+        return None
+    z = (s1 / n1 - s2 / n2) / math.sqrt(variance)
+    # Two-sided p from the normal distribution: 2 * (1 - Phi(|z|)).
+    p = 1 - math.erf(abs(z) / math.sqrt(2))
+    return z, p
+
+
+@dataclass(frozen=True)
+class Comparison:
+    best: str
+    other: str
+    p: float | None
+    meaningful: bool
+    words: str
+
+
+def compare(figures: Figures, metric_label: str) -> Comparison | None:
+    """The best variant against the runner-up, in plain words; None with
+    fewer than two variants. Ties go to the earlier label."""
+    ranked = sorted(
+        figures,
+        key=lambda x: (-(rate(*figures[x]) or 0.0), x),
+    )
+    if len(ranked) < 2:
+        return None
+    best, other = ranked[0], ranked[1]
+    (s1, n1), (s2, n2) = figures[best], figures[other]
+    result = z_test(s1, n1, s2, n2)
+    p = result[1] if result else None
+    if not n1 or not n2:
+        words = f"Not enough evidence yet: no {metric_label} to compare."
+        return Comparison(best, other, p, False, words)
+    if rate(s1, n1) == rate(s2, n2):
+        words = (
+            f"{best} and {other} have the same {metric_label} so far: "
+            "not enough evidence yet."
+        )
+        return Comparison(best, other, p, False, words)
+    meaningful = p is not None and p < SIGNIFICANCE
+    if meaningful:
+        words = (
+            f"{best}'s {metric_label} is higher than {other}'s; a difference "
+            "this large would happen by chance less than 1 time in 20 "
+            f"(p = {p:.3f})."
+        )
+    else:
+        chance = f" (p = {p:.2f})" if p is not None else ""
+        words = (
+            f"{best}'s {metric_label} is higher than {other}'s, but not enough "
+            f"evidence yet: a difference this large could well be chance{chance}."
+        )
+    return Comparison(best, other, p, meaningful, words)
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    label: str
+    template: str
+    share: int
+    recipients: int
+    sent: int
+    delivered: int
+    failed: int
+    replies: int
+
+    def pct(self, n: int) -> str:
+        return f"{100 * n / self.sent:.1f} %" if self.sent else "-"
+
+    @property
+    def delivery_rate(self) -> str:
+        return self.pct(self.delivered)
+
+    @property
+    def reply_rate(self) -> str:
+        return self.pct(self.replies)
+
+
+def variant_rows(campaign: Campaign) -> list[VariantRow]:
+    """Each variant's figures, side by side (a remainder sent with the
+    winner counts for the winner)."""
+    base = Recipient.objects.filter(campaign=campaign, is_test=False).exclude(
+        variant=""
+    )
+    by_status: dict[tuple[str, str], int] = {
+        (v, s): n
+        for v, s, n in base.values_list("variant", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
+    replies = _per_label(
+        base.exclude(status__in=NOT_SENT).filter(contact_id__in=_repliers(campaign))
+    )
+    rows = []
+    for variant in Variant.objects.filter(campaign=campaign).select_related("template"):
+        x = variant.label
+
+        def n(*statuses, x=x):
+            return sum(by_status.get((x, s), 0) for s in statuses)
+
+        rows.append(
+            VariantRow(
+                label=x,
+                template=str(variant.template or campaign.template),
+                share=variant.share,
+                recipients=sum(v for (lab, _), v in by_status.items() if lab == x),
+                sent=n(*[s for s in R.values if s not in NOT_SENT]),
+                delivered=n(*SUCCESS),
+                failed=n(R.FAILED),
+                replies=replies.get(x, 0),
+            )
+        )
+    return rows
