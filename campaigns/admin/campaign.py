@@ -128,6 +128,14 @@ class CampaignAdmin(
                 "source is the campaign.",
             },
         ),
+        (
+            "Tracked links",
+            {
+                "fields": ("track_links", "utm_source", "utm_medium", "utm_campaign"),
+                "description": "Each recipient gets short links of their own "
+                "(counted clicks); the preview shows each short link and its target.",
+            },
+        ),
         ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
     )
 

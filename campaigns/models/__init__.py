@@ -7,6 +7,7 @@ the rest of the code reads instead of spelling statuses out again.
 
 from campaigns.models.approvals import LaunchApproval
 from campaigns.models.campaign import Campaign
+from campaigns.models.links import Click, ShortLink, TrackedLink
 from campaigns.models.notifications import Notification, NotificationPreference
 from campaigns.models.segments import Segment
 from campaigns.models.sending import Batch, CampaignCount, Recipient, RequestWindow
@@ -21,6 +22,7 @@ __all__ = [
     "CampaignTimeline",
     "CarouselCard",
     "ChannelOverride",
+    "Click",
     "InboundMessage",
     "LaunchApproval",
     "ListItem",
@@ -30,6 +32,8 @@ __all__ = [
     "Recipient",
     "RequestWindow",
     "Segment",
+    "ShortLink",
     "TemplateParameter",
+    "TrackedLink",
     "WebhookEvent",
 ]
