@@ -37,3 +37,11 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 # Phone numbers in gunicorn's own lines are masked, as in the app's.
 logger_class = "config.gunicorn_logging.MaskedLogger"
+
+
+def worker_exit(server, worker):
+    """Clicks a worker buffered are written before it goes (max_requests,
+    SIGTERM, a reload): campaigns.tracking.click_buffer."""
+    from campaigns.tracking import click_buffer
+
+    click_buffer.flush()

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.utils.encoding import iri_to_uri
 
 from campaigns.models.links import CODE_LENGTH, TrackedLink
 from campaigns.placeholders import LINK_PARAMETER_PREFIX
@@ -94,7 +95,8 @@ def rewrite(
         link = links.get(url)
         if link is None:
             name = f"{LINK_PARAMETER_PREFIX}{len(links) + 1}"
-            link = links[url] = Link(name, url, with_utm(url, utm))
+            target = iri_to_uri(with_utm(url, utm))
+            link = links[url] = Link(name, url, target)
         return "${" + link.parameter + "}"
 
     def in_text(text: str) -> str:
