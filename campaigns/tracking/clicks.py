@@ -14,7 +14,9 @@ from campaigns.models import Click, TrackedLink
 
 
 def human_clicks(campaign_id: int) -> QuerySet:
-    return Click.objects.filter(campaign_id=campaign_id, is_test=False, is_preview=False)
+    return Click.objects.filter(
+        campaign_id=campaign_id, is_test=False, is_preview=False
+    )
 
 
 def unique_clickers(campaign_id: int) -> int:
@@ -40,9 +42,7 @@ def clickers_per_link(campaign_id: int) -> list[dict]:
         row["link_id"]: row
         for row in human_clicks(campaign_id)
         .values("link_id")
-        .annotate(
-            clickers=Count("recipient_id", distinct=True), clicks=Count("id")
-        )
+        .annotate(clickers=Count("recipient_id", distinct=True), clicks=Count("id"))
     }
     return [
         {
@@ -86,7 +86,9 @@ def first_clicks_over_time(
     return sorted(buckets.items())
 
 
-def clicks_over_time(campaign_id: int, unit: str = "hour") -> list[tuple[datetime, int]]:
+def clicks_over_time(
+    campaign_id: int, unit: str = "hour"
+) -> list[tuple[datetime, int]]:
     """(start of each hour/day, human clicks) (index click_time)."""
     rows = (
         human_clicks(campaign_id)
