@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from campaigns.admin.health import health_page
@@ -39,5 +39,5 @@ urlpatterns = [
     # Sinch callbacks (signed; the only view exempt from CSRF).
     path("webhooks/sinch", sinch_webhook, name="sinch-webhook"),
     # Tracked links (config.wsgi answers them before Django under gunicorn).
-    path("l/<str:code>", redirect_view, name="short-link"),
+    re_path(r"^l/(?P<code>.*)$", redirect_view, name="short-link"),
 ]

@@ -45,19 +45,21 @@ def _query() -> str:
     if _QUERY is None:
         s, t = ShortLink._meta.db_table, TrackedLink._meta.db_table
         _QUERY = (
-            f"SELECT t.id, t.campaign_id, s.recipient_id, s.is_test, t.target, "
-            f"t.expires_at FROM {s} s JOIN {t} t ON t.id = s.link_id "
-            f"WHERE s.code = %s"
+            f"SELECT t.id, t.campaign_id, s.recipient_id, s.is_test, t.target "
+            f"FROM {s} s JOIN {t} t ON t.id = s.link_id "
+            f"WHERE s.code = %s AND (t.expires_at IS NULL OR t.expires_at > %s)"
         )
     return _QUERY
 
 
-def lookup(number: int):
-    """(link id, campaign id, recipient id, is_test, target, expires_at) or None."""
+def lookup(number: int, now):
+    """(link id, campaign id, recipient id, is_test, target) of a code that
+    has not expired at `now`, or None."""
     for attempt in (1, 2):
         try:
             with connection.cursor() as cursor:
-                cursor.execute(_query(), [number])
+                at = connection.ops.adapt_datetimefield_value(now)
+                cursor.execute(_query(), [number, at])
                 return cursor.fetchone()
         except DatabaseError:
             connection.close()  # a dropped connection: once more on a new one
@@ -96,14 +98,14 @@ def answer(code: str, method: str, environ) -> tuple[int, str | None]:
     """(status, target or None) for a request of /l/<code>; `environ` is
     the WSGI environ (request.META)."""
     number = decode(code)
-    row = lookup(number) if number is not None else None
     now = timezone.now()
-    if row is None or (row[5] is not None and row[5] <= now):
+    row = lookup(number, now) if number is not None else None
+    if row is None:
         delay = miss_delay(client_address(environ))
         if delay:
             sleep(delay)
         return 404, None
-    link_id, campaign_id, recipient_id, is_test, target, _ = row
+    link_id, campaign_id, recipient_id, is_test, target = row
     user_agent = environ.get("HTTP_USER_AGENT", "")
     is_preview, agent = agents.classify(method, user_agent, environ)
     click_buffer.add(
