@@ -8,31 +8,39 @@ count as previews, never as clicks. `classify` returns (is_preview, class).
 
 import re
 
-# (pattern in the User-Agent, class name), first match wins.
+# (words in the lower-cased User-Agent, class name), first match wins. Plain
+# substring tests: a few microseconds for a browser's User-Agent, where one
+# case-insensitive regular expression of alternatives took over 100.
 PREVIEW_AGENTS = (
-    (r"whatsapp", "WhatsApp"),
-    (r"facebookexternalhit|facebookcatalog|meta-externalagent", "Facebook"),
-    (r"slackbot|slack-imgproxy", "Slack"),
-    (r"telegrambot", "Telegram"),
-    (r"twitterbot", "Twitter"),
-    (r"discordbot", "Discord"),
-    (r"skypeuripreview", "Skype"),
-    (r"linkedinbot", "LinkedIn"),
-    (r"applebot|com\.apple\.|imessage|facebookbot", "Apple"),
-    (r"viber", "Viber"),
-    (r"snapchat", "Snapchat"),
-    (r"googlebot|google-pagerenderer|googleother|feedfetcher", "Google"),
-    (r"bingbot|bingpreview", "Bing"),
-    (r"pinterest", "Pinterest"),
-    (r"redditbot|embedly|iframely|outbrain|quora link preview", "Link preview"),
-    (r"microsoftpreview|teams|skypespaces", "Microsoft"),
-    (r"preview|prefetch|scanner|urlscan|linkcheck", "Link preview"),
-    (r"bot\b|crawler|spider|curl/|wget/|python-requests|go-http-client", "Bot"),
+    (("whatsapp",), "WhatsApp"),
+    (("facebookexternalhit", "facebookcatalog", "meta-externalagent"), "Facebook"),
+    (("slackbot", "slack-imgproxy"), "Slack"),
+    (("telegrambot",), "Telegram"),
+    (("twitterbot",), "Twitter"),
+    (("discordbot",), "Discord"),
+    (("skypeuripreview",), "Skype"),
+    (("linkedinbot",), "LinkedIn"),
+    (("applebot", "com.apple.", "imessage", "facebookbot"), "Apple"),
+    (("viber",), "Viber"),
+    (("snapchat",), "Snapchat"),
+    (("googlebot", "google-pagerenderer", "googleother", "feedfetcher"), "Google"),
+    (("bingbot", "bingpreview"), "Bing"),
+    (("pinterest",), "Pinterest"),
+    (
+        ("redditbot", "embedly", "iframely", "outbrain", "quora link preview"),
+        "Link preview",
+    ),
+    (("microsoftpreview", "teams/", "skypespaces"), "Microsoft"),
+    (("preview", "prefetch", "scanner", "urlscan", "linkcheck"), "Link preview"),
+    (
+        ("crawler", "spider", "curl/", "wget/", "python-requests", "go-http-client"),
+        "Bot",
+    ),
 )
-_PREVIEW = [(re.compile(p, re.IGNORECASE), name) for p, name in PREVIEW_AGENTS]
+_BOT_WORD = re.compile(r"bot\b")
 # Prefetch hints some carriers and browsers send with a speculative request.
 PREFETCH_HEADERS = ("HTTP_PURPOSE", "HTTP_SEC_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ")
-_MOBILE = re.compile(r"mobile|android|iphone|ipad|ipod", re.IGNORECASE)
+_MOBILE = ("mobile", "android", "iphone", "ipad", "ipod")
 
 
 def classify(method: str, user_agent: str, environ=None) -> tuple[bool, str]:
@@ -45,11 +53,15 @@ def classify(method: str, user_agent: str, environ=None) -> tuple[bool, str]:
             return True, "Prefetch"
     if not user_agent:
         return True, "No user agent"
-    for pattern, name in _PREVIEW:
-        if pattern.search(user_agent):
-            return True, name
-    if _MOBILE.search(user_agent):
+    agent = user_agent.lower()
+    for words, name in PREVIEW_AGENTS:
+        for word in words:
+            if word in agent:
+                return True, name
+    if _BOT_WORD.search(agent):
+        return True, "Bot"
+    if any(word in agent for word in _MOBILE):
         return False, "mobile browser"
-    if "mozilla" in user_agent.lower():
+    if "mozilla" in agent:
         return False, "desktop browser"
     return False, "other"
