@@ -1,7 +1,7 @@
 """Benchmark: the short-link redirect (GET /l/<code>) under gunicorn on PostgreSQL.
 
     python bench/redirects.py [--codes 100000] [--seconds 20] [--connections 64]
-                              [--workers 2] [--threads 1] [--max-requests 0]
+                              [--workers 2] [--threads 4] [--max-requests 0]
 
 A fresh PostgreSQL database gets one tracked-links campaign with --codes
 short links (ShortLink rows, as the dispatch writes them). gunicorn starts
@@ -119,6 +119,7 @@ def start_gunicorn(args, port: int, folder: str, probe: str) -> subprocess.Popen
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(args.workers),
+        "GUNICORN_THREADS": str(args.threads),
         "GUNICORN_MAX_REQUESTS": str(args.max_requests),
         "GUNICORN_ACCESS_LOG": "",
         "GUNICORN_LOG_LEVEL": "warning",
@@ -127,8 +128,6 @@ def start_gunicorn(args, port: int, folder: str, probe: str) -> subprocess.Popen
     }
     command = [PYTHON, "-m", "gunicorn", "-c", "config/gunicorn.conf.py"]
     command += ["--backlog", "2048", "--error-logfile", f"{folder}/gunicorn.log"]
-    if args.threads > 1:
-        command += ["--worker-class", "gthread", "--threads", str(args.threads)]
     command.append("config.wsgi")
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
@@ -166,7 +165,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=1, help="gthread if > 1")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="GUNICORN_THREADS (gthread if > 1)"
+    )
     parser.add_argument(
         "--max-requests",
         type=int,

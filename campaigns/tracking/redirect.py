@@ -37,35 +37,65 @@ _misses: dict[str, list[float]] = {}
 _misses_lock = threading.Lock()
 sleep = time.sleep  # tests replace it to see the delay
 
-_QUERY = None
+# Links change rarely (their expiry is set once, when the campaign ends):
+# each worker keeps what it read of them this many seconds.
+LINK_CACHE_S = 30.0
+_links: dict[int, tuple] = {}
 
 
 def _query() -> str:
-    global _QUERY
-    if _QUERY is None:
-        s, t = ShortLink._meta.db_table, TrackedLink._meta.db_table
-        _QUERY = (
-            f"SELECT t.id, t.campaign_id, s.recipient_id, s.is_test, t.target "
-            f"FROM {s} s JOIN {t} t ON t.id = s.link_id "
-            f"WHERE s.code = %s AND (t.expires_at IS NULL OR t.expires_at > %s)"
-        )
-    return _QUERY
+    table = ShortLink._meta.db_table
+    return f"SELECT link_id, recipient_id, is_test FROM {table} WHERE code = %s"
 
 
-def lookup(number: int, now):
-    """(link id, campaign id, recipient id, is_test, target) of a code that
-    has not expired at `now`, or None."""
+def lookup(number: int):
+    """(link id, recipient id, is_test) of a stored code, or None. On
+    PostgreSQL a prepared statement (the database plans it once per
+    connection); a connection that went away is replaced once."""
     for attempt in (1, 2):
         try:
+            if connection.vendor == "postgresql":
+                return _lookup_prepared(number)
             with connection.cursor() as cursor:
-                at = connection.ops.adapt_datetimefield_value(now)
-                cursor.execute(_query(), [number, at])
+                cursor.execute(_query(), [number])
                 return cursor.fetchone()
         except DatabaseError:
-            connection.close()  # a dropped connection: once more on a new one
+            connection.close()
             if attempt == 2:
                 raise
     return None
+
+
+def _lookup_prepared(number: int):
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
+        cur.execute(_query(), [number], prepare=True)
+        return cur.fetchone()
+
+
+def link_info(link_id: int) -> tuple | None:
+    """(campaign id, target, expires_at) of a TrackedLink, read at most every
+    LINK_CACHE_S seconds per worker."""
+    now = time.monotonic()
+    entry = _links.get(link_id)
+    if entry is None or now - entry[3] > LINK_CACHE_S:
+        row = (
+            TrackedLink.objects.filter(pk=link_id)
+            .values_list("campaign_id", "target", "expires_at")
+            .first()
+        )
+        if row is None:
+            _links.pop(link_id, None)
+            return None
+        entry = _links[link_id] = (*row, now)
+    return entry[:3]
+
+
+def forget_links() -> None:
+    """Read every link afresh (tests; a changed expiry shows within LINK_CACHE_S)."""
+    _links.clear()
 
 
 def miss_delay(address: str, now: float | None = None) -> float:
@@ -99,13 +129,15 @@ def answer(code: str, method: str, environ) -> tuple[int, str | None]:
     the WSGI environ (request.META)."""
     number = decode(code)
     now = timezone.now()
-    row = lookup(number, now) if number is not None else None
-    if row is None:
+    row = lookup(number) if number is not None else None
+    info = link_info(row[0]) if row is not None else None
+    if info is None or (info[2] is not None and info[2] <= now):
         delay = miss_delay(client_address(environ))
         if delay:
             sleep(delay)
         return 404, None
-    link_id, campaign_id, recipient_id, is_test, target = row
+    link_id, recipient_id, is_test = row
+    campaign_id, target, _ = info
     user_agent = environ.get("HTTP_USER_AGENT", "")
     is_preview, agent = agents.classify(method, user_agent, environ)
     click_buffer.add(

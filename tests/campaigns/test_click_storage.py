@@ -25,6 +25,7 @@ PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4) Mobile/15E148 Safari/604.1"
 def clean_buffer():
     click_buffer._buffer.clear()
     redirect._misses.clear()
+    redirect.forget_links()
     yield
     click_buffer._buffer.clear()
 
