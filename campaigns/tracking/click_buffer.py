@@ -14,10 +14,9 @@ dropped at the flush: nothing of an erased person is written back.
 import atexit
 import logging
 import threading
-import time
 from datetime import datetime
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 
 from campaigns.models import Click, ShortLink
 
@@ -31,6 +30,7 @@ _lock = threading.Lock()
 _buffer: list[Entry] = []
 _thread: threading.Thread | None = None
 _pid_started: int | None = None
+_stopping = threading.Event()
 
 
 def add(entry: Entry) -> None:
@@ -82,10 +82,24 @@ def _write(entries: list[Entry]) -> int:
 
 
 def _run() -> None:
-    while True:
-        time.sleep(FLUSH_EVERY_S)
-        if _buffer:
-            flush()
+    try:
+        while not _stopping.wait(FLUSH_EVERY_S):
+            if _buffer:
+                flush()
+    finally:
+        connections.close_all()  # this thread's own connection
+
+
+def stop() -> None:
+    """Stop the flusher thread (its connection closed) and write the rest."""
+    global _thread
+    thread = _thread
+    if thread is not None:
+        _stopping.set()
+        thread.join(10)
+        _stopping.clear()
+        _thread = None
+    flush()
 
 
 def _start() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.db import connections
 
 from campaigns.dispatch import launching
 from campaigns.models import Click, Recipient, ShortLink, TrackedLink
@@ -27,6 +28,7 @@ def clean_buffer():
     redirect._misses.clear()
     redirect.forget_links()
     yield
+    click_buffer.stop()
     click_buffer._buffer.clear()
 
 
@@ -88,11 +90,13 @@ def test_clicks_from_many_threads_are_all_stored_while_flushes_run(
         mine = list(codes.values())
         for i in range(per_thread):
             statuses.append(_get(mine[(n + i) % len(mine)]))
+        connections.close_all()
 
     def flusher() -> None:
         while not stop.is_set():
             click_buffer.flush()
             time.sleep(0.01)
+        connections.close_all()
 
     flushing = threading.Thread(target=flusher)
     flushing.start()
