@@ -203,7 +203,9 @@ def start_simulator() -> tuple[subprocess.Popen, str]:
 # --- preparing the database ---------------------------------------------------
 
 
-def prepare(n: int, every: int, guards: bool) -> tuple[int, int, dict]:
+def prepare(
+    n: int, every: int, guards: bool, tracked: bool = False
+) -> tuple[int, int, dict]:
     """Fill, add the earlier campaigns that put one contact in `every` over
     the frequency cap (none when 0), keep on the lists exactly enough
     contacts for n opted-in ones within the cap, create the campaign and run
@@ -241,6 +243,8 @@ def prepare(n: int, every: int, guards: bool) -> tuple[int, int, dict]:
     )
 
     text = "Hi ${first_name}, ${offer} for ${tier} members this week only."
+    if tracked:  # --tracked-links: one more per-recipient value, a short link
+        text += " Shop: https://shop.example.com/spring?ref=sms"
     template = MessageTemplate.objects.create(
         name="Spring sale",
         text=text if guards else text + " Reply STOP to opt out.",
@@ -255,6 +259,8 @@ def prepare(n: int, every: int, guards: bool) -> tuple[int, int, dict]:
         name="Spring sale",
         template=template,
         campaign_values={"offer": "20% off"},
+        track_links=tracked,
+        utm_source="sms" if tracked else "",
         **(local_time_fields(timezone.now()) if guards else {}),
     )
     campaign.lists.set(ContactList.objects.all())
@@ -358,6 +364,12 @@ def driver(campaign_id: int, user_id: int) -> None:
 
 
 # --- checks -------------------------------------------------------------------
+
+
+def short_links_of(campaign_id: int) -> int:
+    from campaigns.models import ShortLink
+
+    return ShortLink.objects.filter(link__campaign_id=campaign_id).count()
 
 
 def verify(
@@ -506,6 +518,11 @@ def main() -> None:
         action="store_true",
         help="sent at once, without the world-wide audience and the footer",
     )
+    parser.add_argument(
+        "--tracked-links",
+        action="store_true",
+        help="the message has a link, tracked: each recipient gets a short link",
+    )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--simulator", type=int, help=argparse.SUPPRESS)
@@ -537,7 +554,9 @@ def main() -> None:
     try:
         common.setup_django(url, media, debug=False)
         every = round(1 / args.capped_share) if args.capped_share else 0
-        campaign_id, user_id, facts = prepare(args.n, every, not args.plain)
+        campaign_id, user_id, facts = prepare(
+            args.n, every, not args.plain, args.tracked_links
+        )
         from django.db import connections
 
         connections.close_all()
@@ -571,6 +590,8 @@ def main() -> None:
             "presend_s": facts["presend_s"],
             "capped_share": args.capped_share,
             "guards": not args.plain,
+            "tracked_links": args.tracked_links,
+            "short_links": short_links_of(campaign_id),
             "audience": facts["audience"],
             "cpu_s": round(measured.cpu_s, 1),
             "simulator_cpu_s": round(sim_cpu, 1),
