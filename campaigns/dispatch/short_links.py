@@ -9,13 +9,15 @@ replacement) sends the very codes it had: existing ones are read first.
 
 from collections.abc import Iterable
 
+from django.db import connection
+
 from campaigns.authoring import link_tracking
 from campaigns.authoring.rendering import MessagePlan
 from campaigns.models import Campaign, ShortLink
 from campaigns.models.links import encode, new_code
 
 # A fresh code may collide with a stored one (1 in 2**47.6 per pair): those
-# rows are not written (ignore_conflicts) and get a new code in the next round.
+# rows are not written (ON CONFLICT DO NOTHING) and get a new code next round.
 MAX_ROUNDS = 5
 
 
@@ -47,26 +49,43 @@ def links_for(
         return {}
     link_ids = link_tracking.record_links(campaign, links)
     parameter_of = {link_ids[(ln.parameter, ln.target)]: ln.parameter for ln in links}
-    wanted = {(r, link_id) for r in ids for link_id in parameter_of}
+    wanted = [(r, link_id) for r in ids for link_id in parameter_of]
+    # New codes for everyone, then read what is stored: a recipient who has
+    # codes already (a batch sent again) keeps them (the insert skips them).
     codes: dict[tuple[int, int], int] = {}
+    missing = wanted
     for _ in range(MAX_ROUNDS):
-        codes.update(_stored(ids, list(parameter_of)))
-        missing = wanted - codes.keys()
+        _insert([(new_code(), link_id, r, is_test) for r, link_id in missing])
+        codes = _stored(ids, list(parameter_of))
+        missing = [pair for pair in wanted if pair not in codes]
         if not missing:
             break
-        ShortLink.objects.bulk_create(
-            [
-                ShortLink(code=new_code(), link_id=lid, recipient_id=r, is_test=is_test)
-                for r, lid in missing
-            ],
-            ignore_conflicts=True,
-        )
     else:
-        raise ShortLinkError(f"{len(wanted - codes.keys())} short links not stored")
+        raise ShortLinkError(f"{len(missing)} short links not stored")
     result: dict[int, dict[str, str]] = {r: {} for r in ids}
     for (r, link_id), code in codes.items():
         result[r][parameter_of[link_id]] = link_tracking.short_url(encode(code))
     return result
+
+
+def _insert(rows: list[tuple[int, int, int, bool]]) -> None:
+    """(code, link id, recipient id, is_test) rows in one statement; a row
+    whose code or (recipient, link) is taken is skipped."""
+    table = ShortLink._meta.db_table
+    columns = "code, link_id, recipient_id, is_test"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT * FROM unnest("
+                "%s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[]) "
+                "ON CONFLICT DO NOTHING",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:
+            cursor.executemany(
+                f"INSERT OR IGNORE INTO {table} ({columns}) VALUES (%s, %s, %s, %s)",
+                rows,
+            )
 
 
 def _stored(ids: list[int], link_ids: list[int]) -> dict[tuple[int, int], int]:

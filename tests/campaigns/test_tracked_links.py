@@ -397,3 +397,16 @@ def test_clicks_over_time_and_per_recipient(sent, client):
     assert sum(n for _, n in clicks.first_clicks_over_time(campaign.pk)) == 2
     counted = collections.Counter(Click.objects.values_list("agent", flat=True))
     assert counted == {"desktop browser": 3}
+
+
+def test_a_code_drawn_twice_is_drawn_again_not_shared(sent, monkeypatch):
+    from campaigns.dispatch import short_links
+
+    campaign, _ = sent()
+    taken = ShortLink.objects.order_by("code").first()
+    draws = iter([taken.code, 4242])
+    monkeypatch.setattr(short_links, "new_code", lambda: next(draws))
+    made = short_links.links_for(campaign, [999_999])
+    assert made == {999_999: {"cm_link_1": f"http://go.example.com/l/{encode(4242)}"}}
+    assert ShortLink.objects.get(code=taken.code).recipient_id == taken.recipient_id
+    assert ShortLink.objects.count() == 4
