@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.db import connections
+from django.db import OperationalError, connections
 
 from campaigns.dispatch import launching
 from campaigns.models import Click, Recipient, ShortLink, TrackedLink
@@ -121,15 +121,15 @@ def test_a_failed_write_keeps_the_clicks_for_the_next_flush(
     _, codes = launch_tracked()
     for code in codes.values():
         _get(code)
-    real = Click.objects.bulk_create
-    monkeypatch.setattr(
-        Click.objects,
-        "bulk_create",
-        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("database went away")),
-    )
+    real = click_buffer._write
+
+    def database_went_away(entries):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(click_buffer, "_write", database_went_away)
     assert click_buffer.flush() == 0
     assert click_buffer.pending() == 3
-    monkeypatch.setattr(Click.objects, "bulk_create", real)
+    monkeypatch.setattr(click_buffer, "_write", real)
     assert click_buffer.flush() == 3
     assert Click.objects.count() == 3
 
