@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0016_launch_lease'),
+        ('campaigns', '0017_batch_claimed_by'),
     ]
 
     operations = [
