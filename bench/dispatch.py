@@ -204,7 +204,7 @@ def start_simulator() -> tuple[subprocess.Popen, str]:
 
 
 def prepare(
-    n: int, every: int, guards: bool, variants: int = 0
+    n: int, every: int, guards: bool, variants: int = 0, tracked: bool = False
 ) -> tuple[int, int, dict]:
     """Fill, add the earlier campaigns that put one contact in `every` over
     the frequency cap (none when 0), keep on the lists exactly enough
@@ -243,6 +243,8 @@ def prepare(
     )
 
     text = "Hi ${first_name}, ${offer} for ${tier} members this week only."
+    if tracked:  # --tracked-links: one more per-recipient value, a short link
+        text += " Shop: https://shop.example.com/spring?ref=sms"
     template = MessageTemplate.objects.create(
         name="Spring sale",
         text=text if guards else text + " Reply STOP to opt out.",
@@ -257,6 +259,8 @@ def prepare(
         name="Spring sale",
         template=template,
         campaign_values={"offer": "20% off"},
+        track_links=tracked,
+        utm_source="sms" if tracked else "",
         **(local_time_fields(timezone.now()) if guards else {}),
     )
     campaign.lists.set(ContactList.objects.all())
@@ -387,6 +391,12 @@ def driver(campaign_id: int, user_id: int) -> None:
 
 
 # --- checks -------------------------------------------------------------------
+
+
+def short_links_of(campaign_id: int) -> int:
+    from campaigns.models import ShortLink
+
+    return ShortLink.objects.filter(link__campaign_id=campaign_id).count()
 
 
 def verify(
@@ -541,6 +551,11 @@ def main() -> None:
         default=0,
         help="an A/B test of this many variants (2 to 4; 0: none)",
     )
+    parser.add_argument(
+        "--tracked-links",
+        action="store_true",
+        help="the message has a link, tracked: each recipient gets a short link",
+    )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--simulator", type=int, help=argparse.SUPPRESS)
@@ -573,7 +588,7 @@ def main() -> None:
         common.setup_django(url, media, debug=False)
         every = round(1 / args.capped_share) if args.capped_share else 0
         campaign_id, user_id, facts = prepare(
-            args.n, every, not args.plain, args.variants
+            args.n, every, not args.plain, args.variants, args.tracked_links
         )
         from django.db import connections
 
@@ -609,6 +624,8 @@ def main() -> None:
             "capped_share": args.capped_share,
             "guards": not args.plain,
             "variants": args.variants,
+            "tracked_links": args.tracked_links,
+            "short_links": short_links_of(campaign_id),
             "audience": facts["audience"],
             "cpu_s": round(measured.cpu_s, 1),
             "simulator_cpu_s": round(sim_cpu, 1),

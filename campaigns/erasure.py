@@ -4,6 +4,7 @@
   do not change); the identity becomes the same keyed hash the contact's
   identity becomes, the fallback identities and the values put into the
   message are emptied.
+- Clicks and short links of the person's recipients are deleted.
 - Replies (InboundMessage) from the person keep their time, keyword and
   links; the identity becomes the keyed hash and the text goes.
 - Raw webhook bodies that mention the person (their replies, the receipts of
@@ -23,10 +24,12 @@ from django.db.models import Q
 from campaigns.models import (
     Batch,
     Campaign,
+    Click,
     InboundMessage,
     Notification,
     Recipient,
     Segment,
+    ShortLink,
     WebhookEvent,
 )
 from config.lib.redaction import Redactor, redact_json_text
@@ -57,6 +60,7 @@ def forget_recipient_data(
     redactor = redactor or Redactor()
     counts = {
         "recipients anonymised": _recipients(contact_id, redactor),
+        "clicks and short links deleted": _clicks(contact_id),
         "replies anonymised": _replies(contact_id, identities, redactor),
         "webhook bodies redacted": _webhook_events(contact_id, redactor),
         "campaign summaries redacted": _campaigns(contact_id, redactor),
@@ -86,6 +90,16 @@ def _recipients(contact_id: int, redactor: Redactor) -> int:
         )
         changed += 1
     return changed
+
+
+def _clicks(contact_id: int) -> int:
+    """The person's clicks and short links (a short link names its
+    recipient): gone, so their links answer 404 and clicks still buffered
+    by the redirect are dropped at the flush (click_buffer)."""
+    mine = Recipient.objects.filter(contact_id=contact_id).values("pk")
+    clicks, _ = Click.objects.filter(recipient_id__in=mine).delete()
+    links, _ = ShortLink.objects.filter(recipient_id__in=mine).delete()
+    return clicks + links
 
 
 def _replies(contact_id: int, identities, redactor: Redactor) -> int:

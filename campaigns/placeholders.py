@@ -15,6 +15,9 @@ from sinch import wire
 # The parameter holding each recipient's compliance footer
 # (campaigns.compliance.footer): never a template's own placeholder.
 FOOTER_PARAMETER = "cm_footer"
+# The parameters holding each recipient's short links (campaigns.authoring.
+# link_tracking): cm_link_1, cm_link_2, ...; no template's own placeholder.
+LINK_PARAMETER_PREFIX = "cm_link_"
 
 _NAME_CHAR = re.compile(r"[A-Za-z0-9_.\-]")
 
@@ -71,6 +74,12 @@ def _placeholder_at(text: str, start: int) -> tuple[str | None, int]:
             position,
             f'"{name}" is reserved for the compliance footer, which is added to '
             "marketing SMS by itself (COMPLIANCE_FOOTER_OPT_OUT); choose another name",
+        )
+    if name.startswith(LINK_PARAMETER_PREFIX):
+        raise PlaceholderError(
+            position,
+            f'"{name}" is reserved for tracked links, which replace the '
+            "message's URLs by themselves; choose another name",
         )
     if is_reserved(name):
         raise PlaceholderError(

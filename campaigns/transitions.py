@@ -20,12 +20,14 @@ Nothing else in the code base writes `Campaign.status`.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from campaigns import notifications
-from campaigns.models import Campaign
+from campaigns.models import Campaign, TrackedLink
 from campaigns.models.states import ACTIVE, DISPATCHING, FINISHED
 from contacts.models import AuditEvent
 from contacts.services.audit import record_audit
@@ -89,11 +91,18 @@ def _move(campaign_id: int, transition: Transition, target: str, **fields) -> bo
     """Compare-and-set: move the campaign if it is in one of the sources."""
     if target not in transition.targets:
         raise ValueError(f"{transition.name} does not lead to {target}")
-    return bool(
+    moved = bool(
         Campaign.objects.filter(pk=campaign_id, status__in=transition.sources).update(
             status=target, **fields
         )
     )
+    if moved and target in FINISHED:
+        # Its short links answer SHORT_LINK_TTL_DAYS more (tracked links).
+        until = timezone.now() + timedelta(days=settings.SHORT_LINK_TTL_DAYS)
+        TrackedLink.objects.filter(
+            campaign_id=campaign_id, expires_at__isnull=True
+        ).update(expires_at=until)
+    return moved
 
 
 def audit(campaign: Campaign, user, action: str, summary: str, **details) -> AuditEvent:

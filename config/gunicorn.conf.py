@@ -13,6 +13,9 @@ import os
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Worker processes (each handles one request at a time): about 2 per CPU.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads per worker: above 1, gunicorn's gthread workers, which keep
+# connections alive (the short-link redirect needs them for its rate).
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # A request running longer than this many seconds is killed with its worker
 # (imports and pre-send checks of large files run on the queue, not here).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
@@ -37,3 +40,11 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 # Phone numbers in gunicorn's own lines are masked, as in the app's.
 logger_class = "config.gunicorn_logging.MaskedLogger"
+
+
+def worker_exit(server, worker):
+    """Clicks a worker buffered are written before it goes (max_requests,
+    SIGTERM, a reload): campaigns.tracking.click_buffer."""
+    from campaigns.tracking import click_buffer
+
+    click_buffer.flush()

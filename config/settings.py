@@ -416,10 +416,8 @@ LAUNCH_INLINE_RECIPIENTS = env.int("LAUNCH_INLINE_RECIPIENTS", default=5_000)
 # it with the reason (campaigns.dispatch.launch_recovery).
 LAUNCH_LEASE_S = env.int("LAUNCH_LEASE_S", default=300)
 LAUNCH_MAX_RESUMES = env.int("LAUNCH_MAX_RESUMES", default=3)
-# How far ahead of its send time a batch is handed to Sinch (capped at Sinch's
-# 7-day window). Earlier, it is held here and re-checked for consent when
-# released; once at Sinch, a late opt-out costs a cancel and a replacement
-# batch, so this bounds that work to the opt-outs of the last day.
+# How far ahead of its send time a batch goes to Sinch (at most 7 days): held here,
+# re-checked at release; at Sinch, a late opt-out costs a cancel and a replacement.
 SINCH_SCHEDULE_AHEAD_HOURS = env.int("SINCH_SCHEDULE_AHEAD_HOURS", default=24)
 # An opt-out or erasure at least this long before a scheduled batch's send
 # time never results in a message: the batch is cancelled and replaced.
@@ -427,7 +425,9 @@ SCHEDULED_OPTOUT_MARGIN_S = env.int("SCHEDULED_OPTOUT_MARGIN_S", default=600)
 # How long a cancel waits for Sinch to confirm it (cancels are asynchronous);
 # unconfirmed ones are read again, and cancelled again, by the periodic tick.
 SINCH_CANCEL_CONFIRM_WAIT_S = env.float("SINCH_CANCEL_CONFIRM_WAIT_S", default=5.0)
-
+# Tracked links: BASE/l/<code> answers until TTL days after the campaign ends.
+SHORT_LINK_BASE_URL = env.str("SHORT_LINK_BASE_URL", default="http://127.0.0.1:8000")
+SHORT_LINK_TTL_DAYS = env.int("SHORT_LINK_TTL_DAYS", default=90)
 # --- delivery reconciliation (campaigns.tracking.reconciliation) ---------------------
 
 # The reconciliation task runs every this many minutes.

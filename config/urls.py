@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from campaigns.admin.health import health_page
@@ -10,6 +10,7 @@ from campaigns.admin.home import (
     preferences_page,
     progress_endpoint,
 )
+from campaigns.tracking.redirect import redirect_view
 from campaigns.tracking.webhook import sinch_webhook
 
 admin.site.site_header = "Sinch campaign manager"
@@ -37,4 +38,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Sinch callbacks (signed; the only view exempt from CSRF).
     path("webhooks/sinch", sinch_webhook, name="sinch-webhook"),
+    # Tracked links (config.wsgi answers them before Django under gunicorn).
+    re_path(r"^l/(?P<code>.*)$", redirect_view, name="short-link"),
 ]

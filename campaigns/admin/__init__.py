@@ -5,6 +5,7 @@ from campaigns.admin import (  # noqa: F401 (registers)
     campaign,
     health,
     inbound,
+    links,
     notifications,
     recipients,
     segments,

@@ -80,6 +80,7 @@ class CampaignAdmin(
         "status",
         "send_at",
         "quiet_hours_exemption",
+        "tracked_links",
         "created_by",
         "created_at",
         "updated_at",
@@ -131,6 +132,20 @@ class CampaignAdmin(
                 "source is the campaign.",
             },
         ),
+        (
+            "Tracked links",
+            {
+                "fields": (
+                    "track_links",
+                    "utm_source",
+                    "utm_medium",
+                    "utm_campaign",
+                    "tracked_links",
+                ),
+                "description": "Each recipient gets short links of their own "
+                "(counted clicks); the preview shows each short link and its target.",
+            },
+        ),
         ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
     )
 
@@ -179,6 +194,24 @@ class CampaignAdmin(
     @admin.display(description="exemption record")
     def quiet_hours_exemption(self, obj: Campaign) -> str:
         return exemptions.exemption_text(obj)
+
+    @admin.display(description="links and clicks")
+    def tracked_links(self, obj: Campaign) -> str:
+        """Its frozen links, with the people who clicked each (read-only pages)."""
+        n = obj.tracked_links.count() if obj.pk else 0
+        if not n:
+            return "—"
+        links = reverse("admin:campaigns_trackedlink_changelist")
+        clicks = reverse("admin:campaigns_click_changelist")
+        return format_html(
+            '<a href="{}?campaign__id__exact={}">{} tracked link(s)</a> · '
+            '<a href="{}?campaign_id={}">every click</a>',
+            links,
+            obj.pk,
+            n,
+            clicks,
+            obj.pk,
+        )
 
     @admin.display(description="preview")
     def preview_link(self, obj: Campaign) -> str:

@@ -151,6 +151,10 @@ class CampaignForm(ChannelPropertyFields, forms.ModelForm):
             "ttl_seconds",
             "sms_sender",
             "campaign_values",
+            "track_links",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
         )
 
     def __init__(self, *args, **kwargs):

@@ -186,6 +186,10 @@ def preview_contact(
         if not value:
             origin += "; not added: the template already ends with it"
         uses.append(ParameterUse(FOOTER_PARAMETER, value, origin))
+    for link in plan.links:  # each recipient gets a short link of their own
+        value = plan.link_samples[link.parameter]
+        origin = f"tracked link to {link.target}"
+        uses.append(ParameterUse(link.parameter, value, origin))
     return ContactPreview(
         contact=contact,
         rendering=rendering,

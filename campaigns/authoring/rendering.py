@@ -22,11 +22,13 @@ from typing import Any
 
 from django.utils import timezone
 
+from campaigns import transitions
+from campaigns.authoring import link_tracking
 from campaigns.authoring.sms import sms_strings
 from campaigns.compliance.footer import Footer, campaign_footer
 from campaigns.models import Campaign, MessageTemplate, TemplateParameter
 from campaigns.placeholders import FOOTER_PARAMETER
-from contacts.models import Contact
+from contacts.models import AuditEvent, Contact
 from sinch.placeholders import render
 from sinch.wire import PLACEHOLDER
 
@@ -105,10 +107,17 @@ class MessagePlan:
         sources: Iterable[ParameterSource],
         campaign_values: Mapping[str, str] | None = None,
         footer: Footer | None = None,
+        links: Iterable[link_tracking.Link] = (),
     ) -> None:
         # The template's message; `message` is what Sinch gets (with the footer).
         self.base_message = message
         self.footer = footer
+        # Tracked links: their placeholders count as a short link of the real
+        # length in texts and renderings (link_tracking.sample_short_url).
+        self.links = tuple(links)
+        self.link_samples = {
+            link.parameter: link_tracking.sample_short_url() for link in self.links
+        }
         self.message = footer.apply(message) if footer else message
         self.sources = tuple(sources)
         self.campaign_values = dict(campaign_values or {})
@@ -122,7 +131,8 @@ class MessagePlan:
             at = 0
             for match in PLACEHOLDER.finditer(leaf):
                 pieces.append(leaf[at : match.start()])
-                pieces.append((match.group(1), match.group(0)))
+                sample = self.link_samples.get(match.group(1))
+                pieces.append(sample or (match.group(1), match.group(0)))
                 at = match.end()
             pieces.append(leaf[at:])
         self._pieces = [p for p in pieces if p != ""]
@@ -158,10 +168,14 @@ class MessagePlan:
     def live(cls, campaign: Campaign) -> "MessagePlan":
         """The campaign's template as it is now, with the campaign's footer."""
         plan = cls.from_template(campaign.template, campaign.campaign_values)
-        footer = campaign_footer(campaign, plan.message)
-        if footer is None:
+        message, links = plan.message, []
+        if campaign.track_links:
+            utm = link_tracking.campaign_utm(campaign)
+            message, links = link_tracking.rewrite(message, utm)
+        footer = campaign_footer(campaign, message)
+        if footer is None and not links:
             return plan
-        return cls(plan.message, plan.sources, plan.campaign_values, footer)
+        return cls(message, plan.sources, plan.campaign_values, footer, links)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to render later, as JSON (see from_snapshot)."""
@@ -173,6 +187,8 @@ class MessagePlan:
         }
         if self.footer is not None:
             data["footer"] = self.footer.to_json()
+        if self.links:
+            data["links"] = [link.as_json() for link in self.links]
         return data
 
     @classmethod
@@ -182,6 +198,7 @@ class MessagePlan:
             [ParameterSource(**item) for item in data["parameters"]],
             data.get("campaign_values"),
             Footer.from_json(data.get("footer")),
+            link_tracking.links_of(data.get("links")),
         )
 
     def values_for(self, contact: Contact) -> tuple[dict[str, str], list[str]]:
@@ -203,7 +220,7 @@ class MessagePlan:
         return Rendering(
             message=self.message,
             parameters=values,
-            rendered=render(self.message, values),
+            rendered=render(self.message, {**values, **self.link_samples}),
             missing=missing,
         )
 
@@ -247,4 +264,14 @@ def freeze_message(campaign: Campaign) -> MessagePlan:
     Campaign.objects.filter(pk=campaign.pk).update(
         message_snapshot=campaign.message_snapshot, frozen_at=campaign.frozen_at
     )
+    if plan.links:
+        link_tracking.record_links(campaign, list(plan.links))
+        transitions.audit(
+            campaign,
+            None,
+            AuditEvent.Action.LAUNCH,
+            "Tracked links frozen: "
+            + "; ".join(f"{link.url} → {link.target}" for link in plan.links)[:450],
+            links=[link.as_json() for link in plan.links],
+        )
     return plan

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from campaigns.authoring.rendering import MessagePlan
+from campaigns.dispatch import short_links
 from campaigns.models import Batch, Campaign, Recipient
 from sinch import wire
 from sinch.payloads import AppMessage, ChannelIdentity, SendBatchRequest
@@ -135,6 +136,11 @@ def build_request(
     only to channels named in `channel_identities`)."""
     channel = campaign.channel
     key = RECIPIENT_KEY
+    # Tracked links: each recipient's short links, made for the whole batch
+    # in one INSERT (campaigns.dispatch.short_links); nothing otherwise.
+    links = short_links.links_for(
+        campaign, [entry[0] for entry in entries], is_test=batch.is_test
+    )
     wire_recipients = []
     append = wire_recipients.append
     # A million recipients per campaign pass here: positional NamedTuples, and
@@ -148,6 +154,8 @@ def build_request(
                     for k, v in parameters.items()
                 }
                 break
+        if links:
+            parameters = {**parameters, **links[pk]}
         identities = (ChannelIdentity(channel, identity),)
         if fallbacks:
             identities += tuple(ChannelIdentity(c, i) for c, i in fallbacks)

@@ -8,6 +8,7 @@ the rest of the code reads instead of spelling statuses out again.
 from campaigns.models.ab_tests import ABTest, Variant
 from campaigns.models.approvals import LaunchApproval
 from campaigns.models.campaign import Campaign
+from campaigns.models.links import Click, ShortLink, TrackedLink
 from campaigns.models.notifications import Notification, NotificationPreference
 from campaigns.models.segments import Segment
 from campaigns.models.sending import Batch, CampaignCount, Recipient, RequestWindow
@@ -23,6 +24,7 @@ __all__ = [
     "CampaignTimeline",
     "CarouselCard",
     "ChannelOverride",
+    "Click",
     "InboundMessage",
     "LaunchApproval",
     "ListItem",
@@ -32,7 +34,9 @@ __all__ = [
     "Recipient",
     "RequestWindow",
     "Segment",
+    "ShortLink",
     "TemplateParameter",
+    "TrackedLink",
     "Variant",
     "WebhookEvent",
 ]

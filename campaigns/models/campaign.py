@@ -147,6 +147,22 @@ class Campaign(models.Model):
         ],
         help_text="How long Sinch keeps trying to deliver; empty: Sinch's default.",
     )
+    track_links = models.BooleanField(
+        "track links",
+        default=False,
+        help_text="Every URL in the message becomes a short link of its own for "
+        "each recipient (SHORT_LINK_BASE_URL), so clicks are counted; the "
+        "target is frozen at launch.",
+    )
+    utm_source = models.CharField("UTM source", max_length=100, blank=True)
+    utm_medium = models.CharField("UTM medium", max_length=100, blank=True)
+    utm_campaign = models.CharField(
+        "UTM campaign",
+        max_length=100,
+        blank=True,
+        help_text="Tracked links only: added to each target's query string "
+        "(utm_source, utm_medium, utm_campaign), keeping its own parameters.",
+    )
     sms_sender = models.CharField(
         "SMS sender",
         max_length=wire.CHANNEL_PROPERTY_MAX_LEN,

@@ -9,14 +9,17 @@ POST /_simulator/expire-tokens  every issued token is expired from now on
 POST /_simulator/inject         {"responses": [{"status": 429, "retry_after": 2},
                                                {"status": 500}, {"timeout": true}]}
                                 the next API calls get these, in order
+POST /_simulator/click          {"message_id": ..} or {"identity": ..}: the recipient
+                                opens the short links of that message (their latest)
 POST /_simulator/reset          forget everything; knobs back to start values
 """
 
 import json
 from typing import TYPE_CHECKING
 
-from sinch.simulator import inbound
+from sinch.simulator import clicks, inbound
 from sinch.simulator.api import Request, Response
+from sinch.simulator.state import identity_key
 from sinch.simulator.validation import ApiError
 
 if TYPE_CHECKING:
@@ -72,6 +75,8 @@ def handle(sim: "Simulator", request: Request) -> Response | None:
         with sim.state.lock:
             sim.state.injected.extend(r for r in responses if isinstance(r, dict))
         return Response(200, {"queued": len(sim.state.injected)})
+    if name == "click":
+        return Response(200, _click(sim, data))
     if name == "reset":
         sim.reset()
         return Response(200, {"reset": True})
@@ -86,3 +91,28 @@ def _state(sim: "Simulator", request: Request) -> dict:
     data["time_factor"] = sim.clock.factor
     data["callback_backlog"] = sim.engine.sender.backlog()
     return data
+
+
+def _click(sim: "Simulator", data: dict) -> dict:
+    """Open the short links of one message: by id, else the identity's latest."""
+    message_id, identity = (
+        str(data.get("message_id", "")),
+        str(data.get("identity", "")),
+    )
+    if not (message_id or identity):
+        raise ApiError(400, "message_id or identity is required")
+    with sim.state.lock:
+        messages = list(sim.state.messages)
+    found = [
+        m
+        for m in messages
+        if (message_id and m.message_id == message_id)
+        or (identity and identity_key(m.identity) == identity_key(identity))
+    ]
+    if not found:
+        raise ApiError(404, "No such message.")
+    urls = clicks.links_in(found[-1].rendered)
+    if not urls:
+        raise ApiError(400, "The message holds no short link.")
+    agent = str(data.get("user_agent") or clicks.PHONE_BROWSER)
+    return {"opened": [{"url": u, "status": clicks.open_link(u, agent)} for u in urls]}

@@ -25,7 +25,7 @@ from typing import Any
 
 from sinch import channel_templates, wire
 from sinch.placeholders import render
-from sinch.simulator import events, outcomes
+from sinch.simulator import clicks, events, outcomes
 from sinch.simulator.clock import SimClock
 from sinch.simulator.delivery import CallbackSender, Delivery
 from sinch.simulator.ids import ulid
@@ -421,6 +421,8 @@ class Engine:
         )
         url = batch.callback_url or self.knobs.webhook_url
         self.emit(payload, "MESSAGE_DELIVERY", url)
+        if step.status == "DELIVERED" and self.rng.random() < self.knobs.click_ratio:
+            clicks.open_later(clicks.links_in(message.rendered))  # --click-ratio
 
     # --- callbacks ---
 

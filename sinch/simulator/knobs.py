@@ -44,6 +44,9 @@ class Knobs:
         DEFAULT_FAILURE_REASONS, "reason code weights, e.g. CHANNEL_FAILURE=1,..."
     )
     read_ratio: float = _knob(0.5, "share of delivered messages read, where possible")
+    click_ratio: float = _knob(
+        0.0, "share of delivered messages whose recipient opens their short links"
+    )
     latency_s: float = _knob(2.0, "mean time between a message's receipts")
     processing_delay_s: float = _knob(1.0, "time a due batch stays READY")
     time_factor: float = _knob(1.0, "simulated seconds per real second")

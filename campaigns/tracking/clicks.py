@@ -1,0 +1,100 @@
+"""Selectors over clicks: unique human clickers, per campaign, link, recipient, time.
+
+A "clicker" is a recipient who opened one of their short links at least once
+as a person (preview fetchers and test sends never count). Each function is
+one query served by an index of campaigns.models.links.Click.
+"""
+
+from datetime import datetime
+
+from django.db.models import Count, Min, QuerySet
+from django.db.models.functions import Trunc
+
+from campaigns.models import Click, TrackedLink
+
+
+def human_clicks(campaign_id: int) -> QuerySet:
+    return Click.objects.filter(
+        campaign_id=campaign_id, is_test=False, is_preview=False
+    )
+
+
+def unique_clickers(campaign_id: int) -> int:
+    """How many recipients of the campaign clicked (index click_campaign_people)."""
+    return human_clicks(campaign_id).values("recipient_id").distinct().count()
+
+
+def click_counts(campaign_id: int) -> dict[str, int]:
+    """{"clicks": human clicks, "clickers": unique, "previews": preview fetches}."""
+    base = Click.objects.filter(campaign_id=campaign_id, is_test=False)
+    people = base.filter(is_preview=False)
+    return {
+        "clicks": people.count(),
+        "clickers": people.values("recipient_id").distinct().count(),
+        "previews": base.filter(is_preview=True).count(),
+    }
+
+
+def clickers_per_link(campaign_id: int) -> list[dict]:
+    """Per tracked link: its target, unique human clickers and clicks."""
+    links = TrackedLink.objects.filter(campaign_id=campaign_id)
+    counts = {
+        row["link_id"]: row
+        for row in human_clicks(campaign_id)
+        .values("link_id")
+        .annotate(clickers=Count("recipient_id", distinct=True), clicks=Count("id"))
+    }
+    return [
+        {
+            "parameter": link.parameter,
+            "target": link.target,
+            "clickers": counts.get(link.pk, {}).get("clickers", 0),
+            "clicks": counts.get(link.pk, {}).get("clicks", 0),
+        }
+        for link in links
+    ]
+
+
+def recipient_clicks(recipient_ids) -> dict[int, int]:
+    """{recipient id: human clicks} (index click_recipient)."""
+    rows = (
+        Click.objects.filter(recipient_id__in=list(recipient_ids), is_preview=False)
+        .values("recipient_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["recipient_id"]: row["n"] for row in rows}
+
+
+def first_clicks_over_time(
+    campaign_id: int, unit: str = "hour", since: datetime | None = None
+) -> list[tuple[datetime, int]]:
+    """(start of each hour/day, new unique clickers then): the first human
+    click of each recipient, bucketed."""
+    firsts = human_clicks(campaign_id)
+    if since is not None:
+        firsts = firsts.filter(clicked_at__gte=since)
+    firsts = firsts.values("recipient_id").annotate(first=Min("clicked_at"))
+    buckets: dict[datetime, int] = {}
+    for row in firsts:
+        at = row["first"]
+        key = (
+            at.replace(minute=0, second=0, microsecond=0)
+            if unit == "hour"
+            else at.replace(hour=0, minute=0, second=0, microsecond=0)
+        )
+        buckets[key] = buckets.get(key, 0) + 1
+    return sorted(buckets.items())
+
+
+def clicks_over_time(
+    campaign_id: int, unit: str = "hour"
+) -> list[tuple[datetime, int]]:
+    """(start of each hour/day, human clicks) (index click_time)."""
+    rows = (
+        human_clicks(campaign_id)
+        .annotate(at=Trunc("clicked_at", unit))
+        .values("at")
+        .annotate(n=Count("id"))
+        .order_by("at")
+    )
+    return [(row["at"], row["n"]) for row in rows]
