@@ -92,6 +92,12 @@ def variant_problems(campaign: Campaign) -> list[str]:
         template = variant.template
         if template is None:
             continue
+        if campaign.track_links and template.pk != campaign.template_id:
+            problems.append(
+                f"Variant {variant.label} has a template of its own, and tracked "
+                "links are made from the campaign's template only: give the "
+                "variant the campaign's template, or turn tracked links off."
+            )
         if template.kind != campaign.template.kind:
             problems.append(
                 f"Variant {variant.label}'s template is a {template.get_kind_display()}"
