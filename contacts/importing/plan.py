@@ -274,10 +274,14 @@ class ChunkPlan:
         if not self.changed_identities:
             return
         field = self.field
+        when: dict = {None: None}  # most share the import's time: adapt once
+        for i in self.changed_identities:
+            if i.at not in when:
+                when[i.at] = db_time(i.at)
         bulk_update(
             ChannelIdentity._meta.db_table,
             [(field, "varchar"), (f"{field}_at", "timestamptz")],
-            [(i.pk, str(i.state), _db_time(i.at)) for i in self.changed_identities],
+            [(i.pk, str(i.state), when[i.at]) for i in self.changed_identities],
         )
 
     def _new_facts(self) -> dict[str, str]:
@@ -388,7 +392,7 @@ class ChunkPlan:
             return
         encoder = Contact._meta.get_field("attributes").encoder
         names = ("first_name", "last_name", "language", "time_zone")
-        changed = []
+        changed, updated_at = [], db_time(self.importer.now)
         found = Contact.objects.filter(pk__in=self.merged, erased_at__isnull=True)
         for pk, *values, attributes, external_id in found.values_list(
             "pk", *names, "attributes", "external_id"
@@ -410,7 +414,7 @@ class ChunkPlan:
                         *(fields[name] for name in names),
                         json.dumps(attributes, cls=encoder),
                         external_id,
-                        _db_time(self.importer.now),
+                        updated_at,
                     )
                 )
         bulk_update(
@@ -494,7 +498,3 @@ class _Prepared:
         except KeyError:
             prepared = self.cache[value] = self.table.prep(self.name, value)
             return prepared
-
-
-def _db_time(value: datetime | None):
-    return None if value is None else db_time(value)
