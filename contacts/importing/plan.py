@@ -3,7 +3,8 @@
 Resolution finds existing identities, erased numbers and external ids with a
 few queries for the whole chunk; writing inserts new rows as plain tuples
 (config.lib.bulk.TableWriter) and updates existing contacts and identities
-with one set-based UPDATE per table (config.lib.bulk.bulk_update), so a
+with one set-based UPDATE per table (TableWriter.update: from a staging
+table filled by COPY on PostgreSQL), so a
 re-import costs about what a fresh import does.
 
 Segment facts (contacts.segment_facts): a contact created here gets its facts
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from config.lib.bulk import TableWriter, bulk_update, db_time, matching
+from config.lib.bulk import TableWriter, db_time, matching
 from contacts import segment_facts
 from contacts.importing.rows import ParsedRow
 from contacts.models import (
@@ -251,14 +252,14 @@ class ChunkPlan:
 
     # --- writing --------------------------------------------------------------
     # New rows go in as plain tuples (TableWriter); existing contacts and
-    # identities change with one set-based UPDATE each (bulk_update).
+    # identities change with one set-based UPDATE each (TableWriter.update).
 
     def apply(self) -> None:
         now = timezone.now()
         ids = self._insert_contacts(now)
         self._update_merged()
         self._insert_identities(ids, now)
-        self._update_consent()
+        self._update_consent(now)
         self._write_events(now)
         if self.job.target_list_id:
             self._add_members(ids, now)
@@ -269,7 +270,7 @@ class ChunkPlan:
             [ref for ref in gained if isinstance(ref, int)] + self.facts_changed
         )
 
-    def _update_consent(self) -> None:
+    def _update_consent(self, now: datetime) -> None:
         """The new consent state of existing identities: one UPDATE."""
         if not self.changed_identities:
             return
@@ -278,10 +279,9 @@ class ChunkPlan:
         for i in self.changed_identities:
             if i.at not in when:
                 when[i.at] = db_time(i.at)
-        bulk_update(
-            ChannelIdentity._meta.db_table,
-            [(field, "varchar"), (f"{field}_at", "timestamptz")],
-            [(i.pk, str(i.state), when[i.at]) for i in self.changed_identities],
+        table = TableWriter(ChannelIdentity, ["id", field, f"{field}_at"], now=now)
+        table.update(
+            [(i.pk, str(i.state), when[i.at]) for i in self.changed_identities]
         )
 
     def _new_facts(self) -> dict[str, str]:
@@ -417,19 +417,8 @@ class ChunkPlan:
                         updated_at,
                     )
                 )
-        bulk_update(
-            Contact._meta.db_table,
-            [
-                ("first_name", "varchar"),
-                ("last_name", "varchar"),
-                ("language", "varchar"),
-                ("time_zone", "varchar"),
-                ("attributes", "jsonb"),
-                ("external_id", "varchar"),
-                ("updated_at", "timestamptz"),
-            ],
-            changed,
-        )
+        columns = ["id", *names, "attributes", "external_id", "updated_at"]
+        TableWriter(Contact, columns, now=self.importer.now).update(changed)
 
     def _write_events(self, now: datetime) -> None:
         if not self.events:
