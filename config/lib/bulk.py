@@ -158,7 +158,7 @@ class TableWriter:
     @contextlib.contextmanager
     def _staged(self, columns: list[str]):
         """A temporary table with these columns of the table (their types,
-        no constraints), dropped after use."""
+        no constraints), dropped after use. Used inside a transaction."""
         qn = connection.ops.quote_name
         stage = qn(f"stage_{self.table}")
         names = ", ".join(qn(c) for c in columns)
@@ -168,10 +168,10 @@ class TableWriter:
                 f"CREATE TEMP TABLE {stage} AS SELECT {names} "
                 f"FROM {qn(self.table)} WITH NO DATA"
             )
-            try:
-                yield stage
-            finally:
-                cursor.execute(f"DROP TABLE IF EXISTS {stage}")
+            yield stage
+            # Not on an error: the transaction is aborted, and its rollback
+            # drops the table (created in it) anyway.
+            cursor.execute(f"DROP TABLE IF EXISTS {stage}")
 
     def _copy(self, rows: Iterable[tuple], into: str = "", tail=True) -> None:
         """COPY in text form, the rows written out here: psycopg's write_row
