@@ -62,8 +62,26 @@ def facts_of(identities: Iterable[tuple]) -> str:
 def regions_of(number: str) -> frozenset[str]:
     """The regions whose prefix rule (countries.country_prefixes) takes
     `number`: those of its calling code (calling codes are prefix-free).
-    Prefixes are short: the answer depends on the number's head alone."""
-    return _regions_of_head(number[:HEAD])
+    Prefixes are short: the answer depends on the number's head alone, as
+    long as the longest prefix or exception of its calling code (a few
+    hundred distinct heads for a whole file, so the cache holds them)."""
+    return _regions_of_head(number[: _head_length(number[:4])])
+
+
+@functools.lru_cache(maxsize=1024)
+def _head_length(start: str) -> int:
+    """How much of a number starting with `start` ("+" and 3 digits) the
+    prefix rules of its calling code can read (at most HEAD)."""
+    for digits in (1, 2, 3):
+        code = start[1 : 1 + digits]
+        if code.isdigit() and int(code) in COUNTRY_CODE_TO_REGION_CODE:
+            rules = [
+                text
+                for _, (prefixes, exceptions) in _rules(int(code))
+                for text in (*prefixes, *(exceptions or ()))
+            ]
+            return min(HEAD, max(map(len, rules), default=HEAD))
+    return HEAD
 
 
 # Longer than any prefix or exception countries.country_prefixes gives

@@ -8,6 +8,7 @@ with multi-row INSERTs, or COPY on PostgreSQL. As with bulk_create, save() and
 signals are not run.
 """
 
+import contextlib
 import functools
 import json
 import sqlite3
@@ -124,27 +125,68 @@ class TableWriter:
             raise NotImplementedError(f"no bulk insert for {connection.vendor}")
 
     def _insert_ignoring(self, rows: Iterable[tuple]) -> None:
-        ops = connection.ops
-        columns = ", ".join(ops.quote_name(c) for c in self.columns)
-        sql = (
-            f"INSERT INTO {ops.quote_name(self.table)} ({columns}) "
-            f"VALUES ({', '.join(['%s'] * len(self.columns))}) "
-            f"{ops.on_conflict_suffix_sql([], OnConflict.IGNORE, [], [])}"
-        )
-        tail = self.tail
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            cursor.cursor.executemany(sql, [row + tail for row in rows])
-
-    def _copy(self, rows: Iterable[tuple]) -> None:
-        """COPY in text form, the rows written out here: psycopg's write_row
-        looks up a dumper for every value of every row, twice the cost (and a
-        JSON constant is dumped again for every row)."""
+        """COPY into a staging table, then one INSERT … SELECT … ON CONFLICT
+        DO NOTHING (a statement per row costs a round trip each)."""
         qn = connection.ops.quote_name
         columns = ", ".join(qn(c) for c in self.columns)
+        with self._staged(self.columns) as stage, connection.cursor() as cursor:
+            self._copy(rows, stage)
+            cursor.execute(
+                f"INSERT INTO {qn(self.table)} ({columns}) SELECT {columns} "
+                f"FROM {stage} ON CONFLICT DO NOTHING"
+            )
+
+    def update(self, rows: Iterable[tuple]) -> None:
+        """Set the varying columns of existing rows, found by "id" (the
+        first varying column): one UPDATE … FROM a staging table filled by
+        COPY on PostgreSQL, bulk_update's VALUES on SQLite."""
+        names = [f.column for f in self.fields.values()][1:]
+        if connection.vendor != "postgresql":
+            bulk_update(self.table, [(name, "") for name in names], list(rows))
+            return
+        qn = connection.ops.quote_name
+        key = qn(self.pk_column)
+        sets = ", ".join(f"{qn(n)} = v.{qn(n)}" for n in names)
+        varying = self.columns[: len(self.fields)]
+        with self._staged(varying) as stage, connection.cursor() as cursor:
+            self._copy(rows, stage, tail=False)
+            cursor.execute(
+                f"UPDATE {qn(self.table)} AS t SET {sets} FROM {stage} AS v "
+                f"WHERE t.{key} = v.{key}"
+            )
+
+    @contextlib.contextmanager
+    def _staged(self, columns: list[str]):
+        """A temporary table with these columns of the table (their types,
+        no constraints), dropped after use. Used inside a transaction."""
+        qn = connection.ops.quote_name
+        stage = qn(f"stage_{self.table}")
+        names = ", ".join(qn(c) for c in columns)
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            cursor.execute(f"DROP TABLE IF EXISTS {stage}")
+            cursor.execute(
+                f"CREATE TEMP TABLE {stage} AS SELECT {names} "
+                f"FROM {qn(self.table)} WITH NO DATA"
+            )
+            yield stage
+            # Not on an error: the transaction is aborted, and its rollback
+            # drops the table (created in it) anyway.
+            cursor.execute(f"DROP TABLE IF EXISTS {stage}")
+
+    def _copy(self, rows: Iterable[tuple], into: str = "", tail=True) -> None:
+        """COPY in text form, the rows written out here: psycopg's write_row
+        looks up a dumper for every value of every row, twice the cost (and a
+        JSON constant is dumped again for every row). `into`: a staging table
+        (already quoted) instead of the table; without `tail`, the varying
+        columns only."""
+        qn = connection.ops.quote_name
+        names = self.columns if tail else self.columns[: len(self.fields)]
+        columns = ", ".join(qn(c) for c in names)
+        target = into or qn(self.table)
         with (
             connection.cursor() as cursor,
             connection.wrap_database_errors,
-            cursor.cursor.copy(f"COPY {qn(self.table)} ({columns}) FROM STDIN") as copy,
+            cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy,
         ):
             if self._transformer is None:
                 self._transformer = Transformer(cursor.cursor)
@@ -152,7 +194,7 @@ class TableWriter:
                 self._copy_tail = (
                     "".join("\t" + self._copy_text(v) for v in self.tail) + "\n"
                 )
-            text, tail = self._copy_text, self._copy_tail
+            text, tail = self._copy_text, self._copy_tail if tail else "\n"
             lines = ["\t".join([text(v) for v in row]) + tail for row in rows]
             copy.write("".join(lines).encode())
 
