@@ -37,15 +37,12 @@ def safe_cell(value) -> str:
     return text
 
 
-def safe_row(row: Iterable) -> list:
-    """The row's cells made safe. A pre-send check writes a row per member (a
-    million or more): plain text and integers, the usual cells, are kept as
-    they are (csv writes an integer as its digits) without a call each."""
+def safe_row(row: Iterable) -> list[str]:
+    """The row's cells as safe text. A pre-send check writes a row per member
+    (a million or more): plain text, the usual cell, is kept as it is without
+    a call each."""
     return [
-        v
-        if (v.__class__ is str and not v.startswith(_FORMULA_START))
-        or v.__class__ is int
-        else safe_cell(v)
+        v if v.__class__ is str and not v.startswith(_FORMULA_START) else safe_cell(v)
         for v in row
     ]
 

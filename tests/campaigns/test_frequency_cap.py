@@ -274,8 +274,9 @@ def test_the_cap_reads_each_chunk_of_members_with_one_query(
         over = cap.over(ids)
     assert len(over) == 30
     # Whoever is over the cap, the walk costs one more query per chunk (and,
-    # once, one to see whether the audience has segments).
-    with django_assert_num_queries(4 + 4 * 3):
+    # once each, one to see whether the audience has segments and one to read
+    # the campaign's A/B variants).
+    with django_assert_num_queries(5 + 4 * 3):
         result = presend.run_presend_check(spring, chunk_size=12)
     assert (result.ok, result.excluded) == (3, 30)
 
