@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from sinch.placeholders import strings
+
 logger = logging.getLogger("sinch.simulator")
 
 # A short link: any host, a path ending in /l/ and 8 base62 characters.
@@ -41,7 +43,7 @@ opened = {"ok": 0, "failed": 0}
 def links_in(rendered: Any) -> list[str]:
     """The short links in a rendered message, in order, without repeats."""
     found: list[str] = []
-    for text in _strings(rendered):
+    for text in strings(rendered):
         for url in SHORT_LINK.findall(text):
             if url not in found:
                 found.append(url)
@@ -100,14 +102,3 @@ def _work() -> None:
             open_link(url)
         finally:
             _queue.task_done()
-
-
-def _strings(value: Any):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
