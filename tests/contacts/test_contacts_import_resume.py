@@ -42,21 +42,8 @@ def small_chunks(monkeypatch):
 
 
 @pytest.fixture
-def make_job(db, write_csv, compliance_admin):
-    def make(name="contacts.csv") -> ImportJob:
-        return jobs.create_import_job(
-            path=write_csv(_rows(), name=name),
-            original_name=name,
-            actor=compliance_admin,
-            target_list=None,
-            default_channel="SMS",
-            purpose="MARKETING",
-            consent_mode=ImportJob.ConsentMode.COLUMN,
-            consent_source="IMPORT",
-            consent_evidence="Shop sign-up form",
-        )
-
-    return make
+def make_job(column_consent_import):
+    return lambda: column_consent_import(_rows())
 
 
 def _kill_after_chunk(monkeypatch, k):

@@ -27,24 +27,14 @@ def small_chunks(monkeypatch):
 
 
 @pytest.fixture
-def make_job(db, write_csv, compliance_admin):
+def make_job(column_consent_import):
     """An import of the same eight numbers (both files touch them all)."""
 
     def make(name: str) -> ImportJob:
         rows = [HEADER] + [
             [f"+4915123400{n:03d}", f"{name} {n}", "SMS", "yes"] for n in range(PEOPLE)
         ]
-        return jobs.create_import_job(
-            path=write_csv(rows, name=name),
-            original_name=name,
-            actor=compliance_admin,
-            target_list=None,
-            default_channel="SMS",
-            purpose="MARKETING",
-            consent_mode=ImportJob.ConsentMode.COLUMN,
-            consent_source="IMPORT",
-            consent_evidence="Shop sign-up form",
-        )
+        return column_consent_import(rows, name=name)
 
     return make
 
