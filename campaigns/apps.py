@@ -11,7 +11,11 @@ class CampaignsConfig(AppConfig):
         from campaigns import checks  # noqa: F401  (registers the system checks)
         from campaigns.erasure import forget_recipient_data
         from campaigns.schedules import ensure_schedules
-        from campaigns.tracking.contact_history import CampaignMessages, Replies
+        from campaigns.tracking.contact_history import (
+            CampaignMessages,
+            LinkClicks,
+            Replies,
+        )
         from contacts import history
         from contacts.services.erasure import contact_erased
 
@@ -19,3 +23,4 @@ class CampaignsConfig(AppConfig):
         contact_erased.connect(forget_recipient_data)
         history.register_source(CampaignMessages())
         history.register_source(Replies())
+        history.register_source(LinkClicks())

@@ -65,6 +65,7 @@ class CampaignAdmin(
         "failed",
         "reply_count",
         "opt_outs",
+        "click_rate",
         "estimated_cost",
         "send_time",
         "pages",

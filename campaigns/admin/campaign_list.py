@@ -117,6 +117,17 @@ class CampaignListAdminMixin:
     def opt_outs(self, obj: Campaign) -> str:
         return _count(obj, "opt_outs_count")
 
+    @admin.display(description="clicked", ordering="click_percent")
+    def click_rate(self, obj: Campaign) -> str:
+        """Unique clickers of delivered; "—" without tracked links."""
+        if obj.status == S.DRAFT:
+            return "—"
+        return campaign_list.click_rate_text(
+            getattr(obj, "has_links", False),
+            getattr(obj, "clickers_count", 0),
+            getattr(obj, "delivered_count", 0),
+        )
+
     @admin.display(description="cost (est.)", ordering="cost_estimate")
     def estimated_cost(self, obj: Campaign) -> str:
         return campaign_list.cost_text(

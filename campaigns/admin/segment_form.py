@@ -38,7 +38,7 @@ NUMBER_OPS = frozenset(
 DATE_OPS = frozenset({"before", "after", "on"})
 NO_VALUE_OPS = frozenset(
     {"is_empty", "is_not_empty", "received", "delivered", "failed", "replied"}
-    | {"not_received"}
+    | {"not_received", "clicked", "not_clicked"}
 )
 # Words for the operators, when the catalogue gives only their keys.
 OP_LABELS = {
@@ -65,6 +65,8 @@ OP_LABELS = {
     "failed": "failed to receive it",
     "replied": "replied to it",
     "not_received": "did not receive it",
+    "clicked": "clicked a link in it",
+    "not_clicked": "did not click a link in it",
     "in_days": "messaged in the last … days",
     "not_in_days": "not messaged in the last … days",
 }

@@ -26,7 +26,10 @@ ATTRIBUTE_OPS = (
     *("gt", "gte", "lt", "lte"),
     *("before", "after"),
 )
-ENGAGEMENT_OPS = ("received", "delivered", "failed", "replied", "not_received")
+ENGAGEMENT_OPS = (
+    *("received", "delivered", "failed", "replied", "not_received"),
+    *("clicked", "not_clicked"),
+)
 CONTACT_TEXT_FIELDS = (
     "first_name",
     "last_name",
@@ -82,6 +85,8 @@ OP_LABELS = {
     "failed": "failed to receive",
     "replied": "replied to",
     "not_received": "did not receive",
+    "clicked": "clicked a link of",
+    "not_clicked": "did not click a link of",
     "not_in_days": "not messaged in",
     "in_days": "messaged in",
 }

@@ -10,6 +10,9 @@ database counts a million contacts without Python touching a row:
   count reads anyway; retired identities never count;
 - list memberships by (list, contact); campaign engagement by the
   recipients' (contact, batch) index and the replies' (contact, ...) index;
+  clicks by the clicks' (campaign, is_test, is_preview, recipient) index,
+  then those recipients by primary key ("did not click" is every contact
+  without such a click, whether or not the campaign reached them);
 - attributes are JSON: their key lookups are evaluated row by row (neither
   SQLite nor a plain PostgreSQL index serves arbitrary keys), which is why
   they are cheap only combined with an indexed condition or on fewer rows.
@@ -38,7 +41,7 @@ from django.db.models.functions import Cast, Coalesce, StrIndex, Substr
 from django.utils import timezone
 
 from campaigns.compliance.frequency import COUNTED
-from campaigns.models import Batch, InboundMessage, Recipient
+from campaigns.models import Batch, Click, InboundMessage, Recipient
 from contacts import segment_facts
 from contacts.models import Contact, ListMembership
 
@@ -109,6 +112,7 @@ FACTS_FIELDS = ("country", "consent")
 _ONLY_EXCLUDE = {
     ("list", "not_in"),
     ("engagement", "not_received"),
+    ("engagement", "not_clicked"),
     ("last_messaged", "not_in_days"),
 }
 
@@ -365,6 +369,14 @@ def _engagement_q(condition: dict) -> Q:
     op, campaign = condition["op"], int(condition["campaign"])
     if op == "replied":
         return _having(InboundMessage.objects.filter(campaign=campaign))
+    if op in ("clicked", "not_clicked"):
+        # The campaign's clickers by the click_campaign_people index (ids
+        # only), then their recipient rows by primary key.
+        clickers = Click.objects.filter(
+            campaign_id=campaign, is_test=False, is_preview=False
+        ).values("recipient_id")
+        clicked = Recipient.objects.filter(pk__in=clickers)
+        return _having(clicked, negate=op == "not_clicked")
     statuses = {
         "received": COUNTED,
         "not_received": COUNTED,

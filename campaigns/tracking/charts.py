@@ -21,6 +21,8 @@ COLOURS = {
     "delivered": "#2e8b57",
     "read": "#1f5f99",
     "failed": "#c0392b",
+    "clicked": "#8e44ad",
+    "clicks": "#8e44ad",
 }
 
 
@@ -93,11 +95,20 @@ class Series:
     values: Sequence[int]
 
 
-def timeline(labels: Sequence[str], series: Sequence[Series], unit: str) -> SafeString:
-    """Lines of receipts per time bucket, with axes and a legend.
+def timeline(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    unit: str,
+    *,
+    counted: str = "receipts",
+    empty: str = "No delivery receipts yet",
+    title: str = "Receipts over time",
+) -> SafeString:
+    """Lines of receipts (or what `counted` names) per time bucket, with
+    axes and a legend.
 
     `labels` names each bucket (e.g. "14:05"); `unit` says what a bucket is
-    ("per minute", "per 5 minutes").
+    ("per minute", "per 5 minutes"); `empty` is said when there is nothing.
     """
     width, height = 760, 260
     left, right, top, bottom = 56, 16, 34, 36
@@ -115,7 +126,7 @@ def timeline(labels: Sequence[str], series: Sequence[Series], unit: str) -> Safe
         x += 30 + 9 * (len(s.label) + len(_fmt(sum(s.values))) + 3)
     body.append(
         f'<text x="{width - right}" y="20" font-size="12" fill="#777" '
-        f'text-anchor="end">receipts {escape(unit)}</text>'
+        f'text-anchor="end">{escape(counted)} {escape(unit)}</text>'
     )
     n = len(labels)
     peak = max((v for s in series for v in s.values), default=0)
@@ -129,9 +140,9 @@ def timeline(labels: Sequence[str], series: Sequence[Series], unit: str) -> Safe
         body.append(
             f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" font-size="15" '
             f'fill="#777" text-anchor="middle" class="timeline-empty">'
-            "No delivery receipts yet</text>"
+            f"{escape(empty)}</text>"
         )
-        return _svg(width, height, "Receipts over time: none yet", body)
+        return _svg(width, height, f"{title}: none yet", body)
     scale = _nice(peak)
     for frac in (0, 0.5, 1):
         y = top + plot_h - plot_h * frac
@@ -176,7 +187,7 @@ def timeline(labels: Sequence[str], series: Sequence[Series], unit: str) -> Safe
                     f'fill="{COLOURS.get(s.key, GREY)}"><title>{escape(labels[i])}: '
                     f"{_fmt(v)} {escape(s.label.lower())}</title></rect>"
                 )
-        return _svg(width, height, "Receipts over time", body)
+        return _svg(width, height, title, body)
     for s in series:
         colour = COLOURS.get(s.key, GREY)
         points = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(s.values))
@@ -184,7 +195,7 @@ def timeline(labels: Sequence[str], series: Sequence[Series], unit: str) -> Safe
             f'<polyline class="timeline-{escape(s.key)}" fill="none" '
             f'stroke="{colour}" stroke-width="2" points="{points}"/>'
         )
-    return _svg(width, height, "Receipts over time", body)
+    return _svg(width, height, title, body)
 
 
 def _nice(peak: int) -> int:

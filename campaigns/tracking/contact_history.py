@@ -1,9 +1,11 @@
 """What campaigns add to a contact's timeline (contacts.history): every
-campaign (and test send) they were in, with the message's status, and their
-replies. Registered from CampaignsConfig.ready().
+campaign (and test send) they were in, with the message's status, their
+replies and their clicks on tracked links. Registered from
+CampaignsConfig.ready().
 
 Each source reads one contact's rows through an index: recipients by
-(contact, batch), replies by (contact, received_at).
+(contact, batch), replies by (contact, received_at), clicks by
+(recipient, clicked_at) for the contact's recipients.
 """
 
 from datetime import timedelta
@@ -13,7 +15,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import InboundMessage, Recipient
+from campaigns.models import Click, InboundMessage, Recipient
 from config.lib.redaction import mask_number
 from contacts.history import HistoryEntry
 
@@ -133,4 +135,50 @@ class Replies:
             status=f"{row.channel} · {row.get_keyword_display()}",
             details=tuple(details),
             url=reverse("admin:campaigns_inboundmessage_change", args=[row.pk]),
+        )
+
+
+class LinkClicks:
+    """The person's clicks on their short links (preview fetchers left
+    out: a messaging app drawing a preview is not the person)."""
+
+    kind = "click"
+
+    def _rows(self, contact):
+        mine = Recipient.objects.filter(contact_id=contact.pk).values("pk")
+        return Click.objects.filter(recipient_id__in=mine, is_preview=False)
+
+    def count(self, contact):
+        return self._rows(contact).count()
+
+    def keys(self, contact, limit):
+        rows = self._rows(contact).order_by("-clicked_at", "-pk")
+        return list(rows.values_list("clicked_at", "pk")[:limit])
+
+    def entries(self, contact, ids):
+        rows = (
+            Click.objects.filter(pk__in=list(ids))
+            .select_related("link__campaign")
+            .only(
+                "pk",
+                "clicked_at",
+                "is_test",
+                "agent",
+                "link__target",
+                "link__campaign__id",
+                "link__campaign__name",
+            )
+        )
+        return {row.pk: self._entry(row) for row in rows}
+
+    def _entry(self, row: Click) -> HistoryEntry:
+        campaign = row.link.campaign
+        return HistoryEntry(
+            at=row.clicked_at,
+            kind=self.kind,
+            label="Link click (test send)" if row.is_test else "Link click",
+            title=row.link.target,
+            status=row.agent,
+            details=(f"Campaign {campaign.name}",),
+            url=reverse("admin:campaigns_campaign_dashboard", args=[campaign.pk]),
         )

@@ -30,7 +30,7 @@ from campaigns.dispatch.batch_states import (
 )
 from campaigns.models import Batch, Campaign, CampaignTimeline, Recipient
 from campaigns.models.states import REMOTE_PROCESSED
-from campaigns.tracking import charts, failures
+from campaigns.tracking import charts, click_figures, failures
 from campaigns.tracking.attribution import campaign_replies
 from config.lib.timezones import local_time
 from config.lib.wording import counted
@@ -186,8 +186,18 @@ def funnel_steps(fig: dict) -> list[charts.Step]:
     ]
 
 
-def funnel_svg(fig: dict):
-    return charts.funnel(funnel_steps(fig))
+def funnel_svg(fig: dict, campaign: Campaign | None = None, *, links=None):
+    """The funnel; with `campaign`, its Clicked step when it has tracked
+    links (`links`: whether it has, when the caller knows)."""
+    steps = funnel_steps(fig)
+    if campaign is not None:
+        if links is None:
+            links = click_figures.has_tracked_links(campaign.pk)
+        if links:
+            steps.append(
+                click_figures.clicked_step(campaign.pk, fig["counts"]["delivered"])
+            )
+    return charts.funnel(steps)
 
 
 # --- the timeline -------------------------------------------------------------
@@ -430,7 +440,7 @@ def live(campaign: Campaign) -> dict:
         "complete": fig["complete"],
         "progress": fig["progress"],
         "milestones": fig["milestones"],
-        "funnel_svg": str(funnel_svg(fig)),
+        "funnel_svg": str(funnel_svg(fig, campaign)),
         "timeline_svg": str(timeline_svg(campaign)),
         "stalled": stalled_note(campaign),
         "last_receipt": when(campaign.last_receipt_at, zone) or "none yet",
@@ -444,6 +454,7 @@ def page(campaign: Campaign) -> dict:
     zone = campaign.send_time_zone
     c = fig["counts"]
     exclusions = exclusion_breakdown(campaign, c["excluded"])
+    link_clicks = click_figures.dashboard_clicks(campaign, c["delivered"])
     return {
         "fig": fig,
         "headline": headline(campaign, fig),
@@ -457,7 +468,8 @@ def page(campaign: Campaign) -> dict:
             }
             for key, label, help in COUNTERS
         ],
-        "funnel_svg": funnel_svg(fig),
+        "funnel_svg": funnel_svg(fig, campaign, links=link_clicks is not None),
+        "clicks": link_clicks,
         "timeline_svg": timeline_svg(campaign),
         "failures": failure_breakdown(campaign, c["failed"]),
         "exclusions": exclusions,

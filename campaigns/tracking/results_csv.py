@@ -1,10 +1,17 @@
 """A campaign's results, one CSV row per recipient (test sends left out),
 spreadsheet-safe (config.lib.csv_cells), phone numbers whole or masked
-(contacts.number_visibility); the caller audits the download."""
+(contacts.number_visibility); the caller audits the download.
+
+A campaign with tracked links adds each recipient's clicks (by a person,
+preview fetchers left out) and the time of their first: one grouped query
+per chunk of recipients (Click's recipient index), never one per row.
+Without tracked links, the click columns stay empty and cost nothing."""
 
 from collections.abc import Iterator
 
-from campaigns.models import Campaign, Recipient
+from django.db.models import Count, Min
+
+from campaigns.models import Campaign, Click, Recipient, TrackedLink
 from campaigns.tracking import failures
 from config.lib.csv_cells import csv_lines, safe_row
 from contacts.number_visibility import shown_number
@@ -25,6 +32,8 @@ RESULT_HEADER = [
     "switched_channel",
     "delivered_on",
     "updated_at",
+    "clicks",
+    "first_click_at",
 ]
 
 
@@ -37,6 +46,7 @@ def result_rows(campaign: Campaign, *, full_numbers: bool) -> Iterator[list[str]
     labels = dict(R.choices)
     last = 0
     base = Recipient.objects.filter(campaign=campaign, is_test=False)
+    tracked = TrackedLink.objects.filter(campaign=campaign).exists()
     while True:
         chunk = list(
             base.filter(pk__gt=last)
@@ -57,9 +67,11 @@ def result_rows(campaign: Campaign, *, full_numbers: bool) -> Iterator[list[str]
         )
         if not chunk:
             return
+        clicked = _clicks([row[0] for row in chunk]) if tracked else {}
         for pk, contact, identity, status, code, reason, seq, mid, sw, on, at in chunk:
             failed = status == R.FAILED
             kind = failures.describe(code) if failed else None
+            clicks, first = clicked.get(pk, (0, None)) if tracked else ("", None)
             yield safe_row(
                 [
                     pk,
@@ -75,9 +87,22 @@ def result_rows(campaign: Campaign, *, full_numbers: bool) -> Iterator[list[str]
                     "yes" if sw else "",
                     on,
                     at.isoformat() if at else "",
+                    clicks,
+                    first.isoformat() if first else "",
                 ]
             )
         last = chunk[-1][0]
+
+
+def _clicks(recipient_ids: list[int]) -> dict:
+    """{recipient id: (human clicks, first click time)} for those who clicked."""
+    rows = (
+        Click.objects.filter(recipient_id__in=recipient_ids, is_preview=False)
+        .values("recipient_id")
+        .annotate(n=Count("id"), first=Min("clicked_at"))
+        .order_by()
+    )
+    return {row["recipient_id"]: (row["n"], row["first"]) for row in rows}
 
 
 def stream_results(campaign: Campaign, *, full_numbers: bool) -> Iterator[str]:

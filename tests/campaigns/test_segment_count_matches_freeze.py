@@ -7,7 +7,15 @@ import pytest
 from django.utils import timezone
 
 from campaigns.dispatch import freeze as freezing
-from campaigns.models import Batch, Campaign, InboundMessage, Recipient, Segment
+from campaigns.models import (
+    Batch,
+    Campaign,
+    Click,
+    InboundMessage,
+    Recipient,
+    Segment,
+    TrackedLink,
+)
 from campaigns.segments.evaluate import count, matching_contacts
 from contacts.models import ChannelIdentity, Contact
 
@@ -51,6 +59,8 @@ CONDITIONS = {
     "delivered": {"field": "engagement", "op": "delivered", "campaign": "earlier"},
     "failed": {"field": "engagement", "op": "failed", "campaign": "earlier"},
     "replied": {"field": "engagement", "op": "replied", "campaign": "earlier"},
+    "clicked": {"field": "engagement", "op": "clicked", "campaign": "earlier"},
+    "not_clicked": {"field": "engagement", "op": "not_clicked", "campaign": "earlier"},
     "messaged": {"field": "last_messaged", "op": "in_days", "value": 7},
     "not_messaged": {"field": "last_messaged", "op": "not_in_days", "value": 7},
 }
@@ -98,10 +108,11 @@ def population(make_launchable, make_contact, make_list, make_campaign):
         metadata_key="earlier",
         submitted_at=timezone.now(),
     )
+    sent = {}
     for index, (contact, status) in enumerate(
         [(made[0], "DELIVERED"), (made[2], "FAILED"), (made[3], "SUBMITTED")]
     ):
-        Recipient.objects.create(
+        sent[index] = Recipient.objects.create(
             campaign=earlier,
             batch=batch,
             index=index,
@@ -109,6 +120,26 @@ def population(make_launchable, make_contact, make_list, make_campaign):
             identity="x",
             status=status,
         )
+    # The first clicked; the second's link was only fetched by a preview
+    # drawer, the third's only clicked in a test: neither clicked.
+    link = TrackedLink.objects.create(
+        campaign=earlier, parameter="cm_link_1", url="https://x.example", target="t"
+    )
+    Click.objects.bulk_create(
+        Click(
+            campaign_id=earlier.pk,
+            link=link,
+            recipient_id=sent[index].pk,
+            clicked_at=timezone.now(),
+            **flags,
+        )
+        for index, flags in [
+            (0, {}),
+            (0, {}),
+            (1, {"is_preview": True}),
+            (2, {"is_test": True}),
+        ]
+    )
     InboundMessage.objects.create(
         contact=made[2],
         campaign=earlier,
@@ -142,6 +173,8 @@ def definition_of(names: list[str], ids: dict, match: str = "all") -> dict:
         (["country_in", "consent_is"], "all"),
         (["list_in", "list_not_in"], "all"),
         (["replied", "delivered"], "any"),
+        (["received", "not_clicked"], "all"),
+        (["clicked", "replied"], "any"),
         (["not_messaged", "consent_is"], "all"),
         (["attribute_equals", "attribute_number"], "all"),
         (["language", "country_shared_code", "no_number"], "any"),

@@ -17,7 +17,7 @@
   const DEBOUNCE_MS = 300;
   const LIST_OPS = ["in", "not_in"];
   const NUMBER_OPS = ["gt", "gte", "lt", "lte", "within_days", "older_than_days", "in_days", "not_in_days"];
-  const NO_VALUE_OPS = ["is_empty", "is_not_empty", "received", "delivered", "failed", "replied", "not_received"];
+  const NO_VALUE_OPS = ["is_empty", "is_not_empty", "received", "delivered", "failed", "replied", "not_received", "clicked", "not_clicked"];
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
