@@ -68,6 +68,7 @@ class ABTest(models.Model):
     class Metric(models.TextChoices):
         REPLY_RATE = "reply_rate", "Reply rate"
         DELIVERY_RATE = "delivery_rate", "Delivery rate"
+        CLICK_RATE = "click_rate", "Click rate (tracked links only)"
 
     class Picking(models.TextChoices):
         AUTOMATIC = "automatic", "Automatically when the wait is over"
