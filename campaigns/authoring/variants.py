@@ -77,7 +77,7 @@ def split_counts(split: Split, contact_ids) -> dict[str, int]:
 def metric_problem(metric_key: str, track_links: bool) -> str | None:
     """Why `metric_key` cannot pick this campaign's winner (None: it can)."""
     if metric_key in LINK_METRICS and not track_links:
-        label = ABTest.Metric(metric_key).label.split(" (")[0].lower()
+        label = ABTest.Metric(metric_key).label.lower()
         return (
             f"The winner by {label} needs tracked links: turn “track links” "
             "on, or pick the winner by another metric."
