@@ -86,6 +86,16 @@ def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")  # the pre-send check's CSV
 
 
+@pytest.fixture(autouse=True)
+def click_writer():
+    """The redirect's click writer starts with the first click; stopped
+    after the test (its thread holds a database connection)."""
+    click_buffer._buffer.clear()
+    yield
+    click_buffer.stop()
+    click_buffer._buffer.clear()
+
+
 @pytest.fixture
 def sim():
     account = Account(
