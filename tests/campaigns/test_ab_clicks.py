@@ -328,17 +328,14 @@ def test_the_campaign_page_refuses_click_rate_without_tracked_links(
     assert 'value="click_rate"' in page.content.decode()
 
 
-def test_the_form_names_why_click_rate_is_refused(
-    client, marketer, make_launchable, make_template
-):
+def test_the_form_names_why_click_rate_is_refused(make_launchable):
     """A campaign page posted with the click-rate choice by a client that
     bypasses the offered choices gets the validation message."""
+    from django.forms import inlineformset_factory
+
     from campaigns.admin.ab_tests import ABTestFormSet
 
     campaign = make_launchable()
-    formset_class = ABTestFormSet
-    assert formset_class is not None
-    from django.forms import inlineformset_factory
 
     FormSet = inlineformset_factory(
         type(campaign),
