@@ -68,6 +68,22 @@ class VariantFormSet(forms.BaseInlineFormSet):
                 )
 
 
+class ABTestFormSet(forms.BaseInlineFormSet):
+    """The winner by click rate only for a campaign that tracks links (the
+    campaign's form, as posted, is the instance here)."""
+
+    def clean(self) -> None:
+        super().clean()
+        track = bool(getattr(self.instance, "track_links", False))
+        for form in self.forms:
+            data = form.cleaned_data
+            if not data or data.get("DELETE"):
+                continue
+            problem = variants.metric_problem(data.get("metric"), track)
+            if problem:
+                form.add_error("metric", problem)
+
+
 class DraftOnlyInline:
     """Editable while the campaign is a draft, read-only after."""
 
@@ -105,6 +121,7 @@ class VariantInline(DraftOnlyInline, admin.TabularInline):
 
 class ABTestInline(DraftOnlyInline, admin.StackedInline):
     model = ABTest
+    formset = ABTestFormSet
     fields = ("test_share", "wait_minutes", "metric", "picking")
     extra = 0
     max_num = 1
@@ -113,6 +130,18 @@ class ABTestInline(DraftOnlyInline, admin.StackedInline):
         "A/B “test first” (optional: send the variants to a share of the "
         "audience, wait, then send the winner to the rest)"
     )
+
+    def get_formset(self, request, obj=None, **kwargs):
+        """Click rate is offered only when the campaign tracks links, or is
+        new, or is being saved with "track links" on (ABTestFormSet refuses
+        it when the saved campaign does not track them)."""
+        formset = super().get_formset(request, obj, **kwargs)
+        field = formset.form.base_fields.get("metric")
+        posted = request.method == "POST" and request.POST.get("track_links")
+        if field is not None and obj is not None and not (obj.track_links or posted):
+            keys = {m.key for m in ab_results.offered(False)}
+            field.choices = [c for c in field.choices if c[0] in keys]
+        return formset
 
 
 def ab_context(campaign: Campaign, user=None) -> dict | None:
@@ -124,12 +153,13 @@ def ab_context(campaign: Campaign, user=None) -> dict | None:
         return None
     test = ABTest.objects.filter(campaign=campaign).select_related("winner_by").first()
     comparisons = []
-    for key, metric in ab_results.METRICS.items():
+    for metric in ab_results.offered(campaign.track_links):
         result = ab_results.compare(metric.figures(campaign), metric.label)
         if result is not None:
-            comparisons.append({"key": key, "label": metric.label, "c": result})
+            comparisons.append({"key": metric.key, "label": metric.label, "c": result})
     context = {
         "rows": rows,
+        "links": campaign.track_links,
         "comparisons": comparisons,
         "test": test,
         "split": campaign.presend.get("variants") if campaign.presend else None,

@@ -395,6 +395,7 @@ class CampaignAdmin(
                 "chosen": previews[0] if chosen else None,
                 "sample": previews[1:] if chosen else previews,
                 "sample_size": size,
+                "variant_links": preview.variant_links(campaign),
                 "lists": list(campaign.lists.all()),
                 "segments": list(campaign.segments.all()),
                 "presend": campaign.presend,

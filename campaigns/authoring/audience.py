@@ -39,6 +39,7 @@ from campaigns.authoring import (
     sms,
     stored_attributes,
     suspicious,
+    variants,
 )
 from campaigns.authoring import fallback_identities as fallbacks
 from campaigns.authoring.consent_rule import (
@@ -285,9 +286,10 @@ class MemberChecker:
     duplicate rule (the later of two contacts sharing an identity is out).
     """
 
-    def __init__(self, campaign: Campaign, *, render: bool = True) -> None:
+    def __init__(self, campaign: Campaign, *, render: bool = True, split=None) -> None:
         """`render=False` skips the rendered text and the SMS analysis (the
-        launch needs only each member's status and values)."""
+        launch needs only each member's status and values); `split`: an A/B
+        test's (variants.Split), each member's text is their variant's."""
         self.render = render
         self.values: dict[str, str] = {}  # the last OK member's values
         self.fallbacks: list[list[str]] = []  # and its fallback identities
@@ -297,6 +299,9 @@ class MemberChecker:
             else None
         )
         self.plan = MessagePlan.for_campaign(campaign)
+        # The held remainder's text (its winner is not known yet): the campaign's.
+        self.split = split if render else None
+        self.plans = variants.plans_by_label(campaign) if self.split else {}
         self.window = channel_rules.window_for(campaign, self.plan.message)
         self.channel = campaign.channel
         self.channel_label = Channel(campaign.channel).label
@@ -413,7 +418,8 @@ class MemberChecker:
         if not self.render:
             result.ok += 1
             return [pk, canonical, OK, "", "", "", ""]
-        text = self.plan.text(values)
+        plan = self.plans.get(self.split.label(pk)) if self.split else None
+        text = (plan or self.plan).text(values)
         encoding, segments = "", ""
         if self.is_sms:
             info = sms.analyse(text, result.max_parts)

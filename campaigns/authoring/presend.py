@@ -98,11 +98,11 @@ def run_presend_check(
     `progress`, if given, is called with the number of members checked so far
     after each chunk.
     """
-    checker = audience.MemberChecker(campaign)
+    split = variants.Split.of(campaign)  # an A/B test: who gets which variant
+    checker = audience.MemberChecker(campaign, split=split)
     result = checker.result
     times = send_times.SendTimes(campaign)
     when = send_times.SendPlanSummary()
-    split = variants.Split.of(campaign)  # an A/B test: who gets which variant
     per_variant: Counter = Counter()
     path = csv_path(campaign)
     path.parent.mkdir(parents=True, exist_ok=True)

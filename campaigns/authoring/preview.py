@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import Max, Min, QuerySet
 
-from campaigns.authoring import members
+from campaigns.authoring import members, variants
 from campaigns.authoring.audience import member_statuses
 from campaigns.authoring.rendering import MessagePlan, Rendering
 from campaigns.models import Campaign
@@ -58,6 +58,9 @@ class ContactPreview:
     # By the pre-send check's rules: OK, EXCLUDED or BLOCKING, and why.
     status: str = "OK"
     status_reason: str = ""
+    # An A/B test: the contact's variant ("" and held: the remainder).
+    variant: str = ""
+    held: bool = False
 
     @property
     def missing(self) -> list[str]:
@@ -165,6 +168,7 @@ def preview_contact(
     contact: Contact,
     plan: MessagePlan | None = None,
     status: tuple[str, str] = ("OK", ""),
+    variant: str | None = None,
 ) -> ContactPreview:
     """The campaign's message for `contact`, with each value and its origin."""
     plan = plan or MessagePlan.for_campaign(campaign)
@@ -197,6 +201,8 @@ def preview_contact(
         fields=list(_text_fields(rendering.rendered)),
         status=status[0],
         status_reason=status[1],
+        variant=variant or "",
+        held=variant == variants.REMAINDER,
     )
 
 
@@ -206,9 +212,44 @@ def preview_contacts(
     contacts = list(contacts)
     plan = MessagePlan.for_campaign(campaign)
     statuses = member_statuses(campaign, {c.pk for c in contacts})
+    # An A/B test: each contact sees their variant's message (the held
+    # remainder, whose winner is not known yet, the campaign's).
+    split = variants.Split.of(campaign)
+    plans = variants.plans_by_label(campaign) if split else {}
+    previews = []
+    for c in contacts:
+        label = split.label(c.pk) if split else None
+        status = statuses.get(c.pk, ("OK", ""))
+        previews.append(
+            preview_contact(campaign, c, plans.get(label, plan), status, label)
+        )
+    return previews
+
+
+@dataclass(frozen=True)
+class VariantLinks:
+    label: str
+    links: list[tuple[str, str, str]]  # (placeholder, short link sample, target)
+
+
+def variant_links(campaign: Campaign) -> list[VariantLinks]:
+    """Each A/B variant's tracked links: the short link its recipients get
+    (one of the real length; each recipient has their own) and where it goes."""
+    if not campaign.track_links:
+        return []
     return [
-        preview_contact(campaign, c, plan, statuses.get(c.pk, ("OK", "")))
-        for c in contacts
+        VariantLinks(
+            label,
+            [
+                (
+                    "${" + link.parameter + "}",
+                    plan.link_samples[link.parameter],
+                    link.target,
+                )
+                for link in plan.links
+            ],
+        )
+        for label, plan in sorted(variants.plans_by_label(campaign).items())
     ]
 
 

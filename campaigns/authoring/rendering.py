@@ -165,9 +165,14 @@ class MessagePlan:
         return cls.live(campaign)
 
     @classmethod
-    def live(cls, campaign: Campaign) -> "MessagePlan":
-        """The campaign's template as it is now, with the campaign's footer."""
-        plan = cls.from_template(campaign.template, campaign.campaign_values)
+    def live(
+        cls, campaign: Campaign, template: MessageTemplate | None = None
+    ) -> "MessagePlan":
+        """The campaign's template (or `template`, an A/B variant's) as it is
+        now, with the campaign's footer and tracked links."""
+        plan = cls.from_template(
+            template or campaign.template, campaign.campaign_values
+        )
         message, links = plan.message, []
         if campaign.track_links:
             utm = link_tracking.campaign_utm(campaign)

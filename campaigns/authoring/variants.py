@@ -13,14 +13,16 @@ from collections import Counter
 from hashlib import blake2b
 from typing import Any
 
+from campaigns.authoring import link_tracking
 from campaigns.authoring.rendering import MessagePlan
-from campaigns.compliance.footer import campaign_footer
 from campaigns.models import ABTest, Campaign, Variant
 from campaigns.placeholders import FOOTER_PARAMETER
 
 BUCKETS = 10_000
 REMAINDER = ""  # the label of a recipient held for the winner
 MIN_VARIANTS, MAX_VARIANTS = 2, 4
+# Winner metrics counted from clicks: only for a campaign that tracks links.
+LINK_METRICS = frozenset({ABTest.Metric.CLICK_RATE})
 
 
 class Split:
@@ -72,16 +74,32 @@ def split_counts(split: Split, contact_ids) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def metric_problem(metric_key: str, track_links: bool) -> str | None:
+    """Why `metric_key` cannot pick this campaign's winner (None: it can)."""
+    if metric_key in LINK_METRICS and not track_links:
+        label = ABTest.Metric(metric_key).label.lower()
+        return (
+            f"The winner by {label} needs tracked links: turn “track links” "
+            "on, or pick the winner by another metric."
+        )
+    return None
+
+
 def variant_problems(campaign: Campaign) -> list[str]:
     """Why the campaign's variants cannot be sent as they are (empty: fine)."""
     variants = list(
         Variant.objects.filter(campaign=campaign).select_related("template")
     )
+    test = ABTest.objects.filter(campaign=campaign).first()
     if not variants:
-        if ABTest.objects.filter(campaign=campaign).exists():
+        if test is not None:
             return ["“Test first” needs 2 to 4 A/B variants."]
         return []
     problems = []
+    if test is not None:
+        problem = metric_problem(test.metric, campaign.track_links)
+        if problem:
+            problems.append(problem)
     if not MIN_VARIANTS <= len(variants) <= MAX_VARIANTS:
         problems.append(f"An A/B test has 2 to 4 variants, not {len(variants)}.")
     total = sum(v.share for v in variants)
@@ -92,12 +110,6 @@ def variant_problems(campaign: Campaign) -> list[str]:
         template = variant.template
         if template is None:
             continue
-        if campaign.track_links and template.pk != campaign.template_id:
-            problems.append(
-                f"Variant {variant.label} has a template of its own, and tracked "
-                "links are made from the campaign's template only: give the "
-                "variant the campaign's template, or turn tracked links off."
-            )
         if template.kind != campaign.template.kind:
             problems.append(
                 f"Variant {variant.label}'s template is a {template.get_kind_display()}"
@@ -115,32 +127,55 @@ def variant_problems(campaign: Campaign) -> list[str]:
 
 
 def variant_plan(campaign: Campaign, variant: Variant) -> MessagePlan:
-    """The variant's message as it would be frozen now (with the footer)."""
-    if variant.template is None:
-        return MessagePlan.live(campaign)
-    plan = MessagePlan.from_template(variant.template, campaign.campaign_values)
-    footer = campaign_footer(campaign, plan.message)
-    if footer is None:
-        return plan
-    return MessagePlan(plan.message, plan.sources, plan.campaign_values, footer)
+    """The variant's message as it would be frozen now (with the footer, and
+    its own tracked links when the campaign tracks links)."""
+    return MessagePlan.live(campaign, variant.template)
+
+
+def frozen_plan(campaign: Campaign, variant: Variant) -> MessagePlan:
+    """The variant's message: frozen once launched, else as it is now."""
+    if variant.message_snapshot:
+        return MessagePlan.from_snapshot(variant.message_snapshot)
+    return variant_plan(campaign, variant)
 
 
 def freeze_variants(campaign: Campaign) -> None:
-    """Freeze every variant's message with the campaign's (launch)."""
+    """Freeze every variant's message with the campaign's (launch), and
+    record its tracked links (link_tracking.record_links: a URL the variants
+    share is one TrackedLink; clicks are told apart by the recipient's
+    variant)."""
     for variant in Variant.objects.filter(campaign=campaign).select_related("template"):
-        variant.message_snapshot = variant_plan(campaign, variant).snapshot()
+        plan = variant_plan(campaign, variant)
+        variant.message_snapshot = plan.snapshot()
         Variant.objects.filter(pk=variant.pk).update(
             message_snapshot=variant.message_snapshot
         )
+        if plan.links:
+            link_tracking.record_links(campaign, list(plan.links))
+
+
+def plans_by_label(campaign: Campaign) -> dict[str, MessagePlan]:
+    """Each variant's message plan by label (empty: no A/B test)."""
+    return {
+        variant.label: frozen_plan(campaign, variant)
+        for variant in Variant.objects.filter(campaign=campaign).select_related(
+            "template"
+        )
+    }
 
 
 def variant_messages(campaign: Campaign) -> dict[str, dict[str, Any]]:
     """The Sinch `message` of each variant by label: frozen once launched."""
-    messages = {}
-    for variant in Variant.objects.filter(campaign=campaign).select_related("template"):
-        if variant.message_snapshot:
-            plan = MessagePlan.from_snapshot(variant.message_snapshot)
-        else:
-            plan = variant_plan(campaign, variant)
-        messages[variant.label] = plan.message
-    return messages
+    return {label: plan.message for label, plan in plans_by_label(campaign).items()}
+
+
+def variant_links(campaign: Campaign, label: str) -> list[link_tracking.Link]:
+    """The tracked links of variant `label`'s message (frozen once launched)."""
+    variant = (
+        Variant.objects.filter(campaign=campaign, label=label)
+        .select_related("template")
+        .first()
+    )
+    if variant is None or not campaign.track_links:
+        return []
+    return list(frozen_plan(campaign, variant).links)

@@ -139,7 +139,10 @@ def build_request(
     # Tracked links: each recipient's short links, made for the whole batch
     # in one INSERT (campaigns.dispatch.short_links); nothing otherwise.
     links = short_links.links_for(
-        campaign, [entry[0] for entry in entries], is_test=batch.is_test
+        campaign,
+        [entry[0] for entry in entries],
+        is_test=batch.is_test,
+        variant=batch.variant,
     )
     wire_recipients = []
     append = wire_recipients.append

@@ -5,13 +5,15 @@ sends every recipient a `${cm_link_N}` value of their own. The codes are made
 here for a whole batch in one bulk INSERT (the freeze writes nothing for
 them), and a batch submitted again (after an uncertain outcome, a retry, a
 replacement) sends the very codes it had: existing ones are read first.
+An A/B test's batch carries one variant: its recipients get that variant's
+links (a held remainder's, the winner's once it is released).
 """
 
 from collections.abc import Iterable
 
 from django.db import connection
 
-from campaigns.authoring import link_tracking
+from campaigns.authoring import link_tracking, variants
 from campaigns.authoring.rendering import MessagePlan
 from campaigns.models import Campaign, ShortLink
 from campaigns.models.links import encode, new_code
@@ -25,8 +27,11 @@ class ShortLinkError(RuntimeError):
     """Codes could not be stored (would take astronomically bad luck)."""
 
 
-def campaign_links(campaign: Campaign) -> list[link_tracking.Link]:
-    """The campaign's tracked links: frozen at launch, else as the template is."""
+def campaign_links(campaign: Campaign, variant: str = "") -> list[link_tracking.Link]:
+    """The campaign's tracked links (A/B `variant`: that variant's): frozen
+    at launch, else as the template is."""
+    if variant:
+        return variants.variant_links(campaign, variant)
     if campaign.message_snapshot:
         return link_tracking.links_of(campaign.message_snapshot.get("links"))
     if not campaign.track_links:
@@ -40,10 +45,12 @@ def links_for(
     *,
     is_test: bool = False,
     links: list[link_tracking.Link] | None = None,
+    variant: str = "",
 ) -> dict[int, dict[str, str]]:
     """{recipient id: {cm_link_N: short link}} for every recipient given
-    (empty when the campaign tracks no links)."""
-    links = campaign_links(campaign) if links is None else links
+    (empty when the campaign tracks no links); `variant`: the A/B variant
+    the recipients were assigned (its message's links)."""
+    links = campaign_links(campaign, variant) if links is None else links
     ids = list(recipient_ids)
     if not links or not ids:
         return {}

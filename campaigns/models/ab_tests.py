@@ -68,6 +68,7 @@ class ABTest(models.Model):
     class Metric(models.TextChoices):
         REPLY_RATE = "reply_rate", "Reply rate"
         DELIVERY_RATE = "delivery_rate", "Delivery rate"
+        CLICK_RATE = "click_rate", "Click rate"
 
     class Picking(models.TextChoices):
         AUTOMATIC = "automatic", "Automatically when the wait is over"
@@ -88,7 +89,11 @@ class ABTest(models.Model):
         "(minutes; 240 = 4 hours).",
     )
     metric = models.CharField(
-        max_length=32, choices=Metric.choices, default=Metric.REPLY_RATE
+        max_length=32,
+        choices=Metric.choices,
+        default=Metric.REPLY_RATE,
+        help_text="What the winner is picked by. Click rate (unique clickers "
+        "among those delivered) needs the campaign's tracked links.",
     )
     picking = models.CharField(
         max_length=16, choices=Picking.choices, default=Picking.AUTOMATIC

@@ -2,7 +2,9 @@
 
 `METRICS` is the registry of what a winner can be picked by: each metric
 returns, per variant label, (successes, trials) among the test group's
-recipients. Adding a metric (e.g. click rate) is one function and one entry.
+recipients. Adding a metric is one function and one entry; click rate needs
+tracked links (variants.LINK_METRICS): it is offered and accepted only for a
+campaign that tracks them.
 The comparison is a two-proportion z-test (pooled), two-sided, written with
 math.erf; a difference is called meaningful when p < 0.05 ("less than 1
 time in 20 by chance").
@@ -12,10 +14,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 
+from campaigns.authoring import variants
 from campaigns.models import ABTest, Campaign, InboundMessage, Recipient, Variant
 from campaigns.models.states import SUCCESS
+from campaigns.tracking.clicks import human_clicks
 
 R = Recipient.Status
 # A recipient who was handed to Sinch (the trials of every metric).
@@ -39,8 +43,10 @@ def _per_label(queryset) -> dict[str, int]:
     return dict(queryset.values_list("variant").annotate(n=Count("pk")).order_by())
 
 
-def _with_trials(campaign: Campaign, successes: dict[str, int]) -> Figures:
-    trials = _per_label(_test_group(campaign))
+def _with_trials(
+    campaign: Campaign, successes: dict[str, int], trials: dict[str, int] | None = None
+) -> Figures:
+    trials = _per_label(_test_group(campaign)) if trials is None else trials
     labels = Variant.objects.filter(campaign=campaign).values_list("label", flat=True)
     return {x: (successes.get(x, 0), trials.get(x, 0)) for x in sorted(labels)}
 
@@ -67,11 +73,29 @@ def reply_rate(campaign: Campaign) -> Figures:
     return _with_trials(campaign, _per_label(group))
 
 
+def _clickers(campaign: Campaign):
+    """Recipients who opened a short link as a person (preview fetchers and
+    test sends never count)."""
+    return human_clicks(campaign.pk).values("recipient_id")
+
+
+def click_rate(campaign: Campaign) -> Figures:
+    """Unique human clickers among those delivered."""
+    delivered = _test_group(campaign).filter(status__in=SUCCESS)
+    clicked = delivered.filter(pk__in=_clickers(campaign))
+    return _with_trials(campaign, _per_label(clicked), _per_label(delivered))
+
+
 @dataclass(frozen=True)
 class Metric:
     key: str
     label: str  # "reply rate"
     figures: Callable[[Campaign], Figures]
+
+    @property
+    def needs_links(self) -> bool:
+        """Only for a campaign that tracks links (variants.LINK_METRICS)."""
+        return self.key in variants.LINK_METRICS
 
 
 METRICS: dict[str, Metric] = {
@@ -79,8 +103,14 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric(ABTest.Metric.REPLY_RATE, "reply rate", reply_rate),
         Metric(ABTest.Metric.DELIVERY_RATE, "delivery rate", delivery_rate),
+        Metric(ABTest.Metric.CLICK_RATE, "click rate", click_rate),
     )
 }
+
+
+def offered(track_links: bool) -> list[Metric]:
+    """The metrics a campaign can be tested by (click rate: tracked links)."""
+    return [m for m in METRICS.values() if track_links or not m.needs_links]
 
 
 def metric(key: str) -> Metric:
@@ -168,9 +198,19 @@ class VariantRow:
     delivered: int
     failed: int
     replies: int
+    # Tracked links only (None otherwise): human clicks and unique clickers.
+    clicks: int | None = None
+    clickers: int | None = None
 
     def pct(self, n: int) -> str:
         return f"{100 * n / self.sent:.1f} %" if self.sent else "-"
+
+    @property
+    def click_rate(self) -> str:
+        """Unique clickers among those delivered (as the winner metric)."""
+        if self.clickers is None or not self.delivered:
+            return "-"
+        return f"{100 * self.clickers / self.delivered:.1f} %"
 
     @property
     def delivery_rate(self) -> str:
@@ -196,6 +236,7 @@ def variant_rows(campaign: Campaign) -> list[VariantRow]:
     replies = _per_label(
         base.exclude(status__in=NOT_SENT).filter(contact_id__in=_repliers(campaign))
     )
+    clicks = variant_clicks(campaign) if campaign.track_links else None
     rows = []
     for variant in Variant.objects.filter(campaign=campaign).select_related("template"):
         x = variant.label
@@ -213,6 +254,24 @@ def variant_rows(campaign: Campaign) -> list[VariantRow]:
                 delivered=n(*SUCCESS),
                 failed=n(R.FAILED),
                 replies=replies.get(x, 0),
+                clicks=None if clicks is None else clicks.get(x, (0, 0))[0],
+                clickers=None if clicks is None else clicks.get(x, (0, 0))[1],
             )
         )
     return rows
+
+
+def variant_clicks(campaign: Campaign) -> dict[str, tuple[int, int]]:
+    """{label: (human clicks, unique clickers)} by each clicker's variant
+    (one query; a remainder sent with the winner counts for the winner)."""
+    variant_of = Recipient.objects.filter(pk=OuterRef("recipient_id")).values(
+        "variant"
+    )[:1]
+    rows = (
+        human_clicks(campaign.pk)
+        .annotate(label=Subquery(variant_of))
+        .values("label")
+        .annotate(n=Count("pk"), people=Count("recipient_id", distinct=True))
+        .order_by()
+    )
+    return {r["label"]: (r["n"], r["people"]) for r in rows if r["label"]}

@@ -189,12 +189,13 @@ def test_the_page_makes_a_bounded_number_of_queries(
     for _ in range(audience_size):
         make_contact(lists=[audience], attributes={"tier": "gold"})
     client.force_login(marketer)
-    # 23: the message is built three times (preview, plan, the launch check's
+    # 24: the message is built three times (preview, plan, the launch check's
     # channel rules), each reading the template's channel overrides, the
     # last launch request is read, and the frequency cap looks for other
     # marketing sent near the send time, and its segments are read (for the
-    # audience and for the page); none of it grows with the audience.
-    with django_assert_max_num_queries(23):
+    # audience and for the page), and its A/B variants (each sampled person
+    # is shown their variant's message); none of it grows with the audience.
+    with django_assert_max_num_queries(24):
         response = client.get(_url(campaign), {"q": "+14155559999", "n": "50"})
     assert response.status_code == 200
 
