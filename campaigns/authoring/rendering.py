@@ -26,7 +26,7 @@ from campaigns import transitions
 from campaigns.authoring import link_tracking
 from campaigns.authoring.sms import sms_strings
 from campaigns.compliance.footer import Footer, campaign_footer
-from campaigns.models import Campaign, MessageTemplate, TemplateParameter
+from campaigns.models import Campaign, MessageTemplate, TemplateParameter, Variant
 from campaigns.placeholders import FOOTER_PARAMETER
 from contacts.models import AuditEvent, Contact
 from sinch.placeholders import render
@@ -256,6 +256,14 @@ def render_for_contact(
     return plan.render_contact(contact)
 
 
+def _every_variant_has_its_own_template(campaign: Campaign) -> bool:
+    """An A/B test whose variants all have templates of their own never sends
+    the campaign's template: its links are nobody's (the variants record
+    theirs, campaigns.authoring.variants.freeze_variants)."""
+    labels = Variant.objects.filter(campaign=campaign)
+    return labels.exists() and not labels.filter(template__isnull=True).exists()
+
+
 def freeze_message(campaign: Campaign) -> MessagePlan:
     """Freeze the campaign's message as its template defines it now.
 
@@ -269,7 +277,7 @@ def freeze_message(campaign: Campaign) -> MessagePlan:
     Campaign.objects.filter(pk=campaign.pk).update(
         message_snapshot=campaign.message_snapshot, frozen_at=campaign.frozen_at
     )
-    if plan.links:
+    if plan.links and not _every_variant_has_its_own_template(campaign):
         link_tracking.record_links(campaign, list(plan.links))
         transitions.audit(
             campaign,

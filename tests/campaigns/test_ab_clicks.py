@@ -136,6 +136,20 @@ def test_each_variant_sends_its_own_links_as_per_recipient_short_links(
     assert open_link(b).startswith("302")
 
 
+def test_when_every_variant_has_its_own_template_only_their_links_are_tracked(
+    make_ab, make_template, launch
+):
+    campaign = make_ab()
+    own = make_template("Spring A2", "Hi ${first_name}: https://shop.example.com/a2")
+    Variant.objects.filter(campaign=campaign, label="A").update(template=own)
+    launch(campaign)
+    targets = set(
+        TrackedLink.objects.filter(campaign=campaign).values_list("target", flat=True)
+    )
+    # The campaign's own template (…/a) is sent to nobody: no link of its own.
+    assert targets == {"https://shop.example.com/a2", B_TARGET}
+
+
 def test_the_check_counts_each_variants_short_link_in_its_length(make_ab):
     campaign = make_ab(people=40)
     # B's URL alone is 132 characters: as written, B would need 2 segments.
