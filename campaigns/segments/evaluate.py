@@ -8,8 +8,9 @@ database counts a million contacts without Python touching a row:
   identities' countries, by contacts.countries' prefix rule, and
   consent states: contacts.segment_facts), a substring test on the row the
   count reads anyway; retired identities never count;
-- list memberships by (list, contact); campaign engagement by the
-  recipients' (contact, batch) index and the replies' (contact, ...) index;
+- list memberships by (list, contact); campaign engagement and "not
+  messaged in N days" by the recipients' recipient_sent index (campaign,
+  status, batch, contact, of real sends only) and the replies' indexes;
   clicks by the clicks' (campaign, is_test, is_preview, recipient) index,
   then those recipients by primary key ("did not click" is every contact
   without such a click, whether or not the campaign reached them);
