@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0019_tracked_links"),
+        ("campaigns", "0020_ab_click_rate"),
         ("contacts", "0013_import_leases_and_resume"),
     ]
 
