@@ -240,6 +240,15 @@ class Recipient(models.Model):
             # a chunk of contacts in the batches sent near the send time
             # (campaigns.compliance.frequency); erasure finds them by contact.
             models.Index(fields=["contact", "batch"], name="recipient_contact_batch"),
+            # Segments' engagement and "not messaged in N days" conditions
+            # read a campaign's (or a recent batch's) sent contacts from this
+            # index alone, not from the recipients' rows (is_test a column
+            # too, so that SQLite sees it as covering).
+            models.Index(
+                fields=["campaign", "status", "batch", "contact", "is_test"],
+                condition=models.Q(is_test=False),
+                name="recipient_sent",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -154,8 +154,21 @@ def test_a_count_of_lists_leaves_the_planner_as_it_was(db, make_contact, make_li
             }
         ],
     }
+    settings = ("enable_hashjoin", "max_parallel_workers_per_gather")
+    before = planner_settings(settings)
     assert count(definition) == 1
+    # Merge joins, without parallel workers, for that count only.
+    assert planner_settings(settings) == before
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW enable_hashjoin")
-            assert cursor.fetchone()[0] == "on"
+        assert before["enable_hashjoin"] == "on"
+
+
+def planner_settings(names) -> dict:
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        found = {}
+        for name in names:
+            cursor.execute(f"SHOW {name}")
+            found[name] = cursor.fetchone()[0]
+        return found
