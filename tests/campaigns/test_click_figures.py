@@ -164,8 +164,8 @@ def test_clicks_over_time_and_per_link_with_previews_apart(client, viewer, sprin
     assert re.search(r'id="clicks-total"><span class="n">4<', clicks)
     assert re.search(r'id="clicks-previews"><span class="n">2<', clicks)
     assert cells(clicks) == [
-        ["cm_link_1", "https://shop.example.com/sale", "2", "3", "2"],
-        ["cm_link_2", "https://shop.example.com/shoes", "1", "1", "0"],
+        ["https://shop.example.com/sale", "2", "3", "2"],
+        ["https://shop.example.com/shoes", "1", "1", "0"],
     ]
     # The chart: this hour's bar holds the 4 clicks of people.
     bars = re.findall(r'class="timeline-clicks" data-value="(\d+)"', clicks)
