@@ -165,3 +165,19 @@ def message_sent(make_template):
         )
 
     return record
+
+
+@pytest.fixture
+def short_links(settings, monkeypatch):
+    """Short links on http://go.example.com; clicks stay buffered until the
+    test flushes them (no flusher thread), and nothing is left from the
+    last test: no buffered click, no remembered miss, no cached link."""
+    from campaigns.tracking import click_buffer, redirect
+
+    settings.SHORT_LINK_BASE_URL = "http://go.example.com"
+    monkeypatch.setattr(click_buffer, "_start", lambda: None)
+    click_buffer._buffer.clear()
+    redirect._misses.clear()
+    redirect.forget_links()
+    yield
+    click_buffer._buffer.clear()

@@ -28,15 +28,7 @@ PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4) Mobile/15E148 Safari/604.1"
 CLICK_FIRST = {"test_share": 50, "wait_minutes": 60, "metric": "click_rate"}
 
 
-@pytest.fixture(autouse=True)
-def short_domain(settings, monkeypatch):
-    settings.SHORT_LINK_BASE_URL = "http://go.example.com"
-    monkeypatch.setattr(click_buffer, "_start", lambda: None)  # flushed by hand
-    click_buffer._buffer.clear()
-    redirect._misses.clear()
-    redirect.forget_links()
-    yield
-    click_buffer._buffer.clear()
+pytestmark = pytest.mark.usefixtures("short_links")
 
 
 @pytest.fixture

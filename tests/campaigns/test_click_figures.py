@@ -22,7 +22,7 @@ from campaigns import counters
 from campaigns.dispatch import launching
 from campaigns.models import Click, Recipient, Segment, ShortLink
 from campaigns.segments import evaluate
-from campaigns.tracking import click_buffer, redirect, results_csv
+from campaigns.tracking import click_buffer, results_csv
 from contacts import history
 from contacts.models import Contact
 
@@ -33,13 +33,7 @@ CHANGELIST = reverse("admin:campaigns_campaign_changelist")
 _blocks = itertools.count(10)
 
 
-@pytest.fixture(autouse=True)
-def short_domain(settings, monkeypatch):
-    settings.SHORT_LINK_BASE_URL = "http://go.example.com"
-    monkeypatch.setattr(click_buffer, "_start", lambda: None)  # flushed by hand
-    click_buffer._buffer.clear()
-    redirect._misses.clear()
-    redirect.forget_links()
+pytestmark = pytest.mark.usefixtures("short_links")
 
 
 def open_link(code: str, agent: str = PHONE) -> None:

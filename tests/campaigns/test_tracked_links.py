@@ -22,13 +22,7 @@ SALE = "Spring sale: https://shop.example.com/sale?ref=sms. Ends Sunday!"
 SHORT = re.compile(r"^http://go\.example\.com/l/([0-9A-Za-z]{8})$")
 
 
-@pytest.fixture(autouse=True)
-def short_domain(settings, monkeypatch):
-    settings.SHORT_LINK_BASE_URL = "http://go.example.com"
-    monkeypatch.setattr(click_buffer, "_start", lambda: None)  # flushed by hand
-    click_buffer._buffer.clear()
-    redirect._misses.clear()
-    redirect.forget_links()
+pytestmark = pytest.mark.usefixtures("short_links")
 
 
 @pytest.fixture
