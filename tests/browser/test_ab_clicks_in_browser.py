@@ -26,7 +26,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import OperationalError
 from playwright.sync_api import expect
@@ -43,8 +42,8 @@ from campaigns.models import (
 from campaigns.models.states import SUCCESS
 from campaigns.tracking import click_buffer
 from contacts import roles
-from sinch.simulator import Account, Simulator
-from tests.sinch.conftest import ACCOUNT, fast_knobs
+from sinch.simulator import Simulator
+from tests.sinch.conftest import account_signing_as_the_app, fast_knobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -98,13 +97,7 @@ def click_writer():
 
 @pytest.fixture
 def sim():
-    account = Account(
-        project_id=ACCOUNT.project_id,
-        app_id=ACCOUNT.app_id,
-        key_id=ACCOUNT.key_id,
-        key_secret=ACCOUNT.key_secret,
-        webhook_secret=settings.SINCH_WEBHOOK_SECRET.split(",")[0],
-    )
+    account = account_signing_as_the_app()
     # Receipts after a short processing delay (the webhook is set once the
     # launch's own writes are done), retried if the app answers an error.
     knobs = fast_knobs(processing_delay_s=1.0, latency_s=0.05, callback_max_attempts=20)

@@ -11,26 +11,19 @@ message has an outcome: 100 %, the funnel drawn, failures explained.
 import re
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from campaigns.models import Recipient
 from sinch import wire
-from sinch.simulator import Account, Simulator
-from tests.sinch.conftest import ACCOUNT, fast_knobs
+from sinch.simulator import Simulator
+from tests.sinch.conftest import account_signing_as_the_app, fast_knobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def sim():
-    account = Account(
-        project_id=ACCOUNT.project_id,
-        app_id=ACCOUNT.app_id,
-        key_id=ACCOUNT.key_id,
-        key_secret=ACCOUNT.key_secret,
-        webhook_secret=settings.SINCH_WEBHOOK_SECRET.split(",")[0],
-    )
+    account = account_signing_as_the_app()
     knobs = fast_knobs(
         failure_ratio=0.25,
         read_ratio=0.5,

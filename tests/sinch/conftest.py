@@ -1,6 +1,7 @@
 """Fixtures for the Sinch boundary: a simulator on an ephemeral port, a
 recording webhook receiver, and the real client pointed at the simulator."""
 
+import dataclasses
 import json
 import threading
 import time
@@ -9,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from django.conf import settings
 
 from sinch.client import SinchClient
 from sinch.config import (
@@ -29,6 +31,13 @@ ACCOUNT = Account(
     key_secret=SIMULATOR_KEY_SECRET,
     webhook_secret=WEBHOOK_SECRET,
 )
+
+
+def account_signing_as_the_app() -> Account:
+    """The simulator's account, signing its callbacks with the app's own
+    webhook secret (for tests whose callbacks reach the real webhook)."""
+    secret = settings.SINCH_WEBHOOK_SECRET.split(",")[0]
+    return dataclasses.replace(ACCOUNT, webhook_secret=secret)
 
 
 class Receiver:
