@@ -11,12 +11,12 @@ import os
 
 # Where to listen: host:port, or unix:/run/campaigns/web.sock behind nginx.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Worker processes (each handles one request at a time): about 2 per CPU.
+# Worker processes (each answers `threads` requests at a time): about 1 per CPU.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads per worker: above 1, gunicorn's gthread workers, which keep
-# connections alive (the short-link redirect needs them for its rate: a
-# sync worker answers one request per connection, about 1,300 redirects/s
-# on 2 cores against 2,500-3,500 with 2 workers x 4 threads).
+# connections alive (the short-link redirect needs them for its rate: sync
+# workers answer one request per connection, and on 2 busy cores did about
+# 1,300 redirects/s where 2 workers x 4 threads did 2,500-3,500).
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # A request running longer than this many seconds is killed with its worker
 # (imports and pre-send checks of large files run on the queue, not here).
