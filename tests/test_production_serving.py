@@ -278,3 +278,22 @@ def test_access_log_holds_no_query_strings_or_referrers(web):
     assert "/static/admin/css/base.css" in text
     assert "1415555" not in text
     assert "search" not in text
+
+
+def test_short_links_carry_the_sites_security_headers_under_gunicorn(web):
+    # /l/ is answered before Django's middleware (config/wsgi.py), so the
+    # headers SecurityMiddleware gives every page are added by the redirect.
+    base, _ = web(BEHIND_TLS_PROXY="true")
+    status, headers, body = _get(f"{base}/l/zzzzzzzz", HTTPS)
+    assert (status, body) == (404, b"Not found")
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Cache-Control"] == "no-store"
+    # HSTS only over HTTPS, as Django sends it; the rest always.
+    status, headers, _ = _get(f"{base}/l/zzzzzzzz", {"X-Forwarded-Proto": "http"})
+    assert status == 404
+    assert "Strict-Transport-Security" not in headers
+    assert headers["X-Content-Type-Options"] == "nosniff"

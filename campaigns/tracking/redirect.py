@@ -146,8 +146,43 @@ def answer(code: str, method: str, environ) -> tuple[int, str | None]:
     return 302, target
 
 
-def _headers(target: str | None) -> list[tuple[str, str]]:
+def is_secure(environ) -> bool:
+    """Whether the request came over HTTPS, as Django's request.is_secure()
+    decides it (the proxy's header only when BEHIND_TLS_PROXY set it)."""
+    header = settings.SECURE_PROXY_SSL_HEADER
+    if header:
+        value = environ.get(header[0])
+        if value is not None:
+            return value.split(",", 1)[0].strip() == header[1]
+    return environ.get("wsgi.url_scheme") == "https"
+
+
+def security_headers(environ) -> list[tuple[str, str]]:
+    """The headers the rest of the site gets from SecurityMiddleware and
+    XFrameOptionsMiddleware, which the thin door skips: nosniff, the frame
+    ban, the opener policy, and HSTS on a request that came over HTTPS. A
+    short link sends no referrer at all (stricter than the site's
+    same-origin) and is never cached. A few attribute reads per request."""
     headers = [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")]
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers.append(("X-Content-Type-Options", "nosniff"))
+    if settings.X_FRAME_OPTIONS:
+        headers.append(("X-Frame-Options", settings.X_FRAME_OPTIONS))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        policy = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+        headers.append(("Cross-Origin-Opener-Policy", policy))
+    if settings.SECURE_HSTS_SECONDS and is_secure(environ):
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        headers.append(("Strict-Transport-Security", hsts))
+    return headers
+
+
+def _headers(target: str | None, environ) -> list[tuple[str, str]]:
+    headers = security_headers(environ)
     if target is None:
         return [("Content-Type", "text/plain"), *headers]
     return [("Location", target), ("Content-Length", "0"), *headers]
@@ -158,14 +193,15 @@ def wsgi_app(environ, start_response):
     method = environ.get("REQUEST_METHOD", "GET")
     code = environ.get("PATH_INFO", "")[len(PREFIX) :]
     if method not in ("GET", "HEAD"):
-        start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
+        headers = [("Allow", "GET, HEAD"), *security_headers(environ)]
+        start_response("405 Method Not Allowed", headers)
         return [b""]
     _, target = answer(code, method, environ)
     if target is None:
-        start_response("404 Not Found", _headers(None))
+        start_response("404 Not Found", _headers(None, environ))
         return [NOT_FOUND_BODY]
     # The target is a URL we stored; a CR/LF in it would never pass WSGI.
-    start_response("302 Found", _headers(target))
+    start_response("302 Found", _headers(target, environ))
     return [b""]
 
 
@@ -180,7 +216,9 @@ def redirect_view(request, code: str):
         status=status,
         content_type="text/plain",
     )
-    for name, value in _headers(target):
-        if name != "Content-Type":
-            response[name] = value
+    if target is not None:
+        response["Location"] = target
+    # The middleware adds the rest of the security headers on this door.
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
     return response

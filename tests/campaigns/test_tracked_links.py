@@ -289,6 +289,52 @@ def test_the_thin_wsgi_door_answers_like_the_view(sent):
     assert click_buffer.flush() == 1
 
 
+SITE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def test_the_thin_door_sends_the_sites_security_headers(sent, settings):
+    from config.wsgi import application
+
+    settings.SECURE_HSTS_SECONDS = 31_536_000
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    _campaign, links = sent()
+    code = _code(next(iter(links.values())))
+    answers = []
+
+    def start_response(status, headers):
+        answers.append((status[:3], dict(headers)))
+
+    https = {"REQUEST_METHOD": "GET", "HTTP_X_FORWARDED_PROTO": "https"}
+    for path in (f"/l/{code}", "/l/zzzzzzzz"):
+        application({**https, "PATH_INFO": path}, start_response)
+    application(
+        {**https, "PATH_INFO": f"/l/{code}", "REQUEST_METHOD": "PUT"}, start_response
+    )
+    # Over plain HTTP (the proxy says so, whatever the socket was) no HSTS.
+    plain = {"REQUEST_METHOD": "GET", "HTTP_X_FORWARDED_PROTO": "http"}
+    application(
+        {**plain, "wsgi.url_scheme": "https", "PATH_INFO": f"/l/{code}"}, start_response
+    )
+    assert [status for status, _ in answers] == ["302", "404", "405", "302"]
+    for _status, headers in answers:
+        assert SITE_HEADERS.items() <= headers.items()
+    hsts = [headers.get("Strict-Transport-Security") for _, headers in answers]
+    assert hsts == ["max-age=31536000; includeSubDomains"] * 3 + [None]
+    # Without a proxy, the socket's scheme decides, as request.is_secure().
+    settings.SECURE_PROXY_SSL_HEADER = None
+    application(
+        {**plain, "wsgi.url_scheme": "https", "PATH_INFO": "/l/x"}, start_response
+    )
+    assert "Strict-Transport-Security" in answers[-1][1]
+    assert click_buffer.flush() == 2
+
+
 @pytest.mark.parametrize(
     ("agent", "kind"),
     [
