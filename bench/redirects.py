@@ -75,7 +75,7 @@ WRK_SCRIPT = """
 local paths = {}
 for line in io.lines("%(codes)s") do paths[#paths + 1] = line end
 math.randomseed(os.time() + math.floor(os.clock() * 1000000))
-local headers = {["User-Agent"] = "%(agent)s"}
+local headers = {["User-Agent"] = "%(agent)s"%(close)s}
 request = function()
   return wrk.format("GET", paths[math.random(#paths)], headers)
 end
@@ -110,7 +110,7 @@ local function now_us()
 end
 local paths = {}
 for line in io.lines("%(codes)s") do paths[#paths + 1] = line end
-local headers = {["User-Agent"] = "%(agent)s"}
+local headers = {["User-Agent"] = "%(agent)s"%(close)s}
 local interval = %(interval_us)f
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -312,6 +312,11 @@ def main() -> None:
         help="gunicorn's worker recycling (default: production's)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="reuse connections (default: one per request, as the nginx example)",
+    )
     args = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -326,6 +331,9 @@ def main() -> None:
     codes_file = Path(folder) / "codes.txt"
     codes_file.write_text("\n".join(paths) + "\n")
     script = Path(folder) / "redirects.lua"
+    # nginx as deploy/nginx.conf.example sets it up talks HTTP/1.0 to
+    # gunicorn, one connection per request ("Connection: close").
+    close = "" if args.keep_alive else ', ["Connection"] = "close"'
     if args.connections is None:
         args.connections = 32 if args.rate else 16
     if args.rate:
@@ -334,11 +342,12 @@ def main() -> None:
         text = OPEN_LOOP_SCRIPT % {
             "codes": codes_file,
             "agent": PHONE,
+            "close": close,
             "interval_us": interval_us,
         }
     else:
         threads = args.wrk_threads
-        text = WRK_SCRIPT % {"codes": codes_file, "agent": PHONE}
+        text = WRK_SCRIPT % {"codes": codes_file, "agent": PHONE, "close": close}
     script.write_text(text)
 
     port = free_port()
@@ -396,6 +405,7 @@ def main() -> None:
         "rate_offered_per_s": args.rate or None,
         "loop": "open" if args.rate else "closed",
         "connections": args.connections,
+        "connection_per_request": not args.keep_alive,
         "gunicorn": gunicorn_settings(args),
         "database": "postgres",
         "loadavg_before": [round(x, 2) for x in load_before],
