@@ -1,8 +1,8 @@
 """Benchmark: the short-link redirect (GET /l/<code>) under gunicorn on PostgreSQL.
 
     python bench/redirects.py [--rate 2000] [--codes 100000] [--seconds 20]
-                              [--connections N] [--workers N] [--threads N]
-                              [--max-requests N]
+                              [--connections N] [--connection-per-request]
+                              [--workers N] [--threads N] [--max-requests N]
 
 A fresh PostgreSQL database gets one tracked-links campaign with --codes
 short links (ShortLink rows, as the dispatch writes them; vacuumed and
@@ -313,9 +313,9 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument(
-        "--keep-alive",
+        "--connection-per-request",
         action="store_true",
-        help="reuse connections (default: one per request, as the nginx example)",
+        help="a new connection per request (default: connections kept alive)",
     )
     args = parser.parse_args()
     wrk = shutil.which("wrk")
@@ -331,9 +331,9 @@ def main() -> None:
     codes_file = Path(folder) / "codes.txt"
     codes_file.write_text("\n".join(paths) + "\n")
     script = Path(folder) / "redirects.lua"
-    # nginx as deploy/nginx.conf.example sets it up talks HTTP/1.0 to
-    # gunicorn, one connection per request ("Connection: close").
-    close = "" if args.keep_alive else ', ["Connection"] = "close"'
+    # --connection-per-request: "Connection: close", as nginx talks to an
+    # upstream without `keepalive` (HTTP/1.0, deploy/nginx.conf.example).
+    close = ', ["Connection"] = "close"' if args.connection_per_request else ""
     if args.connections is None:
         args.connections = 32 if args.rate else 16
     if args.rate:
@@ -405,7 +405,7 @@ def main() -> None:
         "rate_offered_per_s": args.rate or None,
         "loop": "open" if args.rate else "closed",
         "connections": args.connections,
-        "connection_per_request": not args.keep_alive,
+        "connection_per_request": args.connection_per_request,
         "gunicorn": gunicorn_settings(args),
         "database": "postgres",
         "loadavg_before": [round(x, 2) for x in load_before],
