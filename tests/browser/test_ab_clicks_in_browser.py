@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from playwright.sync_api import expect
 
 from campaigns import tasks
@@ -45,7 +45,18 @@ from contacts import roles
 from sinch.simulator import Simulator
 from tests.sinch.conftest import account_signing_as_the_app, fast_knobs
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    # The live server shares the test's in-memory SQLite connection across
+    # threads: 46 receipts, 40 clicks and the test's own reads at once left a
+    # receipt refused with "database table is locked" until the simulator
+    # gave up on it (CI, 2026-12-04). It runs on the PostgreSQL leg of CI.
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="SQLite's shared in-memory test database locks across threads",
+    ),
+]
 
 SCREENS = Path("/tmp/screens/ab-clicks")
 A_URL = "https://shop.example.com/spring"
