@@ -181,3 +181,19 @@ def short_links(settings, monkeypatch):
     redirect.forget_links()
     yield
     click_buffer._buffer.clear()
+
+
+def through_the_redirect(code: str, agent: str, address: str = "10.1.1.1") -> str:
+    """Open /l/<code> through the redirect's own WSGI door (as gunicorn
+    serves it, before the middleware); the status line it answered."""
+    from campaigns.tracking import redirect
+
+    answers = []
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": f"/l/{code}",
+        "HTTP_USER_AGENT": agent,
+        "REMOTE_ADDR": address,
+    }
+    redirect.wsgi_app(environ, lambda status, headers: answers.append(status))
+    return answers[0]

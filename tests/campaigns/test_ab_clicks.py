@@ -11,8 +11,9 @@ from django.utils import timezone
 from campaigns.authoring import presend, preview, variants
 from campaigns.dispatch import launching
 from campaigns.models import ABTest, Click, Recipient, ShortLink, TrackedLink, Variant
-from campaigns.tracking import ab_results, ab_winner, click_buffer, redirect
+from campaigns.tracking import ab_results, ab_winner, click_buffer
 from contacts.models import Contact
+from tests.campaigns.conftest import through_the_redirect
 from tests.campaigns.test_receipts import process, receipt
 
 R = Recipient.Status
@@ -68,15 +69,7 @@ def launch(sender, sinch, django_capture_on_commit_callbacks):
 def open_link(recipient: Recipient, agent: str = PHONE) -> str:
     """The recipient opens their short link through the real redirect."""
     code = ShortLink.objects.get(recipient_id=recipient.pk).text
-    answers = []
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": f"/l/{code}",
-        "HTTP_USER_AGENT": agent,
-        "REMOTE_ADDR": "10.1.1.1",
-    }
-    redirect.wsgi_app(environ, lambda status, headers: answers.append(status))
-    return answers[0]
+    return through_the_redirect(code, agent)
 
 
 def _group(campaign, label):

@@ -17,6 +17,7 @@ from campaigns.tracking import click_buffer, redirect
 from contacts.models import Contact
 from contacts.services.erasure import erase_contact
 from sinch.simulator import clicks as sim_clicks
+from tests.campaigns.conftest import through_the_redirect
 
 SALE = "Spring sale: https://shop.example.com/sale. Ends Sunday!"
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4) Mobile/15E148 Safari/604.1"
@@ -65,15 +66,7 @@ def launch_tracked(
 
 
 def _get(code: str, agent: str = PHONE):
-    answers = []
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": f"/l/{code}",
-        "HTTP_USER_AGENT": agent,
-        "REMOTE_ADDR": "10.1.1.1",
-    }
-    redirect.wsgi_app(environ, lambda status, headers: answers.append(status))
-    return answers[0]
+    return through_the_redirect(code, agent)
 
 
 @pytest.mark.django_db(transaction=True)
