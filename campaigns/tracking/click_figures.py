@@ -11,9 +11,7 @@ campaign's links or its hours of clicks, never by its recipients.
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
-
-from campaigns.models import Campaign, Click, TrackedLink
+from campaigns.models import Campaign, TrackedLink
 from campaigns.tracking import charts, clicks
 from config.lib.timezones import local_time
 
@@ -47,35 +45,8 @@ def clicked_step(campaign_id: int, delivered: int) -> charts.Step:
 
 
 def link_rows(campaign_id: int) -> list[dict]:
-    """Per tracked link, in the message's order: its target, unique human
-    clickers, human clicks and preview fetches (one grouped query)."""
-    people = Q(is_preview=False)
-    counts = {
-        row["link_id"]: row
-        for row in Click.objects.filter(campaign_id=campaign_id, is_test=False)
-        .values("link_id")
-        .annotate(
-            clickers=Count("recipient_id", distinct=True, filter=people),
-            clicks=Count("id", filter=people),
-            previews=Count("id", filter=Q(is_preview=True)),
-        )
-        .order_by()
-    }
-    rows = []
-    for link in TrackedLink.objects.filter(campaign_id=campaign_id).only(
-        "pk", "parameter", "target"
-    ):
-        found = counts.get(link.pk, {})
-        rows.append(
-            {
-                "parameter": link.parameter,
-                "target": link.target,
-                "clickers": found.get("clickers", 0),
-                "clicks": found.get("clicks", 0),
-                "previews": found.get("previews", 0),
-            }
-        )
-    return rows
+    """Per tracked link: target, clickers, clicks and preview fetches."""
+    return clicks.clickers_per_link(campaign_id)
 
 
 def _buckets(rows: list[tuple[datetime, int]]) -> tuple[list[datetime], list[int], str]:

@@ -7,7 +7,7 @@ one query served by an index of campaigns.models.links.Click.
 
 from datetime import datetime
 
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import Trunc
 
 from campaigns.models import Click, TrackedLink
@@ -36,22 +36,33 @@ def click_counts(campaign_id: int) -> dict[str, int]:
 
 
 def clickers_per_link(campaign_id: int) -> list[dict]:
-    """Per tracked link: its target, unique human clickers and clicks."""
-    links = TrackedLink.objects.filter(campaign_id=campaign_id)
+    """Per tracked link, in the message's order: its parameter and target,
+    unique human clickers, human clicks and preview fetches (one grouped
+    query)."""
+    people = Q(is_preview=False)
     counts = {
         row["link_id"]: row
-        for row in human_clicks(campaign_id)
+        for row in Click.objects.filter(campaign_id=campaign_id, is_test=False)
         .values("link_id")
-        .annotate(clickers=Count("recipient_id", distinct=True), clicks=Count("id"))
+        .annotate(
+            clickers=Count("recipient_id", distinct=True, filter=people),
+            clicks=Count("id", filter=people),
+            previews=Count("id", filter=Q(is_preview=True)),
+        )
+        .order_by()
     }
     return [
         {
             "parameter": link.parameter,
             "target": link.target,
-            "clickers": counts.get(link.pk, {}).get("clickers", 0),
-            "clicks": counts.get(link.pk, {}).get("clicks", 0),
+            **{
+                key: counts.get(link.pk, {}).get(key, 0)
+                for key in ("clickers", "clicks", "previews")
+            },
         }
-        for link in links
+        for link in TrackedLink.objects.filter(campaign_id=campaign_id).only(
+            "pk", "parameter", "target"
+        )
     ]
 
 
