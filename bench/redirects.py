@@ -43,6 +43,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import socket
@@ -116,7 +117,7 @@ local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args)
   math.randomseed(os.time() + math.floor(os.clock() * 1000000) + now_us() %% 1000003)
-  base, k, due, hist, answered, bad = nil, 0, 0, {}, 0, 0
+  base, k, due, hist, answered, bad, worst = nil, 0, 0, {}, 0, 0, {}
 end
 function delay()
   if base == nil then return 0 end
@@ -137,14 +138,22 @@ function request()
   return wrk.format("GET", paths[math.random(#paths)], headers)
 end
 function response(status, headers, body)
-  local bucket = math.floor((now_us() - due) / 100)
+  local took = now_us() - due
+  local bucket = math.floor(took / 100)
   hist[bucket] = (hist[bucket] or 0) + 1
+  local second = math.floor((due - base) / 1000000) + 1
+  if second >= 1 and took > (worst[second] or 0) then worst[second] = took end
   answered = answered + 1
   if status ~= 302 then bad = bad + 1 end
 end
 function done(summary, latency, requests)
   local all, keys, total, non3xx, due_by_now = {}, {}, 0, 0, 0
+  local worst_of, seconds = {}, 0
   for _, thread in ipairs(threads) do
+    for second, took in pairs(thread:get("worst")) do
+      if took > (worst_of[second] or 0) then worst_of[second] = took end
+      if second > seconds then seconds = second end
+    end
     for bucket, n in pairs(thread:get("hist")) do
       if all[bucket] == nil then keys[#keys + 1] = bucket; all[bucket] = 0 end
       all[bucket] = all[bucket] + n
@@ -162,14 +171,19 @@ function done(summary, latency, requests)
     end
     return 0
   end
+  local by_second = {}
+  for second = 1, seconds do
+    by_second[second] = string.format("%%d", math.floor((worst_of[second] or 0) / 1000))
+  end
   io.write(string.format(
     '{"requests": %%d, "duration_us": %%d, "non_3xx": %%d, "connect_errors": %%d,'
     .. ' "read_errors": %%d, "write_errors": %%d, "timeouts": %%d,'
     .. ' "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d,'
-    .. ' "scheduled": %%d}\\n',
+    .. ' "scheduled": %%d, "max_ms_by_second": [%%s]}\\n',
     total, summary.duration, non3xx,
     summary.errors.connect, summary.errors.read, summary.errors.write,
-    summary.errors.timeout, pct(50), pct(90), pct(99), pct(100), due_by_now))
+    summary.errors.timeout, pct(50), pct(90), pct(99), pct(100), due_by_now,
+    table.concat(by_second, ", ")))
 end
 """
 
@@ -235,6 +249,7 @@ def start_gunicorn(args, port: int, folder: str, probe: str) -> subprocess.Popen
         ("WEB_CONCURRENCY", args.workers),
         ("GUNICORN_THREADS", args.threads),
         ("GUNICORN_MAX_REQUESTS", args.max_requests),
+        ("GUNICORN_REUSE_PORT", "0" if args.shared_socket else None),
     ):
         if value is not None:
             env[name] = str(value)
@@ -270,6 +285,7 @@ def gunicorn_settings(args) -> dict:
 
     env = {"WEB_CONCURRENCY": args.workers, "GUNICORN_THREADS": args.threads}
     env["GUNICORN_MAX_REQUESTS"] = args.max_requests
+    env["GUNICORN_REUSE_PORT"] = "0" if args.shared_socket else None
     saved = dict(os.environ)
     os.environ.update({k: str(v) for k, v in env.items() if v is not None})
     try:
@@ -277,7 +293,22 @@ def gunicorn_settings(args) -> dict:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return {k: conf[k] for k in ("workers", "threads", "max_requests", "keepalive")}
+    keys = ("workers", "threads", "max_requests", "keepalive", "reuse_port")
+    return {k: conf[k] for k in keys}
+
+
+def connections_per_worker(port: int) -> list[int]:
+    """How many established connections each gunicorn process holds on
+    `port` (from `ss`), largest first: whether the load is spread."""
+    listing = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    per_pid: dict[str, int] = {}
+    for pid in re.findall(r"pid=(\d+)", listing):
+        per_pid[pid] = per_pid.get(pid, 0) + 1
+    return sorted(per_pid.values(), reverse=True)
 
 
 def stored_clicks(campaign_id: int) -> int:
@@ -311,6 +342,12 @@ def main() -> None:
         type=int,
         help="gunicorn's worker recycling (default: production's)",
     )
+    parser.add_argument(
+        "--shared-socket",
+        action="store_true",
+        help="all workers accept from one socket (GUNICORN_REUSE_PORT=0), "
+        "as before each worker had its own",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument(
         "--connection-per-request",
@@ -332,7 +369,8 @@ def main() -> None:
     codes_file.write_text("\n".join(paths) + "\n")
     script = Path(folder) / "redirects.lua"
     # --connection-per-request: "Connection: close", as nginx talks to an
-    # upstream without `keepalive` (HTTP/1.0, deploy/nginx.conf.example).
+    # upstream without `keepalive` (HTTP/1.0; deploy/nginx.conf.example keeps
+    # them alive).
     close = ', ["Connection"] = "close"' if args.connection_per_request else ""
     if args.connections is None:
         args.connections = 32 if args.rate else 16
@@ -355,7 +393,7 @@ def main() -> None:
     say(f"gunicorn on {port}")
     load_before = os.getloadavg()
     try:
-        run = subprocess.run(
+        load = subprocess.Popen(
             [
                 wrk,
                 "-t",
@@ -370,10 +408,16 @@ def main() -> None:
                 str(script),
                 f"http://127.0.0.1:{port}",
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=True,
         )
+        time.sleep(min(2.0, args.seconds / 2))
+        spread = connections_per_worker(port)
+        out, err = load.communicate()
+        if load.returncode:
+            raise SystemExit(f"wrk failed ({load.returncode}): {err}")
+        run = subprocess.CompletedProcess(load.args, 0, out, err)
         load_after = os.getloadavg()
         say(run.stdout.strip())
         figures = json.loads(run.stdout.strip().splitlines()[-1])
@@ -390,6 +434,8 @@ def main() -> None:
         "p90_ms": round(figures["p90_us"] / 1000, 2),
         "p99_ms": round(figures["p99_us"] / 1000, 2),
         "max_ms": round(figures["max_us"] / 1000, 2),
+        # open loop: the slowest answer to a request due in each second
+        "max_ms_by_second": figures.get("max_ms_by_second"),
         "requests": figures["requests"],
         "errors": {
             k: figures[k]
@@ -406,6 +452,11 @@ def main() -> None:
         "loop": "open" if args.rate else "closed",
         "connections": args.connections,
         "connection_per_request": args.connection_per_request,
+        "tcp_migrate_req": Path("/proc/sys/net/ipv4/tcp_migrate_req").read_text().strip()
+        if Path("/proc/sys/net/ipv4/tcp_migrate_req").exists()
+        else None,
+        # sampled once, early in the run (kept-alive connections stay put)
+        "connections_per_worker": spread,
         "gunicorn": gunicorn_settings(args),
         "database": "postgres",
         "loadavg_before": [round(x, 2) for x in load_before],

@@ -6,9 +6,11 @@ Each test runs the production configuration in a subprocess (the test
 settings keep DEBUG on), with throw-away keys.
 """
 
+import http.client
 import json
 import os
 import re
+import runpy
 import secrets
 import shutil
 import socket
@@ -186,11 +188,11 @@ def web(tmp_path, migrated_sqlite):
         # however its logging is configured).
         log = tmp_path / "gunicorn.log"
         shutil.copy(migrated_sqlite, tmp_path / "db.sqlite3")
+        overrides.setdefault("WEB_CONCURRENCY", "1")
         env = _env(
             tmp_path,
             ALLOWED_HOSTS="127.0.0.1",
             GUNICORN_BIND=f"127.0.0.1:{port}",
-            WEB_CONCURRENCY="1",
             **overrides,
         )
         _run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env)
@@ -297,3 +299,82 @@ def test_short_links_carry_the_sites_security_headers_under_gunicorn(web):
     assert status == 404
     assert "Strict-Transport-Security" not in headers
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _sockets_on(port: int, state: str) -> list[str]:
+    """The owning pid of each TCP socket on local `port` in `state` (ss)."""
+    listing = subprocess.run(
+        ["ss", "-Htnp", "state", state, f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [re.search(r"pid=(\d+)", line).group(1) for line in listing.splitlines()]
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs iproute2's ss")
+def test_each_web_worker_listens_on_its_own_socket_so_connections_spread(web):
+    # One shared socket let the worker that woke first take most kept-alive
+    # connections, and one GIL-bound worker then carried the redirect's load.
+    base, _ = web(WEB_CONCURRENCY="2", GUNICORN_REUSE_PORT="1")
+    port = int(base.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 30
+    while len(listeners := _sockets_on(port, "listening")) < 2:
+        assert time.monotonic() < deadline, listeners
+        time.sleep(0.2)
+    assert len(listeners) == 2
+    assert len(set(listeners)) == 2
+
+    # Kept-alive connections land on both workers (all 16 on one worker by
+    # chance: 1 in 32,768).
+    connections = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(16)]
+    try:
+        for connection in connections:
+            connection.request("GET", "/l/zzzzzzzz")
+            assert connection.getresponse().read() == b"Not found"
+        holders = _sockets_on(port, "established")
+        assert len(holders) == 16
+        assert set(holders) == set(listeners)
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_a_second_web_process_on_the_same_port_is_refused(web, tmp_path):
+    # A socket per worker (SO_REUSEPORT) would let an old release left
+    # running share the port silently; the start refuses instead.
+    base, _ = web(GUNICORN_REUSE_PORT="1")
+    port = base.rsplit(":", 1)[1]
+    second = _run(
+        [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "config.wsgi"],
+        _env(tmp_path, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_REUSE_PORT="1"),
+        check=False,
+    )
+    assert second.returncode != 0
+    assert f"127.0.0.1:{port} is already in use" in second.stdout + second.stderr
+    status, _, _ = _get(f"{base}/l/zzzzzzzz")
+    assert status == 404  # the first one still answers
+
+
+@pytest.mark.parametrize(
+    ("choice", "address", "kernel_migrates", "expected"),
+    [
+        ("auto", "127.0.0.1:8000", "1", True),
+        # Without the kernel's help a recycled worker's queued connections
+        # would be reset: the shared socket stays.
+        ("auto", "127.0.0.1:8000", "0", False),
+        ("auto", "127.0.0.1:8000", None, False),  # kernel before 5.14
+        ("1", "127.0.0.1:8000", "0", True),
+        ("0", "127.0.0.1:8000", "1", False),
+        ("1", "unix:/run/campaigns/web.sock", "1", False),
+    ],
+)
+def test_workers_get_their_own_socket_only_where_no_connection_can_be_dropped(
+    tmp_path, choice, address, kernel_migrates, expected
+):
+    conf = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    setting = tmp_path / "tcp_migrate_req"
+    if kernel_migrates is not None:
+        setting.write_text(kernel_migrates + "\n")
+    decide = conf["socket_per_worker"]
+    assert decide(choice, address, setting=str(setting)) is expected
