@@ -297,6 +297,11 @@ def gunicorn_settings(args) -> dict:
     return {k: conf[k] for k in keys}
 
 
+def kernel_setting(name: str) -> str | None:
+    path = Path("/proc/sys") / name
+    return path.read_text().strip() if path.exists() else None
+
+
 def connections_per_worker(port: int) -> list[int]:
     """How many established connections each gunicorn process holds on
     `port` (from `ss`), largest first: whether the load is spread."""
@@ -452,9 +457,7 @@ def main() -> None:
         "loop": "open" if args.rate else "closed",
         "connections": args.connections,
         "connection_per_request": args.connection_per_request,
-        "tcp_migrate_req": Path("/proc/sys/net/ipv4/tcp_migrate_req").read_text().strip()
-        if Path("/proc/sys/net/ipv4/tcp_migrate_req").exists()
-        else None,
+        "tcp_migrate_req": kernel_setting("net/ipv4/tcp_migrate_req"),
         # sampled once, early in the run (kept-alive connections stay put)
         "connections_per_worker": spread,
         "gunicorn": gunicorn_settings(args),
