@@ -340,6 +340,16 @@ def test_each_web_worker_listens_on_its_own_socket_so_connections_spread(web):
             connection.close()
 
 
+@pytest.mark.parametrize("threads", ["1", "4"])  # sync and gthread workers
+def test_workers_with_their_own_socket_answer(web, threads):
+    base, _ = web(
+        WEB_CONCURRENCY="2", GUNICORN_REUSE_PORT="1", GUNICORN_THREADS=threads
+    )
+    for _ in range(10):
+        status, _, body = _get(f"{base}/l/zzzzzzzz")
+        assert (status, body) == (404, b"Not found")
+
+
 def test_a_second_web_process_on_the_same_port_is_refused(web, tmp_path):
     # A socket per worker (SO_REUSEPORT) would let an old release left
     # running share the port silently; the start refuses instead.
