@@ -257,13 +257,17 @@ def start_gunicorn(args, port: int, folder: str, probe: str) -> subprocess.Popen
     command += ["--error-logfile", f"{folder}/gunicorn.log"]
     command.append("config.wsgi")
     server = subprocess.Popen(command, cwd=ROOT, env=env)
+    settings = gunicorn_settings(args)
+    ready_when = settings["workers"] if settings["reuse_port"] else 1
     deadline = time.monotonic() + 30
     opener = urllib.request.build_opener(NoRedirect)
     while True:
         try:
             opener.open(f"http://127.0.0.1:{port}{probe}", timeout=2)
         except urllib.error.HTTPError as answer:
-            if answer.code == 302:
+            # Every worker up: with a socket each, one still loading Django
+            # would not get its share of the connections wrk opens at once.
+            if answer.code == 302 and listening_sockets(port) >= ready_when:
                 return server
         except OSError:
             pass
@@ -300,6 +304,13 @@ def gunicorn_settings(args) -> dict:
 def kernel_setting(name: str) -> str | None:
     path = Path("/proc/sys") / name
     return path.read_text().strip() if path.exists() else None
+
+
+def listening_sockets(port: int) -> int:
+    listing = subprocess.run(
+        ["ss", "-Hltn", f"( sport = :{port} )"], capture_output=True, text=True
+    ).stdout
+    return len(listing.splitlines())
 
 
 def connections_per_worker(port: int) -> list[int]:
