@@ -22,6 +22,17 @@ DISPATCH_FREEZE_WAIT_S = 0
 # Test threads (live server, concurrency tests) must not keep connections open
 # past their work, or the test database cannot be dropped at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# SQLite's test database is a file in memory (/dev/shm), not Django's shared
+# in-memory database: that one hands the test's own connection to the live
+# server's threads, whose writes then met the test's reads as "database table
+# is locked" (receipts refused while a browser test waited for its figures).
+# With a file each thread has its own connection, and WAL and the busy
+# timeout (config.settings) apply as in production.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _shm = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(_shm, f"campaigns-test-{os.getpid()}.sqlite3")
+    }
 # The compliance footer changes every marketing SMS text: tests that describe
 # it turn it on (tests/campaigns/test_compliance_footer.py); the others read
 # the template's text as written.

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import OperationalError, connection
 from playwright.sync_api import expect
 
 from campaigns import tasks
@@ -48,14 +47,6 @@ from tests.sinch.conftest import account_signing_as_the_app, fast_knobs
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    # The live server shares the test's in-memory SQLite connection across
-    # threads: 46 receipts, 40 clicks and the test's own reads at once left a
-    # receipt refused with "database table is locked" until the simulator
-    # gave up on it (CI, 2026-12-04). It runs on the PostgreSQL leg of CI.
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="SQLite's shared in-memory test database locks across threads",
-    ),
 ]
 
 SCREENS = Path("/tmp/screens/ab-clicks")
@@ -70,16 +61,11 @@ def shoot(page, name: str) -> None:
 
 
 def wait_for(condition, what: str, timeout: float = 20.0, why=None) -> None:
-    """Until `condition()` is true (checked every 50 ms), else fail. The live
-    server's in-memory SQLite database is shared with this thread: a read
-    that meets its writes ("table is locked") is tried again."""
+    """Until `condition()` is true (checked every 50 ms), else fail."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            if condition():
-                return
-        except OperationalError:
-            pass
+        if condition():
+            return
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}: {why() if why else ''}")
         time.sleep(0.05)
@@ -248,9 +234,7 @@ def test_a_marketer_runs_an_ab_test_whose_winner_is_picked_by_clicks(
 
     # --- the dashboard: clicks side by side, the winner sent to the rest ------
     dashboard = f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/dashboard/"
-    # (On SQLite a request meeting a write of the live server's other threads
-    # may answer 500 "table is locked": it is asked again.)
-    wait_for(lambda: page.goto(dashboard).ok, "the dashboard")
+    assert page.goto(dashboard).ok
     b_clickers = len(clickers) - 1 + held.count()
     b_delivered = len(group["B"]) + held.count()
     expected = {
