@@ -2,15 +2,21 @@
 
 from django.db import migrations, models
 
+from config.lib.migration_ops import AddIndexWithoutBlockingWrites
+
 
 class Migration(migrations.Migration):
+    # Built concurrently on PostgreSQL: recipients are the largest table, and
+    # a plain CREATE INDEX would block launches, dispatch and receipts.
+    atomic = False
+
     dependencies = [
         ("campaigns", "0020_ab_click_rate"),
         ("contacts", "0013_import_leases_and_resume"),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexWithoutBlockingWrites(
             model_name="recipient",
             index=models.Index(
                 condition=models.Q(("is_test", False)),
