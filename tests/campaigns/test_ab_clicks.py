@@ -87,6 +87,19 @@ def _deliver(recipients):
     process()
 
 
+def _test_send_click(campaign, recipient):
+    """A click recorded from a test send of the campaign (as the redirect
+    marks one)."""
+    Click.objects.create(
+        campaign_id=campaign.pk,
+        link=TrackedLink.objects.filter(campaign=campaign).first(),
+        recipient_id=recipient.pk,
+        is_test=True,
+        agent="mobile browser",
+        clicked_at=timezone.now(),
+    )
+
+
 # --- tracked links in the variants' own templates ------------------------------
 
 
@@ -240,21 +253,35 @@ def test_click_rate_counts_the_delivered_only_and_never_test_sends(make_ab, laun
     open_link(a[0])
     open_link(b[0])
     click_buffer.flush()
-    # A click from a test send of the campaign: never counted.
-    Click.objects.create(
-        campaign_id=campaign.pk,
-        link=TrackedLink.objects.filter(campaign=campaign).first(),
-        recipient_id=b[1].pk,
-        is_test=True,
-        agent="mobile browser",
-        clicked_at=timezone.now(),
-    )
+    _test_send_click(campaign, b[1])  # never counted
     assert ab_results.click_rate(campaign) == {"A": (1, 4), "B": (1, 4)}
     same = ab_results.compare(ab_results.click_rate(campaign), "click rate")
     assert (same.best, same.meaningful) == ("A", False)
     assert same.words == (
         "A and B have the same click rate so far: not enough evidence yet."
     )
+
+
+def test_the_variant_table_counts_each_persons_clicks_under_their_variant(
+    make_ab, launch, django_assert_num_queries
+):
+    campaign = launch(make_ab())
+    a, b = _group(campaign, "A"), _group(campaign, "B")
+    open_link(a[0])
+    open_link(a[0])
+    open_link(a[0])
+    open_link(b[0])
+    open_link(b[1], "WhatsApp/2.23")  # a preview fetch: not a click
+    open_link(a[1])  # then taken out of the split: no variant's click
+    click_buffer.flush()
+    Recipient.objects.filter(pk=a[1].pk).update(variant="")
+    _test_send_click(campaign, b[2])  # never counted
+
+    with django_assert_num_queries(1):
+        clicks = ab_results.variant_clicks(campaign)
+
+    # (clicks, people who clicked): A's three clicks are one person's.
+    assert clicks == {"A": (3, 1), "B": (1, 1)}
 
 
 def test_no_clicks_yet_is_not_enough_evidence_and_goes_to_a(make_ab, launch):
