@@ -14,7 +14,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db import connection
+from django.db.models import Count
 
 from campaigns.authoring import variants
 from campaigns.models import ABTest, Campaign, InboundMessage, Recipient, Variant
@@ -262,16 +263,24 @@ def variant_rows(campaign: Campaign) -> list[VariantRow]:
 
 
 def variant_clicks(campaign: Campaign) -> dict[str, tuple[int, int]]:
-    """{label: (human clicks, unique clickers)} by each clicker's variant
-    (one query; a remainder sent with the winner counts for the winner)."""
-    variant_of = Recipient.objects.filter(pk=OuterRef("recipient_id")).values(
-        "variant"
-    )[:1]
-    rows = (
-        human_clicks(campaign.pk)
-        .annotate(label=Subquery(variant_of))
-        .values("label")
-        .annotate(n=Count("pk"), people=Count("recipient_id", distinct=True))
-        .order_by()
-    )
-    return {r["label"]: (r["n"], r["people"]) for r in rows if r["label"]}
+    """{label: (human clicks, unique clickers)} by each clicker's variant (a
+    remainder sent with the winner counts for the winner).
+
+    One grouped query: the campaign's human clicks (clicks.human_clicks, so
+    the two cannot drift) joined to Recipient by id. Click.recipient_id is a
+    plain column, not a foreign key, so the ORM has no join to offer, and
+    reading each click's variant with a subquery cost one Recipient lookup
+    per click row."""
+    clicks, params = (
+        human_clicks(campaign.pk).values("recipient_id").order_by().query
+    ).sql_with_params()
+    recipient = Recipient._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.variant, COUNT(*), COUNT(DISTINCT c.recipient_id) "
+            f"FROM ({clicks}) c JOIN {recipient.db_table} r "
+            f"ON r.{recipient.pk.column} = c.recipient_id "
+            "WHERE r.variant <> '' GROUP BY r.variant",
+            params,
+        )
+        return {label: (n, people) for label, n, people in cursor.fetchall()}

@@ -66,35 +66,24 @@ def clickers_per_link(campaign_id: int) -> list[dict]:
     ]
 
 
-def recipient_clicks(recipient_ids) -> dict[int, int]:
-    """{recipient id: human clicks} (index click_recipient)."""
+def people_clicks(recipients) -> QuerySet:
+    """The clicks made on these recipients' short links by the person, not a
+    preview fetcher (index click_recipient). `recipients` is ids or a
+    subquery of Recipient pks; test sends are kept, for callers that show
+    them."""
+    return Click.objects.filter(recipient_id__in=recipients, is_preview=False)
+
+
+def recipient_clicks(recipient_ids) -> dict[int, tuple[int, datetime]]:
+    """{recipient id: (human clicks, time of the first)} for those who
+    clicked: one grouped query."""
     rows = (
-        Click.objects.filter(recipient_id__in=list(recipient_ids), is_preview=False)
+        people_clicks(recipient_ids)
         .values("recipient_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), first=Min("clicked_at"))
+        .order_by()
     )
-    return {row["recipient_id"]: row["n"] for row in rows}
-
-
-def first_clicks_over_time(
-    campaign_id: int, unit: str = "hour", since: datetime | None = None
-) -> list[tuple[datetime, int]]:
-    """(start of each hour/day, new unique clickers then): the first human
-    click of each recipient, bucketed."""
-    firsts = human_clicks(campaign_id)
-    if since is not None:
-        firsts = firsts.filter(clicked_at__gte=since)
-    firsts = firsts.values("recipient_id").annotate(first=Min("clicked_at"))
-    buckets: dict[datetime, int] = {}
-    for row in firsts:
-        at = row["first"]
-        key = (
-            at.replace(minute=0, second=0, microsecond=0)
-            if unit == "hour"
-            else at.replace(hour=0, minute=0, second=0, microsecond=0)
-        )
-        buckets[key] = buckets.get(key, 0) + 1
-    return sorted(buckets.items())
+    return {row["recipient_id"]: (row["n"], row["first"]) for row in rows}
 
 
 def clicks_over_time(

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Click, InboundMessage, Recipient
+from campaigns.tracking.clicks import people_clicks
 from config.lib.redaction import mask_number
 from contacts.history import HistoryEntry
 
@@ -146,7 +147,7 @@ class LinkClicks:
 
     def _rows(self, contact):
         mine = Recipient.objects.filter(contact_id=contact.pk).values("pk")
-        return Click.objects.filter(recipient_id__in=mine, is_preview=False)
+        return people_clicks(mine)
 
     def count(self, contact):
         return self._rows(contact).count()

@@ -9,10 +9,9 @@ Without tracked links, the click columns stay empty and cost nothing."""
 
 from collections.abc import Iterator
 
-from django.db.models import Count, Min
-
-from campaigns.models import Campaign, Click, Recipient, TrackedLink
+from campaigns.models import Campaign, Recipient, TrackedLink
 from campaigns.tracking import failures
+from campaigns.tracking.clicks import recipient_clicks
 from config.lib.csv_cells import csv_lines, safe_row
 from contacts.number_visibility import shown_number
 
@@ -67,7 +66,7 @@ def result_rows(campaign: Campaign, *, full_numbers: bool) -> Iterator[list[str]
         )
         if not chunk:
             return
-        clicked = _clicks([row[0] for row in chunk]) if tracked else {}
+        clicked = recipient_clicks([row[0] for row in chunk]) if tracked else {}
         for pk, contact, identity, status, code, reason, seq, mid, sw, on, at in chunk:
             failed = status == R.FAILED
             kind = failures.describe(code) if failed else None
@@ -92,17 +91,6 @@ def result_rows(campaign: Campaign, *, full_numbers: bool) -> Iterator[list[str]
                 ]
             )
         last = chunk[-1][0]
-
-
-def _clicks(recipient_ids: list[int]) -> dict:
-    """{recipient id: (human clicks, first click time)} for those who clicked."""
-    rows = (
-        Click.objects.filter(recipient_id__in=recipient_ids, is_preview=False)
-        .values("recipient_id")
-        .annotate(n=Count("id"), first=Min("clicked_at"))
-        .order_by()
-    )
-    return {row["recipient_id"]: (row["n"], row["first"]) for row in rows}
 
 
 def stream_results(campaign: Campaign, *, full_numbers: bool) -> Iterator[str]:

@@ -111,6 +111,88 @@ def launched_campaign(make_launchable, sender, django_capture_on_commit_callback
 
 
 @pytest.fixture
+def launch(launched_campaign):
+    """launch(campaign): launched as the Sender, its batches sent now, read
+    back (modules whose `launch` makes the campaign too define their own)."""
+    return launched_campaign
+
+
+AB_TEXTS = ("Hi ${first_name}, spring sale!", "${first_name}: 20 % off today only")
+
+
+@pytest.fixture
+def make_ab(make_audience, make_template, make_campaign):
+    """A campaign to `people` opted-in customers (+14155550000 on) with
+    variants A (the campaign's template, texts[0]) and B, C, D (a template of
+    their own, texts[1]) of `shares`; `test`: ABTest fields; the pre-send
+    check run. `fields` go to the campaign."""
+    from campaigns.authoring import presend
+    from campaigns.models import ABTest, Variant
+
+    def make(people=40, shares=(50, 50), test=None, texts=AB_TEXTS, **fields):
+        template = make_template("Spring A", texts[0])
+        other = make_template("Spring B", texts[1])
+        customers = make_audience("Customers", people, phone="+1415555{:04d}")
+        campaign = make_campaign(template, [customers], "Spring AB", **fields)
+        for label, share in zip("ABCD", shares, strict=False):
+            Variant.objects.create(
+                campaign=campaign,
+                label=label,
+                share=share,
+                template=None if label == "A" else other,
+            )
+        if test is not None:
+            ABTest.objects.create(campaign=campaign, **test)
+        presend.run_presend_check(campaign)
+        campaign.refresh_from_db()
+        return campaign
+
+    return make
+
+
+def change_url(campaign) -> str:
+    from django.urls import reverse
+
+    return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+
+
+def ab_test_form(test: dict | None) -> dict:
+    """The campaign page's "test first" inline as posted: its management
+    form, and `test`'s fields when given (no test otherwise)."""
+    data = {
+        "ab_test-TOTAL_FORMS": "1" if test else "0",
+        "ab_test-INITIAL_FORMS": "0",
+        "ab_test-MIN_NUM_FORMS": "0",
+        "ab_test-MAX_NUM_FORMS": "1",
+    }
+    for key, value in (test or {}).items():
+        data[f"ab_test-0-{key}"] = value
+    return data
+
+
+def with_variants(response, rows, test=None) -> dict:
+    """The change page's form as posted back, with variant rows (label,
+    template or None, share) and optionally the "test first" form."""
+    from tests.campaigns.test_channel_properties_admin import _as_rendered
+
+    data = _as_rendered(response.context["adminform"].form)
+    data.update(
+        {
+            "variants-TOTAL_FORMS": str(len(rows)),
+            "variants-INITIAL_FORMS": "0",
+            "variants-MIN_NUM_FORMS": "0",
+            "variants-MAX_NUM_FORMS": "4",
+        }
+    )
+    for n, (label, template, share) in enumerate(rows):
+        data[f"variants-{n}-label"] = label
+        data[f"variants-{n}-template"] = template.pk if template else ""
+        data[f"variants-{n}-share"] = str(share)
+    data.update(ab_test_form(test))
+    return data
+
+
+@pytest.fixture
 def message_sent(make_template):
     """Record a message another campaign sent `contact` (for the frequency
     cap): its recipient in `status`, in a batch Sinch accepted (`accepted`),

@@ -2,8 +2,6 @@
 at the pre-send check and on the launch page, the variants side by side on
 the dashboard, and only a Sender confirms a winner."""
 
-# ruff: noqa: F811 (the A/B fixtures are imported from test_ab_tests)
-
 import html
 import re
 from datetime import timedelta
@@ -14,46 +12,13 @@ from django.utils import timezone
 
 from campaigns.models import ABTest, Variant
 from campaigns.tracking import ab_winner
-from tests.campaigns.test_ab_tests import (  # noqa: F401 (fixtures)
-    TEST_FIRST,
-    launch,
-    make_ab,
-)
-from tests.campaigns.test_channel_properties_admin import _as_rendered
+from tests.campaigns.conftest import change_url, with_variants
+from tests.campaigns.test_ab_tests import TEST_FIRST
 
 
 def text(response) -> str:
     page = response.content.decode()
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
-
-
-def change_url(campaign) -> str:
-    return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
-
-
-def _with_variants(response, rows, test=None) -> dict:
-    """The change page's form as posted back, with variant rows and
-    optionally the "test first" form."""
-    data = _as_rendered(response.context["adminform"].form)
-    data.update(
-        {
-            "variants-TOTAL_FORMS": str(len(rows)),
-            "variants-INITIAL_FORMS": "0",
-            "variants-MIN_NUM_FORMS": "0",
-            "variants-MAX_NUM_FORMS": "4",
-            "ab_test-TOTAL_FORMS": "1" if test else "0",
-            "ab_test-INITIAL_FORMS": "0",
-            "ab_test-MIN_NUM_FORMS": "0",
-            "ab_test-MAX_NUM_FORMS": "1",
-        }
-    )
-    for n, (label, template, share) in enumerate(rows):
-        data[f"variants-{n}-label"] = label
-        data[f"variants-{n}-template"] = template.pk if template else ""
-        data[f"variants-{n}-share"] = str(share)
-    for key, value in (test or {}).items():
-        data[f"ab_test-0-{key}"] = value
-    return data
 
 
 def test_a_marketer_adds_variants_and_test_first_on_the_campaign_page(
@@ -64,7 +29,7 @@ def test_a_marketer_adds_variants_and_test_first_on_the_campaign_page(
     client.force_login(marketer)
     page = client.get(change_url(campaign))
     assert "A/B variants" in text(page)
-    data = _with_variants(
+    data = with_variants(
         page,
         [("A", None, 60), ("B", other, 40)],
         {
@@ -95,7 +60,7 @@ def test_variants_that_do_not_make_a_test_are_refused_with_a_reason(
     campaign = make_launchable()
     client.force_login(marketer)
     page = client.get(change_url(campaign))
-    response = client.post(change_url(campaign), _with_variants(page, rows))
+    response = client.post(change_url(campaign), with_variants(page, rows))
     assert response.status_code == 200
     assert message in text(response)
     assert not Variant.objects.filter(campaign=campaign).exists()
@@ -108,7 +73,7 @@ def test_a_variant_template_with_a_placeholder_the_campaign_lacks_is_refused(
     coupon = make_template("Coupon", "Use ${coupon} today")
     client.force_login(marketer)
     page = client.get(change_url(campaign))
-    data = _with_variants(page, [("A", None, 50), ("B", coupon, 50)])
+    data = with_variants(page, [("A", None, 50), ("B", coupon, 50)])
     response = client.post(change_url(campaign), data)
     assert "Variant B's template uses ${coupon}" in text(response)
 

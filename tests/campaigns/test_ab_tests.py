@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns import tasks
-from campaigns.authoring import presend, variants
+from campaigns.authoring import variants
 from campaigns.dispatch import control as controls
 from campaigns.dispatch import launching
 from campaigns.models import ABTest, Batch, Campaign, Recipient, Variant
@@ -22,43 +22,6 @@ from tests.campaigns.test_receipts import inbound, process, receipt
 
 S, B, R = Campaign.Status, Batch.Status, Recipient.Status
 LATER = timedelta(days=1)
-
-
-@pytest.fixture
-def make_ab(make_audience, make_template, make_campaign):
-    """A campaign to `people` opted-in customers with variants A (the
-    campaign's template) and B (another text); `test`: ABTest fields."""
-
-    def make(people=40, shares=(50, 50), test=None, **fields):
-        template = make_template("Spring A", "Hi ${first_name}, spring sale!")
-        other = make_template("Spring B", "${first_name}: 20 % off today only")
-        customers = make_audience("Customers", people, phone="+1415555{:04d}")
-        campaign = make_campaign(template, [customers], "Spring AB", **fields)
-        for label, share in zip("ABCD", shares, strict=False):
-            Variant.objects.create(
-                campaign=campaign,
-                label=label,
-                share=share,
-                template=None if label == "A" else other,
-            )
-        if test is not None:
-            ABTest.objects.create(campaign=campaign, **test)
-        presend.run_presend_check(campaign)
-        campaign.refresh_from_db()
-        return campaign
-
-    return make
-
-
-@pytest.fixture
-def launch(sender, django_capture_on_commit_callbacks):
-    def run(campaign):
-        with django_capture_on_commit_callbacks(execute=True):
-            launching.launch(campaign, sender)
-        campaign.refresh_from_db()
-        return campaign
-
-    return run
 
 
 def _by_variant(campaign) -> dict[str, int]:

@@ -431,10 +431,10 @@ def test_clicks_over_time_and_per_recipient(sent, client):
     for url in (url_a, url_a, url_b):
         client.get(f"/l/{_code(url)}", HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux)")
     click_buffer.flush()
-    assert clicks.recipient_clicks([a, b]) == {a: 2, b: 1}
+    per_recipient = clicks.recipient_clicks([a, b])
+    assert {pk: n for pk, (n, _first) in per_recipient.items()} == {a: 2, b: 1}
     (_hour, n), *_ = clicks.clicks_over_time(campaign.pk)
     assert n == 3
-    assert sum(n for _, n in clicks.first_clicks_over_time(campaign.pk)) == 2
     counted = collections.Counter(Click.objects.values_list("agent", flat=True))
     assert counted == {"desktop browser": 3}
 
