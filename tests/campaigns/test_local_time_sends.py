@@ -35,17 +35,6 @@ def zone_at_hour(hour: int, now: datetime) -> str:
 
 
 @pytest.fixture
-def launch(sender, django_capture_on_commit_callbacks):
-    def run(campaign: Campaign) -> Campaign:
-        with django_capture_on_commit_callbacks(execute=True):
-            launching.launch(campaign, sender)
-        campaign.refresh_from_db()
-        return campaign
-
-    return run
-
-
-@pytest.fixture
 def people(make_audience):
     """A list of `n` opted-in people with numbers from `first` (a format
     with {:04d}) and, optionally, their own time zone."""
