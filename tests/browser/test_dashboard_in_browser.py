@@ -62,11 +62,10 @@ def test_a_sender_watches_the_dashboard_reach_100_percent_without_reloading(
     with page.expect_navigation():
         page.click("#launch-button")
     expect(page.locator("ul.messagelist li.success")).to_contain_text("Launched")
-    # Callbacks go to the app from now on: the in-memory SQLite database of
-    # the live server cannot take the webhook's writes while the launch
-    # request (which dispatches inline here) writes. Sinch's first receipts
-    # come after its processing delay; only the batches' READY notices,
-    # sent at acceptance, are not delivered.
+    # Callbacks go to the app from now on, once the launch request (which
+    # dispatches inline here) is done. Sinch's first receipts come after its
+    # processing delay; only the batches' READY notices, sent at acceptance,
+    # are not delivered.
     control.knobs(webhook_url=f"{live_server.url}/webhooks/sinch")
 
     # From the campaign page to its dashboard, while Sinch is still sending.

@@ -75,11 +75,8 @@ def wait_until(condition, timeout: float = 15.0, what: str = "") -> None:
 
 def quiet(control) -> None:
     """Wait until the simulator has delivered its callbacks and we processed
-    them: the live server's threads and this one then do not write the
-    (SQLite, shared-cache) test database at the same time."""
-    # First over HTTP only: every callback answered and none new for 0.5 s
-    # (a read here while the live server processes a receipt in a savepoint
-    # broke the shared connection: "no such savepoint", CI 2026-12-04).
+    them: the test then reads settled figures."""
+    # First over HTTP only: every callback answered and none new for 0.5 s.
     settled = {"at": time.monotonic(), "seen": None}
 
     def callbacks_settled() -> bool:

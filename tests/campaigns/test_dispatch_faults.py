@@ -11,7 +11,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
@@ -33,7 +33,6 @@ from sinch import client as sinch_client
 from sinch import wire
 
 S, B, R = Campaign.Status, Batch.Status, Recipient.Status
-POSTGRES = connection.vendor == "postgresql"
 
 
 @pytest.fixture
@@ -346,10 +345,7 @@ def _threads(target, count=2):
     assert not errors, errors
 
 
-@pytest.mark.skipif(
-    not POSTGRES, reason="SQLite's shared in-memory test database locks across threads"
-)
-def test_two_drain_loops_racing_on_postgresql_post_every_batch_exactly_once(
+def test_two_drain_loops_racing_post_every_batch_exactly_once(
     transactional_db, make_spring, sender, client, control, monkeypatch
 ):
     """Two threads, two connections: both read the same due batches and both

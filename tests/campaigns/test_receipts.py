@@ -756,13 +756,12 @@ def test_the_simulators_receipts_end_in_the_statuses_it_reports(
     counts and no metadata) each batch ends final at Sinch."""
     from campaigns.tracking import inbox
 
-    # On SQLite the live server shares this thread's connection: process here,
-    # once the simulator has delivered everything.
+    # Processed here, once the simulator has delivered everything: the
+    # figures are then read from a settled state.
     monkeypatch.setattr(inbox, "queue_processor", lambda: None)
     control.knobs(
         webhook_url=live_server.url + "/webhooks/sinch",
-        # Receipts start once the launch is done (the launch's own writes and
-        # the webhook's must not meet on the shared SQLite connection).
+        # Receipts start once the launch is done.
         processing_delay_s=2.0,
         latency_s=0.05,
         failure_ratio=0.3,

@@ -476,10 +476,8 @@ def test_the_dashboard_counts_the_replies_and_opt_outs_a_campaign_caused(
 
 
 def wait_until_no_callback_arrives(control, deadline: float) -> None:
-    """On SQLite the live server shares the test's in-memory database
-    connection: delivery receipts still arriving while the test processes
-    the events would use it from two threads at once. Wait until the
-    simulator has sent nothing for half a second."""
+    """Wait until the simulator has sent nothing for half a second: the
+    test then processes a settled set of events."""
     last, since = None, time.monotonic()
     while time.monotonic() - since < 0.5:
         sent = control.state()["callbacks"]
