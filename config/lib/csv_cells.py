@@ -40,9 +40,14 @@ def safe_cell(value) -> str:
 def safe_row(row: Iterable) -> list[str]:
     """The row's cells as safe text. A pre-send check writes a row per member
     (a million or more): plain text, the usual cell, is kept as it is without
-    a call each."""
+    a call each, and so is a whole number of zero or more (ids, counts:
+    never a formula; its text is str())."""
     return [
-        v if v.__class__ is str and not v.startswith(_FORMULA_START) else safe_cell(v)
+        v
+        if v.__class__ is str and not v.startswith(_FORMULA_START)
+        else str(v)
+        if v.__class__ is int and v >= 0
+        else safe_cell(v)
         for v in row
     ]
 
