@@ -43,6 +43,7 @@ from campaigns.authoring.audience import (
     WARNING,
     PresendResult,
 )
+from campaigns.authoring.read_ahead import read_ahead
 from campaigns.compliance import footer, frequency, send_times
 from campaigns.models import Campaign
 from config.lib.csv_cells import SafeCsvWriter, csv_lines
@@ -110,7 +111,9 @@ def run_presend_check(
     with open(partial, "w", newline="", encoding="utf-8") as handle:
         writer = SafeCsvWriter(handle)
         writer.writerow(CSV_HEADER)
-        for rows in audience.member_rows(campaign, chunk_size):
+        # The next chunk is read (in a thread) while this one is checked.
+        chunks = read_ahead(lambda: audience.member_rows(campaign, chunk_size))
+        for rows in chunks:
             checked = [checker.check(row) for row in rows]
             for row, out in zip(rows, checked, strict=True):
                 if out[2] == audience.OK:
