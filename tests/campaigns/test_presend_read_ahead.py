@@ -107,3 +107,23 @@ def test_a_check_that_stops_early_stops_the_reading_thread():
     reader.close()  # the check failed: the loop is left
     assert not any(t.name == "read-ahead" for t in threading.enumerate())
     assert len(produced) <= 4  # a chunk or two ahead, never the whole walk
+
+
+def test_the_check_pauses_cyclic_garbage_collection_while_it_walks(spring, monkeypatch):
+    """Collection costs a fifth of a large check (config.lib.collector)."""
+    import gc
+
+    during = []
+    real = audience.member_rows
+
+    def member_rows(*args, **kwargs):
+        for rows in real(*args, **kwargs):
+            during.append(gc.isenabled())
+            yield rows
+
+    monkeypatch.setattr(audience, "member_rows", member_rows)
+    assert gc.isenabled()
+    summary, _ = checked(spring)
+    assert during == [False] * 4
+    assert gc.isenabled()
+    assert summary["audience"] == 11
