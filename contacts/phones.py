@@ -95,18 +95,30 @@ def _valid_e164(value: str) -> str | None:
     prefix-free), so only the validity check remains. Anything it rejects goes
     through the full parser, which handles national prefixes and oddities.
     """
-    for size in (1, 2, 3):
-        code = int(value[1 : 1 + size])
-        if code in _COUNTRY_CODES:
-            break
-    else:
+    found = _code_of(value[1:4])
+    if found is None:
         return None
+    size, code = found
     national = value[1 + size :]
-    # The national significant number as phonenumbers spells it: leading
-    # zeros kept (italian_leading_zero), then the digits as an integer.
-    zeros = len(national) - len(national.lstrip("0"))
-    nsn = "0" * zeros + str(int(national))
+    nsn = national
+    if national[0] == "0":
+        # The national significant number as phonenumbers spells it: leading
+        # zeros kept (italian_leading_zero), then the digits as an integer
+        # (the same digits, but for a number of zeros only).
+        zeros = len(national) - len(national.lstrip("0"))
+        nsn = "0" * zeros + str(int(national))
     return value if _country_rule(code)(nsn) else None
+
+
+@functools.cache
+def _code_of(first_digits: str) -> tuple[int, int] | None:
+    """(length, country code) of the code a number's first three digits
+    start with (codes are prefix-free); None when none does."""
+    for size in (1, 2, 3):
+        code = int(first_digits[:size])
+        if code in _COUNTRY_CODES:
+            return size, code
+    return None
 
 
 # --- validity -----------------------------------------------------------------
@@ -144,15 +156,6 @@ def _desc_rule(desc) -> _Rule:
     return lengths, re.compile(desc.national_number_pattern)
 
 
-def _desc_matches(rule: _Rule, nsn: str) -> bool:
-    if rule is None:
-        return False
-    lengths, pattern = rule
-    if lengths is not None and len(nsn) not in lengths:
-        return False
-    return pattern.fullmatch(nsn) is not None
-
-
 class _RegionRule:
     """`_number_type_helper(nsn, metadata) != UNKNOWN`: the general pattern and
     at least one number type (mobile only when it differs from fixed line)."""
@@ -167,20 +170,30 @@ class _RegionRule:
         self.by_length: dict[int, re.Pattern[str] | None] = {}
 
     def __call__(self, nsn: str) -> bool:
-        if not _desc_matches(self.general, nsn):
-            return False
         size = len(nsn)
-        if size not in self.by_length:
-            alternatives = [
-                f"(?:{pattern.pattern})"
-                for lengths, pattern in self.types
-                if lengths is None or size in lengths
-            ]
-            self.by_length[size] = (
-                re.compile("|".join(alternatives)) if alternatives else None
-            )
-        joined = self.by_length[size]
+        try:
+            joined = self.by_length[size]
+        except KeyError:
+            joined = self.by_length[size] = self._for_length(size)
         return joined is not None and joined.fullmatch(nsn) is not None
+
+    def _for_length(self, size: int) -> re.Pattern[str] | None:
+        """One expression for numbers of `size` digits: the general pattern
+        (a lookahead over the whole number) and any of the types' patterns
+        allowed at that length; None when no number of that length is valid."""
+        if self.general is None:
+            return None
+        lengths, general = self.general
+        if lengths is not None and size not in lengths:
+            return None
+        alternatives = [
+            f"(?:{pattern.pattern})"
+            for lengths, pattern in self.types
+            if lengths is None or size in lengths
+        ]
+        if not alternatives:
+            return None
+        return re.compile(f"(?=(?:{general.pattern})\\Z)(?:{'|'.join(alternatives)})")
 
 
 def _never(nsn: str) -> bool:

@@ -17,6 +17,7 @@ def test_many_rows_at_once_get_the_same_safe_cells_as_one_at_a_time():
     rows = [
         [1, None, "Ada", '=HYPERLINK("x")', "+15551230001", "-2", 2.5, True],
         ["@SUM(A1)", "\tTab", "plain", "+1415•••0101", 0, "", "\rCR", "a=b"],
+        [-3, 42, 10**20],  # numbers: a negative one reads as a formula
     ]
     one_at_a_time = io.StringIO()
     writer = SafeCsvWriter(one_at_a_time)
@@ -27,4 +28,5 @@ def test_many_rows_at_once_get_the_same_safe_cells_as_one_at_a_time():
     assert written(rows) == [
         ["1", "", "Ada", '\'=HYPERLINK("x")', "+15551230001", "'-2", "2.5", "True"],
         ["'@SUM(A1)", "'\tTab", "plain", "'+1415•••0101", "0", "", "'\rCR", "a=b"],
+        ["'-3", "42", "100000000000000000000"],
     ]

@@ -316,6 +316,7 @@ class MemberChecker:
         # Identities already used (as ints for phone numbers: less memory).
         self.seen: set[int | str] = set()
         self.getters = [(source, self._getter(source)) for source in self.plan.sources]
+        self.suspicious: dict[str, list[str]] = {}  # suspicious.problems per value
         self.attribute_keys = [
             s.attribute_key
             for s in self.plan.sources
@@ -324,15 +325,16 @@ class MemberChecker:
         self.uses_attributes = bool(self.attribute_keys)
         self.attribute_needles = stored_attributes.needles(self.attribute_keys)
 
-    def _getter(self, source) -> Callable[[tuple, dict], Any]:
-        Source = TemplateParameter.Source
+    def _getter(self, source) -> Callable[[tuple, dict], str | None]:
+        """The member's value (None: missing), from their row and attributes."""
+        Source, resolve = TemplateParameter.Source, source.resolve
         if source.source == Source.CONTACT_FIELD:
             index = CONTACT_COLUMNS.index(source.contact_field)
-            return lambda row, attributes: row[index]
+            return lambda row, attributes: resolve(row[index])
         if source.source == Source.ATTRIBUTE:
             key = source.attribute_key
-            return lambda row, attributes: attributes.get(key)
-        value = self.plan.campaign_values.get(source.name)
+            return lambda row, attributes: resolve(attributes.get(key))
+        value = resolve(self.plan.campaign_values.get(source.name))  # one for all
         return lambda row, attributes: value
 
     def check(self, row: tuple) -> list[Any]:
@@ -385,13 +387,16 @@ class MemberChecker:
         )
         values: dict[str, str] = {}
         missing: list[str] = []
+        known = self.suspicious
         for source, getter in self.getters:
-            value = source.resolve(getter(row, attributes))
+            value = getter(row, attributes)
             if value is None:
                 missing.append(source.name)
                 continue
             values[source.name] = value
-            reasons = suspicious.problems(value)
+            reasons = known.get(value)
+            if reasons is None:  # most values repeat: a default, a campaign's
+                reasons = suspicious.remember(known, value)
             for reason in reasons:
                 result.problem(
                     f"suspicious:{source.name}:{reason}",

@@ -43,8 +43,10 @@ from campaigns.authoring.audience import (
     WARNING,
     PresendResult,
 )
+from campaigns.authoring.read_ahead import read_ahead
 from campaigns.compliance import footer, frequency, send_times
 from campaigns.models import Campaign
+from config.lib import collector
 from config.lib.csv_cells import SafeCsvWriter, csv_lines
 from contacts.number_visibility import shown_number
 
@@ -107,10 +109,16 @@ def run_presend_check(
     path = csv_path(campaign)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".csv.part")
-    with open(partial, "w", newline="", encoding="utf-8") as handle:
+    # No cyclic garbage collection during the walk (config.lib.collector).
+    with (
+        open(partial, "w", newline="", encoding="utf-8") as handle,
+        collector.paused(),
+    ):
         writer = SafeCsvWriter(handle)
         writer.writerow(CSV_HEADER)
-        for rows in audience.member_rows(campaign, chunk_size):
+        # The next chunk is read (in a thread) while this one is checked.
+        chunks = read_ahead(lambda: audience.member_rows(campaign, chunk_size))
+        for rows in chunks:
             checked = [checker.check(row) for row in rows]
             for row, out in zip(rows, checked, strict=True):
                 if out[2] == audience.OK:
@@ -118,6 +126,8 @@ def run_presend_check(
                     if split is not None:
                         per_variant[split.label(row[audience.ID])] += 1
             writer.writerows(checked)
+            del rows, checked
+            collector.collect_young()
             if progress is not None:
                 progress(result.audience)
     os.replace(partial, path)

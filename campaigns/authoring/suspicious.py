@@ -32,6 +32,9 @@ MISSING_MARKERS = frozenset(
         "#null!",
     }
 )
+# Values a walk remembers the reasons of, at most (a million distinct first
+# names would otherwise all stay in memory).
+REMEMBERED = 10_000
 
 
 def problems(value: str | None) -> list[str]:
@@ -58,3 +61,11 @@ def problems(value: str | None) -> list[str]:
 def is_suspicious(value: str | None) -> bool:
     """True when `problems(value)` would report anything."""
     return bool(problems(value))
+
+
+def remember(known: dict[str, list[str]], value: str) -> list[str]:
+    """`problems(value)`, stored in `known`, a walk's memo (emptied when full)."""
+    if len(known) >= REMEMBERED:
+        known.clear()
+    reasons = known[value] = problems(value)
+    return reasons

@@ -58,6 +58,8 @@ MAX_LISTED = 20_000
 # hold a recipient for at most a few days.
 SPREAD = timedelta(days=4)
 KEY_PREFIX = "frequency_cap:"
+# Answers (messages' times, send time) remembered at most by `CapCheck`.
+MAX_ANSWERS = 50_000
 REASON_PREFIX = "frequency cap:"
 
 
@@ -131,6 +133,7 @@ class CapCheck:
             .values_list("pk", "sent")
         )
         self.batch_ids = sorted(self.batches)
+        self._answers: dict[tuple, CapRule | None] = {}
 
     @property
     def active(self) -> bool:
@@ -165,10 +168,24 @@ class CapCheck:
         found = {}
         for contact_id, sent in times.items():
             at = self._time_of(contact_id, where)
-            for rule in self.rules:
-                if rule.is_broken_by(sent, at):
-                    found[contact_id] = rule
-                    break
+            rule = self._broken(tuple(sorted(sent)), at)
+            if rule is not None:
+                found[contact_id] = rule
+        return found
+
+    def _broken(self, sent: tuple[datetime, ...], at: datetime) -> CapRule | None:
+        """The first rule a message at `at` breaks, given the other messages'
+        times (None: none). Memoised: most people got the same batches'
+        messages (a campaign's batches go out minutes apart) and share one of
+        a few send times, so a million members are a few thousand answers."""
+        key = (sent, at)
+        if key in self._answers:
+            return self._answers[key]
+        if len(self._answers) >= MAX_ANSWERS:  # memory stays bounded
+            self._answers.clear()
+        found = self._answers[key] = next(
+            (rule for rule in self.rules if rule.is_broken_by(sent, at)), None
+        )
         return found
 
     def _time_of(self, contact_id: int, where) -> datetime:

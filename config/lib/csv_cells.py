@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
+_whole_phone = _E164.fullmatch
 
 
 def is_safe_phone(text: str) -> bool:
@@ -40,9 +41,16 @@ def safe_cell(value) -> str:
 def safe_row(row: Iterable) -> list[str]:
     """The row's cells as safe text. A pre-send check writes a row per member
     (a million or more): plain text, the usual cell, is kept as it is without
-    a call each."""
+    a call each, and so are a whole E.164 number (a member's identity) and
+    a whole number of zero or more (ids, counts: never a formula; its text
+    is str())."""
     return [
-        v if v.__class__ is str and not v.startswith(_FORMULA_START) else safe_cell(v)
+        v
+        if v.__class__ is str
+        and (not v.startswith(_FORMULA_START) or _whole_phone(v) is not None)
+        else str(v)
+        if v.__class__ is int and v >= 0
+        else safe_cell(v)
         for v in row
     ]
 

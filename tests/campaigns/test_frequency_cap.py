@@ -309,3 +309,37 @@ def test_a_local_time_send_is_capped_around_the_time_it_reaches_each_person(
     message_sent(person("Nora"), ten_local("America/New_York") - timedelta(hours=25))
 
     assert reasons(campaign) == {"Aiko": DAY_RULE, "Nora": ""}
+
+
+def test_one_earlier_message_caps_whoever_it_reached_within_a_day_of_their_own_time(
+    make_audience, make_template, make_campaign, message_sent
+):
+    """The same earlier message (one batch, one time) is 22 hours before
+    Aiko's 10:00 in Tokyo and 36 hours before Nora's in New York: only Aiko
+    is over the daily rule, though the two answers are worked out from the
+    same messages' times."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    day = (timezone.now() + timedelta(days=3)).astimezone(ZoneInfo("Europe/Berlin"))
+
+    def ten_local(zone: str) -> datetime:
+        return datetime.combine(day.date(), time(10), tzinfo=ZoneInfo(zone))
+
+    people = make_audience(
+        "World",
+        {"+819012345678": "Aiko", "+12125550100": "Nora", "+819012345679": "Kenji"},
+    )
+    campaign = make_campaign(
+        make_template("Local", "Hi ${first_name}!"),
+        [people],
+        "At ten everywhere",
+        send_at=ten_local("Europe/Berlin"),
+        send_time_zone="Europe/Berlin",
+        send_in_local_time=True,
+    )
+    earlier = ten_local("Asia/Tokyo") - timedelta(hours=22)
+    for name in ("Aiko", "Nora", "Kenji"):
+        message_sent(person(name), earlier)
+
+    assert reasons(campaign) == {"Aiko": DAY_RULE, "Nora": "", "Kenji": DAY_RULE}

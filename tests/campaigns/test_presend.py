@@ -188,6 +188,32 @@ def test_long_messages_and_suspicious_values_warn(campaign, audience, make_conta
     assert result.ok == 2  # warnings do not block
 
 
+@pytest.mark.parametrize("remembered", [10_000, 2])
+def test_every_member_with_a_suspicious_value_is_counted_however_often_it_repeats(
+    campaign, audience, make_contact, monkeypatch, remembered
+):
+    """A value's reasons are worked out once and remembered for the next
+    members (up to suspicious.REMEMBERED values, then forgotten): each
+    member is still counted, under the reasons of their own value."""
+    from campaigns.authoring import suspicious
+
+    monkeypatch.setattr(suspicious, "REMEMBERED", remembered)
+    tiers = ["nan", "gold", "nan", " gold", "silver", "nan", " gold", "gold"]
+    for n, tier in enumerate(tiers):
+        make_contact(
+            f"+1415555013{n}", consent=IN, lists=[audience], attributes={"tier": tier}
+        )
+    warnings = presend.run_presend_check(campaign).summary["warnings"]
+    assert {key: w["count"] for key, w in warnings.items()} == {
+        'suspicious:tier:looks like a missing value ("nan")': 3,
+        "suspicious:tier:leading or trailing spaces": 2,
+    }
+    assert [
+        e["detail"]
+        for e in warnings["suspicious:tier:leading or trailing spaces"]["examples"]
+    ] == ["' gold'", "' gold'"]
+
+
 def test_the_csv_has_one_row_per_recipient(full_campaign, people):
     result = presend.run_presend_check(full_campaign)
     rows = _rows(result)
