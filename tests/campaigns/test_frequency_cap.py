@@ -6,7 +6,8 @@ other marketing campaigns. People over it are excluded with the rule as the
 reason, in the preview, the pre-send check and again at the launch.
 """
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -260,6 +261,24 @@ def test_an_immediate_campaign_is_checked_at_the_time_it_goes(spring, message_se
     assert reasons(spring) == {"Ann": DAY_RULE, "Ben": "", "Cleo": ""}
 
 
+def ten_local(zone: str) -> datetime:
+    """10:00 in `zone`, three days from now (Berlin's date)."""
+    day = (timezone.now() + timedelta(days=3)).astimezone(ZoneInfo("Europe/Berlin"))
+    return datetime.combine(day.date(), time(10), tzinfo=ZoneInfo(zone))
+
+
+def at_ten_everywhere(make_campaign, make_template, people):
+    """A campaign to `people` at 10:00 in each one's local time."""
+    return make_campaign(
+        make_template("Local", "Hi ${first_name}!"),
+        [people],
+        "At ten everywhere",
+        send_at=ten_local("Europe/Berlin"),
+        send_time_zone="Europe/Berlin",
+        send_in_local_time=True,
+    )
+
+
 def test_the_cap_reads_each_chunk_of_members_with_one_query(
     spring, send_time, message_sent, customers, make_contact, django_assert_num_queries
 ):
@@ -286,23 +305,8 @@ def test_a_local_time_send_is_capped_around_the_time_it_reaches_each_person(
 ):
     """10:00 local reaches Tokyo 8 hours before Berlin and New York 6 hours
     after: the rolling day is checked around each person's own 10:00."""
-    from datetime import datetime, time
-    from zoneinfo import ZoneInfo
-
-    day = (timezone.now() + timedelta(days=3)).astimezone(ZoneInfo("Europe/Berlin"))
-
-    def ten_local(zone: str) -> datetime:
-        return datetime.combine(day.date(), time(10), tzinfo=ZoneInfo(zone))
-
     people = make_audience("World", {"+819012345678": "Aiko", "+12125550100": "Nora"})
-    campaign = make_campaign(
-        make_template("Local", "Hi ${first_name}!"),
-        [people],
-        "At ten everywhere",
-        send_at=ten_local("Europe/Berlin"),
-        send_time_zone="Europe/Berlin",
-        send_in_local_time=True,
-    )
+    campaign = at_ten_everywhere(make_campaign, make_template, people)
     # 22 hours before Aiko's 10:00, 30 hours before Berlin's.
     message_sent(person("Aiko"), ten_local("Asia/Tokyo") - timedelta(hours=22))
     # 25 hours before Nora's 10:00, 19 hours before Berlin's.
@@ -318,26 +322,11 @@ def test_one_earlier_message_caps_whoever_it_reached_within_a_day_of_their_own_t
     Aiko's 10:00 in Tokyo and 36 hours before Nora's in New York: only Aiko
     is over the daily rule, though the two answers are worked out from the
     same messages' times."""
-    from datetime import datetime, time
-    from zoneinfo import ZoneInfo
-
-    day = (timezone.now() + timedelta(days=3)).astimezone(ZoneInfo("Europe/Berlin"))
-
-    def ten_local(zone: str) -> datetime:
-        return datetime.combine(day.date(), time(10), tzinfo=ZoneInfo(zone))
-
     people = make_audience(
         "World",
         {"+819012345678": "Aiko", "+12125550100": "Nora", "+819012345679": "Kenji"},
     )
-    campaign = make_campaign(
-        make_template("Local", "Hi ${first_name}!"),
-        [people],
-        "At ten everywhere",
-        send_at=ten_local("Europe/Berlin"),
-        send_time_zone="Europe/Berlin",
-        send_in_local_time=True,
-    )
+    campaign = at_ten_everywhere(make_campaign, make_template, people)
     earlier = ten_local("Asia/Tokyo") - timedelta(hours=22)
     for name in ("Aiko", "Nora", "Kenji"):
         message_sent(person(name), earlier)
