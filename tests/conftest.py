@@ -1,9 +1,11 @@
 """Shared fixtures: role personas; factories for contacts, lists, audiences,
 templates, campaigns and CSV files; the Sinch simulator and our client."""
 
+import contextlib
 import csv
 import itertools
 import json
+import os
 from collections.abc import Iterable, Mapping
 
 import pytest
@@ -304,3 +306,19 @@ def sent_batches(monkeypatch):
 
     monkeypatch.setattr(Transport, "request", request)
     return bodies
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """SQLite's test database is a file in /dev/shm (tests/settings.py).
+    Django deletes the file; its WAL and shared-memory files stay when a
+    thread's connection outlived the run: they go too (memory, not disk)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    name = database.get("TEST", {}).get("NAME")
+    if database["ENGINE"] != "django.db.backends.sqlite3" or not name:
+        return
+    for leftover in (f"{name}-wal", f"{name}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(leftover)
