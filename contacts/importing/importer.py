@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, reset_queries, transaction
 from django.utils import timezone
 
-from config.lib.bulk import tune_connection
+from config.lib.bulk import tune_connection, untune_connection
 from config.lib.csv_cells import SafeCsvWriter
 from config.lib.redaction import ERASED
 from contacts.importing import leases
@@ -151,6 +151,7 @@ class Importer:
         finally:
             if self.new_external_ids:
                 self.new_external_ids.close()
+            untune_connection()
         if lost:
             job.refresh_from_db()
             return job
