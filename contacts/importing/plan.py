@@ -285,21 +285,25 @@ class ChunkPlan:
     def _new_facts(self) -> dict[str, str]:
         """The segment facts of each contact created in this chunk, from the
         identities the chunk gives it (a new contact has no others)."""
-        field = self.field
-        other = "transactional" if field == "marketing_consent" else "marketing"
+        marketing = self.field == "marketing_consent"
         held: dict[str, list[tuple]] = {}
         for ident in self.new_identities:
             if isinstance(ident.contact_ref, str):
-                states = {field: str(ident.state), f"{other}_consent": "UNKNOWN"}
+                state = str(ident.state)
                 held.setdefault(ident.contact_ref, []).append(
                     (
                         ident.channel,
                         ident.identity,
-                        states["marketing_consent"],
-                        states["transactional_consent"],
+                        state if marketing else "UNKNOWN",
+                        "UNKNOWN" if marketing else state,
                     )
                 )
-        return {key: segment_facts.facts_of(rows) for key, rows in held.items()}
+        return {
+            key: segment_facts.facts_of_one(*rows[0])
+            if len(rows) == 1
+            else segment_facts.facts_of(rows)
+            for key, rows in held.items()
+        }
 
     def _insert_contacts(self, now: datetime) -> dict[str, int]:
         if not self.new_contacts:
