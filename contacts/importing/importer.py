@@ -126,7 +126,7 @@ class Importer:
         job.error = ""  # a run again after a failure: this run's outcome only
         job.save(update_fields=["started_at", "bytes_done", "error"])
         path = report_path(job, self.dry_run)
-        tune_connection()
+        tuned = tune_connection()
         self.new_external_ids = SeenKeys() if self.dry_run else None
         self.committed = dict(self.counts)
         lost = False
@@ -151,7 +151,7 @@ class Importer:
         finally:
             if self.new_external_ids:
                 self.new_external_ids.close()
-            untune_connection()
+            untune_connection(tuned)
         if lost:
             job.refresh_from_db()
             return job
