@@ -126,10 +126,10 @@ class Importer:
         job.error = ""  # a run again after a failure: this run's outcome only
         job.save(update_fields=["started_at", "bytes_done", "error"])
         path = report_path(job, self.dry_run)
-        tuned = tune_connection()
         self.new_external_ids = SeenKeys() if self.dry_run else None
         self.committed = dict(self.counts)
         lost = False
+        tuned = tune_connection()
         try:
             if resume_line:
                 self._resume(path, resume_line)
