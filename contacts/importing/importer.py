@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, reset_queries, transaction
 from django.utils import timezone
 
-from config.lib.bulk import tune_connection
+from config.lib.bulk import tune_connection, untune_connection
 from config.lib.csv_cells import SafeCsvWriter
 from config.lib.redaction import ERASED
 from contacts.importing import leases
@@ -126,10 +126,10 @@ class Importer:
         job.error = ""  # a run again after a failure: this run's outcome only
         job.save(update_fields=["started_at", "bytes_done", "error"])
         path = report_path(job, self.dry_run)
-        tune_connection()
         self.new_external_ids = SeenKeys() if self.dry_run else None
         self.committed = dict(self.counts)
         lost = False
+        tuned = tune_connection()
         try:
             if resume_line:
                 self._resume(path, resume_line)
@@ -151,6 +151,7 @@ class Importer:
         finally:
             if self.new_external_ids:
                 self.new_external_ids.close()
+            untune_connection(tuned)
         if lost:
             job.refresh_from_db()
             return job

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from config.lib.bulk import TableWriter, db_time, matching
+from config.lib.bulk import TableWriter, db_time, matching, rows_by_id
 from contacts import segment_facts
 from contacts.importing.rows import ParsedRow
 from contacts.models import (
@@ -116,14 +116,12 @@ class ChunkPlan:
                 ChannelIdentity, "identity", [r.identity for r in rows] + list(erased)
             )
         ]
-        found = ChannelIdentity.objects.filter(pk__in=pks)
-        if pks and not self.importer.dry_run:
-            found = found.select_for_update()
         # Plain values, no model instances: a re-import reads a row per line.
-        columns = ("pk", "contact_id", "channel", "identity", "retired_at")
+        columns = ("id", "contact_id", "channel", "identity", "retired_at")
         columns += (self.field, f"{self.field}_at")
         existing, retired = {}, {}
-        for values in found.values_list(*columns) if pks else ():
+        lock = not self.importer.dry_run
+        for values in rows_by_id(ChannelIdentity, columns, pks, lock=lock):
             ident = _Existing(*values)
             if ident.identity in erased:
                 for row in erased[ident.identity]:
@@ -287,21 +285,25 @@ class ChunkPlan:
     def _new_facts(self) -> dict[str, str]:
         """The segment facts of each contact created in this chunk, from the
         identities the chunk gives it (a new contact has no others)."""
-        field = self.field
-        other = "transactional" if field == "marketing_consent" else "marketing"
+        marketing = self.field == "marketing_consent"
         held: dict[str, list[tuple]] = {}
         for ident in self.new_identities:
             if isinstance(ident.contact_ref, str):
-                states = {field: str(ident.state), f"{other}_consent": "UNKNOWN"}
+                state = str(ident.state)
                 held.setdefault(ident.contact_ref, []).append(
                     (
                         ident.channel,
                         ident.identity,
-                        states["marketing_consent"],
-                        states["transactional_consent"],
+                        state if marketing else "UNKNOWN",
+                        "UNKNOWN" if marketing else state,
                     )
                 )
-        return {key: segment_facts.facts_of(rows) for key, rows in held.items()}
+        return {
+            key: segment_facts.facts_of_one(*rows[0])
+            if len(rows) == 1
+            else segment_facts.facts_of(rows)
+            for key, rows in held.items()
+        }
 
     def _insert_contacts(self, now: datetime) -> dict[str, int]:
         if not self.new_contacts:
@@ -393,10 +395,16 @@ class ChunkPlan:
         encoder = Contact._meta.get_field("attributes").encoder
         names = ("first_name", "last_name", "language", "time_zone")
         changed, updated_at = [], db_time(self.importer.now)
-        found = Contact.objects.filter(pk__in=self.merged, erased_at__isnull=True)
-        for pk, *values, attributes, external_id in found.values_list(
-            "pk", *names, "attributes", "external_id"
-        ):
+        found = rows_by_id(
+            Contact,
+            ("id", *names, "attributes", "external_id", "erased_at"),
+            list(self.merged),
+        )
+        for pk, *values, attributes, external_id, erased_at in found:
+            if erased_at is not None:
+                continue
+            if isinstance(attributes, str):  # the JSON text (SQLite, Django's loader)
+                attributes = json.loads(attributes)
             fields = dict(zip(names, values, strict=True))
             before = (dict(fields), attributes, external_id)
             attributes = dict(attributes or {})

@@ -324,3 +324,22 @@ def test_an_identity_moved_to_another_contact_moves_its_facts(make_contact):
     assert facts(amelie) == ""
     assert "|@FR|" in facts(other)
     assert_fresh()
+
+
+def test_the_facts_of_a_one_identity_contact_are_those_of_the_general_rule():
+    # facts_of_one is the import's shortcut (cached by region); it must give
+    # exactly what facts_of gives for the same single identity.
+    numbers = ["+4915112345678", "+14155550123", "+447700900123", "+33612345678"]
+    numbers += ["+5511987654321", "+919812345678", "+12425550123", "+3906698000"]
+    values = ["someone@example.com", "psid-123", *numbers]
+    states = [IN, OUT, UNKNOWN]
+    checked = 0
+    for channel in ["SMS", "WHATSAPP", "MESSENGER", "RCS"]:
+        for value in values:
+            for marketing in states:
+                for transactional in states:
+                    one = (channel, value, str(marketing), str(transactional))
+                    expected = segment_facts.facts_of([one])
+                    assert segment_facts.facts_of_one(*one) == expected, one
+                    checked += 1
+    assert checked == 4 * len(values) * 9
