@@ -7,7 +7,6 @@ from django.db import connection
 
 from config.lib.bulk import IMPORT_PRAGMAS
 from contacts.importing import importer
-from contacts.importing.jobs import create_import_job
 from contacts.models import ImportJob
 
 
@@ -22,7 +21,7 @@ def _pragmas() -> dict[str, int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_import_tunes_sqlite_while_it_writes_and_puts_it_back(
-    write_csv, monkeypatch
+    column_consent_import, monkeypatch
 ):
     if connection.vendor != "sqlite":
         pytest.skip("PostgreSQL's connection is not tuned")
@@ -30,17 +29,8 @@ def test_an_import_tunes_sqlite_while_it_writes_and_puts_it_back(
     assert before != IMPORT_PRAGMAS
     during = []
     monkeypatch.setattr(importer, "after_chunk", lambda job: during.append(_pragmas()))
-    path = write_csv([["phone", "first_name"], ["+33612345678", "Zoé"]])
-    job = create_import_job(
-        path=path,
-        original_name="one.csv",
-        actor=None,
-        target_list=None,
-        default_channel="SMS",
-        purpose="MARKETING",
-        consent_mode=ImportJob.ConsentMode.NONE,
-        consent_source="IMPORT",
-        consent_evidence="",
+    job = column_consent_import(
+        [["phone", "first_name", "consent"], ["+33612345678", "Zoé", "yes"]]
     )
     job = importer.run_import(job, dry_run=False, actor=None)
     assert job.status == ImportJob.Status.DONE, job.error
