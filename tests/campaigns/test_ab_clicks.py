@@ -104,11 +104,11 @@ def test_each_variant_sends_its_own_links_as_per_recipient_short_links(
     link_of = {"A": targets["https://shop.example.com/a"]}
     link_of["B"] = targets[next(t for t in targets if "offers" in t)]
     sent = {}
-    for message in control.state()["messages"]:
+    recipients = Recipient.objects.filter(campaign=campaign).exclude(status=R.EXCLUDED)
+    for message in control.wait_for_messages(recipients.count()):
         text = message["rendered"]["text_message"]["text"]
         pk = int(re.search(r'"cm_recipient":"(\d+)"', message["metadata"]).group(1))
         sent[pk] = text
-    recipients = Recipient.objects.filter(campaign=campaign).exclude(status=R.EXCLUDED)
     assert len(sent) == recipients.count() == 40
     for r in recipients:
         url = SHORT.search(sent[r.pk]).group(0)

@@ -49,7 +49,8 @@ def sent(make_tracked, sender, sinch, control, django_capture_on_commit_callback
             launching.launch(campaign, sender)
         campaign.refresh_from_db()
         links = {}
-        for message in control.state()["messages"]:
+        expected = campaign.recipients.exclude(status=Recipient.Status.EXCLUDED)
+        for message in control.wait_for_messages(expected.count()):
             text = message["rendered"]["text_message"]["text"]
             url = re.search(r"http://go\.example\.com/l/\w+", text).group(0)
             metadata = message["metadata"]

@@ -198,6 +198,15 @@ class Control:
             assert time.monotonic() < deadline, f"{name} stayed below {at_least}"
             time.sleep(0.02)
 
+    def wait_for_messages(self, at_least: int, timeout: float = 5.0) -> list[dict]:
+        """The simulator's messages once it holds `at_least` (a batch's
+        messages appear after its processing delay, not when it is accepted)."""
+        deadline = time.monotonic() + timeout
+        while len(messages := self.state()["messages"]) < at_least:
+            assert time.monotonic() < deadline, f"fewer than {at_least} messages"
+            time.sleep(0.02)
+        return messages
+
     def wait_for_batch(self, batch_id: str, status: str, timeout: float = 5.0):
         deadline = time.monotonic() + timeout
         while True:
