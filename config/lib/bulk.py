@@ -259,6 +259,22 @@ def _sqlite_max_params() -> int:
         return connection.features.max_query_params or 999
 
 
+@contextlib.contextmanager
+def _index_lookups_only(cursor):
+    """On PostgreSQL, the queries inside read through indexes only. During a
+    bulk load the table's statistics lag far behind its size, and for
+    thousands of values the planner then reads the whole table: a cost that
+    grows with every chunk. Nothing on SQLite."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    cursor.execute("SET LOCAL enable_seqscan = off")
+    cursor.execute("SET LOCAL enable_bitmapscan = off")
+    yield
+    cursor.execute("RESET enable_seqscan")
+    cursor.execute("RESET enable_bitmapscan")
+
+
 def matching(
     model: type[models.Model], name: str, values: list[str], *, non_blank: bool = False
 ) -> list[tuple]:
@@ -279,17 +295,11 @@ def matching(
     found = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # During a bulk load the table's statistics lag far behind its size,
-            # and for thousands of values the planner then reads the whole
-            # table: a cost that grows with every chunk. Index lookups only.
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
-            for start in range(0, len(values), _PG_VALUES_PER_LOOKUP):
-                part = values[start : start + _PG_VALUES_PER_LOOKUP]
-                cursor.execute(f"{select} {column} = ANY(%s)", [part])
-                found += cursor.fetchall()
-            cursor.execute("RESET enable_seqscan")
-            cursor.execute("RESET enable_bitmapscan")
+            with _index_lookups_only(cursor):
+                for start in range(0, len(values), _PG_VALUES_PER_LOOKUP):
+                    part = values[start : start + _PG_VALUES_PER_LOOKUP]
+                    cursor.execute(f"{select} {column} = ANY(%s)", [part])
+                    found += cursor.fetchall()
         else:
             # One JSON parameter, however many values.
             cursor.execute(
@@ -417,17 +427,10 @@ def rows_by_id(
     # the thousands of ids row by row (erased_at IS NULL did, 3 s a chunk).
     tail = " FOR UPDATE" if lock and connection.vendor == "postgresql" else ""
     found: list[tuple] = []
-    postgres = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
-        if postgres:  # index lookups only, as in `matching`
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
+    with connection.cursor() as cursor, _index_lookups_only(cursor):
         for params, condition in id_lists(ids):
             cursor.execute(head + condition + tail, params)
             found += cursor.fetchall()
-        if postgres:
-            cursor.execute("RESET enable_seqscan")
-            cursor.execute("RESET enable_bitmapscan")
     if connection.vendor == "sqlite":
         # SQLite's datetimes are naive (UTC, as Django stores them).
         times = [
