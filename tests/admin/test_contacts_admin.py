@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from contacts.models import AuditEvent, ChannelIdentity, ConsentEvent, ListMembership
 from contacts.services.consent import Evidence, record_consent
+from contacts.services.identities import replace_identity
 
 CHANGELIST = reverse("admin:contacts_contact_changelist")
 
@@ -75,6 +76,26 @@ def test_filters_by_list_channel_and_consent(
         opted_out.pk
     }
     assert _ids(client.get(CHANGELIST, {"channel": "WHATSAPP"})) == {whatsapp.pk}
+
+
+def test_a_replaced_number_no_longer_puts_its_contact_under_its_state_or_channel(
+    client, compliance_admin, make_contact
+):
+    """The filters describe the numbers a campaign would use: a retired
+    number keeps its opt-out in its ledger, but the contact's new number is
+    what the consent and channel filters show."""
+    moved = make_contact(consent="OPTED_OUT")
+    replace_identity(moved.identities.get(), "+14155550999", actor=compliance_admin)
+    still_out = make_contact(consent="OPTED_OUT")
+    rcs = make_contact(channel="RCS")
+    gone = make_contact(channel="RCS")
+    ChannelIdentity.objects.filter(contact=gone).update(retired_at=timezone.now())
+    client.force_login(compliance_admin)
+    opted_out = {"consent": "MARKETING:OPTED_OUT"}
+    assert _ids(client.get(CHANGELIST, opted_out)) == {still_out.pk}
+    unknown = {"consent": "MARKETING:UNKNOWN"}
+    assert moved.pk in _ids(client.get(CHANGELIST, unknown))
+    assert _ids(client.get(CHANGELIST, {"channel": "RCS"})) == {rcs.pk}
 
 
 def test_changelist_never_counts_the_whole_table(
