@@ -61,6 +61,7 @@ from campaigns.dispatch import (
 )
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.models.states import CLAIMABLE, DISPATCHING, SUBMISSION_GIVEN_UP
+from config.lib.heap import frozen_heap
 from sinch import client as sinch_client
 from sinch import models as sinch_models
 from sinch import wire
@@ -149,6 +150,7 @@ def restart_idle_campaigns() -> int:
 # --- the drain loop ---------------------------------------------------------
 
 
+@frozen_heap()
 def run_dispatcher(campaign_id: int, *, seconds: float = LOOP_SECONDS) -> str:
     """Submit the campaign's due batches until none is left, it stops, or time
     is up (then another loop is queued)."""

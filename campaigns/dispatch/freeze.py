@@ -34,6 +34,7 @@ from campaigns.dispatch import (
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from campaigns.models.states import FILLING
 from config.lib.bulk import TableWriter
+from config.lib.heap import frozen_heap
 from contacts.models import AuditEvent
 from sinch import wire
 from sinch.wire import SEND_AFTER_MAX_AHEAD
@@ -89,6 +90,7 @@ def _record_segments(campaign: Campaign, used: list[dict]) -> None:
     campaign.frozen_segments = used
 
 
+@frozen_heap()
 def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -> str:
     """Write the campaign's recipients and batches, and dispatch as they come.
 

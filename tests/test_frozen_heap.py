@@ -1,0 +1,57 @@
+"""Long bulk runs leave the heap alive before them out of the garbage
+collector's full passes (config.lib.heap), and give it back afterwards."""
+
+import gc
+from types import SimpleNamespace
+
+import pytest
+
+from campaigns.authoring import presend
+from campaigns.dispatch import drain, freeze
+from config.lib.heap import frozen_heap
+
+
+class Stop(Exception):
+    pass
+
+
+def test_the_heap_is_frozen_during_the_run_and_given_back_after_it():
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_heap_is_given_back_when_the_run_fails():
+    with pytest.raises(Stop), frozen_heap():
+        raise Stop
+    assert gc.get_freeze_count() == 0
+
+
+def _stopper(seen):
+    def stop(*args, **kwargs):
+        seen.append(gc.get_freeze_count())
+        raise Stop
+
+    return stop
+
+
+def test_a_launch_s_freeze_its_drain_loops_and_a_pre_send_check_run_frozen(
+    monkeypatch,
+):
+    seen: list[int] = []
+    stop = _stopper(seen)
+    objects = SimpleNamespace(filter=stop, select_related=stop)
+    for module in (presend, freeze):
+        monkeypatch.setattr(module.Campaign, "objects", objects)
+    monkeypatch.setattr(drain.settlement, "settle_uncertain_batches", stop)
+    for run in (
+        lambda: presend.run_requested_check(1, "2026-12-04T00:00:00+00:00"),
+        lambda: freeze.freeze_recipients(1),
+        lambda: drain.run_dispatcher(1),
+    ):
+        with pytest.raises(Stop):
+            run()
+    assert len(seen) == 3
+    assert all(count > 0 for count in seen)
+    assert gc.get_freeze_count() == 0
