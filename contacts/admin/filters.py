@@ -28,9 +28,9 @@ def contacts_with(queryset, related):
 
 def live_identities():
     """Identities not replaced by another number. The channel and consent
-    filters read them from the identity_live_* indexes (led by the contact, the
-    channel and the consent state; contacts.segment_indexes), which the freeze
-    needs anyway: no index of their own to keep up on every import."""
+    filters probe them per contact by the live identities' index (contact,
+    channel, consent; contacts.segment_indexes), which the freeze needs
+    anyway: no index of their own to keep up on every imported line."""
     return ChannelIdentity.objects.filter(retired_at__isnull=True)
 
 
