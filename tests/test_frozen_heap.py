@@ -36,6 +36,25 @@ def _stopper(seen):
     return stop
 
 
+def test_an_import_writes_its_rows_with_the_heap_frozen(db, monkeypatch, tmp_path):
+    from contacts.importing import importer
+    from contacts.models import ImportJob
+
+    seen: list[int] = []
+    monkeypatch.setattr(importer.Importer, "_process", _stopper(seen))
+    job = ImportJob.objects.create(
+        original_name="people.csv",
+        file_path=str(tmp_path / "people.csv"),
+        headers=["phone"],
+        mapping={"phone": "phone"},
+    )
+    done = importer.run_import(job, dry_run=False)
+    assert len(seen) == 1
+    assert seen[0] > 0
+    assert "Stop" in done.error  # the run failed where the stopper was
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_launch_s_freeze_its_drain_loops_and_a_pre_send_check_run_frozen(
     monkeypatch,
 ):
