@@ -2,6 +2,9 @@
 
 Duplicate detection over a million-row file must not hold every key in
 memory; a throw-away SQLite file keeps memory flat whatever the file size.
+The keys are phone numbers: the file is unlinked as soon as it is open (the
+open connection keeps using it), so that a worker killed mid-import leaves no
+copy of them behind, out of erasure's reach.
 """
 
 import os
@@ -18,6 +21,7 @@ class SeenKeys:
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8000;"
             "CREATE TABLE seen (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID;"
         )
+        os.unlink(self.path)
 
     def check_and_add(self, items: list[tuple[str, int]]) -> list[int | None]:
         """Add (key, line) pairs; for each, the line its key was first seen on.
@@ -47,4 +51,3 @@ class SeenKeys:
 
     def close(self) -> None:
         self.db.close()
-        os.unlink(self.path)
