@@ -1,14 +1,13 @@
 """Long bulk runs leave the heap alive before them out of the garbage
-collector's full passes (config.lib.heap), and give it back afterwards."""
+collector's full passes (config.lib.collector), and give it back afterwards."""
 
 import gc
 from types import SimpleNamespace
 
 import pytest
 
-from campaigns.authoring import presend
 from campaigns.dispatch import drain, freeze
-from config.lib.heap import frozen_heap
+from config.lib.collector import frozen_heap
 
 
 class Stop(Exception):
@@ -55,22 +54,20 @@ def test_an_import_writes_its_rows_with_the_heap_frozen(db, monkeypatch, tmp_pat
     assert gc.get_freeze_count() == 0
 
 
-def test_a_launch_s_freeze_its_drain_loops_and_a_pre_send_check_run_frozen(
+def test_a_launch_s_freeze_and_its_drain_loops_run_frozen(
     monkeypatch,
 ):
     seen: list[int] = []
     stop = _stopper(seen)
-    objects = SimpleNamespace(filter=stop, select_related=stop)
-    for module in (presend, freeze):
-        monkeypatch.setattr(module.Campaign, "objects", objects)
+    objects = SimpleNamespace(select_related=stop)
+    monkeypatch.setattr(freeze.Campaign, "objects", objects)
     monkeypatch.setattr(drain.settlement, "settle_uncertain_batches", stop)
     for run in (
-        lambda: presend.run_requested_check(1, "2026-12-04T00:00:00+00:00"),
         lambda: freeze.freeze_recipients(1),
         lambda: drain.run_dispatcher(1),
     ):
         with pytest.raises(Stop):
             run()
-    assert len(seen) == 3
+    assert len(seen) == 2
     assert all(count > 0 for count in seen)
     assert gc.get_freeze_count() == 0

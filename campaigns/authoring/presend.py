@@ -48,7 +48,6 @@ from campaigns.compliance import footer, frequency, send_times
 from campaigns.models import Campaign
 from config.lib import collector
 from config.lib.csv_cells import SafeCsvWriter, csv_lines
-from config.lib.heap import frozen_heap
 from contacts.number_visibility import shown_number
 
 logger = logging.getLogger(__name__)
@@ -310,7 +309,6 @@ def request_check(campaign: Campaign) -> bool:
     return False
 
 
-@frozen_heap()
 def run_requested_check(campaign_id: int, requested_at: str) -> str:
     """Run the check asked for at `requested_at`, unless another run took it.
 

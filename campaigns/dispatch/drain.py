@@ -61,7 +61,7 @@ from campaigns.dispatch import (
 )
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.models.states import CLAIMABLE, DISPATCHING, SUBMISSION_GIVEN_UP
-from config.lib.heap import frozen_heap
+from config.lib.collector import frozen_heap
 from sinch import client as sinch_client
 from sinch import models as sinch_models
 from sinch import wire

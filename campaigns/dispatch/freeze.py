@@ -34,7 +34,7 @@ from campaigns.dispatch import (
 from campaigns.models import Batch, Campaign, CampaignCount, Recipient
 from campaigns.models.states import FILLING
 from config.lib.bulk import TableWriter
-from config.lib.heap import frozen_heap
+from config.lib.collector import frozen_heap
 from contacts.models import AuditEvent
 from sinch import wire
 from sinch.wire import SEND_AFTER_MAX_AHEAD

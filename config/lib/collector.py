@@ -1,4 +1,15 @@
-"""Python's cyclic garbage collector paused during a whole-audience walk.
+"""Python's cyclic garbage collector during long bulk runs.
+
+`frozen_heap`: an import, a launch's freeze and its drain loops allocate a
+few objects per row for a million rows, and every full collection walked the
+whole heap again: Django, the modules, the app's state. With the objects
+alive before the run frozen (gc.freeze), a full pass walks only what the run
+itself made; nothing alive before is collected meanwhile, and unfreezing at
+the end gives the collector the rest back. Measured on the import at 200,000
+rows (back to back): SQLite 9,819 -> 10,738 rows/s fresh, 8,807 -> 10,694
+re-importing; PostgreSQL 6,817 -> 7,818 and 6,050 -> 6,789.
+
+`paused`: the pre-send check's walk, with the collector off altogether.
 
 A walk (the pre-send check) makes a few container objects per member (its
 row tuple, its CSV row, the safe copy of that row) that live for one chunk
@@ -21,6 +32,17 @@ from contextlib import contextmanager
 _lock = threading.Lock()
 _walks = 0
 _was_enabled = False
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Leave the heap alive now out of full collections for the block; a
+    context manager or a decorator (@frozen_heap())."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextmanager

@@ -22,8 +22,8 @@ from django.db import IntegrityError, reset_queries, transaction
 from django.utils import timezone
 
 from config.lib.bulk import tune_connection, untune_connection
+from config.lib.collector import frozen_heap
 from config.lib.csv_cells import SafeCsvWriter
-from config.lib.heap import frozen_heap
 from config.lib.redaction import ERASED
 from contacts.importing import leases
 from contacts.importing.layout import records
@@ -138,7 +138,7 @@ class Importer:
                 with open(path, "w", newline="", encoding="utf-8") as out:
                     SafeCsvWriter(out).writerow(["line", "problem", *job.headers])
             # The heap alive before the run is left out of the collector's
-            # full passes (config.lib.heap): about 10 % of an import's time.
+            # full passes (config.lib.collector): about 10 % of an import's time.
             with open(path, "a", newline="", encoding="utf-8") as out, frozen_heap():
                 self.out = out
                 self.report = SafeCsvWriter(out)
