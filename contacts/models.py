@@ -182,8 +182,8 @@ class ChannelIdentity(models.Model):
                 fields=["identity", "channel"], name="identity_channel_unique"
             )
         ]
-        # The contact filters (contacts/admin/filters.py) read the live
-        # identities' indexes (IDENTITY_INDEXES): every index here is one more
+        # The contact filters (contacts/admin/filters.py) probe the live
+        # identities' index (IDENTITY_INDEXES): every index here is one more
         # entry to write per imported line.
         indexes = [
             # Identities replaced since a time (contacts.services.changes).
