@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from campaigns.models import ABTest, Variant
 from campaigns.tracking import ab_winner
-from tests.campaigns.conftest import change_url, with_variants
+from tests.campaigns.conftest import EVERY_VARIANT_TESTED, change_url, with_variants
 from tests.campaigns.test_ab_tests import TEST_FIRST
 
 
@@ -81,7 +81,7 @@ def test_a_variant_template_with_a_placeholder_the_campaign_lacks_is_refused(
 def test_the_presend_check_and_the_launch_page_show_recipients_per_variant(
     client, sender, make_ab
 ):
-    campaign = make_ab(test=TEST_FIRST)
+    campaign = make_ab(EVERY_VARIANT_TESTED, test=TEST_FIRST)
     split = dict(campaign.presend["variants"])
     client.force_login(sender)
     preview = reverse("admin:campaigns_campaign_preview", args=[campaign.pk])

@@ -14,6 +14,7 @@ from campaigns.models import ABTest, Click, Recipient, ShortLink, TrackedLink, V
 from campaigns.tracking import ab_results, ab_winner, click_buffer
 from contacts.models import Contact
 from tests.campaigns.conftest import (
+    EVERY_VARIANT_TESTED,
     ab_test_form,
     change_url,
     through_the_redirect,
@@ -192,7 +193,7 @@ def test_the_preview_page_lists_the_variants_links(make_ab, client, marketer):
 def test_the_winner_is_picked_by_click_rate_from_people_not_preview_fetchers(
     make_ab, launch, django_capture_on_commit_callbacks
 ):
-    campaign = launch(make_ab(test=CLICK_FIRST))
+    campaign = launch(make_ab(EVERY_VARIANT_TESTED, test=CLICK_FIRST))
     a, b = _group(campaign, "A"), _group(campaign, "B")
     _deliver(a + b)
     # Every A recipient's link is fetched by WhatsApp for a preview, twice:
@@ -237,7 +238,7 @@ def test_the_winner_is_picked_by_click_rate_from_people_not_preview_fetchers(
 
 
 def test_click_rate_counts_the_delivered_only_and_never_test_sends(make_ab, launch):
-    campaign = launch(make_ab(test=CLICK_FIRST))
+    campaign = launch(make_ab(EVERY_VARIANT_TESTED, test=CLICK_FIRST))
     a, b = _group(campaign, "A"), _group(campaign, "B")
     _deliver(a[:4] + b[:4])
     open_link(a[0])

@@ -18,6 +18,7 @@ from campaigns.models import ABTest, Batch, Campaign, Recipient, Variant
 from campaigns.tracking import ab_results, ab_winner
 from contacts.models import AuditEvent, ChannelIdentity
 from contacts.services.consent import Evidence, record_consent
+from tests.campaigns.conftest import EVERY_VARIANT_TESTED
 from tests.campaigns.test_receipts import inbound, process, receipt
 
 S, B, R = Campaign.Status, Batch.Status, Recipient.Status
@@ -186,7 +187,7 @@ def test_test_first_sends_the_test_group_and_holds_the_rest(
 def test_the_winner_goes_to_the_rest_once_even_when_the_task_runs_twice(
     make_ab, launch, sinch, control, sent_batches, django_capture_on_commit_callbacks
 ):
-    campaign = launch(make_ab(test=TEST_FIRST))
+    campaign = launch(make_ab(EVERY_VARIANT_TESTED, test=TEST_FIRST))
     b = Recipient.objects.filter(campaign=campaign, variant="B").first()
     inbound("Sounds good", identity=b.identity)
     process()
@@ -215,7 +216,7 @@ def test_the_winner_goes_to_the_rest_once_even_when_the_task_runs_twice(
     assert all(texts[x.metadata_key].startswith("${first_name}: 20 %") for x in held)
     everyone = Recipient.objects.filter(campaign=campaign).exclude(status=R.EXCLUDED)
     assert everyone.filter(status=R.PENDING).count() == 0
-    assert everyone.count() == 40
+    assert everyone.count() == EVERY_VARIANT_TESTED
     summaries = list(
         AuditEvent.objects.filter(summary__startswith="A/B test").values_list(
             "summary", flat=True
