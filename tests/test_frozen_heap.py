@@ -21,6 +21,15 @@ def test_the_heap_is_frozen_during_the_run_and_given_back_after_it():
     assert gc.get_freeze_count() == 0
 
 
+def test_a_run_inside_another_leaves_the_outer_run_frozen():
+    with frozen_heap():
+        outer = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() >= outer > 0
+    assert gc.get_freeze_count() == 0
+
+
 def test_the_heap_is_given_back_when_the_run_fails():
     with pytest.raises(Stop), frozen_heap():
         raise Stop

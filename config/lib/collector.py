@@ -34,15 +34,27 @@ _walks = 0
 _was_enabled = False
 
 
+_frozen_runs = 0
+
+
 @contextmanager
 def frozen_heap() -> Iterator[None]:
     """Leave the heap alive now out of full collections for the block; a
-    context manager or a decorator (@frozen_heap())."""
-    gc.freeze()
+    context manager or a decorator (@frozen_heap()). Runs may nest or
+    overlap (a drain loop run inline inside a freeze, threads): the heap is
+    given back when the last one ends, not when the inner one does."""
+    global _frozen_runs
+    with _lock:
+        if _frozen_runs == 0:
+            gc.freeze()
+        _frozen_runs += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        with _lock:
+            _frozen_runs -= 1
+            if _frozen_runs == 0:
+                gc.unfreeze()
 
 
 @contextmanager
