@@ -23,10 +23,10 @@ def test_the_heap_is_frozen_during_the_run_and_given_back_after_it():
 
 def test_a_run_inside_another_leaves_the_outer_run_frozen():
     with frozen_heap():
-        outer = gc.get_freeze_count()
         with frozen_heap():
             pass
-        assert gc.get_freeze_count() >= outer > 0
+        # Still frozen (a frozen object freed meanwhile lowers the count).
+        assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
 
 
