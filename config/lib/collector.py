@@ -32,8 +32,6 @@ from contextlib import contextmanager
 _lock = threading.Lock()
 _walks = 0
 _was_enabled = False
-
-
 _frozen_runs = 0
 
 
