@@ -74,8 +74,10 @@ def recheck_batch(
             f"LEFT JOIN {Contact._meta.db_table} c ON c.id = r.contact_id "
             f"LEFT JOIN {ChannelIdentity._meta.db_table} i "
             "ON i.contact_id = r.contact_id AND i.channel = %s "
-            'WHERE r.batch_id = %s AND r.status = %s ORDER BY r."index", i.id',
-            [campaign.channel, batch_id, status],
+            # By campaign too: Recipient.in_batch says why.
+            "WHERE r.campaign_id = %s AND r.batch_id = %s AND r.status = %s "
+            'ORDER BY r."index", i.id',
+            [campaign.channel, campaign.pk, batch_id, status],
         )
         rows = cursor.fetchall()
     found: dict[int, tuple] = {}

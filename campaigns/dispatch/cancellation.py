@@ -184,9 +184,9 @@ def settle_cancelled(batch_ids: Iterable[int]) -> int:
                 continue
             if batch.replace_reason:  # the whole campaign was cancelled since
                 Batch.objects.filter(pk=batch.pk).update(replace_reason="")
-            n = Recipient.objects.filter(
-                batch=batch, status=Recipient.Status.SUBMITTED
-            ).update(status=Recipient.Status.CANCELLED)
+            n = Recipient.in_batch(batch, Recipient.Status.SUBMITTED).update(
+                status=Recipient.Status.CANCELLED
+            )
             counters.moved(
                 campaign.pk, Recipient.Status.SUBMITTED, Recipient.Status.CANCELLED, n
             )

@@ -289,9 +289,7 @@ def submit(batch: Batch, context: SubmitContext) -> str:
                 )
                 and released == BatchStatus.CANCELLED
             ):
-                n = Recipient.objects.filter(
-                    batch=batch, status=Recipient.Status.PENDING
-                ).update(status=Recipient.Status.CANCELLED)
+                n = Recipient.in_batch(batch, R.PENDING).update(status=R.CANCELLED)
                 counters.moved(campaign.pk, R.PENDING, R.CANCELLED, n)
         if released == BatchStatus.CANCELLED:
             cancellation.save_receipt(campaign)

@@ -85,7 +85,7 @@ def accepted(
             fields["size"] = size
         if not record(batch, claim, **fields):
             return "moved on"
-        n = Recipient.objects.filter(batch=batch, status=R.PENDING).update(
+        n = Recipient.in_batch(batch, R.PENDING).update(
             status=R.SUBMITTED, updated_at=now
         )
         counters.moved(batch.campaign_id, R.PENDING, R.SUBMITTED, n)
@@ -101,7 +101,7 @@ def fail(batch: Batch, claim, error: str, *, code: str = "") -> str:
     their failure code when the reason has one: campaigns.tracking.failures)."""
     with transaction.atomic():
         if record(batch, claim, status=BatchStatus.FAILED, last_error=error):
-            n = Recipient.objects.filter(batch=batch, status=R.PENDING).update(
+            n = Recipient.in_batch(batch, R.PENDING).update(
                 status=R.FAILED, reason=error[:255], failure_code=code
             )
             counters.moved(batch.campaign_id, R.PENDING, R.FAILED, n)
@@ -153,9 +153,7 @@ def cancel_if_campaign_cancelled(batch: Batch) -> bool:
             pk=batch.pk, status=BatchStatus.PENDING
         ).update(status=BatchStatus.CANCELLED)
         if cancelled:
-            n = Recipient.objects.filter(batch_id=batch.pk, status=R.PENDING).update(
-                status=R.CANCELLED
-            )
+            n = Recipient.in_batch(batch, R.PENDING).update(status=R.CANCELLED)
             counters.moved(batch.campaign_id, R.PENDING, R.CANCELLED, n)
     if cancelled:
         cancellation.save_receipt(Campaign.objects.get(pk=batch.campaign_id))

@@ -92,9 +92,7 @@ def hand_over(batch: Batch) -> Batch | None:
         wave_at=batch.wave_at,  # it keeps its slot in Sinch's queue
     )
     # The rows keep their ids and positions: receipts find them by id.
-    n = Recipient.objects.filter(batch=batch, status=R.SUBMITTED).update(
-        batch=new, status=R.PENDING
-    )
+    n = Recipient.in_batch(batch, R.SUBMITTED).update(batch=new, status=R.PENDING)
     counters.moved(campaign.pk, R.SUBMITTED, R.PENDING, n)
     transitions.replacement_due(campaign)
     transaction.on_commit(
