@@ -12,16 +12,19 @@ from django.contrib.postgres.operations import (
 from django.db.migrations import AddIndex, RemoveIndex
 
 
-class AddIndexWithoutBlockingWrites(AddIndexConcurrently):
-    """CREATE INDEX CONCURRENTLY on PostgreSQL (the migration must say
-    `atomic = False`); a plain AddIndex elsewhere (SQLite has no such
-    option, and a single-file database has one writer anyway)."""
+class _ConcurrentlyOnPostgreSQL:
+    """The PostgreSQL operation (`CONCURRENTLY`: the migration must say
+    `atomic = False`) there; `plain`, the ordinary operation, elsewhere
+    (SQLite has no such option, and a single-file database has one writer
+    anyway)."""
+
+    plain: type
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
             super().database_forwards(app_label, schema_editor, from_state, to_state)
         else:
-            AddIndex.database_forwards(
+            self.plain.database_forwards(
                 self, app_label, schema_editor, from_state, to_state
             )
 
@@ -29,27 +32,20 @@ class AddIndexWithoutBlockingWrites(AddIndexConcurrently):
         if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
         else:
-            AddIndex.database_backwards(
+            self.plain.database_backwards(
                 self, app_label, schema_editor, from_state, to_state
             )
 
 
-class RemoveIndexWithoutBlockingWrites(RemoveIndexConcurrently):
-    """DROP INDEX CONCURRENTLY on PostgreSQL (`atomic = False` too); a plain
-    RemoveIndex elsewhere."""
+class AddIndexWithoutBlockingWrites(_ConcurrentlyOnPostgreSQL, AddIndexConcurrently):
+    """CREATE INDEX CONCURRENTLY on PostgreSQL; a plain AddIndex elsewhere."""
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            RemoveIndex.database_forwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+    plain = AddIndex
 
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            RemoveIndex.database_backwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+
+class RemoveIndexWithoutBlockingWrites(
+    _ConcurrentlyOnPostgreSQL, RemoveIndexConcurrently
+):
+    """DROP INDEX CONCURRENTLY on PostgreSQL; a plain RemoveIndex elsewhere."""
+
+    plain = RemoveIndex
