@@ -52,8 +52,9 @@ method and keeps the bodies of the accepted batches, which are read at the
 end: what Sinch received is checked against the database (exactly one POST
 per batch, every recipient once, nobody without consent).
 
-Target (issue 5): <= 60 s wall and peak RSS <= 300 MB for 1,000,000
-recipients in 1000 batches, on SQLite and on PostgreSQL. The machine is
+Target: peak RSS <= 300 MB and, for 1,000,000 recipients in 1000 batches on
+SQLite and on PostgreSQL, <= 60 s wall with the compliance guards (issue 5)
+and <= 30 s with --plain (issue 17's launch); `target_wall_s` says which. The machine is
 shared: `load_avg_before` says how busy it was, and figures taken under load
 are much slower (see the README).
 """
@@ -76,7 +77,8 @@ from _guards import approve, local_time_fields, quiet_hours_breaches, use_guard_
 from _prior import add_prior_marketing
 from admin_pages import fill
 
-TARGET_WALL_S = 60
+TARGET_WALL_S = 60  # with the compliance guards (issue 5)
+TARGET_PLAIN_WALL_S = 30  # --plain: issue 17's launch
 TARGET_PEAK_RSS_MB = 300
 BENCH_PATH = "/_bench/report"
 
@@ -610,6 +612,7 @@ def main() -> None:
         for problem in problems:
             common.say(f"WRONG: {problem}")
         wall = timed["launch_to_accepted_s"]
+        target_wall_s = TARGET_PLAIN_WALL_S if args.plain else TARGET_WALL_S
         result = {
             "recipients": found["recipients_submitted"],
             "batches_posted": found["posts"],
@@ -637,9 +640,10 @@ def main() -> None:
             "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
             f"{platform.processor() or ''} Python {platform.python_version()}",
             "correct": not problems,
+            "target_wall_s": target_wall_s,
             "meets_target": (
                 not problems
-                and wall <= TARGET_WALL_S
+                and wall <= target_wall_s
                 and measured.peak_rss_mb <= TARGET_PEAK_RSS_MB
             ),
         }

@@ -111,14 +111,15 @@ def note_outage(error) -> datetime | None:
 
 
 def note_reachable() -> bool:
-    """Sinch answered: the outage, if one was recorded, is over. One
-    conditional UPDATE (cheap while nothing is down)."""
+    """Sinch answered: the outage, if one was recorded, is over. Read first,
+    written only when an outage is recorded: every accepted batch comes here,
+    and on SQLite even an UPDATE that changes nothing waits for the write
+    lock (which a launch's freeze holds for each chunk it writes)."""
     try:
-        return bool(
-            Outage.objects.filter(pk=1, down_since__isnull=False).update(
-                down_since=None, back_at=timezone.now()
-            )
-        )
+        down = Outage.objects.filter(pk=1, down_since__isnull=False)
+        if not down.exists():
+            return False
+        return bool(down.update(down_since=None, back_at=timezone.now()))
     except Exception as exc:
         logger.warning("Sinch recovery not recorded: %s", type(exc).__name__)
         return False

@@ -379,6 +379,10 @@ def exclude_no_longer_eligible(
     longer be used leaves the recipient's row too (it is never sent)."""
     campaign = context.campaign
     entries, dropped = recheck.recheck_batch(campaign, batch.pk)
+    if not dropped and not any(entry.lost for entry in entries):
+        # Nothing to write (the usual case): no transaction, which on SQLite
+        # would wait for the write lock (BEGIN IMMEDIATE) for nothing.
+        return entries
     with transaction.atomic():
         for reason, ids in dropped.items():
             n = Recipient.objects.filter(pk__in=ids, status=R.PENDING).update(
