@@ -1,7 +1,7 @@
 """Admin pages at 1,000,000 contacts: changelist, phone search, consent filter;
 and the campaign list: a page of 100 campaigns with N recipients in total.
 
-    python bench/admin_pages.py [--n 1000000] [--database sqlite|postgres]
+    python bench/admin_pages.py [--n 1000000] [--database sqlite|postgres] [--keep]
 
 Fills a fresh database with N contacts (one SMS identity each, mixed consent,
 two lists), then requests each page through Django's test client as a
@@ -24,6 +24,7 @@ from _common import (
     emit,
     fresh_database,
     insert_people,
+    remove_run,
     say,
     setup_django,
     workdir,
@@ -185,11 +186,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
 
     folder = workdir("bench-admin-")
     os.environ["ALLOWED_HOSTS"] = "*"
     setup_django(fresh_database(args.database, "bench_admin", folder), folder)
+    try:
+        measure_pages(args)
+    finally:
+        if not args.keep:
+            remove_run(folder, args.database, "bench_admin")
+
+
+def measure_pages(args) -> None:
     say(f"filling {args.n:,} contacts ({args.database})")
     phone = fill(args.n)
     fill_campaigns(args.n)

@@ -1,6 +1,7 @@
 """Segments at 1,000,000 contacts: the live count and the freeze.
 
-    python bench/segments.py [--n 1000000] [--database sqlite|postgres] [--repeat 5]
+    python bench/segments.py [--n 1000000] [--database sqlite|postgres]
+        [--repeat 5] [--keep]
 
 Fills a fresh database with N contacts (languages, attributes, numbers of
 several countries, SMS marketing consent mixed, two lists, and two earlier
@@ -33,6 +34,7 @@ from _common import (
     fresh_database,
     insert_people,
     insert_rows,
+    remove_run,
     say,
     setup_django,
     workdir,
@@ -232,12 +234,21 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--db-name", default="bench_segments")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
 
     folder = workdir("bench-segments-")
     setup_django(
         fresh_database(args.database, args.db_name, folder), folder, debug=False
     )
+    try:
+        measure_counts(args)
+    finally:
+        if not args.keep:
+            remove_run(folder, args.database, args.db_name)
+
+
+def measure_counts(args) -> None:
     say(f"filling {args.n:,} contacts ({args.database})")
     ids = fill(args.n)
     from contacts import segment_facts
