@@ -54,9 +54,9 @@ per batch, every recipient once, nobody without consent).
 
 Target: peak RSS <= 300 MB and, for 1,000,000 recipients in 1000 batches on
 SQLite and on PostgreSQL, <= 60 s wall with the compliance guards (issue 5)
-and <= 30 s with --plain (issue 17's launch); `target_wall_s` says which. The machine is
-shared: `load_avg_before` says how busy it was, and figures taken under load
-are much slower (see the README).
+and <= 30 s with --plain (issue 17's launch); `target_wall_s` says which.
+The machine is shared: `load_avg_before` says how busy it was, and figures
+taken under load are much slower (see the README).
 """
 
 import argparse
