@@ -1,5 +1,6 @@
-"""Admin pages at 1,000,000 contacts: changelist, phone search, consent filter;
-and the campaign list: a page of 100 campaigns with N recipients in total.
+"""Admin pages at 1,000,000 contacts: changelist, phone search, consent filter,
+sort by name, name search; and the campaign list: a page of 100 campaigns with
+N recipients in total.
 
     python bench/admin_pages.py [--n 1000000] [--database sqlite|postgres] [--keep]
 
@@ -216,6 +217,9 @@ def measure_pages(args) -> None:
         "changelist": (base, 50),
         "phone_search": (f"{base}?q={national}", 1),
         "consent_filter": (f"{base}?consent=MARKETING:OPTED_OUT", None),
+        "sorted_by_name": (f"{base}?o=1", 50),
+        # 200 contacts have this last name (fill: Last{i % 5000}).
+        "name_search": (f"{base}?q=Last4242", 50),
         "campaign_list": ("/admin/campaigns/campaign/", 100),
         "campaign_list_by_delivered": ("/admin/campaigns/campaign/?o=-4", 100),
     }
