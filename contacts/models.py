@@ -107,13 +107,8 @@ class Contact(models.Model):
                 name="contact_external_id_unique",
             )
         ]
-        # No index on the names on SQLite: an import writes each contact
-        # into every index, and at 1,000,000 a name index took its entries in
-        # random places (13 % of a SQLite import); the admin's sort by name
-        # reads the rows instead, within its 300 ms (bench/admin_pages.py).
-        # PostgreSQL keeps the (last_name, first_name) index migration 0001
-        # made (0015 drops it on SQLite only, and says why). The name search
-        # is a case-insensitive prefix match, which it does not serve.
+        # The (last_name, first_name) index of 0001: PostgreSQL only
+        # (migration 0015 drops it on SQLite, whose imports paid 13 % for it).
         indexes = [
             # Few rows: who was erased since a campaign's launch (its re-check).
             models.Index(
