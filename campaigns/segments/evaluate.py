@@ -9,8 +9,9 @@ database counts a million contacts without Python touching a row:
   consent states: contacts.segment_facts), a substring test on the row the
   count reads anyway; retired identities never count;
 - list memberships by (list, contact); campaign engagement and "not
-  messaged in N days" by the recipients' recipient_by_status index
-  (campaign, status, batch, contact, is_test) and the replies' indexes;
+  messaged in N days" by the recipients' recipient_by_campaign index
+  (campaign, batch, contact, is_test), their status read from the rows (no
+  index holds it: campaigns.models.sending.Recipient), and the replies' indexes;
   clicks by the clicks' (campaign, is_test, is_preview, recipient) index,
   then those recipients by primary key ("did not click" is every contact
   without such a click, whether or not the campaign reached them);
@@ -402,8 +403,8 @@ def _engagement_q(condition: dict) -> Q:
 def _last_messaged_q(condition: dict) -> Q:
     cutoff = timezone.now() - datetime.timedelta(days=int(condition["value"]))
     # The batches first (few rows), then their recipients' contacts. On
-    # SQLite, from the recipient_by_status index (campaign, status, batch,
-    # contact) alone, led by the batches' campaigns (a recipient's batch is
+    # SQLite, through the recipient_by_campaign index (campaign, batch,
+    # contact), led by the batches' campaigns (a recipient's batch is
     # one of its campaign's: this only says how to find them); PostgreSQL
     # hashes them from one parallel scan, which that lead slows down.
     batches = (

@@ -73,7 +73,7 @@ def assert_sought_by_batch(plan: str) -> None:
         for i in scans:
             assert "Index Cond" in lines[i + 1], plan
             assert "batch_id" in lines[i + 1], plan
-            if "recipient_by_status" in lines[i]:
+            if "recipient_by_campaign" in lines[i]:
                 assert "campaign_id" in lines[i + 1], plan
         assert "Filter: (batch_id" not in plan, plan
     else:
