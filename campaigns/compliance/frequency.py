@@ -217,9 +217,12 @@ def is_cap_reason(reason: str) -> bool:
 
 
 def excluded_count(campaign: Campaign) -> int:
-    """The campaign's recipients excluded by the cap at the freeze."""
+    """The campaign's recipients excluded by the cap at the freeze (in no
+    batch, as every excluded one: sought so in the recipient_by_campaign
+    index, which holds no status)."""
     return Recipient.objects.filter(
         campaign=campaign,
+        batch__isnull=True,
         status=R.EXCLUDED,
         is_test=False,
         reason__startswith=REASON_PREFIX,

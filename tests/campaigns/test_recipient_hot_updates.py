@@ -11,7 +11,10 @@ table alone.
 import pytest
 from django.db import connection
 
-from campaigns.models import Recipient
+from campaigns.dispatch import drain
+from campaigns.models import Batch, Recipient
+from campaigns.tracking import dashboard
+from contacts.services.consent import Evidence, record_opt_out_for_contacts
 from tests.campaigns.test_receipts import process, receipt
 
 R = Recipient.Status
@@ -74,3 +77,29 @@ def test_accepting_batches_and_their_receipts_rewrite_recipients_in_place(
     after, hot_after = updates_so_far()
     assert after >= updated + 3
     assert hot_after == after
+
+
+def test_the_exclusion_breakdown_finds_every_excluded_recipient_in_no_batch(
+    small_batches, make_launchable, launched_campaign, sender
+):
+    # The breakdown seeks a campaign's excluded recipients as those in no
+    # batch (no index holds the status): excluded at the freeze (Olga, opted
+    # out) or at the re-check before their batch is sent (a late opt-out).
+    campaign = launched_campaign(make_launchable(), dispatch=False)
+    late = Recipient.objects.filter(campaign=campaign, status=R.PENDING).last()
+    record_opt_out_for_contacts(
+        contacts=[late.contact_id],
+        purposes=["MARKETING"],
+        evidence=Evidence(wording="Asked by phone"),
+        actor=sender,
+    )
+    batch = Batch.objects.select_related("campaign").get(pk=late.batch_id)
+    drain.exclude_no_longer_eligible(batch, drain.SubmitContext(batch.campaign))
+
+    excluded = Recipient.objects.filter(campaign=campaign, status=R.EXCLUDED)
+    assert list(excluded.values_list("batch_id", flat=True)) == [None, None]
+    breakdown = dashboard.exclusion_breakdown(campaign, excluded.count())
+    assert {row["reason"]: row["count"] for row in breakdown["rows"]} == {
+        "opted out": 1,
+        "opted out after launch": 1,
+    }
