@@ -32,7 +32,11 @@ class Migration(migrations.Migration):
     without it and with this fill factor, 67 % HOT. Rows written before keep
     their pages as they are. The index is built before the old one goes,
     both without blocking writes (outside a transaction); setting the fill
-    factor does not block them either."""
+    factor does not block them either. The new index holds the campaign and
+    the batch only: what else a query needs (the status, and with it the
+    contact) is read from the row anyway; in a COPY of 1,389,078 recipients
+    in psql, (campaign, batch, contact, is_test) cost 1.5 s of 6.7, against
+    1.1 s for (campaign, batch)."""
 
     atomic = False
 
@@ -44,7 +48,7 @@ class Migration(migrations.Migration):
         AddIndexWithoutBlockingWrites(
             model_name="recipient",
             index=models.Index(
-                fields=["campaign", "batch", "contact", "is_test"],
+                fields=["campaign", "batch"],
                 name="recipient_by_campaign",
             ),
         ),

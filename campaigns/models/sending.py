@@ -236,16 +236,14 @@ class Recipient(models.Model):
         ]
         indexes = [
             # A campaign's recipients, by batch: a batch's (Recipient.in_batch),
-            # and the contacts a campaign or a recent batch reached (segments'
-            # engagement and "not messaged in N days" conditions, which read
-            # the status from the row). No index holds the status, so that
-            # PostgreSQL rewrites a row in place (a HOT update, no index entry
-            # written) when its status moves: at acceptance, a million rows
-            # per large launch, and at each receipt.
-            models.Index(
-                fields=["campaign", "batch", "contact", "is_test"],
-                name="recipient_by_campaign",
-            ),
+            # a campaign's excluded ones (in no batch), and the contacts a
+            # campaign or a recent batch reached (segments' engagement and "not
+            # messaged in N days" conditions), whose status, contact and
+            # is_test are read from the row. No index holds the status, so
+            # that PostgreSQL rewrites a row in place (a HOT update, no index
+            # entry written) when its status moves: at acceptance, a million
+            # rows per large launch, and at each receipt.
+            models.Index(fields=["campaign", "batch"], name="recipient_by_campaign"),
             # A person's messages, by batch: the frequency cap reads those of
             # a chunk of contacts in the batches sent near the send time
             # (campaigns.compliance.frequency); erasure finds them by contact.

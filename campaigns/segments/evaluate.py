@@ -10,8 +10,8 @@ database counts a million contacts without Python touching a row:
   count reads anyway; retired identities never count;
 - list memberships by (list, contact); campaign engagement and "not
   messaged in N days" by the recipients' recipient_by_campaign index
-  (campaign, batch, contact, is_test), their status read from the rows (no
-  index holds it: campaigns.models.sending.Recipient), and the replies' indexes;
+  (campaign, batch), their status read from the rows (no index holds it:
+  campaigns.models.sending.Recipient), and the replies' indexes;
   clicks by the clicks' (campaign, is_test, is_preview, recipient) index,
   then those recipients by primary key ("did not click" is every contact
   without such a click, whether or not the campaign reached them);
@@ -403,8 +403,8 @@ def _engagement_q(condition: dict) -> Q:
 def _last_messaged_q(condition: dict) -> Q:
     cutoff = timezone.now() - datetime.timedelta(days=int(condition["value"]))
     # The batches first (few rows), then their recipients' contacts. On
-    # SQLite, through the recipient_by_campaign index (campaign, batch,
-    # contact), led by the batches' campaigns (a recipient's batch is
+    # SQLite, through the recipient_by_campaign index (campaign, batch),
+    # led by the batches' campaigns (a recipient's batch is
     # one of its campaign's: this only says how to find them); PostgreSQL
     # hashes them from one parallel scan, which that lead slows down.
     batches = (

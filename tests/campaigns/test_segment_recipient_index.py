@@ -1,9 +1,8 @@
 """A segment's engagement and "not messaged in N days" conditions find the
 contacts a campaign reached through the recipients' campaign index (campaign,
-batch, contact, is_test), reading each one's status from its row (no index
-holds the status, so that a status change writes no index entry): the live
-count of such a segment stays fast at 1,000,000 contacts. Test sends never
-count."""
+batch), reading each one's status from its row (no index holds the status,
+so that a status change writes no index entry): the live count of such a
+segment stays fast at 1,000,000 contacts. Test sends never count."""
 
 import pytest
 from django.db import connection
