@@ -162,7 +162,7 @@ class Recipient(models.Model):
     # (PostgreSQL spends more on them than on the rows; the freeze writes
     # batches and recipients together and nothing deletes them, PROTECT still
     # guards deletes made through Django), and no single-column indexes the
-    # (campaign, status, ...) index and the (batch, index) constraint already give.
+    # (campaign, batch) index and the (batch, index) constraint already give.
     campaign = models.ForeignKey(
         Campaign,
         on_delete=models.PROTECT,
