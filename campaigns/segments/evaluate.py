@@ -403,10 +403,10 @@ def _engagement_q(condition: dict) -> Q:
 def _last_messaged_q(condition: dict) -> Q:
     cutoff = timezone.now() - datetime.timedelta(days=int(condition["value"]))
     # The batches first (few rows), then their recipients' contacts. On
-    # SQLite, through the recipient_by_campaign index (campaign, batch),
-    # led by the batches' campaigns (a recipient's batch is
-    # one of its campaign's: this only says how to find them); PostgreSQL
-    # hashes them from one parallel scan, which that lead slows down.
+    # SQLite, through the recipient_by_campaign index (campaign, batch), led
+    # by the batches' campaigns (a recipient's batch is one of its
+    # campaign's: this only says how to find them); PostgreSQL hashes them
+    # from one parallel scan, which that lead slows down.
     batches = (
         Batch.objects.filter(submitted_at__isnull=False, is_test=False)
         .annotate(sent_at=Coalesce("send_after", "submitted_at"))
