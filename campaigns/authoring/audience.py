@@ -241,8 +241,10 @@ def _with_suppression(rows: list[tuple], campaign, erased_among, cap) -> list[tu
     erased = erased_among(campaign.channel, ok)
     over = {}
     if cap is not None and cap.active:
-        where = {r[ID]: (r[TIME_ZONE], r[IDENTITY]) for r in rows}
-        over = cap.over(list(where), where)
+        where = None  # everyone's send time is the campaign's
+        if cap.send_times is not None:
+            where = {r[ID]: (r[TIME_ZONE], r[IDENTITY]) for r in rows}
+        over = cap.over([r[ID] for r in rows], where)
     if not fallbacks.fallback_channels(campaign):
         return [(*row, row[IDENTITY] in erased, over.get(row[ID])) for row in rows]
     found = fallbacks.candidates(campaign, [r[ID] for r in rows], erased_among)

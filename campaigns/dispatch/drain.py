@@ -230,7 +230,8 @@ def claim_next(campaign_id: int) -> Batch | None:
             attempts=F("attempts") + 1,
         )  # last_error stays until the outcome: the give-up below reads it
         if won:
-            return Batch.objects.select_related("campaign").get(pk=pk)
+            # Not its campaign: the loop has it (SubmitContext).
+            return Batch.objects.get(pk=pk)
     return None
 
 

@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Now
 
 from campaigns.models.campaign import Campaign
 
@@ -189,13 +191,17 @@ class Recipient(models.Model):
         db_constraint=False,
         db_index=False,  # the (contact, batch) index below serves it
     )
-    is_test = models.BooleanField(default=False)
+    # The columns a launch writes the same into every row have database
+    # defaults too: the freeze's COPY leaves them out on PostgreSQL, which then
+    # parses no timestamp or JSON per row for them (campaigns migration 0024).
+    is_test = models.BooleanField(default=False, db_default=False)
     identity = models.CharField(max_length=255)
     # [[channel, identity], ...] for the campaign's fallback channels, in its
     # priority order, after `identity` on its first channel; only channels the
     # person has a consented identity on (campaigns.authoring.fallback_identities).
     fallback_identities = models.JSONField(
         default=list,
+        db_default=Value([], models.JSONField()),
         blank=True,
         help_text="The fallback channels' identities, in priority order.",
     )
@@ -205,19 +211,24 @@ class Recipient(models.Model):
     )
     reason = models.CharField(max_length=255, blank=True)
     failure_code = models.CharField(
-        max_length=64, blank=True, help_text="Sinch's reason code of a failure."
+        max_length=64,
+        blank=True,
+        db_default="",
+        help_text="Sinch's reason code of a failure.",
     )
     switched_channel = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="Sinch reported SWITCHING_CHANNEL: a later success may "
         "follow a failure on the first channel.",
     )
     delivered_channel = models.CharField(
         max_length=16,
         blank=True,
+        db_default="",
         help_text="The channel a delivery or read receipt named.",
     )
-    message_id = models.CharField(max_length=64, blank=True)
+    message_id = models.CharField(max_length=64, blank=True, db_default="")
     variant = models.CharField(
         max_length=1,
         blank=True,
@@ -225,13 +236,18 @@ class Recipient(models.Model):
         db_default="",
         help_text="The A/B variant sent (or held).",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     class Meta:
         constraints = [
+            # A batched recipient's position, unique in its batch (receipts
+            # name it). Excluded recipients (in no batch; a large launch writes
+            # hundreds of thousands) are in no position and not in the index.
             models.UniqueConstraint(
-                fields=["batch", "index"], name="recipient_position_unique"
+                fields=["batch", "index"],
+                condition=models.Q(batch__isnull=False),
+                name="recipient_position",
             )
         ]
         indexes = [

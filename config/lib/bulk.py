@@ -49,6 +49,9 @@ class TableWriter:
         self.fields = {name: fields[name] for name in varying}
         columns = [fields[name].column for name in varying]
         tail = []
+        # The columns COPY may leave to the table's own default: no value of
+        # theirs is then sent and parsed again for every row.
+        self._defaulted: set[str] = set()
         for name, field in fields.items():
             if name in self.fields or field.primary_key:
                 continue
@@ -62,11 +65,12 @@ class TableWriter:
                 value = field.get_default()
                 if hasattr(value, "resolve_expression"):
                     continue  # a database default (db_default) applies
+            if name not in constants and field.has_db_default():
+                self._defaulted.add(field.column)
             columns.append(field.column)
             tail.append(field.get_db_prep_save(value, connection))
         self.columns = columns
         self.tail = tuple(tail)
-        self._copy_tail: str | None = None
         self._transformer = None  # psycopg's, for values other than str/int
 
     def prep(self, name: str, value: Any) -> Any:
@@ -183,8 +187,13 @@ class TableWriter:
         (already quoted) instead of the table; without `tail`, the varying
         columns only."""
         qn = connection.ops.quote_name
-        names = self.columns if tail else self.columns[: len(self.fields)]
-        columns = ", ".join(qn(c) for c in names)
+        varying = self.columns[: len(self.fields)]
+        constant = list(zip(self.columns[len(self.fields) :], self.tail, strict=True))
+        if not tail:
+            constant = []
+        elif not into:  # the table's own defaults (a staging table has none)
+            constant = [(c, v) for c, v in constant if c not in self._defaulted]
+        columns = ", ".join(qn(c) for c in varying + [c for c, _ in constant])
         target = into or qn(self.table)
         with (
             connection.cursor() as cursor,
@@ -193,11 +202,9 @@ class TableWriter:
         ):
             if self._transformer is None:
                 self._transformer = Transformer(cursor.cursor)
-            if self._copy_tail is None:  # the constants, written out once
-                self._copy_tail = (
-                    "".join("\t" + self._copy_text(v) for v in self.tail) + "\n"
-                )
-            text, tail = self._copy_text, self._copy_tail if tail else "\n"
+            text = self._copy_text
+            # The constants, written out once.
+            tail = "".join(["\t" + text(v) for _, v in constant]) + "\n"
             lines = ["\t".join([text(v) for v in row]) + tail for row in rows]
             copy.write("".join(lines).encode())
 

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from campaigns import counters
 from campaigns.dispatch import drain
 from campaigns.models import Batch, Recipient
 from contacts.services.consent import Evidence, record_opt_out_for_contacts
@@ -81,3 +82,19 @@ def test_sinch_answering_ends_a_recorded_outage(db):
     with CaptureQueriesContext(connection) as queries:
         assert note_reachable() is False  # over already: nothing to write
     assert writes(queries) == []
+
+
+def test_a_batch_sinch_accepts_moves_its_counts_in_one_statement(sinch, first_batch):
+    # Moved from "not submitted yet" to "handed to Sinch" together: the drain
+    # does this for every batch it sends.
+    context = drain.SubmitContext(first_batch.campaign)
+    claimed = drain.claim_next(first_batch.campaign_id)
+    assert claimed.pk == first_batch.pk
+    with CaptureQueriesContext(connection) as queries:
+        assert drain.submit(claimed, context) == Batch.Status.ACCEPTED
+    counts = [q["sql"] for q in queries if "campaigns_campaigncount" in q["sql"]]
+    assert len(counts) == 1
+    assert counters.counts(first_batch.campaign_id)[Recipient.Status.SUBMITTED] == 3
+    assert counters.counts(first_batch.campaign_id) == counters.actual(
+        first_batch.campaign_id
+    )

@@ -128,9 +128,10 @@ def test_the_index_is_built_without_blocking_writes_to_recipients(
 
 
 def test_a_launch_writes_each_recipient_into_three_indexes_besides_its_key(db):
-    # (campaign, batch, ...), (contact, batch) and (batch, index): one index
-    # per question the product asks, none that another already answers, and
-    # none that holds the status.
+    # (campaign, batch), (contact, batch) and (batch, index) of batched
+    # recipients (test_recipient_position_index): one index per question the
+    # product asks, none that another already answers, none that holds the
+    # status.
     with connection.cursor() as cursor:
         found = connection.introspection.get_constraints(cursor, "campaigns_recipient")
     assert {
@@ -140,5 +141,5 @@ def test_a_launch_writes_each_recipient_into_three_indexes_besides_its_key(db):
     } == {
         "recipient_by_campaign",
         "recipient_contact_batch",
-        "recipient_position_unique",
+        "recipient_position",
     }
