@@ -43,7 +43,7 @@ class Entry(NamedTuple):
 
     pk: int
     identity: str
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | str  # as the database keeps them: JSON text
     # [[channel, identity], ...] still allowed, in priority order.
     fallbacks: Sequence
     # Fallback channels left out now: ["WhatsApp: opted out after launch"].
@@ -95,7 +95,9 @@ def recheck_batch(
             dropped.setdefault(AFTER_LAUNCH[problem], []).append(pk)
             continue
         contact_id, frozen_fallbacks = more
-        kept.append((pk, identity, _json(parameters), contact_id, frozen_fallbacks))
+        # The parameters as read (JSON text): campaigns.dispatch.batch_request
+        # sends them as they are.
+        kept.append((pk, identity, parameters, contact_id, frozen_fallbacks))
     allowed = _recheck_fallbacks(campaign, kept)
     new = tuple.__new__  # a million entries per campaign: no per-call overhead
     for pk, identity, parameters, _, _ in kept:

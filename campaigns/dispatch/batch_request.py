@@ -17,6 +17,7 @@ Sinch reserves `_batch_id` and every metadata value is a string (spec §3.1,
 §9.4, §9.6): the key names below never start with "_", values are str().
 """
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -26,7 +27,13 @@ from campaigns.authoring.rendering import MessagePlan
 from campaigns.dispatch import short_links
 from campaigns.models import Batch, Campaign, Recipient
 from sinch import wire
-from sinch.payloads import AppMessage, ChannelIdentity, SendBatchRequest
+from sinch.payloads import (
+    AppMessage,
+    ChannelIdentity,
+    EncodedParameters,
+    SendBatchRequest,
+    encoded_parameters,
+)
 from sinch.payloads import Recipient as SinchRecipient
 
 # --- metadata key names (the one place they are spelled) ---
@@ -148,15 +155,21 @@ def build_request(
     append = wire_recipients.append
     # A million recipients per campaign pass here: positional NamedTuples, and
     # the parameters as given when every key and value is already a string
-    # (they are, as frozen at launch), else converted with str().
+    # (they are, as frozen at launch), else converted with str(). Parameters
+    # read from the database as JSON text are sent as that text when its
+    # values are all strings (sinch.payloads.encoded_parameters).
     for pk, identity, parameters, fallbacks, *_ in entries:
-        for k, v in parameters.items():
-            if k.__class__ is not str or v.__class__ is not str:
-                parameters = {
-                    str(k): v if isinstance(v, str) else str(v)
-                    for k, v in parameters.items()
-                }
-                break
+        if parameters.__class__ is str:
+            encoded = None if links else encoded_parameters(parameters)
+            parameters = json.loads(parameters) if encoded is None else encoded
+        if parameters.__class__ is not EncodedParameters:
+            for k, v in parameters.items():
+                if k.__class__ is not str or v.__class__ is not str:
+                    parameters = {
+                        str(k): v if isinstance(v, str) else str(v)
+                        for k, v in parameters.items()
+                    }
+                    break
         if links:
             parameters = {**parameters, **links[pk]}
         identities = (ChannelIdentity(channel, identity),)

@@ -15,6 +15,7 @@ from sinch.payloads import (
     Recipient,
     SendBatchRequest,
     SendBatchResponse,
+    encoded_parameters,
 )
 
 
@@ -188,3 +189,68 @@ def test_callback_identities_get_their_plus_back_for_phone_channels():
     assert ChannelIdentity("SMS", "15551230001").e164 == "+15551230001"
     assert ChannelIdentity("SMS", "+15551230001").e164 == "+15551230001"
     assert ChannelIdentity("MESSENGER", "12345").e164 == "12345"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"first_name": "Ann", "offer": "20% off"}',  # as the freeze writes them
+        '{"offer":"20% off","first_name":"Ann"}',  # compact
+        '{"quote": "say \\"hi\\"", "colon": "x: 1"}',  # look-alikes in values
+        '{"name": "Zo\\u00e9", "emoji": "\U0001f600"}',
+    ],
+)
+def test_parameters_kept_as_json_text_are_sent_as_they_are(stored):
+    encoded = encoded_parameters(stored)
+    assert encoded == stored
+    request = SendBatchRequest(
+        message=AppMessage.text("x"),
+        recipients=[
+            Recipient(
+                identities=[ChannelIdentity("SMS", "+15551230001")],
+                parameters=encoded,
+                message_metadata={"ref": "1"},
+            )
+        ],
+    )
+    body = request.to_json()
+    assert stored.encode() in body
+    sent = json.loads(body)["recipient_and_params"][0]["parameters"]
+    assert sent == json.loads(stored)
+    assert json.loads(body) == request.to_wire()
+    assert (
+        json.loads(request.recipients[0].to_json())
+        == request.to_wire()["recipient_and_params"][0]
+    )
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"points": 3}',
+        '{"vip": true}',
+        '{"middle_name": null}',
+        '{"tags": ["a"]}',
+        '{"address": {"city": "Paris"}}',
+        '{"a": "x", "n" : -1}',
+        "[]",
+        '{"quote": "a \\"b\\": c"}',  # may be: decoded to be sure
+    ],
+)
+def test_parameters_with_a_value_that_is_not_a_string_are_decoded_first(stored):
+    # Sinch takes a map of strings: such text is never sent as it is.
+    assert encoded_parameters(stored) is None
+
+
+def test_empty_parameters_kept_as_json_text_are_left_out():
+    request = SendBatchRequest(
+        message=AppMessage.text("x"),
+        recipients=[
+            Recipient(
+                identities=[ChannelIdentity("SMS", "+15551230001")],
+                parameters=encoded_parameters("{}"),
+            )
+        ],
+    )
+    assert "parameters" not in json.loads(request.to_json())["recipient_and_params"][0]
+    assert "parameters" not in request.to_wire()["recipient_and_params"][0]
