@@ -117,8 +117,8 @@ def run_measured(args: list[str], *, sample_every: float = 1.0) -> Measured:
     pages counted in each process) and as PSS (shared pages split), once a
     second: reading a process's PSS walks its pages (about 1 ms of CPU for
     200 MB), and five times a second over a launch's cluster of seven
-    processes that was about 1 CPU s of a 31 s launch on two cores, taken
-    from what it measures.
+    processes that took most of a CPU second from a 31 s launch on two
+    cores, from what it measures.
     """
     import psutil
 
