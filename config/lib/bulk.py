@@ -49,8 +49,9 @@ class TableWriter:
         self.fields = {name: fields[name] for name in varying}
         columns = [fields[name].column for name in varying]
         tail = []
-        # The columns COPY may leave to the table's own default: no value of
-        # theirs is then sent and parsed again for every row.
+        # The columns COPY may leave to the table's own default (a field's
+        # db_default, which says the same as its default): no value of theirs
+        # is then sent and parsed again for every row.
         self._defaulted: set[str] = set()
         for name, field in fields.items():
             if name in self.fields or field.primary_key:
