@@ -106,9 +106,57 @@ class Measured:
     peak_tree_pss_mb: float  # the same, shared pages counted once (sampled)
     cpu_s: float  # user + system, the process and its children
     stdout: str
+    # The PostgreSQL server's CPU over the run, when it runs on this machine
+    # (server_cpu_reader); None for SQLite or a server elsewhere.
+    server_cpu_s: float | None = None
 
 
-def run_measured(args: list[str], *, sample_every: float = 1.0) -> Measured:
+def server_cpu_reader(backend_pid: int):
+    """A function returning the CPU seconds (user + system) the PostgreSQL
+    server of the backend `backend_pid` (`SELECT pg_backend_pid()`) has used
+    so far: the postmaster, its live processes (backends, checkpointer, WAL
+    writer, ...) and the ones it has reaped (a backend whose connection
+    closed). None when that server is not on this machine.
+
+    On two cores the server's CPU and ours share the same two: a run's
+    figures only add up with both.
+    """
+    import psutil
+
+    try:
+        postmaster = psutil.Process(backend_pid).parent()
+        if postmaster is None or "postgres" not in postmaster.name():
+            return None
+    except psutil.Error:
+        return None
+
+    def used() -> float:
+        own = postmaster.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for proc in postmaster.children():
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue  # ended since: the postmaster's reaped total has it
+            total += times.user + times.system
+        return total
+
+    return used
+
+
+def postgres_cpu_reader():
+    """server_cpu_reader for the benchmarks' PostgreSQL server."""
+    import psycopg
+
+    with psycopg.connect(f"{POSTGRES_SERVER}/postgres") as conn:
+        (pid,) = conn.execute("SELECT pg_backend_pid()").fetchone()
+        # Asked while the backend lives: it ends with this connection.
+        return server_cpu_reader(pid)
+
+
+def run_measured(
+    args: list[str], *, sample_every: float = 1.0, server_cpu=None
+) -> Measured:
     """Run a command (stderr passed through) and measure it.
 
     Only the command and the processes it starts are measured, not this one
@@ -118,10 +166,12 @@ def run_measured(args: list[str], *, sample_every: float = 1.0) -> Measured:
     second: reading a process's PSS walks its pages (about 1 ms of CPU for
     200 MB), and five times a second over a launch's cluster of seven
     processes that took most of a CPU second from a 31 s launch on two
-    cores, from what it measures.
+    cores, from what it measures. `server_cpu`: a server_cpu_reader, read
+    before and after.
     """
     import psutil
 
+    server_before = server_cpu() if server_cpu else None
     with tempfile.TemporaryFile(mode="w+") as out:
         started = time.monotonic()
         child = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=None)
@@ -160,7 +210,21 @@ def run_measured(args: list[str], *, sample_every: float = 1.0) -> Measured:
         peaks[1] / 2**20,
         usage.ru_utime + usage.ru_stime,
         text,
+        None if server_cpu is None else server_cpu() - server_before,
     )
+
+
+def cpu_figures(measured: Measured, others_cpu_s: float = 0.0) -> dict:
+    """The PostgreSQL server's CPU over a run (null when not measured), and
+    how many cores the run kept busy: ours, the server's and `others_cpu_s`
+    (the simulator's, say) over its wall time. On two cores, 2.0 is all
+    there is: only less CPU makes such a run faster."""
+    server = measured.server_cpu_s
+    busy = (measured.cpu_s + (server or 0.0) + others_cpu_s) / measured.wall_s
+    return {
+        "server_cpu_s": None if server is None else round(server, 1),
+        "cores_busy": round(busy, 2),
+    }
 
 
 def own_peak_rss_mb() -> float:

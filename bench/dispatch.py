@@ -598,8 +598,10 @@ def main() -> None:
         load_before = os.getloadavg()
         sim_cpu_before = cpu_seconds(sim_process.pid)
         common.say("launching, with a cluster in a measured child process")
+        server = common.postgres_cpu_reader() if args.database == "postgres" else None
         measured = common.run_measured(
-            [common.PYTHON, __file__, "--child", str(campaign_id), str(user_id)]
+            [common.PYTHON, __file__, "--child", str(campaign_id), str(user_id)],
+            server_cpu=server,
         )
         load_after = os.getloadavg()
         sim_cpu = cpu_seconds(sim_process.pid) - sim_cpu_before
@@ -632,6 +634,7 @@ def main() -> None:
             "audience": facts["audience"],
             "cpu_s": round(measured.cpu_s, 1),
             "simulator_cpu_s": round(sim_cpu, 1),
+            **common.cpu_figures(measured, sim_cpu),
             "database": args.database,
             "workers": args.workers,
             **{k: v for k, v in found.items() if k != "recipients_submitted"},

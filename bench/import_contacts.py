@@ -464,7 +464,8 @@ def main() -> int:
             return 1
     load_before = [round(x, 2) for x in os.getloadavg()]
     common.say(f"importing through `manage.py import_contacts` (load {load_before})")
-    run = common.run_measured([*command, timed_path])
+    server = common.postgres_cpu_reader() if args.database == "postgres" else None
+    run = common.run_measured([*command, timed_path], server_cpu=server)
     if run.returncode:
         common.say(f"import failed (exit {run.returncode}):\n{run.stdout}")
         return 1
@@ -506,6 +507,7 @@ def main() -> int:
         "database": args.database,
         "wall_s": round(run.wall_s, 2),
         "cpu_s": round(run.cpu_s, 1),
+        **common.cpu_figures(run),
         "cpu_count": os.cpu_count(),
         "load_average_before": load_before,
         "debug": args.debug,
