@@ -5,11 +5,12 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     """The references an import writes for every line (identity to contact,
     list membership to contact, ledger entry to identity) lose their database
-    constraint (contacts.models.never_deleted): contacts and identities are
+    constraint (contacts.references.never_deleted): contacts and identities are
     erased, never deleted, and deletes through Django still follow each
     reference's on_delete. PostgreSQL checked all three again at each
-    commit: a 1,000,000-row import used 32.2 s of the server's CPU without
-    them against 49.1 s with them (2026-12-05, README "Importing at scale").
+    commit: a 1,000,000-row import used 35.0–36.5 s of the server's CPU
+    without them against 47.6–49.1 s with them (2026-12-05, README
+    "Importing at scale", item 13).
 
     On PostgreSQL each constraint is dropped in a moment and the indexes stay.
     On SQLite, where a reference's check is part of the table's definition,

@@ -1,7 +1,7 @@
 """Contacts and identities are erased, never deleted, so the references an
 import writes for every line (identity to contact, list membership to
 contact, ledger entry to identity) carry no database constraint
-(contacts.models.never_deleted): Django still applies their on_delete rules,
+(contacts.references.never_deleted): Django still applies their on_delete rules,
 a contact list (which can be deleted) keeps its constraint, and what an
 import writes points at rows that exist."""
 
