@@ -10,7 +10,6 @@ from django.db import connection
 from django.db.models import ProtectedError
 
 from contacts.importing.importer import run_import
-from contacts.importing.jobs import create_import_job
 from contacts.models import (
     ChannelIdentity,
     ConsentEvent,
@@ -80,24 +79,13 @@ def _orphans() -> dict[str, int]:
     }
 
 
-def test_what_imports_write_points_at_rows_that_exist(db, write_csv, make_list):
+def test_what_imports_write_points_at_rows_that_exist(column_consent_import, make_list):
     target = make_list()
 
     def run(rows, name):
-        job = create_import_job(
-            path=write_csv([HEADER, *rows], name=name),
-            original_name=name,
-            actor=None,
-            target_list=target,
-            default_channel="SMS",
-            purpose="MARKETING",
-            consent_mode=ImportJob.ConsentMode.COLUMN,
-            consent_source="IMPORT",
-            consent_evidence="Sign-up form, 2025",
-        )
+        job = column_consent_import([HEADER, *rows], name, target_list=target)
         job = run_import(job, dry_run=False, actor=None)
         assert job.status == ImportJob.Status.DONE, job.error
-        return job
 
     run(
         [
