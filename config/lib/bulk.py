@@ -14,7 +14,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
 from django.db import connection, models
@@ -25,6 +25,8 @@ from psycopg.adapt import PyFormat, Transformer
 _ROWS_PER_STATEMENT = 300
 # COPY's text format: what a field's text must escape.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# PostgreSQL: rows per piece of a COPY sent to the server.
+COPY_PIECE_ROWS = 1000
 # PostgreSQL: values per lookup query.
 _PG_VALUES_PER_LOOKUP = 5000
 
@@ -206,8 +208,11 @@ class TableWriter:
             text = self._copy_text
             # The constants, written out once.
             tail = "".join(["\t" + text(v) for _, v in constant]) + "\n"
-            lines = ["\t".join([text(v) for v in row]) + tail for row in rows]
-            copy.write("".join(lines).encode())
+            # Sent a piece at a time: the server stores each piece while the
+            # rest are made here (`rows` may be a generator doing the work).
+            for piece in batched(rows, COPY_PIECE_ROWS):
+                lines = ["\t".join([text(v) for v in row]) + tail for row in piece]
+                copy.write("".join(lines).encode())
 
     def _copy_text(self, value: Any) -> str:
         """`value` as a field of COPY's text format: \\N for NULL, the
@@ -261,6 +266,13 @@ class TableWriter:
             cursor.execute(f"SELECT {marks}", list(self.tail))
             literals = cursor.fetchone()
         return list(literals)
+
+
+def batched(rows: Iterable[tuple], size: int):
+    """Lists of up to `size` of `rows` (itertools.batched, Python 3.12)."""
+    rows = iter(rows)
+    while piece := list(islice(rows, size)):
+        yield piece
 
 
 def _sqlite_max_params() -> int:

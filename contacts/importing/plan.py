@@ -327,15 +327,15 @@ class ChunkPlan:
         ids = dict(zip(self.new_contacts, pks, strict=True))
         # What the JSONField would store, without its per-value machinery.
         encoder = Contact._meta.get_field("attributes").encoder
-        rows = []
-        for pk, (key, contact) in zip(pks, self.new_contacts.items(), strict=True):
-            row = contact.row
-            fields = row.fields if contact.fields is None else contact.fields
-            attributes = (
-                row.attributes if contact.attributes is None else contact.attributes
-            )
-            rows.append(
-                (
+
+        def rows():  # made as the COPY sends them (TableWriter.insert)
+            for pk, (key, contact) in zip(pks, self.new_contacts.items(), strict=True):
+                row = contact.row
+                fields = row.fields if contact.fields is None else contact.fields
+                attributes = (
+                    row.attributes if contact.attributes is None else contact.attributes
+                )
+                yield (
                     pk,
                     row.external_id,
                     fields.get("first_name", ""),
@@ -345,8 +345,8 @@ class ChunkPlan:
                     json.dumps(attributes, cls=encoder),
                     facts.get(key, ""),
                 )
-            )
-        table.insert(rows)
+
+        table.insert(rows())
         return ids
 
     def _insert_identities(self, ids: dict[str, int], now: datetime) -> None:
@@ -369,12 +369,12 @@ class ChunkPlan:
         )
         pks = table.allocate_ids(len(self.new_identities))
         when = _Prepared(table, f"{self.field}_at")
-        rows = []
-        for pk, ident in zip(pks, self.new_identities, strict=True):
-            ident.pk = pk
-            ref = ident.contact_ref
-            rows.append(
-                (
+
+        def rows():  # made as the COPY sends them (TableWriter.insert)
+            for pk, ident in zip(pks, self.new_identities, strict=True):
+                ident.pk = pk
+                ref = ident.contact_ref
+                yield (
                     pk,
                     ids.get(ref, ref),
                     ident.channel,
@@ -383,8 +383,8 @@ class ChunkPlan:
                     when(ident.at),
                     ident.line,
                 )
-            )
-        table.insert(rows)
+
+        table.insert(rows())
 
     def _update_merged(self) -> None:
         """The file's names and attributes onto existing contacts: read as
