@@ -319,9 +319,14 @@ def matching(
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with _index_lookups_only(cursor):
+                # The values as one JSON text: psycopg dumps a list of
+                # strings value by value, five times the cost.
+                values_in = "ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
                 for start in range(0, len(values), _PG_VALUES_PER_LOOKUP):
                     part = values[start : start + _PG_VALUES_PER_LOOKUP]
-                    cursor.execute(f"{select} {column} = ANY(%s)", [part])
+                    cursor.execute(
+                        f"{select} {column} = {values_in}", [json.dumps(part)]
+                    )
                     found += cursor.fetchall()
         else:
             # One JSON parameter, however many values.
@@ -377,7 +382,8 @@ def id_lists(ids: list[int]):
     """(params, SQL after "id") for `id` matching `ids`: one array on
     PostgreSQL, IN lists small enough for SQLite."""
     if connection.vendor == "postgresql":
-        yield [ids], "= ANY(%s)"
+        # An array's text form: psycopg dumps a list of ints value by value.
+        yield ["{" + ",".join(map(str, map(int, ids))) + "}"], "= ANY(%s::bigint[])"
         return
     for start in range(0, len(ids), 5000):
         part = ids[start : start + 5000]
