@@ -17,6 +17,7 @@ name or attribute changes no fact.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -34,7 +35,7 @@ from contacts.models import (
     ListMembership,
 )
 from contacts.services.consent import is_in_order, next_state, refold
-from contacts.services.erasure import erased_identity
+from contacts.services.erasure import keyed_hasher
 
 if TYPE_CHECKING:
     from contacts.importing.importer import Importer
@@ -106,8 +107,12 @@ class ChunkPlan:
 
     def _resolve(self, rows: list[ParsedRow]) -> None:
         erased: dict[str, list[ParsedRow]] = {}
+        hashers: dict[str, Callable[[str], str]] = {}  # a keyed HMAC per channel
         for r in rows:
-            erased.setdefault(erased_identity(r.channel, r.identity), []).append(r)
+            hashed = hashers.get(r.channel)
+            if hashed is None:
+                hashed = hashers[r.channel] = keyed_hasher(r.channel)
+            erased.setdefault(hashed(r.identity), []).append(r)
         # Most rows are new: find the few existing ones cheaply, then load and
         # lock only those.
         pks = [
