@@ -3,9 +3,11 @@ constants and defaults included (COPY on PostgreSQL, INSERT on SQLite)."""
 
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection
+import pytest
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config.lib import bulk
 from config.lib.bulk import TableWriter
 from contacts.models import Contact
 
@@ -97,3 +99,65 @@ def test_the_recipients_table_has_the_defaults_a_launch_relies_on(make_campaign)
     assert (row.is_test, row.fallback_identities, row.variant) == (False, [], "")
     assert row.created_at is not None
     assert row.updated_at is not None
+
+
+def test_many_rows_made_as_they_are_sent_all_arrive_in_order(db, monkeypatch):
+    # On PostgreSQL the rows go to the server a piece at a time, each made
+    # only when its piece is sent; every row arrives, escapes and all.
+    monkeypatch.setattr(bulk, "COPY_PIECE_ROWS", 7)
+    now = timezone.now()
+    writer = TableWriter(Contact, ["first_name", "external_id"], now=now)
+    made = []
+
+    def rows():
+        for i in range(40):
+            made.append(i)
+            yield (f"Name {i}\tx\\y", f"ext-{i}")
+
+    sent_after = []  # on PostgreSQL: how many rows were made at each send
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        write = psycopg.Copy.write
+
+        def counting_write(copy, data):
+            sent_after.append(len(made))
+            return write(copy, data)
+
+        monkeypatch.setattr(psycopg.Copy, "write", counting_write)
+    writer.insert(rows())
+    assert made == list(range(40))
+    if connection.vendor == "postgresql":
+        assert sent_after == [7, 14, 21, 28, 35, 40]
+    assert list(
+        Contact.objects.order_by("pk").values_list("first_name", "external_id")
+    ) == [(f"Name {i}\tx\\y", f"ext-{i}") for i in range(40)]
+
+
+def test_a_bad_row_in_a_later_piece_stores_none_of_the_rows(db, monkeypatch):
+    # All or nothing, however many pieces went to the server before it.
+    monkeypatch.setattr(bulk, "COPY_PIECE_ROWS", 5)
+    writer = TableWriter(Contact, ["first_name", "external_id"], now=timezone.now())
+    rows = [
+        (f"P{i}", f"same-{min(i, 20)}") for i in range(25)
+    ]  # rows 20 to 24 repeat an id
+    with pytest.raises(IntegrityError), transaction.atomic():
+        writer.insert(rows)
+    assert not Contact.objects.exists()
+
+
+def test_lookups_by_many_values_find_exactly_the_stored_ones(db):
+    # External ids are whatever a file holds: quotes, commas, braces,
+    # backslashes, JSON-looking text, non-ASCII. More than one query's worth.
+    odd = ['a"b', "c,d", "{e}", "f\\g", '["h"]', "ïñ ü", "NULL", " j ", "k'l"]
+    stored = odd + [f"x{i}" for i in range(bulk._PG_VALUES_PER_LOOKUP + 10)]
+    writer = TableWriter(Contact, ["external_id"], now=timezone.now())
+    writer.insert([(value,) for value in stored])
+    ids = dict(Contact.objects.values_list("external_id", "pk"))
+    wanted = [*odd, "x0", f"x{bulk._PG_VALUES_PER_LOOKUP + 9}", "absent", "a", "x"]
+    found = dict(bulk.matching(Contact, "external_id", wanted, non_blank=True))
+    assert found == {value: ids[value] for value in wanted if value in ids}
+    some = [ids[value] for value in odd]
+    assert sorted(bulk.rows_by_id(Contact, ("id", "external_id"), some)) == sorted(
+        (ids[value], value) for value in odd
+    )
