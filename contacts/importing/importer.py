@@ -37,6 +37,7 @@ from contacts.models import (
     ImportJob,
 )
 from contacts.services.audit import record_audit
+from contacts.services.suppression import ErasedNumbers
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class Importer:
         job.save(update_fields=["started_at", "bytes_done", "error"])
         path = report_path(job, self.dry_run)
         self.new_external_ids = SeenKeys() if self.dry_run else None
+        self.erased = ErasedNumbers()  # topped up before each chunk
         self.committed = dict(self.counts)
         lost = False
         tuned = tune_connection()

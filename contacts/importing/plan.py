@@ -106,19 +106,27 @@ class ChunkPlan:
         self._resolve(rows)
 
     def _resolve(self, rows: list[ParsedRow]) -> None:
-        erased: dict[str, list[ParsedRow]] = {}
-        hashers: dict[str, Callable[[str], str]] = {}  # a keyed HMAC per channel
-        for r in rows:
-            hashed = hashers.get(r.channel)
-            if hashed is None:
-                hashed = hashers[r.channel] = keyed_hasher(r.channel)
-            erased.setdefault(hashed(r.identity), []).append(r)
+        # Erased numbers: their owners' hashes, held by the run and topped up
+        # with those erased since (contacts.services.suppression); nothing
+        # to hash while nobody was ever erased.
+        erased = self.importer.erased
+        erased.refresh()
+        if erased.hashes:
+            hashers: dict[str, Callable[[str], str]] = {}  # a keyed HMAC per channel
+            for r in rows:
+                hashed = hashers.get(r.channel)
+                if hashed is None:
+                    hashed = hashers[r.channel] = keyed_hasher(r.channel)
+                if hashed(r.identity) in erased.hashes:
+                    self.problems[r.line] = ERASED_PROBLEM
         # Most rows are new: find the few existing ones cheaply, then load and
         # lock only those.
         pks = [
             pk
             for _, pk in matching(
-                ChannelIdentity, "identity", [r.identity for r in rows] + list(erased)
+                ChannelIdentity,
+                "identity",
+                [r.identity for r in rows if r.line not in self.problems],
             )
         ]
         # Plain values, no model instances: a re-import reads a row per line.
@@ -128,10 +136,7 @@ class ChunkPlan:
         lock = not self.importer.dry_run
         for values in rows_by_id(ChannelIdentity, columns, pks, lock=lock):
             ident = _Existing(*values)
-            if ident.identity in erased:
-                for row in erased[ident.identity]:
-                    self.problems[row.line] = ERASED_PROBLEM
-            elif ident.retired_at is not None:
+            if ident.retired_at is not None:
                 # A replaced number stays with its ledger (and its opt-out);
                 # bringing it back would give it consent again.
                 retired[(ident.channel, ident.identity)] = ident.contact_id

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db.models import Q
+from django.utils import timezone
 
 from config.lib.bulk import matching
 from contacts.models import ChannelIdentity, ConsentState, Contact
@@ -81,12 +82,22 @@ def erased_numbers(
 
 
 class ErasedNumbers:
-    """The erased numbers' hashes, loaded once, for a walk over an audience."""
+    """The erased numbers' hashes, loaded once, for a walk over an audience
+    or an import; `refresh` adds those erased since."""
 
     def __init__(self) -> None:
         # Found through the erased contacts' (partial) index: one hash per
         # erased identity, few next to an audience.
+        self.loaded_at = timezone.now()
         self.hashes = _erased_hashes(erased_at__isnull=False)
+
+    def refresh(self) -> None:
+        """Add the numbers whose owners were erased since the last load, with
+        a margin for the clocks of other machines (an import does, before
+        each chunk): one probe of the erased contacts' index."""
+        since = self.loaded_at - CLOCK_MARGIN
+        self.loaded_at = timezone.now()
+        self.hashes |= _erased_hashes(erased_at__gte=since)
 
     def among(self, channel: str, identities: Iterable[str | None]) -> set[str]:
         """Those of `identities` (on `channel`) whose number was erased."""
