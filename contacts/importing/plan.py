@@ -1,11 +1,12 @@
 """One chunk of an import: resolved against the database in bulk, then written.
 
-Resolution finds existing identities, erased numbers and external ids with a
-few queries for the whole chunk; writing inserts new rows as plain tuples
-(config.lib.bulk.TableWriter) and updates existing contacts and identities
-with one set-based UPDATE per table (TableWriter.update: from a staging
-table filled by COPY on PostgreSQL), so a
-re-import costs about what a fresh import does.
+Resolution finds existing identities and external ids with a few queries for
+the whole chunk, and erased numbers among the run's erased hashes (topped up
+before each chunk); writing inserts new rows as plain tuples
+(config.lib.bulk.TableWriter, made as COPY sends them on PostgreSQL) and
+updates existing contacts and identities with one set-based UPDATE per table
+(TableWriter.update: from a staging table filled by COPY on PostgreSQL), so
+a re-import costs about what a fresh import does.
 
 Segment facts (contacts.segment_facts): a contact created here gets its facts
 in its INSERT, computed by segment_facts.facts_of from the identities this

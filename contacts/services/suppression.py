@@ -8,8 +8,9 @@ check many numbers at once.
 
 How the paths use it:
 - creation paths (admin add and inline, replace number, the importer, which
-  looks the hashes up for a whole chunk at once, and contacts created by an
-  inbound message) refuse a suppressed number;
+  holds the hashes as a walk does (`ErasedNumbers`) and adds those erased
+  since before each chunk, and contacts created by an inbound message)
+  refuse a suppressed number;
 - consent recording refuses an opt-in for one;
 - the send paths (campaigns.authoring.audience: pre-send check, launch
   freeze, test send, the re-check before each Sinch call) exclude a live
