@@ -1,12 +1,11 @@
 """One chunk of an import: resolved against the database in bulk, then written.
 
 Resolution finds existing identities and external ids with a few queries for
-the whole chunk, and erased numbers among the run's erased hashes (topped up
-before each chunk); writing inserts new rows as plain tuples
-(config.lib.bulk.TableWriter, made as COPY sends them on PostgreSQL) and
-updates existing contacts and identities with one set-based UPDATE per table
-(TableWriter.update: from a staging table filled by COPY on PostgreSQL), so
-a re-import costs about what a fresh import does.
+the chunk, erased numbers among the run's erased hashes; writing inserts new
+rows as plain tuples (config.lib.bulk.TableWriter, made as COPY sends them on
+PostgreSQL) and updates existing contacts and identities with one set-based
+UPDATE per table (from a staging table filled by COPY on PostgreSQL), so a
+re-import costs about what a fresh import does.
 
 Segment facts (contacts.segment_facts): a contact created here gets its facts
 in its INSERT, computed by segment_facts.facts_of from the identities this
@@ -18,7 +17,6 @@ name or attribute changes no fact.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -36,7 +34,6 @@ from contacts.models import (
     ListMembership,
 )
 from contacts.services.consent import is_in_order, next_state, refold
-from contacts.services.erasure import keyed_hasher
 
 if TYPE_CHECKING:
     from contacts.importing.importer import Importer
@@ -107,19 +104,13 @@ class ChunkPlan:
         self._resolve(rows)
 
     def _resolve(self, rows: list[ParsedRow]) -> None:
-        # Erased numbers: their owners' hashes, held by the run and topped up
-        # with those erased since (contacts.services.suppression); nothing
-        # to hash while nobody was ever erased.
-        erased = self.importer.erased
-        erased.refresh()
-        if erased.hashes:
-            hashers: dict[str, Callable[[str], str]] = {}  # a keyed HMAC per channel
-            for r in rows:
-                hashed = hashers.get(r.channel)
-                if hashed is None:
-                    hashed = hashers[r.channel] = keyed_hasher(r.channel)
-                if hashed(r.identity) in erased.hashes:
-                    self.problems[r.line] = ERASED_PROBLEM
+        # Erased numbers: among the hashes the run holds, topped up with
+        # those erased since (contacts.services.suppression.ErasedNumbers).
+        self.importer.erased.refresh()
+        erased = self.importer.erased.among_pairs((r.channel, r.identity) for r in rows)
+        for r in rows:
+            if erased and (r.channel, r.identity) in erased:
+                self.problems[r.line] = ERASED_PROBLEM
         # Most rows are new: find the few existing ones cheaply, then load and
         # lock only those.
         pks = [

@@ -26,7 +26,7 @@ How the paths use it:
   probe that finds nobody almost always).
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.db.models import Q
@@ -99,6 +99,22 @@ class ErasedNumbers:
         since = self.loaded_at - CLOCK_MARGIN
         self.loaded_at = timezone.now()
         self.hashes |= _erased_hashes(erased_at__gte=since)
+
+    def among_pairs(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those (channel, identity) `pairs` whose number was erased (an
+        import's chunk: one keyed HMAC per channel, none while nobody was
+        ever erased)."""
+        if not self.hashes:
+            return set()
+        hashers: dict[str, Callable[[str], str]] = {}
+        found = set()
+        for channel, identity in pairs:
+            hashed = hashers.get(channel)
+            if hashed is None:
+                hashed = hashers[channel] = keyed_hasher(channel)
+            if hashed(identity) in self.hashes:
+                found.add((channel, identity))
+        return found
 
     def among(self, channel: str, identities: Iterable[str | None]) -> set[str]:
         """Those of `identities` (on `channel`) whose number was erased."""
