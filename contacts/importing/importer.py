@@ -300,6 +300,7 @@ class Importer:
         """Write `rows`; returns the rows the database refused, as bad rows."""
         if not rows:
             return []
+        self.erased.refresh()  # owners erased since the last chunk, once
         try:
             problems = self._write(rows)
         except IntegrityError:

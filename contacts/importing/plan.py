@@ -104,9 +104,8 @@ class ChunkPlan:
         self._resolve(rows)
 
     def _resolve(self, rows: list[ParsedRow]) -> None:
-        # Erased numbers: among the hashes the run holds, topped up with
-        # those erased since (contacts.services.suppression.ErasedNumbers).
-        self.importer.erased.refresh()
+        # Erased numbers: among the hashes the run holds (topped up before
+        # each chunk, contacts.services.suppression.ErasedNumbers).
         erased = self.importer.erased.among_pairs((r.channel, r.identity) for r in rows)
         for r in rows:
             if erased and (r.channel, r.identity) in erased:

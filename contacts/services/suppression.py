@@ -26,7 +26,7 @@ How the paths use it:
   probe that finds nobody almost always).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db.models import Q
@@ -106,15 +106,14 @@ class ErasedNumbers:
         ever erased)."""
         if not self.hashes:
             return set()
-        hashers: dict[str, Callable[[str], str]] = {}
-        found = set()
+        by_channel: dict[str, list[str]] = {}
         for channel, identity in pairs:
-            hashed = hashers.get(channel)
-            if hashed is None:
-                hashed = hashers[channel] = keyed_hasher(channel)
-            if hashed(identity) in self.hashes:
-                found.add((channel, identity))
-        return found
+            by_channel.setdefault(channel, []).append(identity)
+        return {
+            (channel, identity)
+            for channel, identities in by_channel.items()
+            for identity in self.among(channel, identities)
+        }
 
     def among(self, channel: str, identities: Iterable[str | None]) -> set[str]:
         """Those of `identities` (on `channel`) whose number was erased."""
