@@ -161,3 +161,38 @@ def test_lookups_by_many_values_find_exactly_the_stored_ones(db):
     assert sorted(bulk.rows_by_id(Contact, ("id", "external_id"), some)) == sorted(
         (ids[value], value) for value in odd
     )
+
+
+def test_an_update_finds_each_row_by_its_key_whatever_the_statistics_say(db):
+    # During an import the table's statistics lag far behind it: PostgreSQL
+    # then hashed the whole table to join it with a chunk's staged rows, a
+    # cost that grew with every chunk. Each staged row is looked up instead.
+    now = timezone.now()
+    TableWriter(Contact, ["first_name"], now=now).insert(
+        [(f"P{i}",) for i in range(3000)]
+    )
+    ids = list(Contact.objects.order_by("pk").values_list("pk", flat=True))
+    plans = []
+
+    def explain_the_update(execute, sql, params, many, context):
+        if sql.startswith("UPDATE") and connection.vendor == "postgresql":
+            with context["connection"].cursor() as cursor:
+                cursor.execute("EXPLAIN " + sql, params)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.execute_wrapper(explain_the_update):
+        writer = TableWriter(Contact, ["id", "first_name"], now=now)
+        writer.update([(pk, f"Q{pk}") for pk in ids[:2000]])
+    names = dict(Contact.objects.values_list("pk", "first_name"))
+    assert [names[pk] for pk in ids] == [f"Q{pk}" for pk in ids[:2000]] + [
+        f"P{i}" for i in range(2000, 3000)
+    ]
+    if connection.vendor == "postgresql":
+        assert len(plans) == 1
+        assert "Index Scan using contacts_contact_pkey" in plans[0], plans[0]
+        assert "Hash" not in plans[0] and "Merge" not in plans[0], plans[0]
+    with connection.cursor() as cursor:  # the planner's settings are back
+        if connection.vendor == "postgresql":
+            cursor.execute("SHOW enable_hashjoin")
+            assert cursor.fetchone() == ("on",)

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from config.lib.bulk import matching
+from config.lib.bulk import batched, matching
 from contacts.models import ChannelIdentity, ConsentState, Contact
 from contacts.services.erasure import ERASED_PREFIX, keyed_hasher
 
@@ -46,14 +46,20 @@ CLOCK_MARGIN = timedelta(minutes=10)
 
 def _erased_hashes(**erased) -> set[str]:
     """The hashed identities of the contacts matching `erased` (a condition on
-    `erased_at`, which the partial index contact_erased_at serves; as a
-    subquery, so that SQLite uses it too)."""
-    contacts = Contact.objects.filter(**erased).values("pk")
-    return set(
-        ChannelIdentity.objects.filter(
-            contact_id__in=contacts, identity__startswith=ERASED_PREFIX
-        ).values_list("identity", flat=True)
-    )
+    `erased_at`): first those contacts, from the partial index
+    contact_erased_at (nobody, almost always: then nothing more is asked),
+    then their identities by the contact index. As one query with a
+    subquery, PostgreSQL read every identity when the statistics lagged
+    behind an import (50 ms for each chunk of 1,000,000)."""
+    erased_ids = list(Contact.objects.filter(**erased).values_list("pk", flat=True))
+    hashes: set[str] = set()
+    for part in batched(erased_ids, 5000):  # within SQLite's query variables
+        hashes.update(
+            ChannelIdentity.objects.filter(
+                contact_id__in=part, identity__startswith=ERASED_PREFIX
+            ).values_list("identity", flat=True)
+        )
+    return hashes
 
 
 def _live(identities: Iterable[str | None]) -> list[str]:
