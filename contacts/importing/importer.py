@@ -25,6 +25,7 @@ from config.lib.bulk import tune_connection, untune_connection
 from config.lib.collector import frozen_heap
 from config.lib.csv_cells import SafeCsvWriter
 from config.lib.redaction import ERASED
+from config.lib.sqlite_checkpoints import checkpoints_alongside
 from contacts.importing import leases
 from contacts.importing.layout import records
 from contacts.importing.plan import ERASED_PROBLEM, ChunkPlan
@@ -141,7 +142,11 @@ class Importer:
                     SafeCsvWriter(out).writerow(["line", "problem", *job.headers])
             # The heap alive before the run is left out of the collector's
             # full passes (config.lib.collector): about 10 % of an import's time.
-            with open(path, "a", newline="", encoding="utf-8") as out, frozen_heap():
+            with (
+                open(path, "a", newline="", encoding="utf-8") as out,
+                frozen_heap(),
+                checkpoints_alongside(),  # SQLite's log copied back on another core
+            ):
                 self.out = out
                 self.report = SafeCsvWriter(out)
                 self._process(resume_line)
