@@ -76,6 +76,23 @@ def test_an_erased_number_is_suppressed_on_every_phone_channel(erased):
     assert ErasedNumbers().among("SMS", [ERASED, "+14155550143"]) == {ERASED}
 
 
+def test_topping_up_the_erased_numbers_asks_once_while_nobody_was_erased_since(
+    make_contact, django_assert_num_queries
+):
+    # An import tops them up before each chunk: one probe of the erased
+    # contacts' index, then their identities only when there are any.
+    make_contact("+14155550143", consent=IN)
+    erased = ErasedNumbers()
+    with django_assert_num_queries(1):
+        erased.refresh()
+    assert erased.among("SMS", [ERASED]) == set()
+    eve = make_contact(ERASED, consent=IN, first_name="Eve")
+    erase_contact(contact=eve, actor=None)
+    with django_assert_num_queries(2):
+        erased.refresh()
+    assert erased.among("SMS", [ERASED, "+14155550143"]) == {ERASED}
+
+
 def test_a_replaced_number_is_suppressed_when_it_was_opted_out(
     make_contact, compliance_admin
 ):
