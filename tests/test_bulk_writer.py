@@ -191,7 +191,8 @@ def test_an_update_finds_each_row_by_its_key_whatever_the_statistics_say(db):
     if connection.vendor == "postgresql":
         assert len(plans) == 1
         assert "Index Scan using contacts_contact_pkey" in plans[0], plans[0]
-        assert "Hash" not in plans[0] and "Merge" not in plans[0], plans[0]
+        assert "Hash" not in plans[0], plans[0]
+        assert "Merge" not in plans[0], plans[0]
     with connection.cursor() as cursor:  # the planner's settings are back
         if connection.vendor == "postgresql":
             cursor.execute("SHOW enable_hashjoin")
