@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.lib import bulk
+from config.lib import bulk, lookups
 from config.lib.bulk import TableWriter
 from contacts.models import Contact
 
@@ -150,15 +150,15 @@ def test_lookups_by_many_values_find_exactly_the_stored_ones(db):
     # External ids are whatever a file holds: quotes, commas, braces,
     # backslashes, JSON-looking text, non-ASCII. More than one query's worth.
     odd = ['a"b', "c,d", "{e}", "f\\g", '["h"]', "ïñ ü", "NULL", " j ", "k'l"]
-    stored = odd + [f"x{i}" for i in range(bulk._PG_VALUES_PER_LOOKUP + 10)]
+    stored = odd + [f"x{i}" for i in range(lookups._PG_VALUES_PER_LOOKUP + 10)]
     writer = TableWriter(Contact, ["external_id"], now=timezone.now())
     writer.insert([(value,) for value in stored])
     ids = dict(Contact.objects.values_list("external_id", "pk"))
-    wanted = [*odd, "x0", f"x{bulk._PG_VALUES_PER_LOOKUP + 9}", "absent", "a", "x"]
-    found = dict(bulk.matching(Contact, "external_id", wanted, non_blank=True))
+    wanted = [*odd, "x0", f"x{lookups._PG_VALUES_PER_LOOKUP + 9}", "absent", "a", "x"]
+    found = dict(lookups.matching(Contact, "external_id", wanted, non_blank=True))
     assert found == {value: ids[value] for value in wanted if value in ids}
     some = [ids[value] for value in odd]
-    assert sorted(bulk.rows_by_id(Contact, ("id", "external_id"), some)) == sorted(
+    assert sorted(lookups.rows_by_id(Contact, ("id", "external_id"), some)) == sorted(
         (ids[value], value) for value in odd
     )
 

@@ -40,7 +40,7 @@ from campaigns.authoring.consent_rule import (
     consent_problem,
 )
 from campaigns.models import Campaign
-from config.lib.bulk import id_lists
+from config.lib.lookups import id_lists
 from contacts.models import ChannelIdentity, ConsentState
 from contacts.phones import InvalidIdentity, normalise_identity
 from sinch.channels import Channel

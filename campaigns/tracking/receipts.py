@@ -25,8 +25,9 @@ from django.utils import timezone
 from campaigns.models import WebhookEvent
 from campaigns.tracking import batch_statuses, deliveries, erased_senders, replies
 from campaigns.tracking.event_chunk import Chunk, Outcome, State, error_text
-from config.lib.bulk import bulk_update, db_time, id_lists
+from config.lib.bulk import bulk_update, db_time
 from config.lib.json_input import parse_json, without_nul
+from config.lib.lookups import id_lists
 from sinch import callbacks, wire
 
 logger = logging.getLogger(__name__)

@@ -10,10 +10,9 @@ signals are not run.
 
 import contextlib
 import functools
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import chain, islice
 from typing import Any
 
@@ -21,14 +20,14 @@ from django.db import connection, models
 from django.db.models.constants import OnConflict
 from psycopg.adapt import PyFormat, Transformer
 
+from config.lib.lookups import index_lookups_only
+
 # SQLite: rows per INSERT statement (within its limit on parameters).
 _ROWS_PER_STATEMENT = 300
 # COPY's text format: what a field's text must escape.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 # PostgreSQL: rows per piece of a COPY sent to the server.
 COPY_PIECE_ROWS = 1000
-# PostgreSQL: values per lookup query.
-_PG_VALUES_PER_LOOKUP = 5000
 
 
 class TableWriter:
@@ -146,27 +145,34 @@ class TableWriter:
                 f"FROM {stage} ON CONFLICT DO NOTHING"
             )
 
-    def update(self, rows: Iterable[tuple]) -> None:
+    def update(
+        self, rows: Iterable[tuple], *, sets: dict[str, str] | None = None, where=""
+    ) -> None:
         """Set the varying columns of existing rows, found by "id" (the
         first varying column): one UPDATE … FROM a staging table filled by
-        COPY on PostgreSQL, bulk_update's VALUES on SQLite."""
+        COPY on PostgreSQL, bulk_update's VALUES on SQLite.
+
+        `sets`: SQL instead of the given value for some columns, and `where`:
+        a condition on the rows to change; both name the row `t` and the
+        given values `v`."""
         names = [f.column for f in self.fields.values()][1:]
         if connection.vendor != "postgresql":
-            bulk_update(self.table, [(name, "") for name in names], list(rows))
+            columns = [(name, "") for name in names]
+            bulk_update(self.table, columns, list(rows), sets=sets, where=where)
             return
         qn = connection.ops.quote_name
         key = qn(self.pk_column)
-        sets = ", ".join(f"{qn(n)} = v.{qn(n)}" for n in names)
+        sets = _assignments(names, sets)
         varying = self.columns[: len(self.fields)]
         with self._staged(varying) as stage, connection.cursor() as cursor:
             self._copy(rows, stage, tail=False)
             # Each staged row finds its row by the key's index: the planner,
             # misled by the statistics, hashed the whole table for every
             # chunk (270 against 80 ms per 8,000 identities of 1,000,000).
-            with _index_lookups_only(cursor):
+            with index_lookups_only(cursor):
                 cursor.execute(
                     f"UPDATE {qn(self.table)} AS t SET {sets} FROM {stage} AS v "
-                    f"WHERE t.{key} = v.{key}"
+                    f"WHERE t.{key} = v.{key}" + (f" AND {where}" if where else "")
                 )
 
     @contextlib.contextmanager
@@ -272,6 +278,12 @@ class TableWriter:
         return list(literals)
 
 
+def _assignments(names: list[str], sets: dict[str, str] | None) -> str:
+    qn = connection.ops.quote_name
+    sets = sets or {}
+    return ", ".join(f"{qn(n)} = {sets.get(n, f'v.{qn(n)}')}" for n in names)
+
+
 def batched(rows: Iterable[tuple], size: int):
     """Lists of up to `size` of `rows` (itertools.batched, Python 3.12)."""
     rows = iter(rows)
@@ -284,62 +296,6 @@ def _sqlite_max_params() -> int:
         return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     except AttributeError:  # Python < 3.11
         return connection.features.max_query_params or 999
-
-
-@contextlib.contextmanager
-def _index_lookups_only(cursor):
-    """On PostgreSQL, the queries inside read through indexes only, and join
-    by looking each row up. During a bulk load the table's statistics lag far
-    behind its size, and for thousands of values the planner then reads the
-    whole table (or hashes it, to join it with a staging table): a cost that
-    grows with every chunk. Nothing on SQLite."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    plans = "pg_settings WHERE name ~ '^enable_((seq|bitmap)scan|(hash|merge)join)$'"
-    cursor.execute(f"SELECT set_config(name, 'off', true) FROM {plans}")
-    yield
-    cursor.execute(f"SELECT set_config(name, reset_val, true) FROM {plans}")
-
-
-def matching(
-    model: type[models.Model], name: str, values: list[str], *, non_blank: bool = False
-) -> list[tuple]:
-    """(value, primary key) of the rows whose field `name` is one of `values`.
-
-    The lookups use the field's index, a partial one "WHERE NOT (field = '')"
-    when `non_blank` (the values then must not be blank): the databases only
-    use such an index when the query states its condition.
-    """
-    if not values:
-        return []
-    meta = model._meta
-    qn = connection.ops.quote_name
-    column = qn(meta.get_field(name).column)
-    select = f"SELECT {column}, {qn(meta.pk.column)} FROM {qn(meta.db_table)} WHERE"
-    if non_blank:
-        select += f" NOT ({column} = '') AND"
-    found = []
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with _index_lookups_only(cursor):
-                # The values as one JSON text: psycopg dumps a list of
-                # strings value by value, five times the cost.
-                values_in = "ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
-                for start in range(0, len(values), _PG_VALUES_PER_LOOKUP):
-                    part = values[start : start + _PG_VALUES_PER_LOOKUP]
-                    cursor.execute(
-                        f"{select} {column} = {values_in}", [json.dumps(part)]
-                    )
-                    found += cursor.fetchall()
-        else:
-            # One JSON parameter, however many values.
-            cursor.execute(
-                f"{select} {column} IN (SELECT value FROM json_each(%s))",
-                [json.dumps(values)],
-            )
-            found = cursor.fetchall()
-    return found
 
 
 # SQLite while an import writes (config.settings sets the usual values):
@@ -382,32 +338,25 @@ def untune_connection(before: dict[str, int]) -> None:
                 cursor.execute(f"PRAGMA {name} = {int(value)}")
 
 
-def id_lists(ids: list[int]):
-    """(params, SQL after "id") for `id` matching `ids`: one array on
-    PostgreSQL, IN lists small enough for SQLite."""
-    if connection.vendor == "postgresql":
-        # An array's text form: psycopg dumps a list of ints value by value.
-        yield ["{" + ",".join(map(str, map(int, ids))) + "}"], "= ANY(%s::bigint[])"
-        return
-    for start in range(0, len(ids), 5000):
-        part = ids[start : start + 5000]
-        yield part, f"IN ({', '.join(['%s'] * len(part))})"
-
-
-def bulk_update(table: str, columns, rows, *, newer: str = "") -> None:
+def bulk_update(
+    table: str, columns, rows, *, newer: str = "", sets=None, where: str = ""
+) -> None:
     """UPDATE many rows by id with per-row values in one statement (a few for
     SQLite). `columns` is [(name, PostgreSQL type)], rows are (id, *values).
-    With `newer`, a row is only changed where that column is empty or older."""
+    With `newer`, a row is only changed where that column is empty or older;
+    `sets` and `where` as in TableWriter.update."""
     if not rows:
         return
     qn = connection.ops.quote_name
     names = [name for name, _ in columns]
-    sets = ", ".join(f"{qn(name)} = v.{qn(name)}" for name in names)
+    sets = _assignments(names, sets)
     guard = (
         f" AND (t.{qn(newer)} IS NULL OR t.{qn(newer)} < v.{qn(newer)})"
         if newer
         else ""
     )
+    if where:
+        guard += f" AND {where}"
     alias = ", ".join(qn(c) for c in ["id", *names])
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -432,65 +381,6 @@ def bulk_update(table: str, columns, rows, *, newer: str = "") -> None:
                 f"WHERE t.id = v.id{guard}",
                 params,
             )
-
-
-def rows_by_id(
-    model: type[models.Model],
-    names: Sequence[str],
-    ids: list[int],
-    *,
-    lock: bool = False,
-) -> list[tuple]:
-    """The values of fields `names` (attnames) of the rows whose primary key
-    is one of `ids`, as tuples, in no order; `lock` locks the rows (FOR
-    UPDATE on PostgreSQL; SQLite's write transaction holds the whole database
-    anyway).
-
-    What `values_list` gives, without compiling a query with thousands of
-    parameters per chunk: datetimes come back aware (UTC), JSON as its text.
-    """
-    if not ids:
-        return []
-    meta = model._meta
-    qn = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in names]
-    columns = ", ".join(qn(field.column) for field in fields)
-    head = f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} "
-    # No other condition: PostgreSQL may then prefer another index and test
-    # the thousands of ids row by row (erased_at IS NULL did, 3 s a chunk).
-    tail = " FOR UPDATE" if lock and connection.vendor == "postgresql" else ""
-    found: list[tuple] = []
-    with connection.cursor() as cursor, _index_lookups_only(cursor):
-        for params, condition in id_lists(ids):
-            cursor.execute(head + condition + tail, params)
-            found += cursor.fetchall()
-    if connection.vendor == "sqlite":
-        # SQLite's datetimes are naive (UTC, as Django stores them).
-        times = [
-            i
-            for i, field in enumerate(fields)
-            if field.get_internal_type() == "DateTimeField"
-        ]
-        if times:
-            found = [_with_times(row, times) for row in found]
-    return found
-
-
-def _with_times(row: tuple, positions: list[int]) -> tuple:
-    values = list(row)
-    for i in positions:
-        if values[i] is not None:
-            values[i] = _sqlite_time(values[i])
-    return tuple(values)
-
-
-@functools.lru_cache(maxsize=4096)
-def _sqlite_time(value: datetime | str) -> datetime:
-    # Naive (Django's converter for the column's declared type) or text.
-    # Most rows of a chunk share a few times (an import's): made once each.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def db_time(value: datetime):

@@ -32,7 +32,8 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from config.lib.bulk import batched, matching
+from config.lib.bulk import batched
+from config.lib.lookups import matching
 from contacts.models import ChannelIdentity, ConsentState, Contact
 from contacts.services.erasure import ERASED_PREFIX, keyed_hasher
 
