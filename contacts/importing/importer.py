@@ -29,7 +29,7 @@ from config.lib.sqlite_checkpoints import checkpoints_alongside
 from contacts.importing import leases
 from contacts.importing.layout import records
 from contacts.importing.plan import ERASED_PROBLEM, ChunkPlan
-from contacts.importing.reader import validated_batches
+from contacts.importing.reader import ReadAhead, validated_batches
 from contacts.importing.rows import ParsedRow, RowParser
 from contacts.importing.seen import SeenKeys
 from contacts.importing.source import CsvFileError
@@ -252,7 +252,9 @@ class Importer:
         size = CHUNK_ROWS
         if leases.one_at_a_time():
             size = min(size, SQLITE_CHUNK_ROWS)
-        batches = validated_batches(records(self.job), self.parser, size)
+        batches = ReadAhead(validated_batches(records(self.job), self.parser, size))
+        # The next batch is read while the database writes this one (_write).
+        self.read_ahead = batches.fetch
         for batch in batches:
             last = max(
                 [r.line for r in batch.rows] + [b[0] for b in batch.bad],
@@ -307,7 +309,7 @@ class Importer:
             return []
         self.erased.refresh()  # owners erased since the last chunk, once
         try:
-            problems = self._write(rows)
+            problems = self._write(rows, meanwhile=self.read_ahead)
         except IntegrityError:
             # Something changed under us (a concurrent edit): retry row by row
             # so one conflicting row cannot take the others down with it.
@@ -375,14 +377,15 @@ class Importer:
 
     # --- one chunk ------------------------------------------------------------
 
-    def _write(self, rows: list[ParsedRow]) -> dict[int, str]:
-        """Import `rows` in one transaction; returns {line: problem} for rejects."""
+    def _write(self, rows: list[ParsedRow], meanwhile=None) -> dict[int, str]:
+        """Import `rows` in one transaction; returns {line: problem} for rejects.
+        `meanwhile` runs while the database writes them (ChunkPlan.apply)."""
         if not rows:
             return {}
         with transaction.atomic():
             plan = ChunkPlan(self, rows)
             if not self.dry_run:
-                plan.apply()
+                plan.apply(meanwhile)
         for name, value in plan.counts.items():
             self.counts[name] += value
         return plan.problems

@@ -4,8 +4,9 @@ Resolution finds existing identities and external ids with a few queries for
 the chunk, erased numbers among the run's erased hashes; writing inserts new
 rows as plain tuples (config.lib.bulk.TableWriter, made as COPY sends them on
 PostgreSQL) and updates existing contacts and identities with one set-based
-UPDATE per table (from a staging table filled by COPY on PostgreSQL), so a
-re-import costs about what a fresh import does.
+UPDATE per table (from a staging table filled by COPY on PostgreSQL; the
+contacts merged by the database, contacts.importing.merging), so a re-import
+costs about what a fresh import does.
 
 Segment facts (contacts.segment_facts): a contact created here gets its facts
 in its INSERT, computed by segment_facts.facts_of from the identities this
@@ -17,14 +18,18 @@ name or attribute changes no fact.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from config.lib.bulk import TableWriter, db_time, matching, rows_by_id
+from config.lib.bulk import TableWriter, db_time
+from config.lib.lookups import matching, rows_by_id
+from config.lib.shared_connection import run_beside
 from contacts import segment_facts
+from contacts.importing.merging import merge_into_contacts
 from contacts.importing.rows import ParsedRow
 from contacts.models import (
     ChannelIdentity,
@@ -253,21 +258,36 @@ class ChunkPlan:
     # New rows go in as plain tuples (TableWriter); existing contacts and
     # identities change with one set-based UPDATE each (TableWriter.update).
 
-    def apply(self) -> None:
+    def apply(self, meanwhile: Callable[[], None] | None = None) -> None:
+        """Write the chunk. The new rows' ids are taken first; the writes
+        then need no answer from the database, and with `meanwhile` they run
+        beside it (config.lib.shared_connection), in this transaction."""
         now = timezone.now()
-        ids = self._insert_contacts(now)
-        self._update_merged()
-        self._insert_identities(ids, now)
-        self._update_consent(now)
-        self._write_events(now)
-        if self.job.target_list_id:
-            self._add_members(ids, now)
-        # Existing contacts whose identities changed: their facts from the
-        # database (new contacts got theirs in their INSERT).
-        gained = [i.contact_ref for i in self.new_identities]
-        segment_facts.refresh(
-            [ref for ref in gained if isinstance(ref, int)] + self.facts_changed
-        )
+        contact_pks = _allocate(Contact, len(self.new_contacts), now)
+        ids = dict(zip(self.new_contacts, contact_pks, strict=True))
+        identity_pks = _allocate(ChannelIdentity, len(self.new_identities), now)
+        for pk, ident in zip(identity_pks, self.new_identities, strict=True):
+            ident.pk = pk
+
+        def write() -> None:
+            self._insert_contacts(ids, now)
+            merge_into_contacts(self.merged, self.importer.now)
+            self._insert_identities(ids, now)
+            self._update_consent(now)
+            self._write_events(now)
+            if self.job.target_list_id:
+                self._add_members(ids, now)
+            # Existing contacts whose identities changed: their facts from the
+            # database (new contacts got theirs in their INSERT).
+            gained = [i.contact_ref for i in self.new_identities]
+            segment_facts.refresh(
+                [ref for ref in gained if isinstance(ref, int)] + self.facts_changed
+            )
+
+        if meanwhile is None:
+            write()
+        else:
+            run_beside(write, meanwhile)
 
     def _update_consent(self, now: datetime) -> None:
         """The new consent state of existing identities: one UPDATE."""
@@ -306,9 +326,9 @@ class ChunkPlan:
             for key, rows in held.items()
         }
 
-    def _insert_contacts(self, now: datetime) -> dict[str, int]:
+    def _insert_contacts(self, ids: dict[str, int], now: datetime) -> None:
         if not self.new_contacts:
-            return {}
+            return
         table = TableWriter(
             Contact,
             [
@@ -324,20 +344,18 @@ class ChunkPlan:
             now=now,
         )
         facts = self._new_facts()
-        pks = table.allocate_ids(len(self.new_contacts))
-        ids = dict(zip(self.new_contacts, pks, strict=True))
         # What the JSONField would store, without its per-value machinery.
         encoder = Contact._meta.get_field("attributes").encoder
 
         def rows():  # made as the COPY sends them (TableWriter.insert)
-            for pk, (key, contact) in zip(pks, self.new_contacts.items(), strict=True):
+            for key, contact in self.new_contacts.items():
                 row = contact.row
                 fields = row.fields if contact.fields is None else contact.fields
                 attributes = (
                     row.attributes if contact.attributes is None else contact.attributes
                 )
                 yield (
-                    pk,
+                    ids[key],
                     row.external_id,
                     fields.get("first_name", ""),
                     fields.get("last_name", ""),
@@ -348,7 +366,6 @@ class ChunkPlan:
                 )
 
         table.insert(rows())
-        return ids
 
     def _insert_identities(self, ids: dict[str, int], now: datetime) -> None:
         if not self.new_identities:
@@ -368,15 +385,13 @@ class ChunkPlan:
             {"origin_import_id": job.pk},
             now=now,
         )
-        pks = table.allocate_ids(len(self.new_identities))
         when = _Prepared(table, f"{self.field}_at")
 
         def rows():  # made as the COPY sends them (TableWriter.insert)
-            for pk, ident in zip(pks, self.new_identities, strict=True):
-                ident.pk = pk
+            for ident in self.new_identities:
                 ref = ident.contact_ref
                 yield (
-                    pk,
+                    ident.pk,
                     ids.get(ref, ref),
                     ident.channel,
                     ident.identity,
@@ -386,48 +401,6 @@ class ChunkPlan:
                 )
 
         table.insert(rows())
-
-    def _update_merged(self) -> None:
-        """The file's names and attributes onto existing contacts: read as
-        plain values, merged here, written back with one UPDATE (only the
-        contacts that change)."""
-        if not self.merged:
-            return
-        encoder = Contact._meta.get_field("attributes").encoder
-        names = ("first_name", "last_name", "language", "time_zone")
-        changed, updated_at = [], db_time(self.importer.now)
-        found = rows_by_id(
-            Contact,
-            ("id", *names, "attributes", "external_id", "erased_at"),
-            list(self.merged),
-        )
-        for pk, *values, attributes, external_id, erased_at in found:
-            if erased_at is not None:
-                continue
-            if isinstance(attributes, str):  # the JSON text (SQLite, Django's loader)
-                attributes = json.loads(attributes)
-            fields = dict(zip(names, values, strict=True))
-            before = (dict(fields), attributes, external_id)
-            attributes = dict(attributes or {})
-            for row in self.merged[pk]:
-                fields.update(row.fields)
-                attributes.update(row.attributes)
-                # A merge found by the identity gives a contact without an
-                # external id the file's one (the lookup found nobody else with it).
-                if row.external_id and not external_id:
-                    external_id = row.external_id
-            if (fields, attributes, external_id) != before:
-                changed.append(
-                    (
-                        pk,
-                        *(fields[name] for name in names),
-                        json.dumps(attributes, cls=encoder),
-                        external_id,
-                        updated_at,
-                    )
-                )
-        columns = ["id", *names, "attributes", "external_id", "updated_at"]
-        TableWriter(Contact, columns, now=self.importer.now).update(changed)
 
     def _write_events(self, now: datetime) -> None:
         if not self.events:
@@ -479,6 +452,10 @@ class ChunkPlan:
         table.insert(new)
         if existing - new:
             table.insert(existing - new, ignore_conflicts=True)
+
+
+def _allocate(model, count: int, now: datetime) -> list[int]:
+    return TableWriter(model, ["id"], now=now).allocate_ids(count)
 
 
 class _Prepared:

@@ -57,6 +57,43 @@ def validated_batches(source, parser: RowParser, size: int) -> Iterator[Batch]:
         seen.close()
 
 
+class ReadAhead:
+    """Batches of `validated_batches`, with the next one read on request
+    (`fetch`): the importer reads it while the database writes the current
+    one. An error reading the file comes after the batches before it."""
+
+    def __init__(self, batches: Iterator[Batch]):
+        self._batches = batches
+        self._next: Batch | None = None
+        self._error: Exception | None = None
+        self._done = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Batch:
+        self.fetch()
+        if self._next is not None:
+            batch, self._next = self._next, None
+            return batch
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        raise StopIteration
+
+    def fetch(self) -> None:
+        """Read the next batch now, unless it is read already."""
+        if self._next is not None or self._done:
+            return
+        try:
+            self._next = next(self._batches)
+        except StopIteration:
+            self._done = True
+        except Exception as exc:  # raised after the batches before it
+            self._error = exc
+            self._done = True
+
+
 def _finish(batch: Batch, seen: SeenKeys, source) -> Batch:
     rows = batch.rows
     firsts = seen.check_and_add([(f"{r.channel}:{r.identity}", r.line) for r in rows])

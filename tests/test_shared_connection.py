@@ -1,0 +1,49 @@
+"""config.lib.shared_connection.run_beside: database work in a second thread,
+in the caller's transaction, while the caller does something else."""
+
+import threading
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from config.lib.shared_connection import run_beside
+from contacts.models import Contact
+
+
+def test_the_work_is_in_the_callers_transaction_and_runs_beside_it(db):
+    seen = {}
+    written = threading.Event()
+
+    def work():
+        seen["work"] = threading.current_thread().name
+        Contact.objects.create(first_name="Written", external_id="W1")
+        written.set()
+
+    def meanwhile():
+        seen["meanwhile"] = threading.current_thread().name
+        seen["beside"] = written.wait(timeout=10)  # not after it
+
+    with transaction.atomic():
+        run_beside(work, meanwhile)
+        assert Contact.objects.filter(external_id="W1").exists()
+        transaction.set_rollback(True)
+    # Rolled back with the caller's transaction: it was the caller's.
+    assert not Contact.objects.filter(external_id="W1").exists()
+    assert seen == {"work": "database-work", "meanwhile": "MainThread", "beside": True}
+    assert not [t for t in threading.enumerate() if t.name == "database-work"]
+    assert connection.allow_thread_sharing is False
+
+
+def test_what_the_work_raises_is_raised_here_after_meanwhile_is_done(db):
+    Contact.objects.create(external_id="TAKEN")
+    done = []
+
+    def work():
+        Contact.objects.create(external_id="TAKEN")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        run_beside(work, lambda: done.append(True))
+    assert done == [True]
+    # The connection goes on serving this thread.
+    assert Contact.objects.filter(external_id="TAKEN").count() == 1
+    assert connection.allow_thread_sharing is False
