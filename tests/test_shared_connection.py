@@ -1,21 +1,24 @@
 """config.lib.shared_connection.run_beside: database work in a second thread,
 in the caller's transaction, while the caller does something else."""
 
+import sys
 import threading
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from config.lib.shared_connection import run_beside
+from config.lib.shared_connection import SWITCH_INTERVAL_S, run_beside
 from contacts.models import Contact
 
 
 def test_the_work_is_in_the_callers_transaction_and_runs_beside_it(db):
+    before = sys.getswitchinterval()
     seen = {}
     written = threading.Event()
 
     def work():
         seen["work"] = threading.current_thread().name
+        seen["switch"] = sys.getswitchinterval()
         Contact.objects.create(first_name="Written", external_id="W1")
         written.set()
 
@@ -29,7 +32,14 @@ def test_the_work_is_in_the_callers_transaction_and_runs_beside_it(db):
         transaction.set_rollback(True)
     # Rolled back with the caller's transaction: it was the caller's.
     assert not Contact.objects.filter(external_id="W1").exists()
-    assert seen == {"work": "database-work", "meanwhile": "MainThread", "beside": True}
+    assert seen == {
+        "work": "database-work",
+        "meanwhile": "MainThread",
+        "beside": True,
+        # The lock handed over quickly while both ran, as before afterwards.
+        "switch": SWITCH_INTERVAL_S,
+    }
+    assert sys.getswitchinterval() == before
     assert not [t for t in threading.enumerate() if t.name == "database-work"]
     assert connection.allow_thread_sharing is False
 

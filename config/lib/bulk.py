@@ -11,7 +11,7 @@ signals are not run.
 import contextlib
 import functools
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain, islice
 from typing import Any
@@ -123,23 +123,36 @@ class TableWriter:
         log would otherwise keep every statement of a million-row import, with
         its thousands of parameters, in memory.
         """
-        if connection.vendor == "postgresql":
-            if ignore_conflicts:
-                self._insert_ignoring(rows)
-            else:
-                self._copy(rows)
-        elif connection.vendor == "sqlite":
-            self._insert_sqlite(list(rows), ignore_conflicts)
-        else:
-            raise NotImplementedError(f"no bulk insert for {connection.vendor}")
+        self._insertion(rows, ignore_conflicts, ready=False)()
 
-    def _insert_ignoring(self, rows: Iterable[tuple]) -> None:
+    def prepare_insert(
+        self, rows: Iterable[tuple], *, ignore_conflicts: bool = False
+    ) -> Callable[[], None]:
+        """insert(), in two steps: the rows are made into what the database
+        is sent now, and sent by the function returned, which needs no more
+        Python work (it may run in another thread while this one goes on:
+        config.lib.shared_connection)."""
+        return self._insertion(rows, ignore_conflicts, ready=True)
+
+    def _insertion(self, rows, ignore_conflicts: bool, ready: bool):
+        if connection.vendor == "postgresql":
+            into = self._stage_name() if ignore_conflicts else ""
+            copy = self._copy_pieces(rows, into, ready=ready)
+            if ignore_conflicts:
+                return functools.partial(self._insert_ignoring, copy)
+            return functools.partial(self._send_copy, *copy)
+        if connection.vendor == "sqlite":
+            statements = self._sqlite_statements(list(rows), ignore_conflicts)
+            return functools.partial(self._execute_sqlite, statements)
+        raise NotImplementedError(f"no bulk insert for {connection.vendor}")
+
+    def _insert_ignoring(self, copy: tuple[str, Iterable[bytes]]) -> None:
         """COPY into a staging table, then one INSERT … SELECT … ON CONFLICT
         DO NOTHING (a statement per row costs a round trip each)."""
         qn = connection.ops.quote_name
         columns = ", ".join(qn(c) for c in self.columns)
         with self._staged(self.columns) as stage, connection.cursor() as cursor:
-            self._copy(rows, stage)
+            self._send_copy(*copy)
             cursor.execute(
                 f"INSERT INTO {qn(self.table)} ({columns}) SELECT {columns} "
                 f"FROM {stage} ON CONFLICT DO NOTHING"
@@ -155,32 +168,51 @@ class TableWriter:
         `sets`: SQL instead of the given value for some columns, and `where`:
         a condition on the rows to change; both name the row `t` and the
         given values `v`."""
+        self._updating(rows, sets, where, ready=False)()
+
+    def prepare_update(
+        self, rows: Iterable[tuple], *, sets: dict[str, str] | None = None, where=""
+    ) -> Callable[[], None]:
+        """update() in two steps, as prepare_insert."""
+        return self._updating(rows, sets, where, ready=True)
+
+    def _updating(self, rows, sets, where: str, ready: bool):
         names = [f.column for f in self.fields.values()][1:]
         if connection.vendor != "postgresql":
             columns = [(name, "") for name in names]
-            bulk_update(self.table, columns, list(rows), sets=sets, where=where)
-            return
+            return functools.partial(
+                bulk_update, self.table, columns, list(rows), sets=sets, where=where
+            )
         qn = connection.ops.quote_name
         key = qn(self.pk_column)
         sets = _assignments(names, sets)
         varying = self.columns[: len(self.fields)]
-        with self._staged(varying) as stage, connection.cursor() as cursor:
-            self._copy(rows, stage, tail=False)
-            # Each staged row finds its row by the key's index: the planner,
-            # misled by the statistics, hashed the whole table for every
-            # chunk (270 against 80 ms per 8,000 identities of 1,000,000).
-            with index_lookups_only(cursor):
-                cursor.execute(
-                    f"UPDATE {qn(self.table)} AS t SET {sets} FROM {stage} AS v "
-                    f"WHERE t.{key} = v.{key}" + (f" AND {where}" if where else "")
-                )
+        copy = self._copy_pieces(rows, self._stage_name(), tail=False, ready=ready)
+
+        def update() -> None:
+            with self._staged(varying) as stage, connection.cursor() as cursor:
+                self._send_copy(*copy)
+                # Each staged row finds its row by the key's index: the
+                # planner, misled by the statistics, hashed the whole table
+                # for every chunk (270 against 80 ms per 8,000 identities of
+                # 1,000,000).
+                with index_lookups_only(cursor):
+                    cursor.execute(
+                        f"UPDATE {qn(self.table)} AS t SET {sets} FROM {stage} AS v "
+                        f"WHERE t.{key} = v.{key}" + (f" AND {where}" if where else "")
+                    )
+
+        return update
+
+    def _stage_name(self) -> str:
+        return connection.ops.quote_name(f"stage_{self.table}")
 
     @contextlib.contextmanager
     def _staged(self, columns: list[str]):
         """A temporary table with these columns of the table (their types,
         no constraints), dropped after use. Used inside a transaction."""
         qn = connection.ops.quote_name
-        stage = qn(f"stage_{self.table}")
+        stage = self._stage_name()
         names = ", ".join(qn(c) for c in columns)
         with connection.cursor() as cursor, connection.wrap_database_errors:
             cursor.execute(f"DROP TABLE IF EXISTS {stage}")
@@ -193,12 +225,17 @@ class TableWriter:
             # drops the table (created in it) anyway.
             cursor.execute(f"DROP TABLE IF EXISTS {stage}")
 
-    def _copy(self, rows: Iterable[tuple], into: str = "", tail=True) -> None:
-        """COPY in text form, the rows written out here: psycopg's write_row
-        looks up a dumper for every value of every row, twice the cost (and a
-        JSON constant is dumped again for every row). `into`: a staging table
-        (already quoted) instead of the table; without `tail`, the varying
-        columns only."""
+    def _copy_pieces(
+        self, rows: Iterable[tuple], into: str = "", tail=True, *, ready: bool
+    ) -> tuple[str, Iterable[bytes]]:
+        """The COPY statement, and the rows in its text form a piece at a
+        time: made as they are sent (the server stores each piece while the
+        rest are made here; `rows` may be a generator doing the work), or all
+        made now when `ready`. The rows are written out here: psycopg's
+        write_row looks up a dumper for every value of every row, twice the
+        cost (and a JSON constant is dumped again for every row). `into`: a
+        staging table (already quoted) instead of the table; without `tail`,
+        the varying columns only."""
         qn = connection.ops.quote_name
         varying = self.columns[: len(self.fields)]
         constant = list(zip(self.columns[len(self.fields) :], self.tail, strict=True))
@@ -207,22 +244,28 @@ class TableWriter:
         elif not into:  # the table's own defaults (a staging table has none)
             constant = [(c, v) for c, v in constant if c not in self._defaulted]
         columns = ", ".join(qn(c) for c in varying + [c for c, _ in constant])
-        target = into or qn(self.table)
+        statement = f"COPY {into or qn(self.table)} ({columns}) FROM STDIN"
+        if self._transformer is None:
+            connection.ensure_connection()
+            self._transformer = Transformer(connection.connection)
+        text = self._copy_text
+        # The constants, written out once.
+        end = "".join(["\t" + text(v) for _, v in constant]) + "\n"
+        pieces = (
+            "".join(["\t".join([text(v) for v in row]) + end for row in piece]).encode()
+            for piece in batched(rows, COPY_PIECE_ROWS)
+        )
+        return statement, list(pieces) if ready else pieces
+
+    @staticmethod
+    def _send_copy(statement: str, pieces: Iterable[bytes]) -> None:
         with (
             connection.cursor() as cursor,
             connection.wrap_database_errors,
-            cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy,
+            cursor.cursor.copy(statement) as copy,
         ):
-            if self._transformer is None:
-                self._transformer = Transformer(cursor.cursor)
-            text = self._copy_text
-            # The constants, written out once.
-            tail = "".join(["\t" + text(v) for _, v in constant]) + "\n"
-            # Sent a piece at a time: the server stores each piece while the
-            # rest are made here (`rows` may be a generator doing the work).
-            for piece in batched(rows, COPY_PIECE_ROWS):
-                lines = ["\t".join([text(v) for v in row]) + tail for row in piece]
-                copy.write("".join(lines).encode())
+            for piece in pieces:
+                copy.write(piece)
 
     def _copy_text(self, value: Any) -> str:
         """`value` as a field of COPY's text format: \\N for NULL, the
@@ -240,12 +283,14 @@ class TableWriter:
         dumper = self._transformer.get_dumper(value, PyFormat.TEXT)
         return self._copy_text(bytes(dumper.dump(value)).decode())
 
-    def _insert_sqlite(self, rows: list[tuple], ignore_conflicts: bool) -> None:
+    def _sqlite_statements(
+        self, rows: list[tuple], ignore_conflicts: bool
+    ) -> list[tuple[str, list]]:
         """Multi-row INSERTs: one statement per few hundred rows costs SQLite
         half of what a statement per row (executemany) does. The values shared
         by every row are written into the statement as literals."""
         if not rows:
-            return
+            return []
         ops = connection.ops
         on_conflict = OnConflict.IGNORE if ignore_conflicts else None
         columns = ", ".join(ops.quote_name(c) for c in self.columns)
@@ -257,15 +302,22 @@ class TableWriter:
         one = f"({', '.join(['?'] * width + self._sqlite_literals())})"
         per = max(1, min(_ROWS_PER_STATEMENT, _sqlite_max_params() // max(width, 1)))
         full = head + ", ".join([one] * per)
+        statements = []
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            sql = full if len(part) == per else head + ", ".join([one] * len(part))
+            statements.append((sql, list(chain.from_iterable(part))))
+        return statements
+
+    @staticmethod
+    def _execute_sqlite(statements: list[tuple[str, list]]) -> None:
         with connection.cursor() as cursor, connection.wrap_database_errors:
             # sqlite3's own execute: the statements are written with "?", and
             # Django's "%s" conversion (a regex over the whole statement)
             # would cost more than SQLite's work on the rows.
             execute = functools.partial(sqlite3.Cursor.execute, cursor.cursor)
-            for start in range(0, len(rows), per):
-                part = rows[start : start + per]
-                sql = full if len(part) == per else head + ", ".join([one] * len(part))
-                execute(sql, list(chain.from_iterable(part)))
+            for sql, params in statements:
+                execute(sql, params)
 
     def _sqlite_literals(self) -> list[str]:
         """The constant values as SQL literals, quoted by SQLite itself."""

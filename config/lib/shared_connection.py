@@ -5,12 +5,22 @@ A thread waiting for the database holds no lock of Python's: while the
 database writes what `work` sent, this thread runs `meanwhile` (an import
 reads and validates its next chunk). Only one of the two threads uses the
 connection at any time: `meanwhile` must not touch the database.
+
+When the database answers, the waiting thread needs Python's lock back, and
+gets it when the busy one hands it over: after 5 ms by default, for each of
+the few dozen statements and COPY pieces of an import's chunk, which ate the
+whole gain. While work runs beside, the hand-over comes after 0.5 ms.
 """
 
+import sys
 import threading
 from collections.abc import Callable
 
 from django.db import DEFAULT_DB_ALIAS, connections
+
+SWITCH_INTERVAL_S = 0.0005
+_switching = threading.Lock()
+_beside = {"runs": 0, "interval": 0.0}  # runs under way, the interval before
 
 
 def run_beside(work: Callable[[], None], meanwhile: Callable[[], None]) -> None:
@@ -30,12 +40,29 @@ def run_beside(work: Callable[[], None], meanwhile: Callable[[], None]) -> None:
             del connections[DEFAULT_DB_ALIAS]  # not closed: it is the caller's
 
     shared.inc_thread_sharing()
+    _quick_switches(True)
     thread = threading.Thread(target=in_thread, name="database-work", daemon=True)
     thread.start()
     try:
         meanwhile()
     finally:
         thread.join()
+        _quick_switches(False)
         shared.dec_thread_sharing()
     if failed:
         raise failed[0]
+
+
+def _quick_switches(on: bool) -> None:
+    """The shorter switch interval while any run_beside is under way (the
+    setting is the process's), the one before once none is."""
+    with _switching:
+        if on:
+            if not _beside["runs"]:
+                _beside["interval"] = sys.getswitchinterval()
+                sys.setswitchinterval(min(_beside["interval"], SWITCH_INTERVAL_S))
+            _beside["runs"] += 1
+        else:
+            _beside["runs"] -= 1
+            if not _beside["runs"]:
+                sys.setswitchinterval(_beside["interval"])

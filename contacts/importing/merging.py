@@ -14,6 +14,7 @@ contacts that change are written; erased contacts never are.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connection
@@ -25,10 +26,13 @@ from contacts.models import Contact
 NAMES = ("first_name", "last_name", "language", "time_zone")
 
 
-def merge_into_contacts(merged: dict[int, list[ParsedRow]], now: datetime) -> None:
-    """`merged`: the chunk's rows by the existing contact they merge into."""
+def prepare_merge(
+    merged: dict[int, list[ParsedRow]], now: datetime
+) -> Callable[[], None] | None:
+    """The UPDATE, made ready to send (TableWriter.prepare_update); `merged`:
+    the chunk's rows by the existing contact they merge into."""
     if not merged:
-        return
+        return None
     encoder = Contact._meta.get_field("attributes").encoder
     updated_at = db_time(now)
     rows = []
@@ -51,7 +55,8 @@ def merge_into_contacts(merged: dict[int, list[ParsedRow]], now: datetime) -> No
         )
     columns = ["id", *NAMES, "attributes", "external_id", "updated_at"]
     sets, changed = _merge_sql()
-    TableWriter(Contact, columns, now=now).update(rows, sets=sets, where=changed)
+    writer = TableWriter(Contact, columns, now=now)
+    return writer.prepare_update(rows, sets=sets, where=changed)
 
 
 def _merge_sql() -> tuple[dict[str, str], str]:

@@ -2,11 +2,12 @@
 
 Resolution finds existing identities and external ids with a few queries for
 the chunk, erased numbers among the run's erased hashes; writing inserts new
-rows as plain tuples (config.lib.bulk.TableWriter, made as COPY sends them on
-PostgreSQL) and updates existing contacts and identities with one set-based
-UPDATE per table (from a staging table filled by COPY on PostgreSQL; the
-contacts merged by the database, contacts.importing.merging), so a re-import
-costs about what a fresh import does.
+rows as plain tuples (config.lib.bulk.TableWriter) and updates existing
+contacts and identities with one set-based UPDATE per table (from a staging
+table filled by COPY on PostgreSQL; the contacts merged by the database,
+contacts.importing.merging), so a re-import costs about what a fresh import
+does. Every write is made ready first, then sent in a thread while the
+importer reads the next batch (ChunkPlan.apply).
 
 Segment facts (contacts.segment_facts): a contact created here gets its facts
 in its INSERT, computed by segment_facts.facts_of from the identities this
@@ -29,7 +30,7 @@ from config.lib.bulk import TableWriter, db_time
 from config.lib.lookups import matching, rows_by_id
 from config.lib.shared_connection import run_beside
 from contacts import segment_facts
-from contacts.importing.merging import merge_into_contacts
+from contacts.importing.merging import prepare_merge
 from contacts.importing.rows import ParsedRow
 from contacts.models import (
     ChannelIdentity,
@@ -42,6 +43,9 @@ from contacts.services.consent import is_in_order, next_state, refold
 
 if TYPE_CHECKING:
     from contacts.importing.importer import Importer
+
+# A chunk's write, made and ready to send (TableWriter.prepare_insert).
+Send = Callable[[], None]
 
 ERASED_PROBLEM = (
     "this identity belongs to an erased person and stays suppressed; it is not imported"
@@ -259,9 +263,11 @@ class ChunkPlan:
     # identities change with one set-based UPDATE each (TableWriter.update).
 
     def apply(self, meanwhile: Callable[[], None] | None = None) -> None:
-        """Write the chunk. The new rows' ids are taken first; the writes
-        then need no answer from the database, and with `meanwhile` they run
-        beside it (config.lib.shared_connection), in this transaction."""
+        """Write the chunk. The new rows' ids are taken first, and every
+        row is made into what the database is sent; the writes then need no
+        answer from the database and almost no Python work, and with
+        `meanwhile` they run beside it (config.lib.shared_connection), in
+        this transaction."""
         now = timezone.now()
         contact_pks = _allocate(Contact, len(self.new_contacts), now)
         ids = dict(zip(self.new_contacts, contact_pks, strict=True))
@@ -269,14 +275,20 @@ class ChunkPlan:
         for pk, ident in zip(identity_pks, self.new_identities, strict=True):
             ident.pk = pk
 
+        # Made here, sent by write().
+        writes = [
+            self._insert_contacts(ids, now),
+            prepare_merge(self.merged, self.importer.now),
+            self._insert_identities(ids, now),
+            self._update_consent(now),
+            self._write_events(now),
+            self._add_members(ids, now) if self.job.target_list_id else None,
+        ]
+
         def write() -> None:
-            self._insert_contacts(ids, now)
-            merge_into_contacts(self.merged, self.importer.now)
-            self._insert_identities(ids, now)
-            self._update_consent(now)
-            self._write_events(now)
-            if self.job.target_list_id:
-                self._add_members(ids, now)
+            for send in writes:
+                if send is not None:
+                    send()
             # Existing contacts whose identities changed: their facts from the
             # database (new contacts got theirs in their INSERT).
             gained = [i.contact_ref for i in self.new_identities]
@@ -289,17 +301,17 @@ class ChunkPlan:
         else:
             run_beside(write, meanwhile)
 
-    def _update_consent(self, now: datetime) -> None:
+    def _update_consent(self, now: datetime) -> Send | None:
         """The new consent state of existing identities: one UPDATE."""
         if not self.changed_identities:
-            return
+            return None
         field = self.field
         when: dict = {None: None}  # most share the import's time: adapt once
         for i in self.changed_identities:
             if i.at not in when:
                 when[i.at] = db_time(i.at)
         table = TableWriter(ChannelIdentity, ["id", field, f"{field}_at"], now=now)
-        table.update(
+        return table.prepare_update(
             [(i.pk, str(i.state), when[i.at]) for i in self.changed_identities]
         )
 
@@ -326,9 +338,9 @@ class ChunkPlan:
             for key, rows in held.items()
         }
 
-    def _insert_contacts(self, ids: dict[str, int], now: datetime) -> None:
+    def _insert_contacts(self, ids: dict[str, int], now: datetime) -> Send | None:
         if not self.new_contacts:
-            return
+            return None
         table = TableWriter(
             Contact,
             [
@@ -347,7 +359,7 @@ class ChunkPlan:
         # What the JSONField would store, without its per-value machinery.
         encoder = Contact._meta.get_field("attributes").encoder
 
-        def rows():  # made as the COPY sends them (TableWriter.insert)
+        def rows():
             for key, contact in self.new_contacts.items():
                 row = contact.row
                 fields = row.fields if contact.fields is None else contact.fields
@@ -365,11 +377,11 @@ class ChunkPlan:
                     facts.get(key, ""),
                 )
 
-        table.insert(rows())
+        return table.prepare_insert(rows())
 
-    def _insert_identities(self, ids: dict[str, int], now: datetime) -> None:
+    def _insert_identities(self, ids: dict[str, int], now: datetime) -> Send | None:
         if not self.new_identities:
-            return
+            return None
         job = self.job
         table = TableWriter(
             ChannelIdentity,
@@ -387,7 +399,7 @@ class ChunkPlan:
         )
         when = _Prepared(table, f"{self.field}_at")
 
-        def rows():  # made as the COPY sends them (TableWriter.insert)
+        def rows():
             for ident in self.new_identities:
                 ref = ident.contact_ref
                 yield (
@@ -400,11 +412,11 @@ class ChunkPlan:
                     ident.line,
                 )
 
-        table.insert(rows())
+        return table.prepare_insert(rows())
 
-    def _write_events(self, now: datetime) -> None:
+    def _write_events(self, now: datetime) -> Send | None:
         if not self.events:
-            return
+            return None
         job = self.job
         actor = self.importer.actor
         label = f"import #{job.pk}" + (f" by {actor.get_username()}" if actor else "")
@@ -424,7 +436,7 @@ class ChunkPlan:
         when = _Prepared(table, "occurred_at")
         default_when = self.importer.now
         note = f"{job.original_name}, line "
-        table.insert(
+        return table.prepare_insert(
             (
                 ref.pk if isinstance(ref, _NewIdentity) else ref,
                 channel,
@@ -435,7 +447,7 @@ class ChunkPlan:
             for ref, channel, row in self.events
         )
 
-    def _add_members(self, ids: dict[str, int], now: datetime) -> None:
+    def _add_members(self, ids: dict[str, int], now: datetime) -> Send:
         table = TableWriter(
             ListMembership,
             ["contact_id"],
@@ -449,9 +461,15 @@ class ChunkPlan:
         new = {(ids[ref],) for ref in self.members if isinstance(ref, str)}
         existing = {(ref,) for ref in self.members if not isinstance(ref, str)}
         # Contacts created in this chunk cannot be on the list yet.
-        table.insert(new)
+        sends = [table.prepare_insert(new)]
         if existing - new:
-            table.insert(existing - new, ignore_conflicts=True)
+            sends.append(table.prepare_insert(existing - new, ignore_conflicts=True))
+
+        def send() -> None:
+            for one in sends:
+                one()
+
+        return send
 
 
 def _allocate(model, count: int, now: datetime) -> list[int]:

@@ -1,7 +1,8 @@
 """An import merges a file's names and attributes into existing contacts in
-the database itself (contacts.importing.merging), against what is stored at
-that moment: the file's values win, a blank cell and every key the file does
-not name are kept, and a contact that nothing changes is not written."""
+the database itself (contacts.importing.merging: the UPDATE is made ready,
+then sent), against what is stored at that moment: the file's values win, a
+blank cell and every key the file does not name are kept, and a contact that
+nothing changes is not written."""
 
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from contacts.importing.merging import merge_into_contacts
+from contacts.importing.merging import prepare_merge
 from contacts.importing.rows import ParsedRow
 from contacts.models import Contact
 
@@ -34,7 +35,7 @@ def test_the_files_values_join_what_is_stored_key_by_key(make_contact):
         row(2, first_name="New", attributes={"tier": "silver", "city": "Köln"}),
         row(3, language="de", attributes={"tier": "platinum", "odd": ODD}),
     ]
-    merge_into_contacts({contact.pk: file_rows}, timezone.now())
+    prepare_merge({contact.pk: file_rows}, timezone.now())()
 
     contact.refresh_from_db()
     assert (contact.first_name, contact.last_name, contact.language) == (
@@ -58,7 +59,7 @@ def test_a_value_stored_since_the_chunk_was_read_is_kept(make_contact):
     Contact.objects.filter(pk=contact.pk).update(
         last_name="Edited", attributes={"tier": "gold", "vip": "yes"}
     )
-    merge_into_contacts({contact.pk: file_rows}, timezone.now())
+    prepare_merge({contact.pk: file_rows}, timezone.now())()
     contact.refresh_from_db()
     assert contact.last_name == "Edited"
     assert contact.attributes == {"tier": "gold", "vip": "yes", "city": "Ulm"}
@@ -69,13 +70,13 @@ def test_a_contact_without_external_id_takes_the_files_and_keeps_its_own(
 ):
     without = make_contact(external_id="")
     with_one = make_contact(external_id="CRM-1")
-    merge_into_contacts(
+    prepare_merge(
         {
             without.pk: [row(2), row(3, external_id="CRM-9"), row(4, external_id="X")],
             with_one.pk: [row(5, external_id="CRM-2")],
         },
         timezone.now(),
-    )
+    )()
     without.refresh_from_db()
     with_one.refresh_from_db()
     assert (without.external_id, with_one.external_id) == ("CRM-9", "CRM-1")
@@ -94,7 +95,7 @@ def test_only_the_contacts_that_change_are_written(make_contact):
         erased.pk: [row(4, first_name="Back", attributes={"tier": "gold"})],
     }
     with CaptureQueriesContext(connection) as queries:
-        merge_into_contacts(file_rows, timezone.now())
+        prepare_merge(file_rows, timezone.now())()
 
     assert Contact.objects.get(pk=same.pk).updated_at == earlier
     assert Contact.objects.get(pk=changed.pk).updated_at > earlier
@@ -114,6 +115,6 @@ def test_only_the_contacts_that_change_are_written(make_contact):
 def test_stored_attributes_that_are_not_an_object_are_replaced(make_contact):
     contact = make_contact()
     Contact.objects.filter(pk=contact.pk).update(attributes=["a", "list"])
-    merge_into_contacts({contact.pk: [row(2, attributes={"a": "1"})]}, timezone.now())
+    prepare_merge({contact.pk: [row(2, attributes={"a": "1"})]}, timezone.now())()
     contact.refresh_from_db()
     assert contact.attributes == {"a": "1"}

@@ -119,8 +119,8 @@ def test_a_kill_inside_a_chunk_rolls_it_back_and_the_rerun_writes_it_once(
     job = make_job()
     real_apply, calls = ChunkPlan.apply, []
 
-    def apply_then_die(plan):
-        real_apply(plan)
+    def apply_then_die(plan, meanwhile=None):
+        real_apply(plan, meanwhile)
         calls.append(1)
         if len(calls) == 3:
             raise Killed  # written, not committed
@@ -144,8 +144,8 @@ def test_a_failed_import_run_again_continues_after_its_last_chunk(
     job = make_job()
     real_apply, calls = ChunkPlan.apply, []
 
-    def apply_then_fail(plan):
-        real_apply(plan)
+    def apply_then_fail(plan, meanwhile=None):
+        real_apply(plan, meanwhile)
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("the disk is full")

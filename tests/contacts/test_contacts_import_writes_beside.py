@@ -78,16 +78,23 @@ def test_a_row_the_database_refuses_during_the_writes_is_reported_alone(
     # Line 3's number belongs to a contact without a customer id; the file
     # gives it C1, which someone else takes while the chunk is written.
     make_contact("+4915123000001", first_name="Known", external_id="")
-    merge = plan.merge_into_contacts
+    merge = plan.prepare_merge
     threads = []
 
     def taken_meanwhile(merged, now):
-        threads.append(threading.current_thread().name)
-        if any(r.external_id == "C1" for rows in merged.values() for r in rows):
-            Contact.objects.create(first_name="Other", external_id="C1")
-        merge(merged, now)
+        send = merge(merged, now)
+        if send is None:  # nobody to merge into
+            return None
 
-    monkeypatch.setattr(plan, "merge_into_contacts", taken_meanwhile)
+        def taken_then_sent():
+            threads.append(threading.current_thread().name)
+            if any(r.external_id == "C1" for rows in merged.values() for r in rows):
+                Contact.objects.create(first_name="Other", external_id="C1")
+            send()
+
+        return taken_then_sent
+
+    monkeypatch.setattr(plan, "prepare_merge", taken_meanwhile)
     job = run_csv(people(0, 6))
 
     assert job.status == ImportJob.Status.DONE, job.error
