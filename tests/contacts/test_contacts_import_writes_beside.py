@@ -9,27 +9,15 @@ import pytest
 
 from contacts.importing import importer, plan, reader
 from contacts.importing.importer import run_import
-from contacts.importing.jobs import create_import_job
 from contacts.models import ChannelIdentity, ConsentEvent, Contact, ImportJob
 
 HEADER = ["phone", "first_name", "customer_id", "consent"]
 
 
 @pytest.fixture
-def run_csv(db, write_csv):
+def run_csv(column_consent_import):
     def run(rows):
-        job = create_import_job(
-            path=write_csv([HEADER, *rows]),
-            original_name="contacts.csv",
-            actor=None,
-            target_list=None,
-            default_channel="SMS",
-            purpose="MARKETING",
-            consent_mode=ImportJob.ConsentMode.COLUMN,
-            consent_source="IMPORT",
-            consent_evidence="Shop sign-up form, 2024 wording",
-        )
-        return run_import(job, dry_run=False, actor=None)
+        return run_import(column_consent_import([HEADER, *rows]), dry_run=False)
 
     return run
 

@@ -7,7 +7,6 @@ import pytest
 from django.db import connection
 
 from contacts.importing.importer import run_import
-from contacts.importing.jobs import create_import_job
 from contacts.models import Contact, ImportJob
 
 pytestmark = pytest.mark.skipif(
@@ -29,35 +28,23 @@ def updates_so_far(table: str) -> tuple[int, int]:
         return cursor.fetchone()
 
 
-def import_file(write_csv, rows, name):
-    job = create_import_job(
-        path=write_csv([HEADER, *rows], name=name),
-        original_name=name,
-        actor=None,
-        target_list=None,
-        default_channel="SMS",
-        purpose="MARKETING",
-        consent_mode=ImportJob.ConsentMode.COLUMN,
-        consent_source="IMPORT",
-        consent_evidence="Sign-up form, 2025",
-    )
-    job = run_import(job, dry_run=False, actor=None)
-    assert job.status == ImportJob.Status.DONE, job.error
-    return job
-
-
-def test_a_reimport_rewrites_contacts_and_identities_in_place(db, write_csv):
+def test_a_reimport_rewrites_contacts_and_identities_in_place(column_consent_import):
     def people(name, city):
         return [
             [f"C{i}", f"{name}{i}", f"Family{i}", f"+4915123{i:06d}", "yes", city]
             for i in range(PEOPLE)
         ]
 
-    import_file(write_csv, people("Anna", "Berlin"), "spring.csv")
+    def import_file(rows, name):
+        job = run_import(column_consent_import([HEADER, *rows], name), dry_run=False)
+        assert job.status == ImportJob.Status.DONE, job.error
+        return job
+
+    import_file(people("Anna", "Berlin"), "spring.csv")
     before = {
         t: updates_so_far(t) for t in ("contacts_contact", "contacts_channelidentity")
     }
-    job = import_file(write_csv, people("Annabel", "Hamburg"), "autumn.csv")
+    job = import_file(people("Annabel", "Hamburg"), "autumn.csv")
 
     assert job.contacts_merged == PEOPLE
     assert Contact.objects.filter(
