@@ -52,14 +52,16 @@ def test_the_files_values_join_what_is_stored_key_by_key(make_contact):
     }
 
 
-def test_a_value_stored_since_the_chunk_was_read_is_kept(make_contact):
+def test_a_value_stored_after_the_merge_was_made_ready_is_kept(make_contact):
     contact = make_contact(attributes={"tier": "gold"})
-    file_rows = [row(2, attributes={"city": "Ulm"})]
-    # An admin's edit between the chunk's look-ups and its writes.
+    send = prepare_merge(
+        {contact.pk: [row(2, attributes={"city": "Ulm"})]}, timezone.now()
+    )
+    # An admin's edit between the chunk's preparation and its writes.
     Contact.objects.filter(pk=contact.pk).update(
         last_name="Edited", attributes={"tier": "gold", "vip": "yes"}
     )
-    prepare_merge({contact.pk: file_rows}, timezone.now())()
+    send()
     contact.refresh_from_db()
     assert contact.last_name == "Edited"
     assert contact.attributes == {"tier": "gold", "vip": "yes", "city": "Ulm"}
