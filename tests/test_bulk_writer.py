@@ -183,7 +183,7 @@ def test_an_update_finds_each_row_by_its_key_whatever_the_statistics_say(db):
 
     with transaction.atomic(), connection.execute_wrapper(explain_the_update):
         writer = TableWriter(Contact, ["id", "first_name"], now=now)
-        writer.update([(pk, f"Q{pk}") for pk in ids[:2000]])
+        writer.prepare_update([(pk, f"Q{pk}") for pk in ids[:2000]])()
     names = dict(Contact.objects.values_list("pk", "first_name"))
     assert [names[pk] for pk in ids] == [f"Q{pk}" for pk in ids[:2000]] + [
         f"P{i}" for i in range(2000, 3000)

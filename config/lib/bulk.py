@@ -158,25 +158,17 @@ class TableWriter:
                 f"FROM {stage} ON CONFLICT DO NOTHING"
             )
 
-    def update(
+    def prepare_update(
         self, rows: Iterable[tuple], *, sets: dict[str, str] | None = None, where=""
-    ) -> None:
-        """Set the varying columns of existing rows, found by "id" (the
-        first varying column): one UPDATE … FROM a staging table filled by
-        COPY on PostgreSQL, bulk_update's VALUES on SQLite.
+    ) -> Callable[[], None]:
+        """The setting of the varying columns of existing rows, found by "id"
+        (the first varying column), made ready as prepare_insert: one
+        UPDATE … FROM a staging table filled by COPY on PostgreSQL,
+        bulk_update's VALUES on SQLite.
 
         `sets`: SQL instead of the given value for some columns, and `where`:
         a condition on the rows to change; both name the row `t` and the
         given values `v`."""
-        self._updating(rows, sets, where, ready=False)()
-
-    def prepare_update(
-        self, rows: Iterable[tuple], *, sets: dict[str, str] | None = None, where=""
-    ) -> Callable[[], None]:
-        """update() in two steps, as prepare_insert."""
-        return self._updating(rows, sets, where, ready=True)
-
-    def _updating(self, rows, sets, where: str, ready: bool):
         names = [f.column for f in self.fields.values()][1:]
         if connection.vendor != "postgresql":
             columns = [(name, "") for name in names]
@@ -187,7 +179,7 @@ class TableWriter:
         key = qn(self.pk_column)
         sets = _assignments(names, sets)
         varying = self.columns[: len(self.fields)]
-        copy = self._copy_pieces(rows, self._stage_name(), tail=False, ready=ready)
+        copy = self._copy_pieces(rows, self._stage_name(), tail=False, ready=True)
 
         def update() -> None:
             with self._staged(varying) as stage, connection.cursor() as cursor:
@@ -396,7 +388,7 @@ def bulk_update(
     """UPDATE many rows by id with per-row values in one statement (a few for
     SQLite). `columns` is [(name, PostgreSQL type)], rows are (id, *values).
     With `newer`, a row is only changed where that column is empty or older;
-    `sets` and `where` as in TableWriter.update."""
+    `sets` and `where` as in TableWriter.prepare_update."""
     if not rows:
         return
     qn = connection.ops.quote_name

@@ -260,7 +260,7 @@ class ChunkPlan:
 
     # --- writing --------------------------------------------------------------
     # New rows go in as plain tuples (TableWriter); existing contacts and
-    # identities change with one set-based UPDATE each (TableWriter.update).
+    # identities change with one set-based UPDATE each (TableWriter.prepare_update).
 
     def apply(self, meanwhile: Callable[[], None] | None = None) -> None:
         """Write the chunk. The new rows' ids are taken first, and every
