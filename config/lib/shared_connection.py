@@ -12,6 +12,7 @@ the few dozen statements and COPY pieces of an import's chunk, which ate the
 whole gain. While work runs beside, the hand-over comes after 0.5 ms.
 """
 
+import contextlib
 import sys
 import threading
 from collections.abc import Callable
@@ -51,6 +52,17 @@ def run_beside(work: Callable[[], None], meanwhile: Callable[[], None]) -> None:
         shared.dec_thread_sharing()
     if failed:
         raise failed[0]
+
+
+@contextlib.contextmanager
+def quick_switches():
+    """The short switch interval for the while (threads that hand each
+    other the database's answers, as run_beside's)."""
+    _quick_switches(True)
+    try:
+        yield
+    finally:
+        _quick_switches(False)
 
 
 def _quick_switches(on: bool) -> None:

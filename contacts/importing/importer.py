@@ -26,7 +26,7 @@ from config.lib.collector import frozen_heap
 from config.lib.csv_cells import SafeCsvWriter
 from config.lib.redaction import ERASED
 from config.lib.sqlite_checkpoints import checkpoints_alongside
-from contacts.importing import leases
+from contacts.importing import leases, pipeline
 from contacts.importing.layout import records
 from contacts.importing.plan import ERASED_PROBLEM, ChunkPlan
 from contacts.importing.reader import ReadAhead, validated_batches
@@ -130,6 +130,8 @@ class Importer:
         job.save(update_fields=["started_at", "bytes_done", "error"])
         path = report_path(job, self.dry_run)
         self.new_external_ids = SeenKeys() if self.dry_run else None
+        # Contacts created by a chunk still being written (pipeline.py).
+        self.created_in_flight: dict[str, int] = {}
         self.erased = ErasedNumbers()  # topped up before each chunk
         self.committed = dict(self.counts)
         lost = False
@@ -255,34 +257,42 @@ class Importer:
         batches = ReadAhead(validated_batches(records(self.job), self.parser, size))
         # The next batch is read while the database writes this one (_write).
         self.read_ahead = batches.fetch
-        for batch in batches:
-            last = max(
-                [r.line for r in batch.rows] + [b[0] for b in batch.bad],
-                default=resume_line,
-            )
-            if last <= resume_line:
-                continue  # committed by an earlier run
-            batch.rows = [r for r in batch.rows if r.line > resume_line]
-            batch.bad = [b for b in batch.bad if b[0] > resume_line]
-            self.counts["rows_total"] = batch.rows_total
+        unwritten = _after(batches, resume_line)
+        if not self.dry_run and pipeline.usable():
+            pipeline.write_chunks(self, unwritten, batches.fetch)
+            return
+        for batch, last in unwritten:
             if self.dry_run:
                 leases.renew(self.job, self.token)
-                self._report(batch)
+                self._report(batch, self._chunk(batch.rows, batch.raw))
                 self._save_progress()
             else:
                 with transaction.atomic():
                     leases.renew(self.job, self.token)
-                    self._report(batch)
-                    self._checkpoint(last, batch.bytes_read)
-                    self._save_progress()
-                self.committed = dict(self.counts)
-            if settings.DEBUG:
-                reset_queries()  # DEBUG keeps every query: memory would grow
-            after_chunk(self.job)
+                    refused = self._chunk(batch.rows, batch.raw)
+                    self.close_chunk(batch, last, refused, renew=False)
+            self.chunk_done()
 
-    def _report(self, batch) -> None:
-        """Write the batch's good rows; report its bad ones, on disk."""
-        bad = batch.bad + self._chunk(batch.rows, batch.raw)
+    def close_chunk(self, batch, last: int, refused, *, renew: bool = True) -> None:
+        """The end of a chunk's transaction: the lease renewed, the batch's
+        bad rows reported, the checkpoint and the counters saved."""
+        if renew:
+            leases.renew(self.job, self.token)
+        self._report(batch, refused)
+        self._checkpoint(last, batch.bytes_read)
+        self._save_progress()
+
+    def chunk_done(self) -> None:
+        """After a chunk's commit (or a dry run's check)."""
+        self.committed = dict(self.counts)
+        if settings.DEBUG:
+            reset_queries()  # DEBUG keeps every query: memory would grow
+        after_chunk(self.job)
+
+    def _report(self, batch, refused) -> None:
+        """Report the batch's bad rows, its own and the `refused` ones, on disk."""
+        self.counts["rows_total"] = batch.rows_total
+        bad = batch.bad + refused
         # A batch is a run of lines: sorted, the report is in line order.
         bad.sort(key=_line)
         for line, problem, values in bad:
@@ -311,14 +321,24 @@ class Importer:
         try:
             problems = self._write(rows, meanwhile=self.read_ahead)
         except IntegrityError:
-            # Something changed under us (a concurrent edit): retry row by row
-            # so one conflicting row cannot take the others down with it.
-            problems = {}
-            for row in rows:
-                try:
-                    problems.update(self._write([row]))
-                except IntegrityError as exc:
-                    problems[row.line] = f"could not be saved: {exc}"
+            problems = self.row_by_row(rows)
+        return self.refused(rows, raw, problems)
+
+    def row_by_row(self, rows: list[ParsedRow]) -> dict[int, str]:
+        """Something changed under us (a concurrent edit): the rows written
+        one by one, so one conflicting row cannot take the others down."""
+        problems: dict[int, str] = {}
+        for row in rows:
+            try:
+                problems.update(self._write([row]))
+            except IntegrityError as exc:
+                problems[row.line] = f"could not be saved: {exc}"
+        return problems
+
+    def refused(
+        self, rows: list[ParsedRow], raw: dict[int, list[str]], problems: dict
+    ) -> list[tuple[int, str, list[str]]]:
+        """The written `rows` with a problem, as bad rows; the others count."""
         bad = []
         for row in rows:
             if problems.get(row.line) == ERASED_PROBLEM:
@@ -386,9 +406,26 @@ class Importer:
             plan = ChunkPlan(self, rows)
             if not self.dry_run:
                 plan.apply(meanwhile)
+        self.count(plan)
+        return plan.problems
+
+    def count(self, plan: ChunkPlan) -> None:
         for name, value in plan.counts.items():
             self.counts[name] += value
-        return plan.problems
+
+
+def _after(batches, resume_line: int):
+    """(batch, its last line) for the batches with lines after
+    `resume_line` (the lines before were committed by an earlier run)."""
+    for batch in batches:
+        last = max(
+            [r.line for r in batch.rows] + [b[0] for b in batch.bad],
+            default=resume_line,
+        )
+        if last > resume_line:
+            batch.rows = [r for r in batch.rows if r.line > resume_line]
+            batch.bad = [b for b in batch.bad if b[0] > resume_line]
+            yield batch, last
 
 
 def _file_bytes(job: ImportJob) -> int:

@@ -110,6 +110,7 @@ class ChunkPlan:
         # (existing identity pk or the new identity, channel, row)
         self.events: list[tuple[int | _NewIdentity, str, ParsedRow]] = []
         self.members: list[int | str] = []
+        self.created: dict[str, int] = {}  # new contacts' ids by external id
         self._resolve(rows)
 
     def _resolve(self, rows: list[ParsedRow]) -> None:
@@ -151,6 +152,11 @@ class ChunkPlan:
                 )
         ext_ids = {r.external_id for r in rows if r.external_id}
         by_ext = dict(matching(Contact, "external_id", list(ext_ids), non_blank=True))
+        # Contacts the chunk before creates, in a transaction still being
+        # written (contacts.importing.pipeline): committed before this one is.
+        writing = self.importer.created_in_flight
+        for ext in ext_ids.intersection(writing).difference(by_ext):
+            by_ext[ext] = writing[ext]
         for row in rows:
             if row.line not in self.problems:
                 ident = existing.get((row.channel, row.identity))
@@ -263,14 +269,28 @@ class ChunkPlan:
     # identities change with one set-based UPDATE each (TableWriter.prepare_update).
 
     def apply(self, meanwhile: Callable[[], None] | None = None) -> None:
-        """Write the chunk. The new rows' ids are taken first, and every
-        row is made into what the database is sent; the writes then need no
-        answer from the database and almost no Python work, and with
-        `meanwhile` they run beside it (config.lib.shared_connection), in
-        this transaction."""
+        """Write the chunk; with `meanwhile`, the writes run beside it
+        (config.lib.shared_connection), in this transaction."""
+        write = self.prepare()
+        if meanwhile is None:
+            write()
+        else:
+            run_beside(write, meanwhile)
+
+    def prepare(self) -> Send:
+        """The chunk's writes, made ready to send. The new rows' ids are
+        taken first, and every row is made into what the database is sent:
+        the writes then need no answer from the database and almost no
+        Python work, so they can run beside other work (above, and
+        contacts.importing.pipeline)."""
         now = timezone.now()
         contact_pks = _allocate(Contact, len(self.new_contacts), now)
         ids = dict(zip(self.new_contacts, contact_pks, strict=True))
+        self.created = {
+            c.row.external_id: ids[key]
+            for key, c in self.new_contacts.items()
+            if c.row.external_id
+        }
         identity_pks = _allocate(ChannelIdentity, len(self.new_identities), now)
         for pk, ident in zip(identity_pks, self.new_identities, strict=True):
             ident.pk = pk
@@ -296,10 +316,7 @@ class ChunkPlan:
                 [ref for ref in gained if isinstance(ref, int)] + self.facts_changed
             )
 
-        if meanwhile is None:
-            write()
-        else:
-            run_beside(write, meanwhile)
+        return write
 
     def _update_consent(self, now: datetime) -> Send | None:
         """The new consent state of existing identities: one UPDATE."""
