@@ -1,10 +1,17 @@
 """Rows written with config.lib.bulk.TableWriter read back exactly as given,
 constants and defaults included (COPY on PostgreSQL, INSERT on SQLite)."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import (
+    IntegrityError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.utils import timezone
 
 from config.lib import bulk, lookups
@@ -161,6 +168,9 @@ def test_lookups_by_many_values_find_exactly_the_stored_ones(db):
     assert sorted(lookups.rows_by_id(Contact, ("id", "external_id"), some)) == sorted(
         (ids[value], value) for value in odd
     )
+    # The rows themselves, by the values, in one read.
+    by_value = lookups.rows_by(Contact, ("external_id", "id"), "external_id", wanted)
+    assert sorted(by_value) == sorted(found.items())
 
 
 def test_an_update_finds_each_row_by_its_key_whatever_the_statistics_say(db):
@@ -197,3 +207,30 @@ def test_an_update_finds_each_row_by_its_key_whatever_the_statistics_say(db):
         if connection.vendor == "postgresql":
             cursor.execute("SHOW enable_hashjoin")
             assert cursor.fetchone() == ("on",)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks")
+@pytest.mark.django_db(transaction=True)
+def test_rows_read_by_value_with_a_lock_stay_locked_until_the_commit():
+    Contact.objects.create(external_id="held")
+    Contact.objects.create(external_id="free")
+    seen = {}
+
+    def other_session(value):
+        try:
+            lookups.rows_by(
+                Contact, ("id",), "external_id", [value], lock=True, nowait=True
+            )
+            seen[value] = "locked it"
+        except OperationalError as exc:
+            seen[value] = exc.__cause__.sqlstate  # 55P03: lock_not_available
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        lookups.rows_by(Contact, ("id",), "external_id", ["held"], lock=True)
+        for value in ("held", "free"):
+            thread = threading.Thread(target=other_session, args=(value,))
+            thread.start()
+            thread.join()
+    assert seen == {"held": "55P03", "free": "locked it"}

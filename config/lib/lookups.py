@@ -91,28 +91,66 @@ def rows_by_id(
     ids: list[int],
     *,
     lock: bool = False,
+    nowait: bool = False,
 ) -> list[tuple]:
     """The values of fields `names` (attnames) of the rows whose primary key
     is one of `ids`, as tuples, in no order; `lock` locks the rows (FOR
     UPDATE on PostgreSQL; SQLite's write transaction holds the whole database
-    anyway).
+    anyway), and with `nowait` a row locked by another transaction raises
+    (an OperationalError, lock_not_available) instead of waiting.
 
     What `values_list` gives, without compiling a query with thousands of
     parameters per chunk: datetimes come back aware (UTC), JSON as its text.
     """
     if not ids:
         return []
+    key = model._meta.pk.column
+    return _rows(model, names, key, id_lists(ids), lock=lock, nowait=nowait)
+
+
+def rows_by(
+    model: type[models.Model],
+    names: Sequence[str],
+    key: str,
+    values: list[str],
+    *,
+    lock: bool = False,
+    nowait: bool = False,
+) -> list[tuple]:
+    """rows_by_id, for the rows whose text field `key` is one of `values`:
+    one lookup in its index per value, each row read once (matching's
+    primary keys read again by rows_by_id would look every row up twice)."""
+    if not values:
+        return []
+    column = model._meta.get_field(key).column
+    parts = _text_lists(values)
+    return _rows(model, names, column, parts, lock=lock, nowait=nowait)
+
+
+def _text_lists(values: list[str]):
+    """(params, SQL after the column) for text values, as matching sends them."""
+    if connection.vendor == "postgresql":
+        values_in = "= ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
+        for start in range(0, len(values), _PG_VALUES_PER_LOOKUP):
+            yield [json.dumps(values[start : start + _PG_VALUES_PER_LOOKUP])], values_in
+        return
+    yield [json.dumps(values)], "IN (SELECT value FROM json_each(%s))"
+
+
+def _rows(model, names, column: str, parts, *, lock: bool, nowait: bool):
     meta = model._meta
     qn = connection.ops.quote_name
     fields = [meta.get_field(name) for name in names]
     columns = ", ".join(qn(field.column) for field in fields)
-    head = f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} "
+    head = f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {qn(column)} "
     # No other condition: PostgreSQL may then prefer another index and test
-    # the thousands of ids row by row (erased_at IS NULL did, 3 s a chunk).
-    tail = " FOR UPDATE" if lock and connection.vendor == "postgresql" else ""
+    # the thousands of keys row by row (erased_at IS NULL did, 3 s a chunk).
+    tail = ""
+    if lock and connection.vendor == "postgresql":
+        tail = " FOR UPDATE NOWAIT" if nowait else " FOR UPDATE"
     found: list[tuple] = []
     with connection.cursor() as cursor, index_lookups_only(cursor):
-        for params, condition in id_lists(ids):
+        for params, condition in parts:
             cursor.execute(head + condition + tail, params)
             found += cursor.fetchall()
     if connection.vendor == "sqlite":

@@ -3,7 +3,9 @@
 Each chunk is written in one transaction, so a row is either wholly imported
 (contact, identity, list membership, consent) or not at all. The same
 transaction renews the run's lease and commits the job's checkpoint: the last
-line of the chunk, the counters and the size of the report so far. A run that
+line of the chunk, the counters and the size of the report so far (on
+PostgreSQL two chunks are under way at once, each in its own transaction:
+pipeline.py). A run that
 finds a checkpoint (its worker was killed, or it failed) reads the file again
 from the top, for the duplicate check, but writes only the lines after it:
 nothing is written twice. A dry run goes through the same checks without

@@ -33,22 +33,26 @@ def prepare_merge(
     the chunk's rows by the existing contact they merge into."""
     if not merged:
         return None
-    encoder = Contact._meta.get_field("attributes").encoder
+    # What the JSONField would store (json.dumps), one encoder for them all.
+    encoder = (Contact._meta.get_field("attributes").encoder or json.JSONEncoder)()
     updated_at = db_time(now)
     rows = []
     for pk, file_rows in merged.items():
-        fields: dict[str, str] = {}
-        attributes: dict[str, str] = {}
-        external_id = None
-        for row in file_rows:
-            fields.update(row.fields)
-            attributes.update(row.attributes)
-            external_id = external_id or row.external_id or None
+        if len(file_rows) == 1:  # most contacts: nothing to merge here
+            row = file_rows[0]
+            fields, attributes = row.fields, row.attributes
+            external_id = row.external_id or None
+        else:
+            fields, attributes, external_id = {}, {}, None
+            for row in file_rows:
+                fields.update(row.fields)
+                attributes.update(row.attributes)
+                external_id = external_id or row.external_id or None
         rows.append(
             (
                 pk,
-                *(fields.get(name) for name in NAMES),  # None: not in the file
-                json.dumps(attributes, cls=encoder),
+                *[fields.get(name) for name in NAMES],  # None: not in the file
+                encoder.encode(attributes),
                 external_id,
                 updated_at,
             )

@@ -13,6 +13,9 @@ the next chunk needs of the one being written is the contacts it creates, by
 external id (Importer.created_in_flight); its writes go out only once that
 chunk has committed, so those rows exist by then. Its lease, checkpoint and
 report lines are saved when it is written, in order (Importer.close_chunk).
+The next chunk does not wait for a row lock while one is written (NOWAIT):
+a number on another channel, which the chunk being written locked, is
+resolved again after that chunk's commit.
 
 A chunk the database refuses (an IntegrityError: something changed under the
 import) is written again row by row, as on the serial path; the next chunk,
@@ -36,7 +39,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    OperationalError,
+    connection,
+    connections,
+)
 from django.db.transaction import Atomic, atomic
 
 from config.lib.shared_connection import quick_switches
@@ -49,6 +58,8 @@ if TYPE_CHECKING:
     from contacts.importing.importer import Importer
 
 log = logging.getLogger(__name__)
+
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for FOR UPDATE NOWAIT
 
 
 def usable() -> bool:
@@ -84,7 +95,11 @@ def write_chunks(
             for n, (batch, last) in enumerate(chunks):
                 chunk = _Chunk(batch, last, pair[n % 2])
                 live.append(chunk)
-                _resolve(importer, chunk)
+                if not _resolve(importer, chunk, wait=len(live) == 1):
+                    # A row the chunk being written holds: after its commit.
+                    _land(importer, live[0], following=None)
+                    live.pop(0)
+                    _resolve(importer, chunk, wait=True)
                 if len(live) == 2:
                     _land(importer, live[0], following=chunk)
                     live.pop(0)
@@ -113,19 +128,29 @@ def _using(db: BaseDatabaseWrapper):
         connections[DEFAULT_DB_ALIAS] = before
 
 
-def _resolve(importer: Importer, chunk: _Chunk) -> None:
-    """Open the chunk's transaction and make its writes ready."""
+def _resolve(importer: Importer, chunk: _Chunk, *, wait: bool) -> bool:
+    """Open the chunk's transaction and make its writes ready. Without
+    `wait` (a chunk is being written), a stored identity locked by another
+    transaction is not waited for: that may be the chunk being written, whose
+    commit can need this thread (_land). Returns False then, rolled back."""
     with _using(chunk.db):
         chunk.transaction = atomic()
         chunk.transaction.__enter__()
         try:
             if chunk.batch.rows:
                 importer.erased.refresh()  # owners erased since, as serially
-                chunk.plan = ChunkPlan(importer, chunk.batch.rows)
+                chunk.plan = ChunkPlan(importer, chunk.batch.rows, wait=wait)
                 chunk.write = chunk.plan.prepare()
+        except OperationalError as exc:
+            _end(chunk, *sys.exc_info())
+            if wait or getattr(exc.__cause__, "sqlstate", "") != LOCK_NOT_AVAILABLE:
+                raise
+            chunk.plan = chunk.write = None
+            return False
         except BaseException:
             _end(chunk, *sys.exc_info())
             raise
+    return True
 
 
 def _start(importer: Importer, chunk: _Chunk) -> None:
@@ -187,7 +212,7 @@ def _land(importer: Importer, chunk: _Chunk, following: _Chunk | None) -> None:
         _end(chunk, None, None, None)
         if following is not None:
             following.plan = following.write = None
-            _resolve(importer, following)
+            _resolve(importer, following, wait=True)
     importer.chunk_done()
 
 

@@ -7,7 +7,8 @@ contacts and identities with one set-based UPDATE per table (from a staging
 table filled by COPY on PostgreSQL; the contacts merged by the database,
 contacts.importing.merging), so a re-import costs about what a fresh import
 does. Every write is made ready first, then sent in a thread while the
-importer reads the next batch (ChunkPlan.apply).
+importer reads the next batch (ChunkPlan.apply; on PostgreSQL it resolves
+the next chunk too, contacts.importing.pipeline).
 
 Segment facts (contacts.segment_facts): a contact created here gets its facts
 in its INSERT, computed by segment_facts.facts_of from the identities this
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from config.lib.bulk import TableWriter, db_time
-from config.lib.lookups import matching, rows_by_id
+from config.lib.lookups import matching, rows_by
 from config.lib.shared_connection import run_beside
 from contacts import segment_facts
 from contacts.importing.merging import prepare_merge
@@ -87,8 +88,11 @@ class _NewIdentity:
 class ChunkPlan:
     """What one chunk changes, resolved against the database in bulk."""
 
-    def __init__(self, importer: Importer, rows: list[ParsedRow]):
+    def __init__(self, importer: Importer, rows: list[ParsedRow], *, wait=True):
+        """`wait`: for the stored identities to lock, when another
+        transaction holds one; without it, rows_by raises."""
         self.importer = importer
+        self.wait = wait
         self.job = importer.job
         self.field = importer.field
         self.problems: dict[int, str] = {}
@@ -120,22 +124,19 @@ class ChunkPlan:
         for r in rows:
             if erased and (r.channel, r.identity) in erased:
                 self.problems[r.line] = ERASED_PROBLEM
-        # Most rows are new: find the few existing ones cheaply, then load and
-        # lock only those.
-        pks = [
-            pk
-            for _, pk in matching(
-                ChannelIdentity,
-                "identity",
-                [r.identity for r in rows if r.line not in self.problems],
-            )
-        ]
         # Plain values, no model instances: a re-import reads a row per line.
         columns = ("id", "contact_id", "channel", "identity", "retired_at")
         columns += (self.field, f"{self.field}_at")
         existing, retired = {}, {}
-        lock = not self.importer.dry_run
-        for values in rows_by_id(ChannelIdentity, columns, pks, lock=lock):
+        found = rows_by(
+            ChannelIdentity,
+            columns,
+            "identity",
+            [r.identity for r in rows if r.line not in self.problems],
+            lock=not self.importer.dry_run,
+            nowait=not self.wait,
+        )
+        for values in found:
             ident = _Existing(*values)
             if ident.retired_at is not None:
                 # A replaced number stays with its ledger (and its opt-out);
@@ -374,7 +375,8 @@ class ChunkPlan:
         )
         facts = self._new_facts()
         # What the JSONField would store, without its per-value machinery.
-        encoder = Contact._meta.get_field("attributes").encoder
+        encoder = Contact._meta.get_field("attributes").encoder or json.JSONEncoder
+        encode = encoder().encode  # one encoder for the chunk
 
         def rows():
             for key, contact in self.new_contacts.items():
@@ -390,7 +392,7 @@ class ChunkPlan:
                     fields.get("last_name", ""),
                     fields.get("language", ""),
                     fields.get("time_zone", ""),
-                    json.dumps(attributes, cls=encoder),
+                    encode(attributes),
                     facts.get(key, ""),
                 )
 
@@ -414,7 +416,7 @@ class ChunkPlan:
             {"origin_import_id": job.pk},
             now=now,
         )
-        when = _Prepared(table, f"{self.field}_at")
+        when = table.prep_once(f"{self.field}_at")
 
         def rows():
             for ident in self.new_identities:
@@ -450,7 +452,7 @@ class ChunkPlan:
             },
             now=now,
         )
-        when = _Prepared(table, "occurred_at")
+        when = table.prep_once("occurred_at")
         default_when = self.importer.now
         note = f"{job.original_name}, line "
         return table.prepare_insert(
@@ -491,20 +493,3 @@ class ChunkPlan:
 
 def _allocate(model, count: int, now: datetime) -> list[int]:
     return TableWriter(model, ["id"], now=now).allocate_ids(count)
-
-
-class _Prepared:
-    """A datetime field's database value, computed once per distinct value:
-    most rows of a file share their consent time."""
-
-    def __init__(self, table: TableWriter, name: str):
-        self.table = table
-        self.name = name
-        self.cache: dict[datetime | None, object] = {}
-
-    def __call__(self, value: datetime | None) -> object:
-        try:
-            return self.cache[value]
-        except KeyError:
-            prepared = self.cache[value] = self.table.prep(self.name, value)
-            return prepared

@@ -23,6 +23,7 @@ pytestmark = [
 ]
 
 HEADER = ["phone", "first_name", "customer_id", "consent"]
+NUMBER = "+4915123000777"  # stored before the import, on SMS
 
 
 class Killed(BaseException):
@@ -71,8 +72,8 @@ def first_write_held(monkeypatch):
     saw = []
     prepare, init = plan.ChunkPlan.prepare, plan.ChunkPlan.__init__
 
-    def watched_init(self, importer, rows):
-        init(self, importer, rows)
+    def watched_init(self, importer, rows, **options):
+        init(self, importer, rows, **options)
         if rows[0].line > 4:  # the second chunk
             resolved.set()
 
@@ -135,18 +136,14 @@ def test_a_contact_the_chunk_being_written_creates_takes_the_next_chunks_rows(
     assert c1.first_name == "P5"  # the later row's name
 
 
-def test_a_chunk_the_database_refuses_is_written_row_by_row_and_the_next_resolved_again(
-    import_rows, monkeypatch
-):
-    # Between the first chunk's resolution and its writes, another session
-    # creates one of its numbers: the chunk's INSERT fails. Its rows are then
-    # written one by one (that number joins the other contact), and the second
-    # chunk, resolved against the contacts the first was to create (C1 among
-    # them), is rolled back and resolved again against what was committed.
+@pytest.fixture
+def number_taken_meanwhile(monkeypatch):
+    """Between the first chunk's resolution and its writes, another session
+    creates one of its numbers (for contact OTHER): the chunk's INSERT fails."""
     taken = "+4915123000002"
     prepare = plan.ChunkPlan.prepare
 
-    def number_taken_meanwhile(self):
+    def prepare_then_take(self):
         write = prepare(self)
         if not Contact.objects.filter(external_id="OTHER").exists():
 
@@ -162,7 +159,17 @@ def test_a_chunk_the_database_refuses_is_written_row_by_row_and_the_next_resolve
             thread.join()
         return write
 
-    monkeypatch.setattr(plan.ChunkPlan, "prepare", number_taken_meanwhile)
+    monkeypatch.setattr(plan.ChunkPlan, "prepare", prepare_then_take)
+    return taken
+
+
+def test_a_chunk_the_database_refuses_is_written_row_by_row_and_the_next_resolved_again(
+    import_rows, number_taken_meanwhile
+):
+    # The first chunk's rows are written one by one (the taken number joins
+    # OTHER), and the second chunk, resolved against the contacts the first
+    # was to create (C1 among them), is rolled back and resolved again
+    # against what was committed.
     rows = [person(1), person(2), person(3)]
     rows += [person(4, customer="C1", phone="+4915129999999"), person(5), person(6)]
     job = import_rows(rows)
@@ -170,7 +177,8 @@ def test_a_chunk_the_database_refuses_is_written_row_by_row_and_the_next_resolve
     assert job.status == ImportJob.Status.DONE, job.error
     assert (job.rows_ok, job.rows_bad) == (6, 0)
     assert job.contacts_created == 4  # C1, C3, C5, C6
-    assert ChannelIdentity.objects.get(identity=taken).contact.external_id == "OTHER"
+    taken = ChannelIdentity.objects.get(identity=number_taken_meanwhile)
+    assert taken.contact.external_id == "OTHER"
     c1 = Contact.objects.get(external_id="C1")
     assert sorted(c1.identities.values_list("identity", flat=True)) == [
         "+4915123000001",
@@ -178,6 +186,45 @@ def test_a_chunk_the_database_refuses_is_written_row_by_row_and_the_next_resolve
     ]
     assert ConsentEvent.objects.count() == 6
     assert not Contact.objects.filter(external_id__in=["C2", "C4"]).exists()
+
+
+def test_the_next_chunk_does_not_wait_for_a_number_the_chunk_before_holds(
+    column_consent_import, number_taken_meanwhile
+):
+    # The first chunk locks a stored SMS number; the second names it on
+    # WhatsApp, and finds its identities (by number) locked. Waiting there
+    # would never end once the first chunk is refused: its rows are written
+    # again by the thread that waits. The second is resolved after the first.
+    known = Contact.objects.create(external_id="KNOWN")
+    ChannelIdentity.objects.create(contact=known, channel="SMS", identity=NUMBER)
+    cancelled = []
+
+    def cancel_lock_waits():
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            cancelled.extend(cursor.fetchall())
+        connections.close_all()
+
+    watchdog = threading.Timer(10, cancel_lock_waits)
+    watchdog.start()
+    rows = [["phone", "first_name", "customer_id", "consent", "channel"]]
+    rows += [[*person(n), "SMS"] for n in (1, 2)] + [[NUMBER, "K", "KNOWN", "yes", ""]]
+    rows += [[NUMBER, "K", "KNOWN", "yes", "WHATSAPP"], [*person(5), "SMS"]]
+    try:
+        job = run_import(column_consent_import(rows), dry_run=False)
+    finally:
+        watchdog.cancel()
+
+    assert cancelled == []
+    assert job.status == ImportJob.Status.DONE, job.error
+    assert (job.rows_ok, job.rows_bad) == (5, 0)
+    assert sorted(known.identities.values_list("channel", flat=True)) == [
+        "SMS",
+        "WHATSAPP",
+    ]
 
 
 def test_a_run_killed_after_a_chunk_leaves_the_resolved_next_one_unwritten(
