@@ -168,9 +168,16 @@ def test_lookups_by_many_values_find_exactly_the_stored_ones(db):
     assert sorted(lookups.rows_by_id(Contact, ("id", "external_id"), some)) == sorted(
         (ids[value], value) for value in odd
     )
-    # The rows themselves, by the values, in one read.
-    by_value = lookups.rows_by(Contact, ("external_id", "id"), "external_id", wanted)
-    assert sorted(by_value) == sorted(found.items())
+    # The rows themselves, by the values, in one read; times as the ORM reads
+    # them (aware, the same instant), also on PostgreSQL's own loader.
+    Contact.objects.filter(external_id="x0").update(erased_at=timezone.now())
+    columns = ("external_id", "id", "created_at", "erased_at")
+    by_value = lookups.rows_by(Contact, columns, "external_id", wanted)
+    assert sorted(by_value) == sorted(
+        Contact.objects.filter(external_id__in=wanted).values_list(*columns)
+    )
+    assert {row[0] for row in by_value} == set(found)
+    assert all(row[2].utcoffset() == timedelta(0) for row in by_value)
 
 
 def test_an_update_finds_each_row_by_its_key_whatever_the_statistics_say(db):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from django.db import connection, models
+from psycopg.types.datetime import TimestamptzLoader
 
 # PostgreSQL: values per lookup query.
 _PG_VALUES_PER_LOOKUP = 5000
@@ -156,6 +157,12 @@ def _rows(model, names, column: str, parts, *, lock: bool, nowait: bool):
         tail = " FOR UPDATE NOWAIT" if nowait else " FOR UPDATE"
     found: list[tuple] = []
     with connection.cursor() as cursor, index_lookups_only(cursor):
+        if connection.vendor == "postgresql":
+            # psycopg's compiled loader: Django's, which gives each value the
+            # connection's zone (the session's zone, the same instant), is
+            # pure Python, 7 times the cost (0.45 against 0.06 s for
+            # 100,000 values; 8 % of a re-import's own CPU).
+            cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
         for params, condition in parts:
             cursor.execute(head + condition + tail, params)
             found += cursor.fetchall()

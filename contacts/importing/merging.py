@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from json.encoder import encode_basestring_ascii as _quoted
 
 from django.db import connection
 
@@ -33,8 +34,6 @@ def prepare_merge(
     the chunk's rows by the existing contact they merge into."""
     if not merged:
         return None
-    # What the JSONField would store (json.dumps), one encoder for them all.
-    encoder = (Contact._meta.get_field("attributes").encoder or json.JSONEncoder)()
     updated_at = db_time(now)
     rows = []
     for pk, file_rows in merged.items():
@@ -52,7 +51,7 @@ def prepare_merge(
             (
                 pk,
                 *[fields.get(name) for name in NAMES],  # None: not in the file
-                encoder.encode(attributes),
+                attributes_text(attributes),
                 external_id,
                 updated_at,
             )
@@ -61,6 +60,19 @@ def prepare_merge(
     sets, changed = _merge_sql()
     writer = TableWriter(Contact, columns, now=now)
     return writer.prepare_update(rows, sets=sets, where=changed)
+
+
+def attributes_text(attributes: dict[str, str]) -> str:
+    """What the attributes' JSONField stores for these values (json.dumps),
+    written directly: json.dumps's own set-up per call took twice as long."""
+    try:
+        return (
+            "{"
+            + ", ".join([_quoted(k) + ": " + _quoted(v) for k, v in attributes.items()])
+            + "}"
+        )
+    except TypeError:  # a value that is not text
+        return json.dumps(attributes, cls=Contact._meta.get_field("attributes").encoder)
 
 
 def _merge_sql() -> tuple[dict[str, str], str]:

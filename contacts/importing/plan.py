@@ -19,7 +19,6 @@ name or attribute changes no fact.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +30,7 @@ from config.lib.bulk import TableWriter, db_time
 from config.lib.lookups import matching, rows_by
 from config.lib.shared_connection import run_beside
 from contacts import segment_facts
-from contacts.importing.merging import prepare_merge
+from contacts.importing.merging import attributes_text, prepare_merge
 from contacts.importing.rows import ParsedRow
 from contacts.models import (
     ChannelIdentity,
@@ -374,9 +373,6 @@ class ChunkPlan:
             now=now,
         )
         facts = self._new_facts()
-        # What the JSONField would store, without its per-value machinery.
-        encoder = Contact._meta.get_field("attributes").encoder or json.JSONEncoder
-        encode = encoder().encode  # one encoder for the chunk
 
         def rows():
             for key, contact in self.new_contacts.items():
@@ -392,7 +388,7 @@ class ChunkPlan:
                     fields.get("last_name", ""),
                     fields.get("language", ""),
                     fields.get("time_zone", ""),
-                    encode(attributes),
+                    attributes_text(attributes),
                     facts.get(key, ""),
                 )
 

@@ -4,13 +4,14 @@ then sent), against what is stored at that moment: the file's values win, a
 blank cell and every key the file does not name are kept, and a contact that
 nothing changes is not written."""
 
+import json
 from datetime import timedelta
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from contacts.importing.merging import prepare_merge
+from contacts.importing.merging import attributes_text, prepare_merge
 from contacts.importing.rows import ParsedRow
 from contacts.models import Contact
 
@@ -120,3 +121,14 @@ def test_stored_attributes_that_are_not_an_object_are_replaced(make_contact):
     prepare_merge({contact.pk: [row(2, attributes={"a": "1"})]}, timezone.now())()
     contact.refresh_from_db()
     assert contact.attributes == {"a": "1"}
+
+
+def test_attributes_are_stored_as_json_dumps_would_write_them():
+    odd = {
+        "city": 'Lis"bon\\',
+        "note": "tab\there, new\nline, ünïcödé, emoji 🙂, nul-free \x01",
+        "": "",
+    }
+    for attributes in ({}, {"tier": "gold"}, odd, {"points": 3, "tags": ["a"]}):
+        assert attributes_text(attributes) == json.dumps(attributes)
+        assert json.loads(attributes_text(attributes)) == attributes
