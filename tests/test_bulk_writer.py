@@ -164,10 +164,6 @@ def test_lookups_by_many_values_find_exactly_the_stored_ones(db):
     wanted = [*odd, "x0", f"x{lookups._PG_VALUES_PER_LOOKUP + 9}", "absent", "a", "x"]
     found = dict(lookups.matching(Contact, "external_id", wanted, non_blank=True))
     assert found == {value: ids[value] for value in wanted if value in ids}
-    some = [ids[value] for value in odd]
-    assert sorted(lookups.rows_by_id(Contact, ("id", "external_id"), some)) == sorted(
-        (ids[value], value) for value in odd
-    )
     # The rows themselves, by the values, in one read; times as the ORM reads
     # them (aware, the same instant), also on PostgreSQL's own loader.
     Contact.objects.filter(external_id="x0").update(erased_at=timezone.now())
