@@ -110,7 +110,7 @@ def write_chunks(
                 live.pop(0)
     finally:
         for chunk in live:
-            _abandon(chunk)
+            _abandon(importer, chunk)
         importer.created_in_flight = {}
         for db in pair:
             db.close()
@@ -228,11 +228,14 @@ def _end(chunk: _Chunk, kind, exc, traceback) -> None:
             transaction.__exit__(kind, exc, traceback)
 
 
-def _abandon(chunk: _Chunk) -> None:
-    """After an error elsewhere: the chunk's thread waited for, and what it
-    did not commit rolled back."""
+def _abandon(importer: Importer, chunk: _Chunk) -> None:
+    """After an error elsewhere (the file cannot be read on, say): the
+    chunk's thread waited for; what it committed counted, as it is in the
+    database, and what it did not rolled back."""
     if chunk.thread is not None:
         chunk.thread.join()
+        if chunk.transaction is None and chunk.failed is None and not chunk.refused:
+            importer.committed = dict(importer.counts)
     try:
         _end(chunk, RuntimeError, None, None)
     except Exception:

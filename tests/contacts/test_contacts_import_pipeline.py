@@ -250,6 +250,31 @@ def test_a_run_killed_after_a_chunk_leaves_the_resolved_next_one_unwritten(
     assert job.checkpoint["line"] == 4
 
 
+def test_a_file_that_cannot_be_read_on_keeps_and_counts_the_chunk_being_written(
+    column_consent_import, tmp_path
+):
+    # The error comes while the last chunk before it is being written: that
+    # chunk is committed, and counted, as serially.
+    people = "".join(f"+4915123{n:06d},P{n},C{n},yes\n" for n in range(2600))
+    path = tmp_path / "late.csv"
+    path.write_bytes(
+        (",".join(HEADER) + "\n" + people).encode()
+        + "+4915129999999,Ren\xe9,C9,yes\n".encode("latin-1")
+    )
+    job = column_consent_import([HEADER, person(0)])
+    ImportJob.objects.filter(pk=job.pk).update(
+        file_path=str(path), encoding="utf-8-sig"
+    )
+    job.refresh_from_db()
+    job = run_import(job, dry_run=False)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert "not UTF-8" in job.error
+    assert job.rows_total > 2000
+    assert Contact.objects.count() == job.rows_ok == job.rows_total
+    assert job.checkpoint["counts"]["rows_ok"] == job.rows_ok
+
+
 def test_a_run_whose_lease_was_taken_over_commits_nothing_more(
     column_consent_import, monkeypatch
 ):
