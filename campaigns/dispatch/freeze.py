@@ -213,15 +213,7 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
             out.append(row_out)
             open_batch.size += 1
         with transaction.atomic():
-            for new in created:
-                new.batch = _new_batch(
-                    campaign,
-                    new.sequence,
-                    new.send_time,
-                    new.in_group,
-                    new.label,
-                    split is not None,
-                )
+            _create_batches(campaign, created, split is not None)
             writer.insert([_with_batch_id(r) for r in out])
             ok = sum(1 for r in out if r[5] == pending)
             counters.add(campaign.pk, {pending: ok, excluded: len(out) - ok})
@@ -291,8 +283,10 @@ def _seal(
     releases: set[datetime],
 ) -> bool:
     """Make complete batches claimable, or held until their wave's send time
-    is within the horizon (added to `releases`). True if one is due now."""
+    is within the horizon (added to `releases`). True if one is due now.
+    One UPDATE per (size, not_before): usually one for the chunk."""
     due_now = False
+    sealing: dict[tuple, list[int]] = {}
     for filling in batches:
         batch = filling.batch
         not_before = hold_until(campaign, batch.wave_at)
@@ -302,38 +296,40 @@ def _seal(
             releases.add(not_before)
         else:
             due_now = True
-        Batch.objects.filter(pk=batch.pk).update(
-            size=filling.size, not_before=not_before
-        )
+        sealing.setdefault((filling.size, not_before), []).append(batch.pk)
+    for (size, not_before), pks in sealing.items():
+        Batch.objects.filter(pk__in=pks).update(size=size, not_before=not_before)
     return due_now
 
 
-def _new_batch(
-    campaign: Campaign,
-    sequence: int,
-    send_time,
-    in_group: int,
-    label: str = "",
-    ab_test: bool = False,
-) -> Batch:
-    """A batch being filled (not claimable), of `send_time`'s group, number
-    `in_group` in it: its wave's send time (campaigns.dispatch.ingress); of
-    A/B variant `label`, or held for the winner (label "" in an A/B test)."""
-    return Batch.objects.create(
-        campaign=campaign,
-        variant=label,
-        ab_remainder=ab_test and label == variants.REMAINDER,
-        sequence=sequence,
-        metadata_key=batch_request.new_metadata_key(campaign.pk, sequence),
-        not_before=FILLING,
-        wave_at=ingress.wave_for(
-            campaign,
-            in_group,
-            send_times.group_key(send_time.at),
-            start=send_time.at,
-            rules=send_time.rules,
-        ),
-    )
+def _create_batches(
+    campaign: Campaign, fillings: list[_Filling], ab_test: bool
+) -> None:
+    """The chunk's new batches, in one INSERT (`filling.batch` for each):
+    being filled (not claimable), each of its send time's group, number
+    `in_group` in it, at its wave's send time (campaigns.dispatch.ingress);
+    of A/B variant `label`, or held for the winner (label "" in an A/B test)."""
+    batches = [
+        Batch(
+            campaign=campaign,
+            variant=f.label,
+            ab_remainder=ab_test and f.label == variants.REMAINDER,
+            sequence=f.sequence,
+            metadata_key=batch_request.new_metadata_key(campaign.pk, f.sequence),
+            not_before=FILLING,
+            wave_at=ingress.wave_for(
+                campaign,
+                f.in_group,
+                send_times.group_key(f.send_time.at),
+                start=f.send_time.at,
+                rules=f.send_time.rules,
+            ),
+        )
+        for f in fillings
+    ]
+    created = Batch.objects.bulk_create(batches)
+    for filling, batch in zip(fillings, created, strict=True):
+        filling.batch = batch
 
 
 def _resume_point(campaign: Campaign, checker):
