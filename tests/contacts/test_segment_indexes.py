@@ -77,6 +77,26 @@ def test_the_sqlite_indexes_come_back_after_a_migrate(db):
     assert set(SQLITE_INDEXES) & contact_indexes() == expected
 
 
+def test_the_attributes_index_keeps_contacts_in_id_order_and_replaces_the_old(db):
+    # In the order of the attributes' text, each imported contact landed on a
+    # page of its own; in id order new contacts are added at the end.
+    if connection.vendor != "sqlite":
+        pytest.skip("the attributes index is SQLite's only")
+    with connection.cursor() as cursor:
+        cursor.execute(f'PRAGMA index_info("{SQLITE_ATTRIBUTES_INDEX}")')
+        columns = [row[2] for row in cursor.fetchall()]
+        # What an older release made: dropped by the next migrate.
+        cursor.execute(
+            'CREATE INDEX "contact_attributes" ON "contacts_contact" '
+            '("erased_at", "attributes")'
+        )
+    assert columns == ["erased_at", "id", "attributes"]
+    call_command("migrate", verbosity=0)
+    indexes = contact_indexes()
+    assert "contact_attributes" not in indexes
+    assert SQLITE_ATTRIBUTES_INDEX in indexes
+
+
 def test_beside_a_language_condition_the_facts_are_tested_on_its_rows(db, make_contact):
     make_contact("+33612345678", consent="OPTED_IN", language="fr")
     french_opted_in = {
