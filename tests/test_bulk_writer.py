@@ -55,6 +55,17 @@ def test_rows_and_their_constants_and_defaults_read_back_as_written(db):
     assert [c.erased_at for c in rows] == [None] * 5 + [now]
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's literals")
+def test_constants_are_written_into_sqlite_statements_as_sqlite_quotes_them(db):
+    values = [None, True, False, 0, -42, 2**40, "", "plain", "it's 'quoted'", "ünï\t"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(["quote(%s)"] * len(values)), values)
+        quoted = list(cursor.fetchone())
+    assert [bulk._sqlite_literal(v) for v in values] == quoted
+    with pytest.raises(TypeError):
+        bulk._sqlite_literal(1.5)
+
+
 def test_columns_every_row_shares_are_left_to_the_tables_defaults_on_postgresql(
     make_campaign,
 ):

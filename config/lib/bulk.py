@@ -369,14 +369,24 @@ class TableWriter:
                 execute(sql, params)
 
     def _sqlite_literals(self) -> list[str]:
-        """The constant values as SQL literals, quoted by SQLite itself."""
-        if not self.tail:
-            return []
-        with connection.cursor() as cursor:
-            marks = ", ".join(["quote(%s)"] * len(self.tail))
-            cursor.execute(f"SELECT {marks}", list(self.tail))
-            literals = cursor.fetchone()
-        return list(literals)
+        """The constant values as SQL literals, written here: no query, so
+        that a chunk's statements can be made while another thread writes
+        on the connection (shared_connection.run_streamed_beside)."""
+        return [_sqlite_literal(value) for value in self.tail]
+
+
+def _sqlite_literal(value: Any) -> str:
+    """`value` (as get_db_prep_save gives it for SQLite) as SQLite's quote()
+    writes it."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for a constant {value.__class__.__name__}")
 
 
 def _assignments(names: list[str], sets: dict[str, str] | None) -> str:

@@ -13,9 +13,10 @@ whole gain. While work runs beside, the hand-over comes after 0.5 ms.
 """
 
 import contextlib
+import queue
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -52,6 +53,31 @@ def run_beside(work: Callable[[], None], meanwhile: Callable[[], None]) -> None:
         shared.dec_thread_sharing()
     if failed:
         raise failed[0]
+
+
+def run_streamed_beside(
+    works: Iterable[Callable[[], None]], meanwhile: Callable[[], None]
+) -> None:
+    """run_beside for work made piece by piece: each piece of `works` runs
+    in the thread as soon as it is made here (by iterating `works`), in
+    order, while the next is made; `meanwhile` runs here once all are made.
+    Making the pieces must not touch the database (the thread may be using
+    the connection), except before the first piece is given."""
+    pieces: queue.SimpleQueue = queue.SimpleQueue()
+
+    def work() -> None:
+        while (piece := pieces.get()) is not None:
+            piece()
+
+    def make_then_meanwhile() -> None:
+        try:
+            for piece in works:
+                pieces.put(piece)
+        finally:
+            pieces.put(None)  # the thread ends, whatever happened here
+        meanwhile()
+
+    run_beside(work, make_then_meanwhile)
 
 
 @contextlib.contextmanager

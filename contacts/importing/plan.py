@@ -19,16 +19,17 @@ name or attribute changes no fact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.db import connection
 from django.utils import timezone
 
 from config.lib.bulk import TableWriter, db_time
 from config.lib.lookups import matching, rows_by
-from config.lib.shared_connection import run_beside
+from config.lib.shared_connection import run_beside, run_streamed_beside
 from contacts import segment_facts
 from contacts.importing.merging import attributes_text, prepare_merge
 from contacts.importing.rows import ParsedRow
@@ -270,12 +271,15 @@ class ChunkPlan:
 
     def apply(self, meanwhile: Callable[[], None] | None = None) -> None:
         """Write the chunk; with `meanwhile`, the writes run beside it
-        (config.lib.shared_connection), in this transaction."""
-        write = self.prepare()
+        (config.lib.shared_connection), in this transaction. On SQLite each
+        table's rows go as soon as they are made, while the next are made:
+        SQLite's own work on the chunk is the longer part."""
         if meanwhile is None:
-            write()
+            self.prepare()()
+        elif connection.vendor == "sqlite":
+            run_streamed_beside(filter(None, self._writes()), meanwhile)
         else:
-            run_beside(write, meanwhile)
+            run_beside(self.prepare(), meanwhile)
 
     def prepare(self) -> Send:
         """The chunk's writes, made ready to send. The new rows' ids are
@@ -283,6 +287,18 @@ class ChunkPlan:
         the writes then need no answer from the database and almost no
         Python work, so they can run beside other work (above, and
         contacts.importing.pipeline)."""
+        writes = [send for send in self._writes() if send is not None]
+
+        def write() -> None:
+            for send in writes:
+                send()
+
+        return write
+
+    def _writes(self) -> Iterator[Send | None]:
+        """The chunk's writes in order, each made ready as it is asked for
+        (None: nothing to write); the new rows' ids are taken before the
+        first, and no other query is made."""
         now = timezone.now()
         contact_pks = _allocate(Contact, len(self.new_contacts), now)
         ids = dict(zip(self.new_contacts, contact_pks, strict=True))
@@ -294,29 +310,21 @@ class ChunkPlan:
         identity_pks = _allocate(ChannelIdentity, len(self.new_identities), now)
         for pk, ident in zip(identity_pks, self.new_identities, strict=True):
             ident.pk = pk
+        yield self._insert_contacts(ids, now)
+        yield prepare_merge(self.merged, self.importer.now)
+        yield self._insert_identities(ids, now)
+        yield self._update_consent(now)
+        yield self._write_events(now)
+        yield self._add_members(ids, now) if self.job.target_list_id else None
+        yield self._refresh_facts
 
-        # Made here, sent by write().
-        writes = [
-            self._insert_contacts(ids, now),
-            prepare_merge(self.merged, self.importer.now),
-            self._insert_identities(ids, now),
-            self._update_consent(now),
-            self._write_events(now),
-            self._add_members(ids, now) if self.job.target_list_id else None,
-        ]
-
-        def write() -> None:
-            for send in writes:
-                if send is not None:
-                    send()
-            # Existing contacts whose identities changed: their facts from the
-            # database (new contacts got theirs in their INSERT).
-            gained = [i.contact_ref for i in self.new_identities]
-            segment_facts.refresh(
-                [ref for ref in gained if isinstance(ref, int)] + self.facts_changed
-            )
-
-        return write
+    def _refresh_facts(self) -> None:
+        """Existing contacts whose identities changed: their facts from the
+        database (new contacts got theirs in their INSERT)."""
+        gained = [i.contact_ref for i in self.new_identities]
+        segment_facts.refresh(
+            [ref for ref in gained if isinstance(ref, int)] + self.facts_changed
+        )
 
     def _update_consent(self, now: datetime) -> Send | None:
         """The new consent state of existing identities: one UPDATE."""
