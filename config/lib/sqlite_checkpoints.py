@@ -25,7 +25,11 @@ from django.db import connection
 
 log = logging.getLogger(__name__)
 
-INTERVAL_S = 0.05
+# Each round copies back the pages committed since the last; a page a
+# writer changes again and again (a table's or an index's growing end) is
+# copied once per round, so rounds far apart cost less: at 0.05 s a
+# 1,000,000-row import used 6-10 % more CPU on two cores.
+INTERVAL_S = 0.5
 
 
 @contextlib.contextmanager
