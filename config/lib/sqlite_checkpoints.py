@@ -5,7 +5,7 @@ every so many pages (`wal_autocheckpoint`) the committing connection copies
 the log back into the database file itself, in the middle of its own work: 5 %
 of a 1,000,000-row import's time (py-spy, native frames), on the one core
 SQLite's writing keeps busy. `checkpoints_alongside` copies the log back from
-a thread with its own connection instead, soon after each commit (a PASSIVE
+a thread with its own connection instead, every INTERVAL_S (a PASSIVE
 checkpoint waits for nobody and holds nobody up; the sqlite3 module lets go
 of the GIL while SQLite works), so the writer's log stays short and its own
 checkpoints rarely come due. The writer's `wal_autocheckpoint` stays as it was:
