@@ -234,33 +234,26 @@ def _rows_of_ids(campaign: Campaign, ids: list[int], erased_among, cap) -> list:
 
 
 def _with_suppression(rows: list[tuple], campaign, erased_among, cap) -> list[tuple]:
-    """`rows` with SUPPRESSED, looked up for those who would otherwise pass,
-    CAPPED (one query for the chunk when `cap` is on), and FALLBACKS when the
-    campaign has fallback channels. Written for a million rows: the lookups
-    and the rows' new tails are made by C loops (map, zip) where they can."""
+    """`rows` with SUPPRESSED (looked up for those who would otherwise pass),
+    CAPPED (one query when `cap` is on) and FALLBACKS (fallback channels)."""
     yes = ConsentState.OPTED_IN
     ok = (r[IDENTITY] for r in rows if r[CONSENT] == yes and not r[ERASED_AT])
     erased = erased_among(campaign.channel, ok)
-    ids = list(map(_id_of, rows))
+    ids = [row[ID] for row in rows]
     over = {}
     if cap is not None and cap.active:
         where = None  # everyone's send time is the campaign's
         if cap.send_times is not None:
             where = dict(zip(ids, map(_zone_and_identity, rows), strict=True))
         over = cap.over(ids, where)
-    if erased:
-        suppressed = [row[IDENTITY] in erased for row in rows]
-    else:
-        suppressed = [False] * len(rows)
-    tails = zip(suppressed, map(over.get, ids), strict=True)
+    suppressed = [r[IDENTITY] in erased for r in rows] if erased else [False] * len(ids)
+    tails = [suppressed, list(map(over.get, ids))]
     if fallbacks.fallback_channels(campaign):
         found = fallbacks.candidates(campaign, ids, erased_among)
-        found_of = (found.get(i, ()) for i in ids)
-        tails = zip(suppressed, map(over.get, ids), found_of, strict=True)
-    return list(map(tuple.__add__, rows, tails))
+        tails.append([found.get(i, ()) for i in ids])
+    return list(map(tuple.__add__, rows, zip(*tails, strict=True)))
 
 
-_id_of = itemgetter(ID)
 _zone_and_identity = itemgetter(TIME_ZONE, IDENTITY)
 
 
