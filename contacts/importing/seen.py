@@ -11,6 +11,9 @@ import os
 import sqlite3
 import tempfile
 
+# Two parameters a key: within SQLite's oldest limit of 999 a statement.
+_KEYS_PER_STATEMENT = 499
+
 
 class SeenKeys:
     def __init__(self) -> None:
@@ -29,25 +32,53 @@ class SeenKeys:
         The result is aligned with `items`: None for a key seen for the first
         time, else the earlier line (also for repeats inside `items`).
         """
-        earlier: dict[str, int] = {}
-        keys = [k for k, _ in items]
-        for start in range(0, len(keys), 900):
-            part = keys[start : start + 900]
+        first: dict[str, int] = {}  # key -> the line to report for repeats
+        repeats: list[tuple[int, str]] = []
+        for pos, (key, line) in enumerate(items):
+            if key in first:
+                repeats.append((pos, key))
+            else:
+                first[key] = line
+        # Adding is the look-up: the keys a statement did not add were there
+        # already (few), and only their lines are read.
+        added: set[str] = set()
+        pairs = list(first.items())
+        for start in range(0, len(pairs), _KEYS_PER_STATEMENT):
+            part = pairs[start : start + _KEYS_PER_STATEMENT]
+            rows = ",".join(["(?, ?)"] * len(part))
+            added.update(
+                key
+                for (key,) in self.db.execute(
+                    # "WHERE true": SQLite's parser needs it before ON CONFLICT.
+                    f"INSERT INTO seen SELECT * FROM (VALUES {rows}) WHERE true "
+                    "ON CONFLICT DO NOTHING RETURNING key",
+                    [value for pair in part for value in pair],
+                )
+            )
+        result: list[int | None] = [None] * len(items)
+        known = [key for key in first if key not in added]
+        if known:
+            earlier = self._lines_of(known)
+            first.update(earlier)
+            for pos, (key, _) in enumerate(items):
+                if key in earlier:
+                    result[pos] = earlier[key]
+        for pos, key in repeats:
+            result[pos] = first[key]
+        return result
+
+    def _lines_of(self, keys: list[str]) -> dict[str, int]:
+        """{key: the line it was first seen on} for keys already added."""
+        lines: dict[str, int] = {}
+        for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+            part = keys[start : start + _KEYS_PER_STATEMENT]
             marks = ",".join("?" * len(part))
-            earlier.update(
+            lines.update(
                 self.db.execute(
                     f"SELECT key, line FROM seen WHERE key IN ({marks})", part
-                ).fetchall()
+                )
             )
-        result: list[int | None] = []
-        fresh: list[tuple[str, int]] = []
-        for key, line in items:
-            result.append(earlier.get(key))
-            if key not in earlier:
-                earlier[key] = line
-                fresh.append((key, line))
-        self.db.executemany("INSERT INTO seen VALUES (?, ?)", fresh)
-        return result
+        return lines
 
     def close(self) -> None:
         self.db.close()
