@@ -266,21 +266,24 @@ class Importer:
         for batch, last in unwritten:
             if self.dry_run:
                 leases.renew(self.job, self.token)
-                self._report(batch, self._chunk(batch.rows, batch.raw))
+                self._report(batch, self._chunk(batch.rows))
                 self._save_progress()
             else:
                 with transaction.atomic():
                     leases.renew(self.job, self.token)
-                    refused = self._chunk(batch.rows, batch.raw)
-                    self.close_chunk(batch, last, refused, renew=False)
+                    problems = self._chunk(batch.rows)
+                    self.close_chunk(batch, last, problems, renew=False)
             self.chunk_done()
 
-    def close_chunk(self, batch, last: int, refused, *, renew: bool = True) -> None:
+    def close_chunk(
+        self, batch, last: int, problems: dict[int, str], *, renew: bool = True
+    ) -> None:
         """The end of a chunk's transaction: the lease renewed, the batch's
-        bad rows reported, the checkpoint and the counters saved."""
+        bad rows (its own and those the database refused, `problems` by line)
+        reported, the checkpoint and the counters saved."""
         if renew:
             leases.renew(self.job, self.token)
-        self._report(batch, refused)
+        self._report(batch, problems)
         self._checkpoint(last, batch.bytes_read)
         self._save_progress()
 
@@ -291,10 +294,11 @@ class Importer:
             reset_queries()  # DEBUG keeps every query: memory would grow
         after_chunk(self.job)
 
-    def _report(self, batch, refused) -> None:
-        """Report the batch's bad rows, its own and the `refused` ones, on disk."""
+    def _report(self, batch, problems: dict[int, str]) -> None:
+        """Report the batch's bad rows on disk: its own, and its written rows
+        with a problem (`problems` by line); count the others."""
         self.counts["rows_total"] = batch.rows_total
-        bad = batch.bad + refused
+        bad = batch.bad + self._refused(batch.rows, batch.raw, problems)
         # A batch is a run of lines: sorted, the report is in line order.
         bad.sort(key=_line)
         for line, problem, values in bad:
@@ -313,18 +317,15 @@ class Importer:
             "counts": dict(self.counts),
         }
 
-    def _chunk(
-        self, rows: list[ParsedRow], raw: dict[int, list[str]]
-    ) -> list[tuple[int, str, list[str]]]:
-        """Write `rows`; returns the rows the database refused, as bad rows."""
+    def _chunk(self, rows: list[ParsedRow]) -> dict[int, str]:
+        """Write `rows`; returns the problems of those refused, by line."""
         if not rows:
-            return []
+            return {}
         self.erased.refresh()  # owners erased since the last chunk, once
         try:
-            problems = self._write(rows, meanwhile=self.read_ahead)
+            return self._write(rows, meanwhile=self.read_ahead)
         except IntegrityError:
-            problems = self.row_by_row(rows)
-        return self.refused(rows, raw, problems)
+            return self.row_by_row(rows)
 
     def row_by_row(self, rows: list[ParsedRow]) -> dict[int, str]:
         """Something changed under us (a concurrent edit): the rows written
@@ -337,7 +338,7 @@ class Importer:
                 problems[row.line] = f"could not be saved: {exc}"
         return problems
 
-    def refused(
+    def _refused(
         self, rows: list[ParsedRow], raw: dict[int, list[str]], problems: dict
     ) -> list[tuple[int, str, list[str]]]:
         """The written `rows` with a problem, as bad rows; the others count."""

@@ -178,10 +178,7 @@ def _write_and_commit(importer: Importer, chunk: _Chunk) -> None:
                 return
             importer.count(chunk.plan)
             problems = chunk.plan.problems
-        batch = chunk.batch
-        importer.close_chunk(
-            batch, chunk.last, importer.refused(batch.rows, batch.raw, problems)
-        )
+        importer.close_chunk(chunk.batch, chunk.last, problems)
         _end(chunk, None, None, None)
     except BaseException as exc:
         chunk.failed = exc
@@ -205,10 +202,7 @@ def _land(importer: Importer, chunk: _Chunk, following: _Chunk | None) -> None:
         importer.created_in_flight = {}  # what it was to create is not there
         with _using(chunk.db):
             problems = importer.row_by_row(chunk.batch.rows)
-            batch = chunk.batch
-            importer.close_chunk(
-                batch, chunk.last, importer.refused(batch.rows, batch.raw, problems)
-            )
+            importer.close_chunk(chunk.batch, chunk.last, problems)
         _end(chunk, None, None, None)
         if following is not None:
             following.plan = following.write = None
