@@ -43,6 +43,15 @@ def browser():
             )
             yield browser
             browser.close()
+            # While the event loop runs, this thread's database connections
+            # are kept apart from its usual ones (asgiref's Local, by
+            # context): every test after the first browser test used them.
+            # Closed here: left to the garbage collector, one sometimes
+            # outlived the run, and PostgreSQL's test database could not be
+            # dropped ("being accessed by other users").
+            from django.db import connections
+
+            connections.close_all()
     finally:
         if previous is None:
             del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
