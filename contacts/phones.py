@@ -71,6 +71,16 @@ def normalise_phone(
     if compact.startswith("00"):
         compact = "+" + compact[2:]
     region = default_region or settings.PHONE_DEFAULT_REGION
+    # What people type ("+1 201 555-0123", "(201) 555-0123"): once compact,
+    # most numbers need no full parse either.
+    if _E164.fullmatch(compact):
+        fast = _valid_e164(compact)
+    elif compact.isascii() and compact.isdigit() and not international:
+        fast = _valid_national(compact, region)
+    else:
+        fast = None
+    if fast:
+        return fast
     candidates = [compact]
     if compact.isdigit() and len(compact) >= 8:
         if international:
@@ -108,6 +118,34 @@ def _valid_e164(value: str) -> str | None:
         zeros = len(national) - len(national.lstrip("0"))
         nsn = "0" * zeros + str(int(national))
     return value if _country_rule(code)(nsn) else None
+
+
+def _valid_national(digits: str, region: str) -> str | None:
+    """A national number's E.164 form, when phonenumbers would read `digits`
+    in `region` as the region's country code and these very digits: when
+    they start with none of the international prefix, the national prefix
+    and the country code, which the full parse may strip. None: parse it."""
+    rule = _national_rule(region)
+    if rule is None:
+        return None
+    code, *prefixes = rule
+    if digits.startswith(code) or any(p.match(digits) for p in prefixes):
+        return None
+    return _valid_e164("+" + code + digits)
+
+
+@functools.cache
+def _national_rule(region: str) -> tuple[str, *tuple[re.Pattern[str], ...]] | None:
+    """(country code, the patterns of the leading digits a parse in `region`
+    may strip); None for a region phonenumbers does not know."""
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+    if metadata is None:
+        return None
+    prefixes = (
+        metadata.international_prefix,
+        metadata.national_prefix_for_parsing or metadata.national_prefix,
+    )
+    return str(metadata.country_code), *(re.compile(p) for p in prefixes if p)
 
 
 @functools.cache

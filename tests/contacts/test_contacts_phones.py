@@ -244,7 +244,6 @@ def test_the_e164_fast_path_agrees_with_the_full_phonenumbers_parse():
 
 
 def test_numbers_written_with_spaces_get_the_same_answer_as_phonenumbers():
-    """Spaces keep a number off the fast path: the full-parse path is checked."""
     disagreements = []
     for value in dict.fromkeys(_generated_e164_numbers(seed=5)):
         spaced = f"{value[:3]} {value[3:7]} {value[7:]}"
@@ -256,3 +255,71 @@ def test_numbers_written_with_spaces_get_the_same_answer_as_phonenumbers():
         if ours != theirs:
             disagreements.append((spaced, ours, theirs))
     assert disagreements == []
+
+
+def _generated_national_numbers(seed: int = 7):
+    """(region, digits) as people type numbers in their own country: near
+    every region's example numbers, with digits varied, one fewer or more,
+    and some with the national prefix, the country code or the
+    international prefix in front."""
+    rng = random.Random(seed)
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        for kind in _TYPES:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = phonenumbers.national_significant_number(example)
+            for _ in range(4):
+                digits = list(national)
+                for i in rng.sample(range(len(digits)), min(3, len(digits))):
+                    digits[i] = str(rng.randint(0, 9))
+                roll = rng.random()
+                if roll < 0.1:
+                    digits.pop()
+                elif roll < 0.2:
+                    digits.append(str(rng.randint(0, 9)))
+                elif roll < 0.35 and metadata.national_prefix:
+                    digits.insert(0, metadata.national_prefix)
+                elif roll < 0.45:
+                    digits.insert(0, str(example.country_code))
+                elif roll < 0.5 and metadata.preferred_international_prefix:
+                    digits.insert(0, metadata.preferred_international_prefix)
+                yield region, "".join(digits)
+
+
+def _full_parse_in(region: str, digits: str) -> str | None:
+    """What normalise_phone promises for bare digits: read in the region
+    first, then as "+digits"; the full phonenumbers parse for each."""
+    for candidate in [digits, "+" + digits] if len(digits) >= 8 else [digits]:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return None
+
+
+def test_national_numbers_of_every_region_get_the_same_answer_as_phonenumbers():
+    cases = list(dict.fromkeys(_generated_national_numbers()))
+    # Belarus's national prefix is 8: phonenumbers strips it from
+    # "8102450911" and finds the rest invalid, although +375 8102450911
+    # would be a valid number.
+    cases.append(("BY", "8102450911"))
+    assert len(cases) > 2000
+    disagreements = []
+    valid = 0
+    for region, digits in cases:
+        for typed in (digits, f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"):
+            try:
+                ours = normalise_phone(typed, region)
+            except InvalidIdentity:
+                ours = None
+            theirs = _full_parse_in(region, digits)
+            valid += theirs is not None
+            if ours != theirs:
+                disagreements.append((region, typed, ours, theirs))
+    assert disagreements == []
+    # Both outcomes, or the comparison means little.
+    assert 1000 < valid < 2 * len(cases) - 500
