@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from config.lib import bulk, lookups
 from config.lib.bulk import TableWriter
-from contacts.models import Contact
+from contacts.models import ChannelIdentity, Contact
 
 
 def test_rows_and_their_constants_and_defaults_read_back_as_written(db):
@@ -257,3 +257,60 @@ def test_rows_read_by_value_with_a_lock_stay_locked_until_the_commit():
             thread.start()
             thread.join()
     assert seen == {"held": "55P03", "free": "locked it"}
+
+
+def test_rows_read_by_value_carry_fields_of_the_rows_they_point_at(db):
+    # A re-import finds each number's contact and that contact's external id
+    # in one read, instead of looking the external ids up again.
+    known = Contact.objects.create(external_id="E1")
+    blank = Contact.objects.create()
+    for contact, number in ((known, "+12015550101"), (blank, "+12015550102")):
+        ChannelIdentity.objects.create(contact=contact, channel="SMS", identity=number)
+    wanted = ["+12015550101", "+12015550102", "+12015550199"]
+    found = lookups.rows_by(
+        ChannelIdentity,
+        ("identity", "contact_id", "contact__external_id", "contact__created_at"),
+        "identity",
+        wanted,
+    )
+    assert sorted(row[:3] for row in found) == [
+        ("+12015550101", known.pk, "E1"),
+        ("+12015550102", blank.pk, ""),
+    ]
+    assert {row[3] for row in found} == {known.created_at, blank.created_at}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks")
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_read_locks_the_rows_found_not_those_they_point_at():
+    contact = Contact.objects.create(external_id="E1")
+    ChannelIdentity.objects.create(
+        contact=contact, channel="SMS", identity="+12015550101"
+    )
+    seen = {}
+
+    def other_session(model, key, value):
+        try:
+            lookups.rows_by(model, ("id",), key, [value], lock=True, nowait=True)
+            seen[model.__name__] = "locked it"
+        except OperationalError as exc:
+            seen[model.__name__] = exc.__cause__.sqlstate  # 55P03
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        lookups.rows_by(
+            ChannelIdentity,
+            ("id", "contact__external_id"),
+            "identity",
+            ["+12015550101"],
+            lock=True,
+        )
+        for args in (
+            (ChannelIdentity, "identity", "+12015550101"),
+            (Contact, "external_id", "E1"),
+        ):
+            thread = threading.Thread(target=other_session, args=args)
+            thread.start()
+            thread.join()
+    assert seen == {"ChannelIdentity": "55P03", "Contact": "locked it"}

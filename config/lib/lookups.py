@@ -101,12 +101,14 @@ def rows_by(
     lock: bool = False,
     nowait: bool = False,
 ) -> list[tuple]:
-    """The values of fields `names` (attnames) of the rows whose text field
-    `key` is one of `values`, as tuples, in no order: one lookup in its index
-    per value, each row read once. `lock` locks the rows (FOR UPDATE on
-    PostgreSQL; SQLite's write transaction holds the whole database anyway),
-    and with `nowait` a row locked by another transaction raises (an
-    OperationalError, lock_not_available) instead of waiting.
+    """The values of fields `names` (attnames, or "fk__field" for a field of
+    the row a foreign key points at) of the rows whose text field `key` is
+    one of `values`, as tuples, in no order: one lookup in its index per
+    value, each row read once. `lock` locks the rows, not those they point
+    at (FOR UPDATE on PostgreSQL; SQLite's write transaction holds the
+    whole database anyway), and with `nowait` a row locked by another
+    transaction raises (an OperationalError, lock_not_available) instead
+    of waiting.
 
     What `values_list` gives, without compiling a query with thousands of
     parameters per chunk: datetimes come back aware (UTC), JSON as its text.
@@ -115,15 +117,31 @@ def rows_by(
         return []
     meta = model._meta
     qn = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in names]
-    columns = ", ".join(qn(field.column) for field in fields)
+    table = qn(meta.db_table)
+    fields, columns, joins = [], [], {}
+    for name in names:
+        pointer, _, name_there = name.partition("__")
+        field = meta.get_field(pointer)
+        if not name_there:
+            fields.append(field)
+            columns.append(f"{table}.{qn(field.column)}")
+            continue
+        there = field.related_model._meta
+        alias = qn(f"to_{pointer}")
+        joins[alias] = (
+            f" LEFT JOIN {qn(there.db_table)} {alias} "
+            f"ON {alias}.{qn(there.pk.column)} = {table}.{qn(field.column)}"
+        )
+        fields.append(there.get_field(name_there))
+        columns.append(f"{alias}.{qn(fields[-1].column)}")
     column = qn(meta.get_field(key).column)
-    head = f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {column} "
+    head = f"SELECT {', '.join(columns)} FROM {table}{''.join(joins.values())} "
+    head += f"WHERE {table}.{column} "
     # No other condition: PostgreSQL may then prefer another index and test
     # the thousands of keys row by row (erased_at IS NULL did, 3 s a chunk).
     tail = ""
     if lock and connection.vendor == "postgresql":
-        tail = " FOR UPDATE NOWAIT" if nowait else " FOR UPDATE"
+        tail = f" FOR UPDATE OF {table}" + (" NOWAIT" if nowait else "")
     found: list[tuple] = []
     with connection.cursor() as cursor, index_lookups_only(cursor):
         if connection.vendor == "postgresql":

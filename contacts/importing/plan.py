@@ -126,7 +126,7 @@ class ChunkPlan:
                 self.problems[r.line] = ERASED_PROBLEM
         # Plain values, no model instances: a re-import reads a row per line.
         columns = ("id", "contact_id", "channel", "identity", "retired_at")
-        columns += (self.field, f"{self.field}_at")
+        columns += (self.field, f"{self.field}_at", "contact__external_id")
         existing, retired = {}, {}
         found = rows_by(
             ChannelIdentity,
@@ -136,8 +136,12 @@ class ChunkPlan:
             lock=not self.importer.dry_run,
             nowait=not self.wait,
         )
-        for values in found:
+        # The external ids the identities' contacts hold need no lookup.
+        by_ext: dict[str, int] = {}
+        for *values, external_id in found:
             ident = _Existing(*values)
+            if external_id:
+                by_ext[external_id] = ident.contact_id
             if ident.retired_at is not None:
                 # A replaced number stays with its ledger (and its opt-out);
                 # bringing it back would give it consent again.
@@ -152,7 +156,8 @@ class ChunkPlan:
                     "(it keeps its ledger and is never sent to); it is not imported"
                 )
         ext_ids = {r.external_id for r in rows if r.external_id}
-        by_ext = dict(matching(Contact, "external_id", list(ext_ids), non_blank=True))
+        unknown = list(ext_ids.difference(by_ext))
+        by_ext.update(matching(Contact, "external_id", unknown, non_blank=True))
         # Contacts the chunk before creates, in a transaction still being
         # written (contacts.importing.pipeline): committed before this one is.
         writing = self.importer.created_in_flight
