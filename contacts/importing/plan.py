@@ -410,21 +410,10 @@ class ChunkPlan:
     def _insert_identities(self, ids: dict[str, int], now: datetime) -> Send | None:
         if not self.new_identities:
             return None
-        job = self.job
-        table = TableWriter(
-            ChannelIdentity,
-            [
-                "id",
-                "contact_id",
-                "channel",
-                "identity",
-                self.field,
-                f"{self.field}_at",
-                "origin_line",
-            ],
-            {"origin_import_id": job.pk},
-            now=now,
-        )
+        columns = ["id", "contact_id", "channel", "identity", self.field]
+        columns += [f"{self.field}_at", "origin_line"]
+        origin = {"origin_import_id": self.job.pk}
+        table = TableWriter(ChannelIdentity, columns, origin, now=now)
         when = table.prep_once(f"{self.field}_at")
 
         def rows():
