@@ -250,7 +250,9 @@ COUNTRIES = [
 
 
 def human_format(country: Country, prefix: str, sub: str, rng: random.Random) -> str:
-    """The number as people type it (these take the full phonenumbers parse)."""
+    """The number as people type it: spaces, brackets and dashes, which the
+    importer strips first; a national prefix or a country code in front (the
+    "1-" form) still takes the full phonenumbers parse."""
     if country.code == "1":
         return rng.choice(
             [
