@@ -184,13 +184,10 @@ _TYPES = [
 ]
 
 
-def _generated_e164_numbers(seed: int = 20240611):
-    """E.164 strings near every region's example numbers, valid and not.
-
-    Digits are varied; some get one digit fewer or more, some the region's
-    national prefix after the country code ("+49 0151..."), which the full
-    parser strips.
-    """
+def _near_examples(seed: int, per_type: int):
+    """(region, its metadata, the example, digits, roll) near every region's
+    example numbers: three digits varied, and by `roll` one digit fewer
+    (below 0.1) or more (below 0.2); the callers use the rest of `roll`."""
     rng = random.Random(seed)
     for region in sorted(phonenumbers.SUPPORTED_REGIONS):
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
@@ -198,9 +195,8 @@ def _generated_e164_numbers(seed: int = 20240611):
             example = phonenumbers.example_number_for_type(region, kind)
             if example is None:
                 continue
-            code = str(example.country_code)
             national = phonenumbers.national_significant_number(example)
-            for _ in range(5):
+            for _ in range(per_type):
                 digits = list(national)
                 for i in rng.sample(range(len(digits)), min(3, len(digits))):
                     digits[i] = str(rng.randint(0, 9))
@@ -209,9 +205,20 @@ def _generated_e164_numbers(seed: int = 20240611):
                     digits.pop()
                 elif roll < 0.2:
                     digits.append(str(rng.randint(0, 9)))
-                elif roll < 0.3 and metadata.national_prefix:
-                    digits.insert(0, metadata.national_prefix)
-                yield "+" + code + "".join(digits)
+                yield region, metadata, example, digits, roll
+
+
+def _generated_e164_numbers(seed: int = 20240611):
+    """E.164 strings near every region's example numbers, valid and not.
+
+    Digits are varied; some get one digit fewer or more, some the region's
+    national prefix after the country code ("+49 0151..."), which the full
+    parser strips.
+    """
+    for _, metadata, example, digits, roll in _near_examples(seed, 5):
+        if 0.2 <= roll < 0.3 and metadata.national_prefix:
+            digits.insert(0, metadata.national_prefix)
+        yield "+" + str(example.country_code) + "".join(digits)
 
 
 def _full_parse(value: str) -> str | None:
@@ -262,30 +269,14 @@ def _generated_national_numbers(seed: int = 7):
     every region's example numbers, with digits varied, one fewer or more,
     and some with the national prefix, the country code or the
     international prefix in front."""
-    rng = random.Random(seed)
-    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
-        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        for kind in _TYPES:
-            example = phonenumbers.example_number_for_type(region, kind)
-            if example is None:
-                continue
-            national = phonenumbers.national_significant_number(example)
-            for _ in range(4):
-                digits = list(national)
-                for i in rng.sample(range(len(digits)), min(3, len(digits))):
-                    digits[i] = str(rng.randint(0, 9))
-                roll = rng.random()
-                if roll < 0.1:
-                    digits.pop()
-                elif roll < 0.2:
-                    digits.append(str(rng.randint(0, 9)))
-                elif roll < 0.35 and metadata.national_prefix:
-                    digits.insert(0, metadata.national_prefix)
-                elif roll < 0.45:
-                    digits.insert(0, str(example.country_code))
-                elif roll < 0.5 and metadata.preferred_international_prefix:
-                    digits.insert(0, metadata.preferred_international_prefix)
-                yield region, "".join(digits)
+    for region, metadata, example, digits, roll in _near_examples(seed, 4):
+        if 0.2 <= roll < 0.35 and metadata.national_prefix:
+            digits.insert(0, metadata.national_prefix)
+        elif 0.35 <= roll < 0.45:
+            digits.insert(0, str(example.country_code))
+        elif 0.45 <= roll < 0.5 and metadata.preferred_international_prefix:
+            digits.insert(0, metadata.preferred_international_prefix)
+        yield region, "".join(digits)
 
 
 def _full_parse_in(region: str, digits: str) -> str | None:
