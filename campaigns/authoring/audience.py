@@ -292,17 +292,15 @@ class MemberChecker:
     """
 
     def __init__(self, campaign: Campaign, *, render: bool = True, split=None) -> None:
-        """`render=False` skips the rendered text and the SMS analysis (the
-        launch needs only each member's status and values); `split`: an A/B
-        test's (variants.Split), each member's text is their variant's."""
+        """`render=False` skips the rendered text, the SMS analysis and the
+        suspicious values' warnings (the launch needs only each member's status
+        and values); `split`: an A/B test's (variants.Split), each member's
+        text is their variant's."""
         self.render = render
         self.values: dict[str, str] = {}  # the last OK member's values
         self.fallbacks: list[list[str]] = []  # and its fallback identities
-        self.fallback = (
-            fallbacks.FallbackChecker(campaign)
-            if fallbacks.fallback_channels(campaign)
-            else None
-        )
+        has_fallbacks = fallbacks.fallback_channels(campaign)
+        self.fallback = fallbacks.FallbackChecker(campaign) if has_fallbacks else None
         self.plan = MessagePlan.for_campaign(campaign)
         # The held remainder's text (its winner is not known yet): the campaign's.
         self.split = split if render else None
@@ -399,7 +397,8 @@ class MemberChecker:
                 missing.append(source.name)
                 continue
             values[source.name] = value
-            reasons = known.get(value)
+            # The launch (render=False) leaves the warnings to the pre-send check.
+            reasons = known.get(value) if self.render else ()
             if reasons is None:  # most values repeat: a default, a campaign's
                 reasons = suspicious.remember(known, value)
             for reason in reasons:

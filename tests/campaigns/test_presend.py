@@ -214,6 +214,26 @@ def test_every_member_with_a_suspicious_value_is_counted_however_often_it_repeat
     ] == ["' gold'", "' gold'"]
 
 
+def test_the_launch_sends_a_suspicious_value_and_leaves_its_warning_to_the_check(
+    campaign, audience, make_contact
+):
+    """The freeze checks members as the pre-send check does, without its
+    warnings (render=False): a value that looks like a missing one is
+    warned about before the launch, and sent as it is at the launch."""
+    from campaigns.authoring.audience import OK, MemberChecker, rows_of
+
+    member = make_contact(
+        "+14155550141", consent=IN, lists=[audience], attributes={"tier": "nan"}
+    )
+    [row] = rows_of(campaign, [member.pk])
+    warned = 'suspicious:tier:looks like a missing value ("nan")'
+    for render, warnings in ((True, [warned]), (False, [])):
+        checker = MemberChecker(campaign, render=render)
+        assert checker.check(row)[2] == OK
+        assert checker.values["tier"] == "nan"
+        assert list(checker.result.problems) == warnings
+
+
 def test_the_csv_has_one_row_per_recipient(full_campaign, people):
     result = presend.run_presend_check(full_campaign)
     rows = _rows(result)
