@@ -74,7 +74,8 @@ def normalise_phone(
     # What people type ("+1 201 555-0123", "(201) 555-0123"): once compact,
     # most numbers need no full parse either.
     if _E164.fullmatch(compact):
-        fast = _valid_e164(compact)
+        # As given, it failed the fast path above already.
+        fast = _valid_e164(compact) if compact != value else None
     elif compact.isascii() and compact.isdigit() and not international:
         fast = _valid_national(compact, region)
     else:
