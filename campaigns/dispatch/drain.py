@@ -58,6 +58,7 @@ from campaigns.dispatch import (
     ratelimit,
     settlement,
     sinch_outage,
+    statements,
 )
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.models.states import CLAIMABLE, DISPATCHING, SUBMISSION_GIVEN_UP
@@ -160,11 +161,7 @@ def run_dispatcher(campaign_id: int, *, seconds: float = LOOP_SECONDS) -> str:
     submitted = 0
     idle_until = time.monotonic() + settings.DISPATCH_FREEZE_WAIT_S
     while True:
-        status = (
-            Campaign.objects.filter(pk=campaign_id)
-            .values_list("status", flat=True)
-            .first()
-        )
+        status = statements.campaign_status(campaign_id)
         if status not in CLAIMABLE:
             return f"campaign {campaign_id}: {status}, {submitted} batches submitted"
         if time.monotonic() > deadline:
@@ -213,25 +210,12 @@ def claim_next(campaign_id: int) -> Batch | None:
     """Claim the next due batch of the campaign, or None if none is due.
     The claim names its worker (`claimed_by`): which machine sent what."""
     now = timezone.now()
-    candidates = list(
-        Batch.objects.filter(
-            campaign_id=campaign_id, is_test=False, status=BatchStatus.PENDING
-        )
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-        .order_by("sequence")
-        .values_list("pk", flat=True)[:5]
-    )
-    for pk in candidates:
+    for pk in statements.due_batches(campaign_id, now):
         before_claim(pk)
-        won = Batch.objects.filter(pk=pk, status=BatchStatus.PENDING).update(
-            status=BatchStatus.SUBMITTING,
-            claimed_at=now,
-            claimed_by=worker_name(),
-            attempts=F("attempts") + 1,
-        )  # last_error stays until the outcome: the give-up below reads it
-        if won:
+        # last_error stays until the outcome: the give-up reads it.
+        if statements.claim(pk, now, worker_name()):
             # Not its campaign: the loop has it (SubmitContext).
-            return Batch.objects.get(pk=pk)
+            return statements.batch(pk)
     return None
 
 
@@ -273,7 +257,7 @@ def submit(batch: Batch, context: SubmitContext) -> str:
         Batch.objects.filter(pk=batch.pk).update(last_error=batch.last_error)
         return BatchStatus.CANCELLED
     # Paused or cancelled since the claim: the batch is not sent.
-    status = Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
+    status = statements.campaign_status(campaign.pk)
     if status not in CLAIMABLE:
         released = (
             BatchStatus.CANCELLED if status == Status.CANCELLED else BatchStatus.PENDING

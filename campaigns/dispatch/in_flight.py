@@ -11,10 +11,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.dispatch import batch_request, ratelimit
+from campaigns.dispatch import batch_request, ratelimit, statements
 from campaigns.dispatch.outcomes import CLOCK_SKEW
 from campaigns.models import Batch
 from campaigns.models.states import REMOTE_DONE
@@ -34,15 +34,8 @@ def in_flight_messages(*, without_waves: bool = False) -> int:
     """Messages handed to Sinch for sending now and not yet processed
     (`without_waves`: only those of batches sent without a planned wave;
     scheduled waves are counted by campaigns.dispatch.ingress)."""
-    now = timezone.now()
-    batches = (
-        Batch.objects.filter(status=BatchStatus.ACCEPTED)
-        .exclude(remote_status__in=REMOTE_DONE)
-        .filter(Q(send_after__isnull=True) | Q(send_after__lte=now + CLOCK_SKEW))
-    )
-    if without_waves:
-        batches = batches.filter(wave_at__isnull=True)
-    return batches.aggregate(n=Sum("size"))["n"] or 0
+    until = timezone.now() + CLOCK_SKEW
+    return statements.in_flight_size(until, without_waves=without_waves)
 
 
 def room_in_flight() -> bool:

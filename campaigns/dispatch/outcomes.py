@@ -30,7 +30,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns import counters, transitions
-from campaigns.dispatch import cancellation, sinch_outage
+from campaigns.dispatch import cancellation, sinch_outage, statements
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.models.states import RemoteBatchStatus
 from contacts.models import AuditEvent
@@ -53,6 +53,8 @@ def record(batch: Batch, claim, **fields) -> bool:
     size = fields.pop("size", None)
     if size is not None:
         fields["size"] = size
+    if not any(hasattr(value, "resolve_expression") for value in fields.values()):
+        return statements.settle_claim(batch.pk, claim, fields)
     return bool(
         Batch.objects.filter(
             pk=batch.pk,
@@ -85,12 +87,10 @@ def accepted(
             fields["size"] = size
         if not record(batch, claim, **fields):
             return "moved on"
-        n = Recipient.in_batch(batch, R.PENDING).update(
-            status=R.SUBMITTED, updated_at=now
-        )
+        n = statements.move_recipients(batch, R.PENDING, R.SUBMITTED, updated_at=now)
         counters.moved(batch.campaign_id, R.PENDING, R.SUBMITTED, n)
     # Cancelled while in flight: cancel it at Sinch too, if it is still waiting.
-    if Campaign.objects.filter(pk=batch.campaign_id, status=Status.CANCELLED).exists():
+    if statements.campaign_status(batch.campaign_id) == Status.CANCELLED:
         cancellation.cancel_accepted(Batch.objects.get(pk=batch.pk))
         cancellation.save_receipt(batch.campaign)
     return BatchStatus.ACCEPTED
