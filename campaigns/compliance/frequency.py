@@ -38,7 +38,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -135,6 +134,7 @@ class CapCheck:
         )
         self.batch_ids = sorted(self.batches)
         self._answers: dict[tuple, CapRule | None] = {}
+        self._range_sql: tuple[str, list] | None = None
 
     @property
     def active(self) -> bool:
@@ -156,15 +156,18 @@ class CapCheck:
         # A chunk of the walk is a range of ids; a few scattered contacts
         # (the preview) are looked up by id.
         if high - low < 4 * len(contact_ids):
-            who = Q(contact_id__gte=low, contact_id__lte=high)
+            sql, tail = self._range_statement()
+            params = [low, high, *tail]
         else:
-            who = Q(contact_id__in=list(contact_ids))
-        rows = Recipient.objects.filter(who, status__in=COUNTED, is_test=False)
-        if len(self.batch_ids) <= MAX_LISTED:
-            rows = rows.filter(batch_id__in=self.batch_ids)
-        # Read as plain tuples: a chunk of a large launch finds thousands,
-        # and the ORM's per-row work cost five times the query's.
-        sql, params = rows.values_list("contact_id", "batch_id").query.sql_with_params()
+            rows = Recipient.objects.filter(
+                contact_id__in=list(contact_ids), status__in=COUNTED, is_test=False
+            )
+            if len(self.batch_ids) <= MAX_LISTED:
+                rows = rows.filter(batch_id__in=self.batch_ids)
+            # Read as plain tuples: a chunk of a large launch finds thousands,
+            # and the ORM's per-row work cost five times the query's.
+            query = rows.values_list("contact_id", "batch_id").query
+            sql, params = query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             found_rows = cursor.fetchall()
@@ -179,6 +182,24 @@ class CapCheck:
             if rule is not None:
                 found[contact_id] = rule
         return found
+
+    def _range_statement(self) -> tuple[str, list]:
+        """`over`'s query for a range of contact ids (its first two
+        parameters), written once per check: the batches listed are the same
+        for every chunk of a walk, and compiling their IN list of a few
+        thousand ids each time cost more than the query."""
+        if self._range_sql is None:
+            listed = self.batch_ids if len(self.batch_ids) <= MAX_LISTED else []
+            marks = ", ".join(["%s"] * len(COUNTED))
+            sql = (
+                f"SELECT contact_id, batch_id FROM {Recipient._meta.db_table} "
+                "WHERE contact_id >= %s AND contact_id <= %s "
+                f"AND status IN ({marks}) AND is_test = %s"
+            )
+            if listed:
+                sql += f" AND batch_id IN ({', '.join(['%s'] * len(listed))})"
+            self._range_sql = (sql, [*COUNTED, False, *listed])
+        return self._range_sql
 
     def _broken(self, sent: tuple[datetime, ...], at: datetime) -> CapRule | None:
         """The first rule a message at `at` breaks, given the other messages'

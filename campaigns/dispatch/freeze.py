@@ -147,7 +147,8 @@ def freeze_recipients(campaign_id: int, chunk_size: int = audience.CHUNK_SIZE) -
     filling: dict = {}
     releases: set[datetime] = set()  # when held batches come due
     dispatching = False
-    pending, excluded = Recipient.Status.PENDING, Recipient.Status.EXCLUDED
+    # Plain strings: the COPY writes them as they are (no lookup per row).
+    pending, excluded = Recipient.Status.PENDING.value, Recipient.Status.EXCLUDED.value
     member_rows = audience.member_rows(
         campaign,
         chunk_size,
@@ -273,7 +274,7 @@ class _Filling:
 def _with_batch_id(row: tuple) -> tuple:
     """A recipient row with its batch's id in place of its _Filling."""
     filling = row[0]
-    return row if filling is None else (filling.batch.pk, *row[1:])
+    return row if filling is None else (filling.batch.id, *row[1:])
 
 
 def _seal(

@@ -332,3 +332,34 @@ def test_one_earlier_message_caps_whoever_it_reached_within_a_day_of_their_own_t
         message_sent(person(name), earlier)
 
     assert reasons(campaign) == {"Aiko": DAY_RULE, "Nora": "", "Kenji": DAY_RULE}
+
+
+def test_the_cap_finds_the_same_people_in_a_range_of_contacts_as_in_a_list(
+    spring, send_time, message_sent, customers, make_contact
+):
+    # A walk reads a range of contact ids, the preview a list of a few: the
+    # same messages count either way (delivered ones and failed ones; not a
+    # test send's, nor one that was never handed to Sinch).
+    sent = {"DELIVERED": R.DELIVERED, "FAILED": R.FAILED, "PENDING": R.PENDING}
+    people = []
+    for n, (name, status) in enumerate([*sent.items(), ("TEST", R.DELIVERED)] * 3):
+        someone = make_contact(
+            f"+1415557{n:04d}", consent="OPTED_IN", lists=[customers]
+        )
+        message_sent(
+            someone,
+            send_time - timedelta(hours=1),
+            status=status,
+            is_test=name == "TEST",
+        )
+        people.append((someone.pk, name))
+    cap = frequency.cap_for(spring)
+    ids = sorted(customers.memberships.values_list("contact_id", flat=True))
+    in_range = cap.over(ids)
+    assert {pk for pk, name in people if name in ("DELIVERED", "FAILED")} == set(
+        in_range
+    )
+    for first, last in [(people[0][0], people[-1][0]), (people[1][0], people[-3][0])]:
+        assert last - first >= 8  # read as a list of ids, not a range
+        listed = cap.over([first, last])
+        assert listed == {pk: in_range[pk] for pk in (first, last) if pk in in_range}
