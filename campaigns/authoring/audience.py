@@ -56,6 +56,7 @@ from campaigns.compliance import frequency
 from campaigns.compliance.footer import FooterTally
 from campaigns.models import Campaign, TemplateParameter
 from campaigns.placeholders import FOOTER_PARAMETER
+from contacts import phones
 from contacts.models import ChannelIdentity, ConsentState, Contact, ListMembership
 from contacts.phones import PHONE_CHANNELS, InvalidIdentity, normalise_identity
 from contacts.services.suppression import ErasedNumbers, erased_numbers
@@ -270,10 +271,8 @@ def _first_identity(rows) -> list[tuple]:
 def member_statuses(campaign: Campaign, contact_ids) -> dict[int, tuple[str, str]]:
     """(status, reason) of a few contacts, by the rules of the full check.
 
-    For the preview: shows who would be excluded or block the launch. A
-    duplicate identity cannot be seen from a few contacts; the full check
-    finds those.
-    """
+    For the preview: who would be excluded or block the launch. A duplicate
+    identity cannot be seen from a few contacts; the full check finds those."""
     checker = MemberChecker(campaign)
     statuses = {}
     for row in rows_of(campaign, contact_ids):
@@ -353,8 +352,10 @@ class MemberChecker:
             return self._exclude(row, ERASED_NUMBER, "number erased (suppressed)")
         if problem == NO_IDENTITY:
             return self._block(row, NO_IDENTITY, f"no {label} identity")
+        # Stored numbers are valid as they are (mostly): no clean-up to try.
+        canonical = phones.stored_e164(identity) if self.phone_keys else None
         try:
-            canonical = normalise_identity(self.channel, identity)
+            canonical = canonical or normalise_identity(self.channel, identity)
         except InvalidIdentity as exc:
             return self._block(
                 row,

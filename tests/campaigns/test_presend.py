@@ -157,12 +157,15 @@ def test_a_missing_or_invalid_identity_blocks(campaign, audience, make_contact):
         "+14155550111", channel="WHATSAPP", consent=IN, lists=[audience]
     )
     bad = make_contact("+12", consent=IN, lists=[audience])
+    # Written as E.164, but no such number (area code 000): still invalid.
+    shaped = make_contact("+10005550123", consent=IN, lists=[audience])
     result = presend.run_presend_check(campaign)
     blocking = result.summary["blocking_problems"]
     assert blocking["no_identity"]["examples"][0]["contact_id"] == nobody.pk
     assert blocking["no_identity"]["label"] == "no SMS identity"
-    assert blocking["invalid_identity"]["examples"][0]["contact_id"] == bad.pk
-    assert result.blocking == 2
+    examples = blocking["invalid_identity"]["examples"]
+    assert [e["contact_id"] for e in examples] == [bad.pk, shaped.pk]
+    assert result.blocking == 3
 
 
 def test_long_messages_and_suspicious_values_warn(campaign, audience, make_contact):

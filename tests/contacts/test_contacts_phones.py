@@ -6,7 +6,12 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from contacts.phones import InvalidIdentity, normalise_identity, normalise_phone
+from contacts.phones import (
+    InvalidIdentity,
+    normalise_identity,
+    normalise_phone,
+    stored_e164,
+)
 
 DE_MOBILE = "+4915123456789"
 US_NUMBER = "+12015550123"
@@ -314,3 +319,27 @@ def test_national_numbers_of_every_region_get_the_same_answer_as_phonenumbers():
     assert disagreements == []
     # Both outcomes, or the comparison means little.
     assert 1000 < valid < 2 * len(cases) - 500
+
+
+def test_a_stored_number_is_checked_as_the_full_normalisation_checks_it():
+    # A launch reads each number as stored: stored_e164 answers as
+    # normalise_phone would, or leaves the number to it (None).
+    answered = 0
+    for value in dict.fromkeys(_generated_e164_numbers(seed=11)):
+        try:
+            full = normalise_phone(value)
+        except InvalidIdentity:
+            full = None
+        stored = stored_e164(value)
+        assert stored is None or stored == full == value, value
+        answered += stored is not None
+    assert answered > 500
+    # Written otherwise, a number is left to the full normalisation.
+    for typed in (
+        "+1 201 555 0123",
+        "tel:+12015550123",
+        "0012015550123",
+        " +12015550123",
+    ):
+        assert stored_e164(typed) is None
+        assert normalise_phone(typed) == "+12015550123"
