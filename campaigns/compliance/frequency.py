@@ -186,8 +186,8 @@ class CapCheck:
     def _range_statement(self) -> tuple[str, list]:
         """`over`'s query for a range of contact ids (its first two
         parameters), written once per check: the batches listed are the same
-        for every chunk of a walk, and compiling their IN list of a few
-        thousand ids each time cost more than the query."""
+        for every chunk of a walk, and compiling their IN list of hundreds
+        or thousands of ids each time cost as much as running the query."""
         if self._range_sql is None:
             listed = self.batch_ids if len(self.batch_ids) <= MAX_LISTED else []
             marks = ", ".join(["%s"] * len(COUNTED))
