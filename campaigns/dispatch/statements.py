@@ -17,6 +17,7 @@ from django.db import connection
 
 from campaigns.models import Batch, Campaign, Recipient
 from campaigns.models.states import REMOTE_DONE
+from config.lib.bulk import db_time
 
 BatchStatus = Batch.Status
 BATCH = Batch._meta.db_table
@@ -25,11 +26,6 @@ RECIPIENT = Recipient._meta.db_table
 _REMOTE_DONE = sorted(REMOTE_DONE)
 # The claim's candidates: a few, for when another worker takes the first.
 CANDIDATES = 5
-
-
-def _at(value: datetime | None):
-    """A datetime as the database takes it (SQLite: naive UTC text)."""
-    return connection.ops.adapt_datetimefield_value(value)
 
 
 def _marks(values) -> str:
@@ -66,7 +62,7 @@ def in_flight_size(until: datetime, *, without_waves: bool = False) -> int:
         f"SELECT SUM(size) FROM {BATCH} WHERE status = %s "
         f"AND remote_status NOT IN ({_marks(_REMOTE_DONE)}) "
         f"AND (send_after IS NULL OR send_after <= %s){waves}",
-        [BatchStatus.ACCEPTED, *_REMOTE_DONE, _at(until)],
+        [BatchStatus.ACCEPTED, *_REMOTE_DONE, db_time(until)],
     )
     return rows[0][0] or 0
 
@@ -80,7 +76,7 @@ def due_batches(campaign_id: int, now: datetime) -> list[int]:
         f"SELECT id FROM {BATCH} WHERE campaign_id = %s AND is_test = %s "
         "AND status = %s AND (not_before IS NULL OR not_before <= %s) "
         f"ORDER BY sequence LIMIT {CANDIDATES}",
-        [campaign_id, False, BatchStatus.PENDING, _at(now)],
+        [campaign_id, False, BatchStatus.PENDING, db_time(now)],
     )
     return [pk for (pk,) in rows]
 
@@ -94,7 +90,7 @@ def claim(pk: int, now: datetime, worker: str) -> bool:
         _execute(
             f"UPDATE {BATCH} SET status = %s, claimed_at = %s, claimed_by = %s, "
             "attempts = attempts + 1 WHERE id = %s AND status = %s",
-            [BatchStatus.SUBMITTING, _at(now), worker, pk, BatchStatus.PENDING],
+            [BatchStatus.SUBMITTING, db_time(now), worker, pk, BatchStatus.PENDING],
         )
     )
 
@@ -131,7 +127,7 @@ def settle_claim(pk: int, claim: datetime | None, fields: dict[str, Any]) -> boo
             [
                 *params,
                 pk,
-                *([] if claim is None else [_at(claim)]),
+                *([] if claim is None else [db_time(claim)]),
                 BatchStatus.SUBMITTING,
                 BatchStatus.UNCERTAIN,
             ],
